@@ -20,10 +20,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from core.errors import UserError
+
 SPLITS = ("train", "val", "test")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A feature file that cannot be used; the message names the file and the field."""
 
 

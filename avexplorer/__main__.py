@@ -1,0 +1,3 @@
+from avexplorer.cli import main
+
+raise SystemExit(main())

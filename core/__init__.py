@@ -1,0 +1,1 @@
+"""avexplorer's core library: audio-visual embedding learning without any GUI dependency."""
