@@ -1,0 +1,129 @@
+"""2-D projections of embeddings for the app's embedding map: PCA now, UMAP on request.
+
+Pure functions on numpy arrays, no Qt. UMAP (and its numba compile, 10-30 s on first use) is
+imported only inside ``umap_2d`` so that importing this module stays cheap.
+
+Layout stability across epochs: a fresh projection of epoch e's embeddings is free to rotate,
+reflect and rescale relative to epoch e-1's, which makes an epoch slider jump. ``align_to`` removes
+that freedom with an orthogonal Procrustes fit onto the previous layout (same points, same order),
+and UMAP can additionally start from the previous layout (``init=``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+Method = Literal["pca", "umap"]
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """[N, D] -> [N, 2] coordinates on the two leading principal axes (float32).
+
+    Uses a thin SVD of the centred data on a random subsample of at most 20k rows to find the axes
+    (the axes of 100k points barely differ from those of 20k, and this keeps it well under a
+    second), then projects every row. Signs are fixed so that each axis' largest loading is positive,
+    which makes the result deterministic.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"pca_2d needs a non-empty [N, D] array, got shape {x.shape}")
+    mean = x.mean(axis=0)
+    sample = x
+    if len(x) > 20_000:
+        sample = x[np.random.default_rng(0).choice(len(x), 20_000, replace=False)]
+    centred = sample - mean
+    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+    axes = vt[:2]
+    if axes.shape[0] < 2:  # D == 1: pad a zero axis so the map still has two columns
+        axes = np.vstack([axes, np.zeros_like(axes)])
+    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
+    signs[signs == 0] = 1
+    axes = axes * signs[:, None]
+    return ((x - mean) @ axes.T.astype(np.float32)).astype(np.float32)
+
+
+def umap_2d(
+    x: np.ndarray, init: np.ndarray | None = None, seed: int = 0, n_neighbors: int = 15
+) -> np.ndarray:
+    """[N, D] -> [N, 2] UMAP layout (cosine metric), optionally started from ``init`` [N, 2].
+
+    Slow (numba compile on first call): run it off the GUI thread.
+    """
+    import umap  # lazy: pulls numba and compiles on first use
+
+    x = np.asarray(x, dtype=np.float32)
+    n_neighbors = max(2, min(n_neighbors, len(x) - 1))
+    start: str | np.ndarray = "spectral"
+    if init is not None and init.shape == (len(x), 2):
+        # UMAP wants a well-scaled init; standardise the previous layout to unit spread.
+        init = np.asarray(init, dtype=np.float64)
+        start = (init - init.mean(axis=0)) / (init.std(axis=0) + 1e-9) * 5.0
+    elif len(x) < 10:
+        start = "random"  # spectral init fails on tiny graphs
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=n_neighbors,
+        metric="cosine",
+        init=start,
+        random_state=seed,
+        n_jobs=1,
+    )
+    return reducer.fit_transform(x).astype(np.float32)
+
+
+def procrustes(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Rotation/reflection R, scale s and translation t minimising ||s * source @ R + t - target||.
+
+    Both are [N, 2] with rows in correspondence (the same points).
+    """
+    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
+    a, b = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(a.T @ b)
+    rotation = u @ vt
+    norm = float((a**2).sum())
+    scale = float(sigma.sum() / norm) if norm > 0 else 1.0
+    translation = mu_t - scale * mu_s @ rotation
+    return rotation, scale, translation
+
+
+def align_to(coords: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """``coords`` moved (rotated, reflected, scaled, shifted) to best match ``reference``.
+
+    Returns ``coords`` unchanged when there is no reference or the shapes differ.
+    """
+    if reference is None or reference.shape != coords.shape or len(coords) < 3:
+        return coords
+    rotation, scale, translation = procrustes(
+        coords.astype(np.float64), reference.astype(np.float64)
+    )
+    return (scale * coords @ rotation + translation).astype(np.float32)
+
+
+def project(
+    x: np.ndarray, method: Method = "pca", previous: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
+    """Project ``x`` to 2-D with ``method``, aligned to the ``previous`` layout of the same points."""
+    if method == "pca":
+        coords = pca_2d(x)
+    elif method == "umap":
+        coords = umap_2d(x, init=previous, seed=seed)
+    else:
+        raise ValueError(f"unknown projection {method!r}; choose pca or umap")
+    return align_to(coords, previous)
+
+
+def joint_projection(
+    audio: np.ndarray,
+    visual: np.ndarray,
+    method: Method = "pca",
+    previous: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project audio [N, d] and visual [M, d] embeddings together into one map.
+
+    ``previous`` is the stacked [N + M, 2] layout of the previous epoch (audio rows first).
+    """
+    coords = project(np.vstack([audio, visual]), method, previous, seed)
+    return coords[: len(audio)], coords[len(audio) :]

@@ -1,0 +1,81 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core.projection import align_to, joint_projection, pca_2d, procrustes, project
+
+
+def _blobs(n=60, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, d)) * 4
+    return (centres[rng.integers(0, 3, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_pca_keeps_the_direction_of_largest_variance_on_the_first_axis():
+    rng = np.random.default_rng(1)
+    x = np.zeros((200, 5), np.float32)
+    x[:, 3] = rng.normal(size=200) * 10
+    x[:, 1] = rng.normal(size=200)
+    coords = pca_2d(x)
+    assert coords.shape == (200, 2) and coords.dtype == np.float32
+    assert abs(np.corrcoef(coords[:, 0], x[:, 3])[0, 1]) > 0.99
+
+
+def test_pca_is_deterministic_in_sign():
+    x = _blobs()
+    assert np.array_equal(pca_2d(x), pca_2d(x.copy()))
+
+
+def test_procrustes_recovers_rotation_reflection_scale_and_shift():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(50, 2))
+    theta = 0.7
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    b = 2.5 * (a * [1, -1]) @ rot + [3.0, -1.0]  # reflected, rotated, scaled, shifted
+    r, s, t = procrustes(a, b)
+    assert np.allclose(s * a @ r + t, b, atol=1e-9)
+    assert np.allclose(align_to(a.astype(np.float32), b.astype(np.float32)), b, atol=1e-4)
+
+
+def test_alignment_keeps_layouts_of_consecutive_epochs_close():
+    x = _blobs()
+    first = project(x, "pca")
+    # A small training step: the embedding drifts; the raw projection may flip axes.
+    drift = x + np.random.default_rng(3).normal(size=x.shape).astype(np.float32) * 0.05
+    flipped = -pca_2d(drift)
+    aligned = align_to(flipped, first)
+    assert np.abs(aligned - first).mean() < 0.1 * np.abs(first).mean()
+
+
+def test_align_to_without_reference_returns_the_input():
+    c = np.ones((4, 2), np.float32)
+    assert align_to(c, None) is c
+    assert align_to(c, np.ones((5, 2), np.float32)) is c
+
+
+def test_joint_projection_splits_audio_and_visual_rows():
+    a, v = _blobs(30), _blobs(20, seed=4)
+    pa, pv = joint_projection(a, v)
+    assert pa.shape == (30, 2) and pv.shape == (20, 2)
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(ValueError, match="unknown projection"):
+        project(_blobs(), "tsne")
+
+
+def test_importing_projection_does_not_import_umap():
+    code = "import sys, core.projection; print('umap' in sys.modules or 'numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_umap_started_from_previous_layout_stays_close():
+    x = _blobs(80)
+    first = project(x, "umap")
+    second = project(x, "umap", previous=first)
+    assert second.shape == first.shape
+    assert np.isfinite(second).all()
