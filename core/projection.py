@@ -23,8 +23,8 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
 
     Uses a thin SVD of the centred data on a random subsample of at most 20k rows to find the axes
     (the axes of 100k points barely differ from those of 20k, and this keeps it well under a
-    second), then projects every row. Signs are fixed so that each axis' largest loading is positive,
-    which makes the result deterministic.
+    second), then projects every row. Signs are fixed so that each axis' largest loading is
+    positive, which makes the result deterministic.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) == 0:
@@ -104,7 +104,7 @@ def align_to(coords: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
 def project(
     x: np.ndarray, method: Method = "pca", previous: np.ndarray | None = None, seed: int = 0
 ) -> np.ndarray:
-    """Project ``x`` to 2-D with ``method``, aligned to the ``previous`` layout of the same points."""
+    """Project ``x`` to 2-D with ``method``, aligned to ``previous`` (same points' last layout)."""
     if method == "pca":
         coords = pca_2d(x)
     elif method == "umap":
