@@ -20,6 +20,9 @@ class ModelConfig:
     dim: int = 128
     dropout: float = 0.1
     activation: Literal["relu", "gelu"] = "relu"
+    # g reads unit-norm embeddings, whose logits a plain linear layer keeps near zero for many
+    # epochs (a near-uniform teacher); a fixed scale (NormFace-style) lets it become confident.
+    logit_scale: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    val_fraction: float = 0.1  # carved from train (stratified, seeded) when the file has no val split
+    val_fraction: float = (
+        0.1  # carved from train (stratified, seeded) when the file has no val split
+    )
 
 
 @dataclass(frozen=True)

@@ -84,11 +84,7 @@ def stratified_split(
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         rng.shuffle(idx)
-        k = int(round(fraction * len(idx)))
-        if len(idx) >= 2:
-            k = min(max(k, 1), len(idx) - 1)
-        else:
-            k = 0
+        k = min(max(round(fraction * len(idx)), 1), len(idx) - 1) if len(idx) >= 2 else 0
         held.append(idx[:k])
     held_out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
     kept = np.setdiff1d(np.arange(len(labels)), held_out)
@@ -108,7 +104,9 @@ def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDat
         names = _class_names(f, path)
         raw = {s: _read_split(f, s, path) for s in SPLITS if f"audio_{s}" in f or s != "val"}
         attrs = {k: str(v) for k, v in f.attrs.items()}
-    num_classes = len(names) if names else 1 + max(int(s.labels.max(initial=-1)) for s in raw.values())
+    num_classes = (
+        len(names) if names else 1 + max(int(s.labels.max(initial=-1)) for s in raw.values())
+    )
     for s, split in raw.items():
         bad = np.flatnonzero((split.labels < 0) | (split.labels >= num_classes))
         if len(bad):
@@ -146,8 +144,9 @@ def save_h5(path: str | Path, data: AVDataset, include_val: bool = True) -> None
             if s == "val" and not include_val:
                 continue
             write_split(f, s, data.split(s))
-        f.create_dataset("class_names", data=np.array(data.class_names, dtype=object),
-                         dtype=h5py.string_dtype())
+        f.create_dataset(
+            "class_names", data=np.array(data.class_names, dtype=object), dtype=h5py.string_dtype()
+        )
         for k, v in data.attrs.items():
             f.attrs[k] = v
     tmp.replace(path)
@@ -158,8 +157,9 @@ def write_split(f: h5py.File, name: str, split: Split) -> None:
     f.create_dataset(f"visual_{name}", data=split.visual.astype(np.float32))
     f.create_dataset(f"lab_{name}", data=split.labels.astype(np.int64))
     if split.paths is not None:
-        f.create_dataset(f"path_{name}", data=np.array(split.paths, dtype=object),
-                         dtype=h5py.string_dtype())
+        f.create_dataset(
+            f"path_{name}", data=np.array(split.paths, dtype=object), dtype=h5py.string_dtype()
+        )
 
 
 def _class_names(f: h5py.File, path: Path) -> list[str]:
@@ -194,7 +194,9 @@ def _read_split(f: h5py.File, s: str, path: Path) -> Split:
 def _features(f: h5py.File, key: str, path: Path) -> np.ndarray:
     ds = f[key]
     if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
-        raise DataError(f"{path}: {key} must be a 2-D array [N, D], found shape {getattr(ds, 'shape', '?')}")
+        raise DataError(
+            f"{path}: {key} must be a 2-D array [N, D], found shape {getattr(ds, 'shape', '?')}"
+        )
     x = ds[()]
     if x.dtype == np.uint8:
         x = (x.astype(np.float32) - 128.0) / 256.0
@@ -204,8 +206,10 @@ def _features(f: h5py.File, key: str, path: Path) -> np.ndarray:
     bad = ~np.isfinite(x)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise DataError(f"{path}: {key}[{row}, {col}] is {x[row, col]} (NaN/inf); "
-                        f"{int(bad.any(axis=1).sum())} rows affected")
+        raise DataError(
+            f"{path}: {key}[{row}, {col}] is {x[row, col]} (NaN/inf); "
+            f"{int(bad.any(axis=1).sum())} rows affected"
+        )
     return x
 
 
@@ -216,7 +220,9 @@ def _labels(f: h5py.File, key: str, path: Path) -> np.ndarray:
             raise DataError(f"{path}: {key} is 2-D but not one-hot (each row needs a single 1)")
         return y.argmax(axis=1).astype(np.int64)
     if y.ndim != 1:
-        raise DataError(f"{path}: {key} must be [N] class ids or [N, C] one-hot, found shape {y.shape}")
+        raise DataError(
+            f"{path}: {key} must be [N] class ids or [N, C] one-hot, found shape {y.shape}"
+        )
     if np.issubdtype(y.dtype, np.floating):
         if not np.isfinite(y).all() or (y != np.round(y)).any():
             raise DataError(f"{path}: {key} holds non-integer labels")

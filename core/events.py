@@ -91,6 +91,12 @@ class RunFinished:
 
 
 Event = (
-    RunStarted | StepEnd | AlignmentSnapshot | EpochEnd | CheckpointSaved | Paused | Resumed
+    RunStarted
+    | StepEnd
+    | AlignmentSnapshot
+    | EpochEnd
+    | CheckpointSaved
+    | Paused
+    | Resumed
     | RunFinished
 )

@@ -49,11 +49,11 @@ def average_precisions(
     out = torch.empty(len(q), dtype=torch.float64)
     positions = torch.arange(1, len(g) + 1, dtype=torch.float32)
     for start in range(0, len(q), chunk):
-        sims = q[start:start + chunk] @ g.T
+        sims = q[start : start + chunk] @ g.T
         scores, order = torch.sort(sims, dim=1, descending=True, stable=True)
-        rel = (gl[order] == ql[start:start + chunk, None]).float()
+        rel = (gl[order] == ql[start : start + chunk, None]).float()
         hits = rel.cumsum(dim=1)
-        # Precision at the end of each item's tie block: hits and rank read at the block's last item.
+        # Precision at the end of each item's tie block: hits and rank at the block's last item.
         last_of_block = torch.ones_like(rel, dtype=torch.bool)
         last_of_block[:, :-1] = scores[:, :-1] != scores[:, 1:]
         block_end = torch.where(last_of_block, torch.arange(len(g)).expand_as(rel), len(g))
@@ -61,7 +61,7 @@ def average_precisions(
         precision = hits.gather(1, block_end) / positions[block_end]
         n_rel = rel.sum(dim=1)
         ap = (precision * rel).sum(dim=1).double() / n_rel.double()
-        out[start:start + chunk] = torch.where(n_rel > 0, ap, torch.nan)
+        out[start : start + chunk] = torch.where(n_rel > 0, ap, torch.nan)
     return out.numpy()
 
 

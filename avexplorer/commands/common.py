@@ -1,0 +1,63 @@
+"""Pieces shared by the headless subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from core.config import RunConfig, flat_fields
+from core.data import AVDataset, load_h5
+
+# Flags whose dotted config name reads badly on a command line get a short name.
+_SHORT = {
+    "loss.method": "method",
+    "optim.epochs": "epochs",
+    "optim.batch_size": "batch-size",
+    "optim.lr": "lr",
+    "schedule.shape": "schedule",
+    "seed": "seed",
+    "device": "device",
+    "threads": "threads",
+}
+
+
+def flag_name(dotted: str) -> str:
+    return _SHORT.get(dotted, dotted.split(".")[-1].replace("_", "-"))
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per config field (``--margin``, ``--r-end``, ``--mining`` ...), default None so
+    that only the flags a user gives override the config (METHOD.md's defaults otherwise)."""
+    group = parser.add_argument_group("config (defaults from docs/method.md)")
+    seen: set[str] = set()
+    for dotted, default, _ in flat_fields():
+        name = flag_name(dotted)
+        if name in seen:  # two sections with the same leaf name: fall back to the dotted name
+            name = dotted.replace(".", "-").replace("_", "-")
+        seen.add(name)
+        kind = type(default)
+        group.add_argument(
+            f"--{name}",
+            dest=f"cfg:{dotted}",
+            default=None,
+            metavar=kind.__name__.upper(),
+            type=_parse_bool if kind is bool else kind,
+            help=f"{dotted} (default {default})",
+        )
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg:") and v is not None}
+
+
+def load_data(path: str | Path, config: RunConfig) -> AVDataset:
+    return load_h5(path, val_fraction=config.data.val_fraction, seed=config.seed)
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")

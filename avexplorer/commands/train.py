@@ -1,0 +1,131 @@
+"""``avexplorer train DATA.h5 --method psd --epochs 30 --seed 0 --out RUN_DIR [--resume]``"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from avexplorer.commands.common import add_config_flags, config_overrides, load_data
+from core.checkpoint import load_checkpoint
+from core.config import METHODS, RunConfig, method_config
+from core.errors import UserError
+from core.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
+from core.training import TrainControl, train
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model on a feature file",
+        description="Train psd, triplet or infonce on a feature file. Writes "
+        "RUN_DIR/model.pt (best on val), RUN_DIR/last.pt (for --resume) and "
+        "RUN_DIR/history.jsonl. Ctrl-C saves RUN_DIR/last.pt and exits.",
+    )
+    p.add_argument("data", help="feature file in the lineage's HDF5 layout")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
+    add_config_flags(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    overrides = config_overrides(args)
+    resume_from = None
+    if args.resume:
+        resume_from = out / "last.pt"
+        if not resume_from.exists():
+            raise UserError(f"nothing to resume: {resume_from} does not exist")
+        config = load_checkpoint(resume_from).config
+        allowed = {"optim.epochs", "device", "threads"}
+        if set(overrides) - allowed:
+            raise UserError("on --resume only --epochs, --device and --threads may change")
+        config = config.replace(**overrides)
+    else:
+        if (out / "last.pt").exists():
+            raise UserError(
+                f"{out} already holds a run; pass --resume to continue it, or choose another --out"
+            )
+        method = overrides.pop("loss.method", "psd")
+        if method not in METHODS:
+            raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        config = method_config(method, RunConfig().replace(**overrides))
+    data = load_data(args.data, config)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+    control = TrainControl()
+    previous = signal.signal(signal.SIGINT, _stop_on_first_interrupt(control))
+    try:
+        return _consume(
+            train(config, data, out_dir=out, control=control, resume_from=resume_from),
+            quiet=args.quiet,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_on_first_interrupt(control: TrainControl):
+    """First Ctrl-C: stop after the current step (and save). Second: abort at once."""
+
+    def handler(signum, frame):
+        if control.stopped:
+            raise KeyboardInterrupt
+        control.stop()
+        print("\nstopping after this step; Ctrl-C again to abort without saving", file=sys.stderr)
+
+    return handler
+
+
+def _consume(events, quiet: bool) -> int:
+    bar = None
+    for ev in events:
+        if isinstance(ev, RunStarted):
+            if not quiet:
+                bar = tqdm(
+                    total=ev.total_epochs * ev.steps_per_epoch,
+                    unit="step",
+                    initial=ev.start_epoch * ev.steps_per_epoch + ev.start_step,
+                    dynamic_ncols=True,
+                )
+            print(
+                f"training {ev.config['loss']['method']} on {ev.device}: {ev.n_train} train / "
+                f"{ev.n_val} val pairs, {ev.total_epochs} epochs x {ev.steps_per_epoch} steps"
+                + (
+                    f", resuming at epoch {ev.start_epoch + 1}"
+                    if ev.start_epoch or ev.start_step
+                    else ""
+                ),
+                file=sys.stderr,
+            )
+        elif isinstance(ev, StepEnd) and bar is not None:
+            bar.update(1)
+            bar.set_postfix(epoch=ev.epoch + 1, loss=f"{ev.losses['total']:.3f}", r=f"{ev.r:.2f}")
+        elif isinstance(ev, EpochEnd):
+            line = (
+                f"epoch {ev.epoch + 1}: loss {ev.losses.get('total', float('nan')):.4f}  "
+                f"val MAP a2v {ev.val.a2v:.4f} v2a {ev.val.v2a:.4f} avg {ev.val.avg:.4f}  "
+                f"r {ev.r:.2f}  {ev.seconds:.1f}s" + ("  *best" if ev.best else "")
+            )
+            (bar.write if bar is not None else print)(line)
+        elif isinstance(ev, CheckpointSaved) and ev.kind == "interrupt":
+            print(
+                f"saved {ev.path} at epoch {ev.epoch + 1}; continue with --resume", file=sys.stderr
+            )
+        elif isinstance(ev, RunFinished):
+            if bar is not None:
+                bar.close()
+            if ev.stopped:
+                return 130
+            if ev.test is not None:
+                print(
+                    f"best epoch {ev.best_epoch + 1}; test MAP a2v {ev.test.a2v:.4f} "
+                    f"v2a {ev.test.v2a:.4f} avg {ev.test.avg:.4f}"
+                )
+    return 0

@@ -1,0 +1,110 @@
+"""Checkpoints: weights, optimiser, teacher, full config, dims, label names and run position.
+
+Everything is stored as tensors and plain Python values, so that ``torch.load(weights_only=True)``
+reads it without unpickling arbitrary code. Writes are atomic: a temp file, then a rename.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.config import RunConfig
+from core.errors import UserError
+from core.model import AVEmbedder
+
+FORMAT = "avexplorer-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    config: RunConfig
+    class_names: list[str]
+    audio_dim: int
+    visual_dim: int
+    model: dict[str, torch.Tensor]
+    attrs: dict[str, str] = field(default_factory=dict)  # e.g. the encoders behind the features
+    epoch: int = 0  # the epoch to run next
+    step: int = 0  # the step within that epoch to run next (> 0 after a mid-epoch stop)
+    optimizer: dict[str, Any] | None = None
+    teacher: dict[str, torch.Tensor] | None = None
+    rng: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # best score, history, epoch accumulators
+    data_source: str = ""
+
+    def build_model(self, device: torch.device | str = "cpu") -> AVEmbedder:
+        model = AVEmbedder(
+            self.audio_dim, self.visual_dim, len(self.class_names), self.config.model
+        )
+        model.load_state_dict(self.model)
+        return model.to(device).eval()
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": ckpt.config.to_dict(),
+        "class_names": list(ckpt.class_names),
+        "audio_dim": int(ckpt.audio_dim),
+        "visual_dim": int(ckpt.visual_dim),
+        "model": ckpt.model,
+        "attrs": dict(ckpt.attrs),
+        "epoch": int(ckpt.epoch),
+        "step": int(ckpt.step),
+        "optimizer": ckpt.optimizer,
+        "teacher": ckpt.teacher,
+        "rng": ckpt.rng,
+        "run": ckpt.run,
+        "data_source": ckpt.data_source,
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # atomic: a reader sees the old file or the new one, never half of one
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for corrupt or foreign files
+        raise UserError(
+            f"{path}: not a readable avexplorer checkpoint ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{path}: not an avexplorer checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version", 0) > VERSION:
+        raise UserError(
+            f"{path}: written by a newer avexplorer (format {payload['version']}); "
+            "upgrade avexplorer to read it"
+        )
+    try:
+        config = RunConfig.from_dict(payload["config"])
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{path}: its config is not understood ({e})") from None
+    return Checkpoint(
+        config=config,
+        class_names=list(payload["class_names"]),
+        audio_dim=payload["audio_dim"],
+        visual_dim=payload["visual_dim"],
+        model=payload["model"],
+        attrs=payload.get("attrs", {}),
+        epoch=payload.get("epoch", 0),
+        step=payload.get("step", 0),
+        optimizer=payload.get("optimizer"),
+        teacher=payload.get("teacher"),
+        rng=payload.get("rng", {}),
+        run=payload.get("run", {}),
+        data_source=payload.get("data_source", ""),
+    )

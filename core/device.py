@@ -1,0 +1,26 @@
+"""Choosing the torch device and CPU thread count."""
+
+from __future__ import annotations
+
+import torch
+
+from core.errors import UserError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """ "auto" picks CUDA when a GPU is present, else the CPU; any explicit name is checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but torch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch (0 keeps torch's default)."""
+    if threads > 0:
+        torch.set_num_threads(threads)

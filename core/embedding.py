@@ -1,0 +1,42 @@
+"""Embedding feature arrays with a trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from core.data import Split
+from core.model import AVEmbedder
+
+
+@torch.inference_mode()
+def embed_features(
+    model: AVEmbedder,
+    features: np.ndarray,
+    modality: str,
+    device: torch.device | str = "cpu",
+    batch: int = 4096,
+) -> np.ndarray:
+    """[N, d] float32 L2-normalised embeddings of one modality's features ("audio" or "visual")."""
+    if modality not in ("audio", "visual"):
+        raise ValueError(f"modality must be audio or visual, got {modality!r}")
+    was_training = model.training
+    model.eval()
+    embed = model.embed_audio if modality == "audio" else model.embed_visual
+    out = [
+        embed(torch.as_tensor(features[i : i + batch], dtype=torch.float32, device=device)).cpu()
+        for i in range(0, len(features), batch)
+    ]
+    model.train(was_training)
+    dim = model.head.in_features
+    return torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
+
+
+def embed_split(
+    model: AVEmbedder, split: Split, device: torch.device | str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(audio, visual) embeddings of a split, each [N, d] float32 and L2-normalised."""
+    return (
+        embed_features(model, split.audio, "audio", device),
+        embed_features(model, split.visual, "visual", device),
+    )

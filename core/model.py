@@ -1,0 +1,40 @@
+"""The two modality encoders f_a, f_v and the shared label head g."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.config import ModelConfig
+
+
+def mlp_encoder(in_dim: int, cfg: ModelConfig) -> nn.Sequential:
+    act = nn.GELU() if cfg.activation == "gelu" else nn.ReLU()
+    return nn.Sequential(
+        nn.Linear(in_dim, cfg.hidden), act, nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.dim)
+    )
+
+
+class AVEmbedder(nn.Module):
+    """Maps audio and visual features into one L2-normalised d-dimensional space."""
+
+    def __init__(self, audio_dim: int, visual_dim: int, num_classes: int, cfg: ModelConfig):
+        super().__init__()
+        self.audio_encoder = mlp_encoder(audio_dim, cfg)
+        self.visual_encoder = mlp_encoder(visual_dim, cfg)
+        self.head = nn.Linear(cfg.dim, num_classes)  # g, shared by both modalities
+        self.logit_scale = cfg.logit_scale
+
+    def embed_audio(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.audio_encoder(x), dim=1)
+
+    def embed_visual(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.visual_encoder(x), dim=1)
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(z) * self.logit_scale
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.embed_audio(audio), self.embed_visual(visual)

@@ -1,0 +1,357 @@
+"""The training loop, written once as a generator of events for every front end.
+
+    for event in train(config, data, out_dir=run_dir, control=control):
+        ...
+
+Pause and stop are flags of ``control``, checked between steps. A stop (or Ctrl-C in the CLI)
+writes ``last.pt`` at the exact step, and ``train(..., resume_from=run_dir / "last.pt")``
+continues the same run: weights, optimiser, teacher, schedule position and every RNG. Each epoch
+end also writes ``last.pt`` (a crash loses at most the current epoch), ``model.pt`` when the val
+MAP improves, and a line of ``history.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from core.config import RunConfig
+from core.data import AVDataset, Split
+from core.device import resolve_device, set_threads
+from core.embedding import embed_split
+from core.errors import UserError
+from core.events import (
+    AlignmentSnapshot,
+    CheckpointSaved,
+    EpochEnd,
+    Event,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    StepEnd,
+)
+from core.metrics import MapScores, cross_modal_map
+from core.model import AVEmbedder
+from core.objective import Objective
+from core.schedules import ratio_schedule
+from core.teacher import make_teacher
+
+
+class TrainControl:
+    """Thread-safe pause / resume / stop flags shared by a front end and a running ``train``."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused loop so that it can stop
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_while_paused(self) -> None:
+        self._running.wait()
+
+
+@dataclass
+class _RunState:
+    """What a checkpoint must hold beyond weights to continue a run exactly."""
+
+    epoch: int = 0
+    step: int = 0
+    best_avg: float = -1.0
+    best_epoch: int = -1
+    best_val: dict[str, float] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    loss_sums: dict[str, float] = field(default_factory=dict)  # of the epoch in progress
+    loss_steps: int = 0
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The epoch's shuffle, a pure function of (seed, epoch) so a mid-epoch resume replays it."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Batches of ``batch_size``; a last batch of fewer than 2 pairs (no triplet) joins the
+    one before."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < 2:
+        starts.pop()
+    return [slice(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
+
+
+def evaluate(model: AVEmbedder, split: Split, device: torch.device) -> MapScores:
+    audio, visual = embed_split(model, split, device)
+    return cross_modal_map(audio, visual, split.labels)
+
+
+def train(
+    config: RunConfig,
+    data: AVDataset,
+    out_dir: str | Path | None = None,
+    control: TrainControl | None = None,
+    resume_from: str | Path | None = None,
+) -> Iterator[Event]:
+    """Train ``config.loss.method`` on ``data``, yielding events (see core/events.py)."""
+    control = control or TrainControl()
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    if len(data.train) < 2:
+        raise UserError("the train split needs at least 2 pairs")
+
+    model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, config.model).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+    )
+    teacher = (
+        make_teacher(config.loss.teacher, model, config.loss.teacher_momentum)
+        if config.loss.method == "psd"
+        else None
+    )
+    objective = Objective(config.loss)
+    generator = torch.Generator().manual_seed(config.seed)  # draws of the annotated subsets
+    state = _RunState()
+    if resume_from is not None:
+        state = _restore(resume_from, config, data, model, optimizer, teacher, generator)
+
+    epochs = config.optim.epochs
+    ratios = ratio_schedule(config.schedule, epochs)
+    train_split = data.train
+    audio = torch.as_tensor(train_split.audio, device=device)
+    visual = torch.as_tensor(train_split.visual, device=device)
+    labels = torch.as_tensor(train_split.labels, device=device)
+    slices = batch_slices(len(train_split), config.optim.batch_size)
+    total_steps = epochs * len(slices)
+
+    def snapshot_checkpoint(kind: str, path: Path) -> CheckpointSaved:
+        ckpt = Checkpoint(
+            config=config,
+            class_names=list(data.class_names),
+            audio_dim=data.audio_dim,
+            visual_dim=data.visual_dim,
+            model=model.state_dict(),
+            attrs=dict(data.attrs),
+            epoch=state.epoch,
+            step=state.step,
+            optimizer=optimizer.state_dict(),
+            teacher=teacher.state_dict() if teacher is not None else None,
+            rng=_rng_state(generator),
+            run=_run_dict(state),
+            data_source=data.source,
+        )
+        save_checkpoint(path, ckpt)
+        return CheckpointSaved(path=path, epoch=state.epoch, kind=kind)
+
+    yield RunStarted(
+        config=config.to_dict(),
+        device=str(device),
+        n_train=len(train_split),
+        n_val=len(data.val),
+        steps_per_epoch=len(slices),
+        total_epochs=epochs,
+        start_epoch=state.epoch,
+        start_step=state.step,
+    )
+    try:
+        while state.epoch < epochs:
+            epoch, r = state.epoch, float(ratios[state.epoch])
+            order = epoch_order(config.seed, epoch, len(train_split)).to(device)
+            started = time.perf_counter()
+            model.train()
+            while state.step < len(slices):
+                if control.paused:
+                    yield Paused(epoch, state.step)
+                    control.wait_while_paused()
+                    if not control.stopped:
+                        yield Resumed(epoch, state.step)
+                if control.stopped:
+                    raise _Stop
+                idx = order[slices[state.step]]
+                result = objective(
+                    model, teacher, audio[idx], visual[idx], labels[idx], r, generator
+                )
+                optimizer.zero_grad(set_to_none=True)
+                result.total.backward()
+                optimizer.step()
+                if teacher is not None:
+                    teacher.update()
+                losses = {"total": result.total.item()} | {
+                    k: v.item() for k, v in result.parts.items()
+                }
+                for k, v in losses.items():
+                    state.loss_sums[k] = state.loss_sums.get(k, 0.0) + v
+                state.loss_steps += 1
+                global_step = epoch * len(slices) + state.step
+                yield StepEnd(epoch, state.step, global_step, total_steps, losses, r)
+                if config.snapshot_every and global_step % config.snapshot_every == 0:
+                    yield _alignment(epoch, global_step, result, labels[idx], idx)
+                state.step += 1
+
+            val = evaluate(model, data.val, device)
+            improved = val.avg > state.best_avg
+            if improved:
+                state.best_avg, state.best_epoch, state.best_val = val.avg, epoch, val.as_dict()
+            mean_losses = {k: v / max(state.loss_steps, 1) for k, v in state.loss_sums.items()}
+            seconds = time.perf_counter() - started
+            record = {
+                "epoch": epoch,
+                "r": r,
+                "losses": mean_losses,
+                "val": val.as_dict(),
+                "seconds": seconds,
+                "best": improved,
+            }
+            state.history.append(record)
+            state.epoch, state.step, state.loss_sums, state.loss_steps = epoch + 1, 0, {}, 0
+            yield EpochEnd(epoch, mean_losses, val, r, seconds, improved)
+            if out is not None:
+                with open(out / "history.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                if improved:
+                    yield snapshot_checkpoint("best", out / "model.pt")
+                yield snapshot_checkpoint("last", out / "last.pt")
+    except _Stop:
+        # Stops land between steps only, so the state saved here is exactly resumable.
+        if out is not None:
+            yield snapshot_checkpoint("interrupt", out / "last.pt")
+        best = MapScores(**state.best_val) if state.best_val else None
+        yield RunFinished(
+            stopped=True, best_epoch=state.best_epoch, best_val=best, history=list(state.history)
+        )
+        return
+
+    test = None
+    if out is not None and (out / "model.pt").exists():
+        best_model = load_checkpoint(out / "model.pt").build_model(device)
+        test = evaluate(best_model, data.test, device)
+    elif len(data.test):
+        test = evaluate(model, data.test, device)
+    best = MapScores(**state.best_val) if state.best_val else None
+    yield RunFinished(
+        stopped=False,
+        best_epoch=state.best_epoch,
+        best_val=best,
+        test=test,
+        history=list(state.history),
+    )
+
+
+class _Stop(Exception):
+    """Raised inside the loop when the control asks to stop."""
+
+
+def _alignment(
+    epoch: int, global_step: int, result: Any, labels: torch.Tensor, idx: torch.Tensor
+) -> AlignmentSnapshot:
+    with torch.no_grad():
+        student = (result.za @ result.zv.T).float().cpu().numpy()
+    return AlignmentSnapshot(
+        epoch=epoch,
+        global_step=global_step,
+        soft=result.soft.detach().float().cpu().numpy(),
+        student=student,
+        labels=labels.cpu().numpy().astype(np.int64),
+        annotated=result.annotated.cpu().numpy(),
+        indices=idx.cpu().numpy().astype(np.int64),
+    )
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _run_dict(state: _RunState) -> dict[str, Any]:
+    return {
+        "best_avg": state.best_avg,
+        "best_epoch": state.best_epoch,
+        "best_val": state.best_val,
+        "history": state.history,
+        "loss_sums": state.loss_sums,
+        "loss_steps": state.loss_steps,
+    }
+
+
+def _restore(
+    path: str | Path,
+    config: RunConfig,
+    data: AVDataset,
+    model: AVEmbedder,
+    optimizer: torch.optim.Optimizer,
+    teacher: Any,
+    generator: torch.Generator,
+) -> _RunState:
+    ckpt = load_checkpoint(path)
+    if (ckpt.audio_dim, ckpt.visual_dim) != (data.audio_dim, data.visual_dim):
+        raise UserError(
+            f"{path}: trained on {ckpt.audio_dim}-d audio / {ckpt.visual_dim}-d visual features, "
+            f"but the data has {data.audio_dim}-d / {data.visual_dim}-d"
+        )
+    if list(ckpt.class_names) != list(data.class_names):
+        raise UserError(f"{path}: its classes differ from the data's; resume on the same data")
+    # The architecture and the method must match; the epoch budget may grow on resume.
+    fixed = ckpt.config.replace(
+        **{"optim.epochs": config.optim.epochs, "device": config.device, "threads": config.threads}
+    )
+    if fixed != config:
+        raise UserError(
+            f"{path}: its config differs from this run's (only --epochs, --device "
+            "and --threads may change on resume)"
+        )
+    model.load_state_dict(ckpt.model)
+    if ckpt.optimizer is not None:
+        optimizer.load_state_dict(ckpt.optimizer)
+    if teacher is not None and ckpt.teacher is not None:
+        teacher.load_state_dict(ckpt.teacher)
+    if "torch" in ckpt.rng:
+        torch.set_rng_state(ckpt.rng["torch"])
+        generator.set_state(ckpt.rng["generator"])
+    if "cuda" in ckpt.rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt.rng["cuda"])
+    run = ckpt.run
+    return _RunState(
+        epoch=ckpt.epoch,
+        step=ckpt.step,
+        best_avg=run.get("best_avg", -1.0),
+        best_epoch=run.get("best_epoch", -1),
+        best_val=run.get("best_val"),
+        history=list(run.get("history", [])),
+        loss_sums=dict(run.get("loss_sums", {})),
+        loss_steps=run.get("loss_steps", 0),
+    )
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return len(batch_slices(n_train, batch_size))
