@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core import demo
-from core.data import load_h5
+from core.data import AVDataset, DataError, Split, load_h5, save_h5
 from core.demo import (
     CLASS_NAMES,
     RESOURCES_DIR,
@@ -143,6 +143,33 @@ def test_clips_dir_follows_the_environment_variable(
     monkeypatch.delenv(demo.CLIPS_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert demo_clips_dir(build=False).parent == tmp_path / "cache" / "avexplorer"
+
+
+def test_load_demo_makes_paths_absolute_and_explains_missing_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo, "DEMO_DIR", tmp_path / "res")
+    with pytest.raises(DataError, match=r"build_demo\.py"):
+        load_demo(clips_dir=tmp_path / "clips")
+    rng = np.random.default_rng(0)
+
+    def split(paths: list[str]) -> Split:
+        n = len(paths)
+        labels = np.arange(n) % 10
+        return Split(rng.normal(size=(n, 4)), rng.normal(size=(n, 6)), labels, tuple(paths))
+
+    (tmp_path / "res").mkdir()
+    fake = AVDataset(
+        train=split([f"train/{c}_000.mp4" for c in range(10)]),
+        val=split([f"val/{c}_000.mp4" for c in range(10)]),
+        test=split([f"test/{c}_000.mp4" for c in range(10)]),
+        class_names=CLASS_NAMES,
+    )
+    save_h5(tmp_path / "res" / "features.h5", fake)
+    data = load_demo(clips_dir=tmp_path / "clips")
+    assert data.test.paths[3] == str(tmp_path / "clips" / "test" / "3_000.mp4")
+    assert data.attrs["clips_dir"] == str(tmp_path / "clips")
+    assert not (tmp_path / "clips").exists()  # nothing built unless asked
 
 
 @needs_features
