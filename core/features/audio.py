@@ -1,0 +1,74 @@
+"""Audio decoding: any file's first audio track as mono float32 at a chosen sample rate.
+
+FFmpeg's resampler (through PyAV's AudioResampler) does the format conversion, the downmix to
+mono (channel average) and the rate change in one step, for every codec FFmpeg reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from core.features.avio import (
+    DECODE_ERRORS,
+    audio_stream,
+    check_complete,
+    decode_failure,
+    expected_duration,
+    open_container,
+)
+from core.features.errors import CODEC, NO_AUDIO, ClipError
+
+
+class AudioCollector:
+    """Feeds decoded audio frames through one resampler and gathers mono float32 samples."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        self._chunks: list[np.ndarray] = []
+        self.samples = 0
+
+    def add(self, frame: av.AudioFrame) -> None:
+        for out in self._resampler.resample(frame):
+            self._take(out)
+
+    def finish(self) -> np.ndarray:
+        for out in self._resampler.resample(None):  # flush the resampler's delay line
+            self._take(out)
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(self._chunks).astype(np.float32, copy=False)
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate
+
+    def _take(self, frame: av.AudioFrame) -> None:
+        x = frame.to_ndarray().reshape(-1)
+        self._chunks.append(x)
+        self.samples += len(x)
+
+
+def load_audio(path: str | Path, sr: int = 44_100) -> np.ndarray:
+    """The first audio track of a sound or video file, mono float32 at ``sr`` Hz (for playback
+    and for the audio encoders). ClipError when there is none or it cannot be decoded."""
+    with open_container(path) as container:
+        stream = audio_stream(container)
+        if stream is None:
+            raise ClipError(path, "has no audio track", NO_AUDIO)
+        if stream.codec_context is None:
+            raise ClipError(path, "its audio codec cannot be decoded by this FFmpeg build", CODEC)
+        collector = AudioCollector(sr)
+        try:
+            for frame in container.decode(stream):
+                collector.add(frame)
+        except DECODE_ERRORS as e:
+            raise decode_failure(path, "audio", collector.seconds, e) from None
+        y = collector.finish()
+        check_complete(path, "audio", expected_duration(container, stream), len(y) / sr)
+    if len(y) == 0:
+        raise ClipError(path, "its audio track holds no samples", NO_AUDIO)
+    return y

