@@ -1,0 +1,156 @@
+"""The teacher's soft-alignment matrix S beside the student's cosine similarities, live.
+
+Both matrices are for the latest snapshot batch, audio rows x visual columns, reordered by class
+so that same-class blocks sit on the diagonal; white lines mark class boundaries. Hovering a cell
+names the two clips, their classes and both values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from avexplorer.session import Session
+from core.events import AlignmentSnapshot
+
+REFRESH_MS = 100
+
+
+class _Matrix:
+    """One heatmap: a PlotItem with an ImageItem, class-boundary lines and a colour bar."""
+
+    def __init__(
+        self,
+        layout: pg.GraphicsLayout,
+        col: int,
+        title: str,
+        levels: tuple[float, float],
+        cmap: str,
+    ):
+        self.plot: pg.PlotItem = layout.addPlot(row=0, col=col, title=title)
+        self.plot.setAspectLocked(True)
+        self.plot.invertY(True)  # row 0 at the top, as in a matrix
+        self.plot.setLabel("left", "audio (sorted by class)")
+        self.plot.setLabel("bottom", "visual (sorted by class)")
+        self.plot.setMenuEnabled(False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.lines = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255, 200), width=1), connect="pairs")
+        self.plot.addItem(self.lines)
+        self.bar = pg.ColorBarItem(
+            values=levels, colorMap=pg.colormap.get(cmap), interactive=False, width=12
+        )
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+
+    def set(self, matrix: np.ndarray, boundaries: np.ndarray) -> None:
+        self.image.setImage(matrix, autoLevels=False)
+        n = matrix.shape[0]
+        segs = []
+        for b in boundaries:
+            segs += [(b, 0), (b, n), (0, b), (n, b)]  # a vertical and a horizontal line
+        pts = np.array(segs, dtype=np.float64).reshape(-1, 2) if segs else np.zeros((0, 2))
+        self.lines.setData(pts[:, 0], pts[:, 1])
+
+
+class AlignmentHeatmaps(QWidget):
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.view = pg.GraphicsLayoutWidget()
+        layout = self.view.ci
+        self.teacher = _Matrix(layout, 0, "Teacher soft alignment S", (0.0, 1.0), "viridis")
+        self.student = _Matrix(layout, 1, "Student cosine similarity", (-1.0, 1.0), "CET-D1")
+        self.student.plot.setXLink(self.teacher.plot)
+        self.student.plot.setYLink(self.teacher.plot)
+        self.info = QLabel("Waiting for the first snapshot: start a training run.")
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.thumbs = (QLabel(), QLabel())
+        row = QHBoxLayout()
+        row.addWidget(self.thumbs[0])
+        row.addWidget(self.thumbs[1])
+        row.addWidget(self.info, 1)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.view, 1)
+        box.addLayout(row)
+
+        self.snapshot: AlignmentSnapshot | None = None
+        self.order = np.zeros(0, dtype=np.int64)
+        self.soft = np.zeros((0, 0), np.float32)  # the displayed (class-sorted) matrices
+        self.cosine = np.zeros((0, 0), np.float32)
+        self._pending = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        session.snapshotChanged.connect(self._snapshot_changed)
+        session.currentRunChanged.connect(self._snapshot_changed)
+        self.teacher.image.hoverEvent = lambda ev: self._hover(ev, self.teacher.image)
+        self.student.image.hoverEvent = lambda ev: self._hover(ev, self.student.image)
+
+    def _snapshot_changed(self, rid: int) -> None:
+        if rid == self.session.current_run_id:
+            self._pending = True
+
+    def refresh(self) -> None:
+        if not self._pending:
+            return
+        self._pending = False
+        run = self.session.current_run
+        snap = run.snapshot if run is not None else None
+        if snap is None:
+            return
+        self.snapshot = snap
+        self.order = np.argsort(snap.labels, kind="stable")
+        self.soft = snap.soft[np.ix_(self.order, self.order)]
+        self.cosine = snap.student[np.ix_(self.order, self.order)]
+        sorted_labels = snap.labels[self.order]
+        boundaries = np.flatnonzero(np.diff(sorted_labels)) + 1
+        self.teacher.set(self.soft, boundaries)
+        self.student.set(self.cosine, boundaries)
+        n_ann = int(snap.annotated.sum())
+        self.teacher.plot.setTitle(
+            f"Teacher soft alignment S · epoch {snap.epoch + 1}, step {snap.global_step + 1}"
+            f" · {n_ann}/{len(snap.labels)} annotated"
+        )
+
+    def _hover(self, ev, image: pg.ImageItem) -> None:
+        if ev.isExit() or self.snapshot is None or self.soft.size == 0:
+            return
+        pos = ev.pos()
+        col, row = int(pos.x()), int(pos.y())
+        n = self.soft.shape[0]
+        if not (0 <= row < n and 0 <= col < n):
+            return
+        self.show_cell(row, col)
+
+    def show_cell(self, row: int, col: int) -> str:
+        """Describe displayed cell (row, col): both clips, their classes and both values."""
+        snap = self.snapshot
+        assert snap is not None
+        a, v = self.order[row], self.order[col]
+        ia, iv = int(snap.indices[a]), int(snap.indices[v])
+        s = self.session
+        la, lv = int(snap.labels[a]), int(snap.labels[v])
+        text = (
+            f"audio <b>{s.item_name('train', ia)}</b> ({s.class_name(la)}"
+            f"{', annotated' if snap.annotated[a] else ''}) × visual "
+            f"<b>{s.item_name('train', iv)}</b> ({s.class_name(lv)}) — "
+            f"S = {self.soft[row, col]:.3f}, cosine = {self.cosine[row, col]:.3f}"
+        )
+        self.info.setText(text)
+        for label, idx in zip(self.thumbs, (ia, iv), strict=True):
+            path = s.item_path("train", idx)
+            image = s.thumbnails.get(path) if path else None
+            if image is not None:
+                from PySide6.QtGui import QPixmap
+
+                label.setPixmap(QPixmap.fromImage(image).scaledToHeight(40))
+            else:
+                label.clear()
+        return text
+
+    def plots(self) -> dict[str, QWidget]:
+        return {"Alignment heatmaps": self.view}

@@ -1,0 +1,272 @@
+"""Dataset panel: where the data comes from, and a filterable table of its items.
+
+The table is a model/view pair (``ItemsModel`` + a filter proxy) rather than a QTableWidget so
+that 100k items cost one Python object per column lookup on screen, not one widget per cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from avexplorer.session import Session
+
+Index = QModelIndex | QPersistentModelIndex
+COLUMNS = ("Clip", "Class", "Split", "Duration")
+THUMB = 40
+
+
+class ItemsModel(QAbstractTableModel):
+    def __init__(self, session: Session):
+        super().__init__()
+        self.session = session
+        self.rows: list[tuple[str, int]] = []
+        self._swatches: dict[int, QPixmap] = {}
+        self._pixmaps: dict[str, QPixmap] = {}
+
+    def reset(self) -> None:
+        self.beginResetModel()
+        self.rows = self.session.items()
+        self._swatches.clear()
+        self._pixmaps.clear()
+        self.endResetModel()
+
+    def thumbnails_changed(self) -> None:
+        if self.rows:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self.rows) - 1, len(COLUMNS) - 1)
+            )
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def label(self, row: int) -> int:
+        split, i = self.rows[row]
+        return int(self.session.dataset.split(split).labels[i])  # type: ignore[union-attr]
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self.session.dataset is None:
+            return None
+        split, i = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return self.session.item_name(split, i)
+            if col == 1:
+                return self.session.class_name(self.label(index.row()))
+            if col == 2:
+                return split
+            if col == 3:
+                d = self.session.durations.get(self.session.item_path(split, i) or "")
+                return f"{d:.1f} s" if d is not None else "—"
+        elif role == Qt.ItemDataRole.DecorationRole:
+            if col == 0:
+                return self._thumb(split, i, index.row())
+            if col == 1:
+                return self.session.colors[self.label(index.row())]
+        elif role == Qt.ItemDataRole.UserRole:
+            return (split, i)
+        elif role == Qt.ItemDataRole.ToolTipRole and col == 0:
+            return self.session.item_path(split, i) or "features only (no clip file)"
+        return None
+
+    def _thumb(self, split: str, i: int, row: int) -> QPixmap:
+        path = self.session.item_path(split, i)
+        image = self.session.thumbnails.get(path) if path else None
+        if image is not None:
+            pm = self._pixmaps.get(path)  # type: ignore[arg-type]
+            if pm is None:
+                pm = QPixmap.fromImage(image).scaled(
+                    THUMB,
+                    THUMB,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+                self._pixmaps[path] = pm  # type: ignore[index]
+            return pm
+        # No frame (features-only data, or not decoded yet): a swatch in the class colour.
+        label = self.label(row)
+        pm = self._swatches.get(label)
+        if pm is None:
+            pm = QPixmap(THUMB, THUMB)
+            pm.fill(QColor(self.session.colors[label]).lighter(130))
+            self._swatches[label] = pm
+        return pm
+
+
+class ItemsFilter(QSortFilterProxyModel):
+    """Filter rows by class id (-1 for all) and by a case-insensitive text (name, class, split)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.class_id = -1
+        self.text = ""
+
+    def set_filter(self, class_id: int, text: str) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateFilter() is deprecated
+            self.beginFilterChange()
+            self.class_id, self.text = class_id, text.strip().lower()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.class_id, self.text = class_id, text.strip().lower()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent: Index) -> bool:
+        model: ItemsModel = self.sourceModel()  # type: ignore[assignment]
+        if self.class_id >= 0 and model.label(row) != self.class_id:
+            return False
+        if not self.text:
+            return True
+        split, i = model.rows[row]
+        hay = " ".join(
+            (model.session.item_name(split, i), model.session.class_name(model.label(row)), split)
+        ).lower()
+        return self.text in hay
+
+
+class DatasetPanel(QWidget):
+    """Emits ``itemActivated(split, index)`` when the user picks an item as a query."""
+
+    itemActivated = Signal(str, int)
+    openFileRequested = Signal()
+    openFolderRequested = Signal()
+    demoRequested = Signal()
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.model = ItemsModel(session)
+        self.proxy = ItemsFilter()
+        self.proxy.setSourceModel(self.model)
+
+        self.source = QLabel("No dataset")
+        self.source.setWordWrap(True)
+        self.source.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        demo = QPushButton("Demo")
+        demo.setToolTip("Open the built-in demo dataset")
+        open_file = QPushButton("Open .h5…")
+        open_folder = QPushButton("Folder…")
+        open_folder.setToolTip("Extract features from a folder of clips (or drop it on the window)")
+        demo.clicked.connect(self.demoRequested)
+        open_file.clicked.connect(self.openFileRequested)
+        open_folder.clicked.connect(self.openFolderRequested)
+
+        self.class_box = QComboBox()
+        self.text_box = QLineEdit()
+        self.text_box.setPlaceholderText("Filter by name, class or split")
+        self.text_box.setClearButtonEnabled(True)
+        self.class_box.currentIndexChanged.connect(self._refilter)
+        self.text_box.textChanged.connect(self._refilter)
+        self.count = QLabel()
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        self.table.verticalHeader().setDefaultSectionSize(THUMB + 4)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setSortingEnabled(False)
+        self.table.setWordWrap(False)
+        self.table.activated.connect(self._activated)
+        self.table.clicked.connect(self._activated)
+
+        top = QHBoxLayout()
+        top.addWidget(demo)
+        top.addWidget(open_file)
+        top.addWidget(open_folder)
+        filters = QHBoxLayout()
+        filters.addWidget(self.class_box, 1)
+        filters.addWidget(self.text_box, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.source)
+        layout.addLayout(top)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count)
+
+        session.datasetChanged.connect(self._dataset_changed)
+        session.thumbnailsChanged.connect(self.model.thumbnails_changed)
+
+    def _dataset_changed(self) -> None:
+        data = self.session.dataset
+        self.model.reset()
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        self.class_box.addItem("All classes", -1)
+        if data is not None:
+            for c, name in enumerate(data.class_names):
+                self.class_box.addItem(self._dot(c), name, c)
+            counts = ", ".join(f"{len(data.split(s))} {s}" for s in ("train", "val", "test"))
+            self.source.setText(
+                f"<b>{data.attrs.get('title') or _short(data.source)}</b><br>"
+                f"{data.num_classes} classes · {counts} · audio {data.audio_dim}-d, "
+                f"visual {data.visual_dim}-d"
+            )
+        self.class_box.blockSignals(False)
+        self._refilter()
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+
+    def _dot(self, c: int) -> QPixmap:
+        pm = QPixmap(12, 12)
+        pm.fill(self.session.colors[c])
+        return pm
+
+    def _refilter(self) -> None:
+        cid = self.class_box.currentData()
+        self.proxy.set_filter(cid if isinstance(cid, int) else -1, self.text_box.text())
+        self.count.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} items")
+
+    def _activated(self, index: QModelIndex) -> None:
+        split, i = self.proxy.data(index, Qt.ItemDataRole.UserRole)
+        self.itemActivated.emit(split, i)
+
+    def select_item(self, split: str, index: int) -> None:
+        """Scroll to and highlight an item (e.g. a query picked on the map)."""
+        try:
+            row = self.model.rows.index((split, index))
+        except ValueError:
+            return
+        proxy_index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if proxy_index.isValid():
+            self.table.selectRow(proxy_index.row())
+            self.table.scrollTo(proxy_index)
+
+
+def _short(source: str) -> str:
+    from pathlib import Path
+
+    return Path(source).name if source else "dataset"

@@ -1,0 +1,335 @@
+"""The embedding map: audio and visual test embeddings projected together into 2-D.
+
+Audio items are circles, visual items triangles, coloured by class (or by the rank of each item's
+true cross-modal match); optional lines join each clip's audio to its visual. Hovering shows the
+clip's first frame, clicking makes the item the retrieval query. An epoch slider walks through the
+layouts of past epochs; each layout was Procrustes-aligned to the previous epoch's, so the cloud
+moves rather than jumps. Projections are computed by workers; this widget only draws.
+
+Performance with 100k+ points: brushes are shared QBrush objects (one per class or rank bin)
+indexed with numpy, so pyqtgraph's symbol atlas holds a handful of sprites, not one per point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from avexplorer.session import Layout, Session
+
+RANK_BINS = np.array([1, 2, 4, 11, 51, 201, 1001])  # bin edges: 1, 2-3, 4-10, 11-50, ...
+RANK_LABELS = ("1", "2–3", "4–10", "11–50", "51–200", "201–1000", ">1000")
+
+
+class EmbeddingMap(QWidget):
+    pointClicked = Signal(str, int)  # modality, index in the test split
+    layoutRequested = Signal(int, int, str)  # run id, epoch, method (UMAP on request)
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.method_box = QComboBox()
+        self.method_box.addItems(["PCA", "UMAP"])
+        self.method_box.setToolTip(
+            "PCA is immediate; UMAP is computed in the background on request"
+        )
+        self.color_box = QComboBox()
+        self.color_box.addItems(["Colour by class", "Colour by rank of true match"])
+        self.lines_box = QCheckBox("Join pairs")
+        self.lines_box.setToolTip("Draw a line from each clip's audio to its visual embedding")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setEnabled(False)
+        self.epoch_label = QLabel("no embeddings yet")
+        self.legend_label = QLabel("● audio   ▲ visual")
+
+        top = QHBoxLayout()
+        top.addWidget(self.method_box)
+        top.addWidget(self.color_box)
+        top.addWidget(self.lines_box)
+        top.addWidget(QLabel("Epoch"))
+        top.addWidget(self.slider, 1)
+        top.addWidget(self.epoch_label)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setAspectLocked(True)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setTitle("Test embeddings: train a model or load a checkpoint", size="10pt")
+        self.lines = pg.PlotCurveItem(pen=pg.mkPen((150, 150, 150, 70), width=1), connect="pairs")
+        self.lines.setVisible(False)
+        self.audio = pg.ScatterPlotItem(
+            symbol="o", size=7, pen=None, hoverable=True, useCache=True, pxMode=True
+        )
+        self.visual = pg.ScatterPlotItem(
+            symbol="t", size=8, pen=None, hoverable=True, useCache=True, pxMode=True
+        )
+        self.marks = pg.ScatterPlotItem(pxMode=True, brush=None)
+        for item in (self.lines, self.audio, self.visual, self.marks):
+            self.plot.addItem(item)
+        self.audio.sigClicked.connect(lambda _s, pts, _e: self._clicked("audio", pts))
+        self.visual.sigClicked.connect(lambda _s, pts, _e: self._clicked("visual", pts))
+        self.audio.sigHovered.connect(lambda _s, pts, ev: self._hovered("audio", pts, ev))
+        self.visual.sigHovered.connect(lambda _s, pts, ev: self._hovered("visual", pts, ev))
+
+        self.tip = QLabel(self.plot)
+        self.tip.setStyleSheet(
+            "background: rgba(30,30,30,220); color: white; border-radius: 4px; padding: 4px;"
+        )
+        self.tip.setTextFormat(Qt.TextFormat.RichText)
+        self.tip.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend_label)
+
+        self.run_id: int | None = None
+        self.layout_shown: Layout | None = None
+        self._epochs: list[int] = []
+        self._follow = True  # slider tracks the newest epoch until the user moves it
+        self._class_brushes: np.ndarray = np.zeros(0, dtype=object)
+        # Rank 1 (the true match first) is bright yellow, bad ranks dark purple.
+        lut = pg.colormap.get("plasma").getLookupTable(0.95, 0.1, len(RANK_LABELS), alpha=False)
+        self._rank_brushes = np.array([QBrush(QColor(*map(int, rgb))) for rgb in lut], dtype=object)
+
+        self.method_box.currentTextChanged.connect(self._method_changed)
+        self.color_box.currentIndexChanged.connect(lambda _i: self.redraw())
+        self.lines_box.toggled.connect(self._lines_toggled)
+        self.slider.valueChanged.connect(self._slider_moved)
+        session.layoutReady.connect(self._layout_ready)
+        session.datasetChanged.connect(self._dataset_changed)
+        session.currentRunChanged.connect(self._run_changed)
+        session.resultsChanged.connect(self._mark_query)
+        session.queryChanged.connect(self._mark_query)
+
+    @property
+    def method(self) -> str:
+        return self.method_box.currentText().lower()
+
+    # ----- state changes -----------------------------------------------------------------------
+    def _dataset_changed(self) -> None:
+        self._class_brushes = np.array([QBrush(c) for c in self.session.colors], dtype=object)
+        self.run_id, self.layout_shown, self._epochs = None, None, []
+        self.audio.clear()
+        self.visual.clear()
+        self.lines.setData([], [])
+        self.marks.clear()
+        self.slider.setRange(0, 0)
+        self.slider.setEnabled(False)
+        self.epoch_label.setText("no embeddings yet")
+
+    def _run_changed(self, rid: int) -> None:
+        if rid in self.session.runs and rid != self.run_id:
+            self.run_id = rid
+            self._follow = True
+            self._refresh_epochs()
+
+    def _layout_ready(self, rid: int, epoch: int, method: str) -> None:
+        if rid != self.run_id and (rid == self.session.current_run_id or rid < 0):
+            self.run_id = rid
+            self._follow = True
+        if rid == self.run_id and method == self.method:
+            self._refresh_epochs(show=epoch if self._follow or epoch == self._wanted() else None)
+
+    def _wanted(self) -> int | None:
+        epochs = self._embedded_epochs()
+        return epochs[min(self.slider.value(), len(epochs) - 1)] if epochs else None
+
+    def _embedded_epochs(self) -> list[int]:
+        return sorted(self.session.embeddings_for(self.run_id)) if self.run_id is not None else []
+
+    def _refresh_epochs(self, show: int | None = None) -> None:
+        """Point the slider at the embedded epochs; show ``show`` (or the slider's epoch)."""
+        epochs = self._embedded_epochs()
+        self._epochs = epochs
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(len(epochs) - 1, 0))
+        self.slider.setEnabled(len(epochs) > 1)
+        if show is not None and show in epochs:
+            self.slider.setValue(epochs.index(show))
+        elif self._follow and epochs:
+            self.slider.setValue(len(epochs) - 1)
+        self.slider.blockSignals(False)
+        self._show_slider_epoch()
+
+    def _slider_moved(self, _value: int) -> None:
+        self._follow = self.slider.value() == self.slider.maximum()
+        self._show_slider_epoch()
+
+    def _method_changed(self, _text: str) -> None:
+        self._show_slider_epoch()
+
+    def _show_slider_epoch(self) -> None:
+        if not self._epochs or self.run_id is None:
+            return
+        epoch = self._epochs[min(self.slider.value(), len(self._epochs) - 1)]
+        layouts = self._layouts()
+        layout = layouts.get((epoch, self.method))
+        self.epoch_label.setText(f"{epoch + 1} ({self.method.upper()})")
+        if layout is None:
+            self.epoch_label.setText(f"{epoch + 1}: computing {self.method.upper()}…")
+            self.layoutRequested.emit(self.run_id, epoch, self.method)
+            return
+        self.show_layout(layout)
+
+    def _layouts(self) -> dict:
+        return self.session.layouts_for(self.run_id) if self.run_id is not None else {}
+
+    def _lines_toggled(self, on: bool) -> None:
+        self.lines.setVisible(on)
+        self.redraw()
+
+    # ----- drawing -----------------------------------------------------------------------------
+    def show_layout(self, layout: Layout) -> None:
+        self.layout_shown = layout
+        self.redraw()
+        run = self.session.runs.get(self.run_id) if self.run_id is not None else None
+        name = run.name if run is not None else "checkpoint"
+        self.plot.setTitle(
+            f"{name}: test embeddings after epoch {layout.epoch + 1} ({layout.method.upper()})",
+            size="10pt",
+        )
+
+    def redraw(self) -> None:
+        layout, data = self.layout_shown, self.session.dataset
+        if layout is None or data is None:
+            return
+        n = len(layout.coords) // 2
+        if n != len(data.test):
+            return  # a layout of another dataset
+        labels = data.test.labels
+        if self.color_box.currentIndex() == 0:
+            brushes = self._class_brushes[np.concatenate([labels, labels])]
+            self.legend_label.setText("● audio   ▲ visual   colour = class")
+        else:
+            bins = np.searchsorted(RANK_BINS, layout.ranks, side="right") - 1
+            brushes = self._rank_brushes[np.clip(bins, 0, len(RANK_LABELS) - 1)]
+            self.legend_label.setText(
+                "● audio   ▲ visual   colour = rank of the true match: "
+                + "  ".join(
+                    f"<span style='color:{b.color().name()}'>■</span> {t}"
+                    for b, t in zip(self._rank_brushes, RANK_LABELS, strict=True)
+                )
+            )
+        idx = np.arange(n)
+        a, v = layout.coords[:n], layout.coords[n:]
+        self.audio.setData(pos=a, brush=list(brushes[:n]), data=idx)
+        self.visual.setData(pos=v, brush=list(brushes[n:]), data=idx)
+        if self.lines_box.isChecked():
+            xy = np.empty((2 * n, 2), dtype=np.float32)
+            xy[0::2], xy[1::2] = a, v
+            self.lines.setData(xy[:, 0], xy[:, 1])
+        self._mark_query()
+
+    def _mark_query(self) -> None:
+        """Ring the query (when it is a test item) and its top-k results (green hit, red miss)."""
+        layout, r = self.layout_shown, self.session.results
+        q = self.session.query
+        if layout is None:
+            return
+        n = len(layout.coords) // 2
+        spots = []
+        if q is not None and q.split == "test" and q.index is not None and q.index < n:
+            off = 0 if q.modality == "audio" else n
+            spots.append(
+                {
+                    "pos": layout.coords[off + q.index],
+                    "size": 20,
+                    "symbol": "o",
+                    "pen": pg.mkPen("k", width=3),
+                    "brush": None,
+                }
+            )
+        if r is not None:
+            off = n if r.query.modality == "audio" else 0  # results are of the other modality
+            for i, hit in zip(r.indices, r.hits, strict=True):
+                if i < n:
+                    color = (40, 170, 60) if hit else (220, 40, 40)
+                    spots.append(
+                        {
+                            "pos": layout.coords[off + int(i)],
+                            "size": 14,
+                            "symbol": "o",
+                            "pen": pg.mkPen(color, width=2),
+                            "brush": None,
+                        }
+                    )
+        self.marks.setData(spots)
+
+    # ----- interaction -------------------------------------------------------------------------
+    def _clicked(self, modality: str, points) -> None:
+        if len(points):
+            self.pointClicked.emit(modality, int(points[0].data()))
+
+    def _hovered(self, modality: str, points, ev) -> None:
+        data = self.session.dataset
+        if ev.isExit() or not len(points) or data is None:
+            self.tip.hide()
+            self._thumb_label().hide()
+            return
+        self.tip.setText(self.describe(modality, int(points[0].data())))
+        path = self.session.item_path("test", int(points[0].data()))
+        image = self.session.thumbnails.get(path) if path else None
+        self._place_tip(self.plot.mapFromScene(ev.scenePos()), image)
+
+    def describe(self, modality: str, i: int) -> str:
+        """Hover text of test item i: name, modality, class and the rank of its true match."""
+        s = self.session
+        label = int(s.dataset.test.labels[i])  # type: ignore[union-attr]
+        rank = ""
+        if self.layout_shown is not None:
+            n = len(self.layout_shown.coords) // 2
+            r = self.layout_shown.ranks[(0 if modality == "audio" else n) + i]
+            rank = f"<br>true match at rank {r}"
+        return f"<b>{s.item_name('test', i)}</b><br>{modality} · {s.class_name(label)}{rank}"
+
+    def _place_tip(self, at, image) -> None:
+        """Show the hover text (and the clip's first frame above it) next to the cursor."""
+        thumb = self._thumb_label()
+        if image is not None:
+            thumb.setPixmap(QPixmap.fromImage(image).scaledToHeight(72))
+            thumb.adjustSize()
+        thumb.setVisible(image is not None)
+        self.tip.adjustSize()
+        x = min(at.x() + 16, self.plot.width() - self.tip.width() - 4)
+        y = min(
+            at.y() + 16 + (thumb.height() if image is not None else 0),
+            self.plot.height() - self.tip.height() - 4,
+        )
+        self.tip.move(int(max(x, 0)), int(max(y, 0)))
+        self.tip.show()
+        self.tip.raise_()
+        if image is not None:
+            thumb.move(self.tip.x(), max(self.tip.y() - thumb.height() - 2, 0))
+            thumb.raise_()
+
+    def _thumb_label(self) -> QLabel:
+        if not hasattr(self, "_thumb"):
+            self._thumb = QLabel(self.plot)
+            self._thumb.setStyleSheet("border: 2px solid rgba(30,30,30,220);")
+            self._thumb.hide()
+        return self._thumb
+
+    def point_position(self, modality: str, index: int) -> QPointF:
+        """Widget coordinates (in the plot's viewport) of a drawn point (tests click it)."""
+        assert self.layout_shown is not None
+        n = len(self.layout_shown.coords) // 2
+        x, y = self.layout_shown.coords[(0 if modality == "audio" else n) + index]
+        scene = self.plot.getViewBox().mapViewToScene(QPointF(float(x), float(y)))
+        return self.plot.mapFromScene(scene)
+
+    def plots(self) -> dict[str, QWidget]:
+        return {"Embedding map": self.plot}

@@ -1,0 +1,455 @@
+"""Work that must stay off the GUI thread, as plain functions and generators run by superqt workers.
+
+Everything here runs in a worker thread, touches no widget and returns plain data (numpy arrays,
+QImages, dataclasses) that the session takes in on the GUI thread. ``start`` wires a function or
+generator to callbacks, reports the task in the status bar and turns exceptions into the
+session's error signal, so a failing worker never takes the app down.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThreadPool
+from PySide6.QtGui import QImage
+from superqt.utils import GeneratorWorker, WorkerBase, create_worker
+
+from avexplorer.session import EpochEmbeddings, Layout, Session
+from core.errors import UserError
+from core.events import CheckpointSaved, EpochEnd, RunFinished, StepEnd
+
+# Training holds one thread for its whole run; thumbnails, projections and queries need others.
+QThreadPool.globalInstance().setMaxThreadCount(
+    max(4, QThreadPool.globalInstance().maxThreadCount())
+)
+
+_live: set[WorkerBase] = set()  # keep workers referenced until they finish
+
+
+def start(
+    session: Session,
+    name: str,
+    fn: Callable[..., Any],
+    *args: Any,
+    on_done: Callable[[Any], None] | None = None,
+    on_yield: Callable[[Any], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+    quiet: bool = False,
+    **kwargs: Any,
+) -> WorkerBase:
+    """Run ``fn(*args, **kwargs)`` (a function or a generator) in a worker thread.
+
+    ``on_yield`` receives each yielded value and ``on_done`` the return value, both on the GUI
+    thread. Errors go to ``on_error`` if given, else to the session's error dialog. ``quiet``
+    tasks (thumbnails) do not show in the status bar.
+    """
+    worker = create_worker(fn, *args, _start_thread=False, **kwargs)
+    if not quiet:
+        session.task_started(name)
+
+    def finished() -> None:
+        _live.discard(worker)
+        if not quiet:
+            session.task_finished(name)
+
+    def errored(exc: BaseException) -> None:
+        if isinstance(exc, UserError):
+            msg = str(exc)
+        else:
+            msg = f"{type(exc).__name__}: {exc}\n\n" + "".join(
+                traceback.format_exception(type(exc), exc, exc.__traceback__)
+            )
+        if on_error is not None:
+            on_error(msg)
+        else:
+            session.report_error(f"{name} failed", msg)
+
+    if on_done is not None:
+        worker.returned.connect(on_done)
+    if on_yield is not None and isinstance(worker, GeneratorWorker):
+        worker.yielded.connect(on_yield)
+    worker.errored.connect(errored)
+    worker.finished.connect(finished)
+    _live.add(worker)
+    worker.start()
+    return worker
+
+
+# ----- training ----------------------------------------------------------------------------------
+def training_batches(
+    train_fn: Callable[..., Iterator[Any]],
+    config: Any,
+    data: Any,
+    out_dir: Path,
+    control: Any,
+    embed_epochs: bool = True,
+    flush_seconds: float = 0.1,
+) -> Iterator[list[Any]]:
+    """Run the core's training generator, yielding its events in batches.
+
+    Steps are batched (at most one hand-over per ``flush_seconds``) so that a fast loop on a small
+    dataset does not flood the GUI thread with one queued signal per step; every other event is
+    handed over at once. After each epoch's ``last`` checkpoint the test split is embedded with
+    that checkpoint here in the worker (an ``EpochEmbeddings`` in the batch) for the map and the
+    retrieval view.
+    """
+    buf: list[Any] = []
+    last_flush = time.monotonic()
+    epoch = -1
+    embedded: set[int] = set()
+    for ev in train_fn(config, data, out_dir=out_dir, control=control):
+        buf.append(ev)
+        if isinstance(ev, EpochEnd):
+            epoch = ev.epoch
+        elif (
+            isinstance(ev, CheckpointSaved)
+            and embed_epochs
+            and ev.kind in ("last", "interrupt")
+            and epoch >= 0
+            and epoch not in embedded
+        ):
+            # CheckpointSaved.epoch is the epoch to run next; the weights are those of `epoch`.
+            embedded.add(epoch)
+            buf.append(embed_checkpoint(ev.path, data.test, epoch))
+        elif isinstance(ev, RunFinished) and embed_epochs and epoch < 0:
+            pass  # stopped before the first epoch ended: nothing to embed
+        now = time.monotonic()
+        if not isinstance(ev, StepEnd) or now - last_flush >= flush_seconds:
+            yield buf
+            buf, last_flush = [], now
+    if buf:
+        yield buf
+
+
+def embed_checkpoint(path: str | Path, split: Any, epoch: int) -> EpochEmbeddings:
+    from core.checkpoint import load_checkpoint
+    from core.embedding import embed_split
+
+    model = load_checkpoint(path).build_model("cpu")
+    audio, visual = embed_split(model, split, "cpu")
+    return EpochEmbeddings(epoch, audio, visual, model, Path(path))
+
+
+def load_checkpoint_for(path: str | Path, data: Any) -> tuple[Any, Any, EpochEmbeddings | None]:
+    """(checkpoint, model, test embeddings or None when the dims do not fit ``data``)."""
+    from core.checkpoint import load_checkpoint
+    from core.embedding import embed_split
+
+    ckpt = load_checkpoint(path)
+    model = ckpt.build_model("cpu")
+    emb = None
+    if data is not None and (ckpt.audio_dim, ckpt.visual_dim) == (data.audio_dim, data.visual_dim):
+        audio, visual = embed_split(model, data.test, "cpu")
+        emb = EpochEmbeddings(max(ckpt.epoch - 1, 0), audio, visual, model, Path(path))
+    return ckpt, model, emb
+
+
+# ----- projection --------------------------------------------------------------------------------
+def match_ranks(audio: np.ndarray, visual: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Rank (1 = first) of each item's own clip in the other modality: audio rows, then visual."""
+    import torch
+
+    a, v = torch.as_tensor(audio), torch.as_tensor(visual)
+    out = []
+    for q, g in ((a, v), (v, a)):
+        ranks = torch.empty(len(q), dtype=torch.int64)
+        for s in range(0, len(q), chunk):
+            sims = q[s : s + chunk] @ g.T
+            own = sims[torch.arange(sims.shape[0]), torch.arange(s, s + sims.shape[0])]
+            ranks[s : s + chunk] = 1 + (sims > own[:, None]).sum(dim=1)
+        out.append(ranks.numpy())
+    return np.concatenate(out)
+
+
+def compute_layout(
+    emb: EpochEmbeddings, method: str, previous: np.ndarray | None, seed: int = 0
+) -> Layout:
+    from core.projection import project
+
+    coords = project(np.vstack([emb.audio, emb.visual]), method, previous, seed)  # type: ignore[arg-type]
+    return Layout(emb.epoch, method, coords, match_ranks(emb.audio, emb.visual))
+
+
+# ----- dropped files -----------------------------------------------------------------------------
+AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus"}
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"}
+
+
+def encode_query_file(path: str, model: Any, prefer: str) -> tuple[str, np.ndarray]:
+    """(modality, embedding) of a dropped file, encoded and embedded with ``model``.
+
+    ``.npz``/``.npy`` hold features already (keys ``audio`` / ``visual``); a video, sound or image
+    goes through ``core.features``. ``prefer`` picks the modality when the file has both.
+    """
+    from core.embedding import embed_features
+
+    if model is None:
+        raise UserError("no model yet: train one or load a checkpoint before querying with a file")
+    feats = _file_features(path)
+    if not feats:
+        raise UserError(f"{Path(path).name}: no audio or visual content could be decoded")
+    modality = prefer if prefer in feats else next(iter(feats))
+    x = np.asarray(feats[modality], dtype=np.float32).reshape(1, -1)
+    encoder = model.audio_encoder if modality == "audio" else model.visual_encoder
+    want = encoder[0].in_features
+    if x.shape[1] != want:
+        raise UserError(
+            f"{Path(path).name}: its {modality} features have {x.shape[1]} dimensions but the "
+            f"model expects {want}; the dataset was made with other encoders"
+        )
+    return modality, embed_features(model, x, modality)[0]
+
+
+def _file_features(path: str) -> dict[str, np.ndarray]:
+    p = Path(path)
+    if p.suffix == ".npz":
+        with np.load(p) as z:
+            return {k: z[k] for k in ("audio", "visual") if k in z}
+    if p.suffix == ".npy":
+        return {"visual": np.load(p)}
+    try:
+        from core.features.extract import encode_path
+    except ImportError:
+        raise UserError("decoding clips needs core.features, which this install lacks") from None
+    clip = encode_path(str(p))
+    out = {}
+    if getattr(clip, "audio", None) is not None:
+        out["audio"] = np.asarray(clip.audio)
+    if getattr(clip, "visual", None) is not None:
+        out["visual"] = np.asarray(clip.visual)
+    return out
+
+
+# ----- thumbnails and clips ----------------------------------------------------------------------
+def thumbnails(paths: list[str], size: int = 48, batch: int = 32) -> Iterator[tuple[dict, dict]]:
+    """Yield ({path: QImage}, {path: duration s}) in batches for clips that exist on disk."""
+    first_frame = _first_frame_fn()
+    if first_frame is None:
+        return
+    images: dict[str, QImage] = {}
+    durations: dict[str, float] = {}
+    for i, path in enumerate(paths):
+        if Path(path).exists():
+            try:
+                rgb = np.ascontiguousarray(first_frame(path, size), dtype=np.uint8)
+                h, w = rgb.shape[:2]
+                images[path] = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+                duration = clip_duration(path)
+                if duration is not None:
+                    durations[path] = duration
+            except Exception:  # one unreadable clip must not stop the others
+                pass
+        if len(images) >= batch or i == len(paths) - 1:
+            if images or durations:
+                yield images, durations
+            images, durations = {}, {}
+
+
+def _first_frame_fn() -> Callable[[str, int], np.ndarray] | None:
+    for module in ("core.features.extract", "core.features.video"):
+        try:
+            fn = getattr(__import__(module, fromlist=["first_frame"]), "first_frame", None)
+        except ImportError:
+            continue
+        if fn is not None:
+            return fn
+    return None
+
+
+def clip_duration(path: str) -> float | None:
+    """A clip's duration from its container header (PyAV), None if unknown."""
+    try:
+        import av
+
+        with av.open(path) as c:
+            return float(c.duration) / 1e6 if c.duration else None
+    except Exception:
+        return None
+
+
+def build_demo_clips() -> str:
+    """Build the demo's clips into their cache folder (a minute on one core); returns the folder."""
+    from core.demo import demo_clips_dir
+
+    return str(demo_clips_dir(build=True))
+
+
+# ----- the controller that starts all of the above -----------------------------------------------
+class Jobs(QObject):
+    """Starts workers for the session's heavy tasks and feeds their results back to it.
+
+    One training run at a time (two runs would fight over two cores); any number of
+    projection, thumbnail and query tasks.
+    """
+
+    def __init__(self, session: Session, train_fn: Callable[..., Iterator[Any]] | None = None):
+        super().__init__(session)
+        self.session = session
+        self._train_fn = train_fn
+        self.control: Any = None
+        self.train_worker: WorkerBase | None = None
+        self.training_run: int | None = None
+        self._thumb_worker: WorkerBase | None = None
+        self._pending_layouts: set[tuple[int, int, str]] = set()
+        session.embeddingsAdded.connect(self._embeddings_added)
+
+    # ----- training ------------------------------------------------------------------------------
+    @property
+    def training(self) -> bool:
+        return self.train_worker is not None
+
+    def start_training(self, config: Any) -> int | None:
+        if self.training:
+            self.session.message.emit("A run is already in progress: stop it first.")
+            return None
+        data = self.session.dataset
+        if data is None:
+            self.session.report_error("Cannot train", "Open a dataset first.")
+            return None
+        from core.training import TrainControl, train
+
+        run = self.session.new_run(config)
+        self.control = TrainControl()
+        self.training_run = run.id
+        rid = run.id
+
+        def done(_result: Any = None) -> None:
+            self.train_worker = None
+            self.training_run = None
+            run_ = self.session.runs.get(rid)
+            if run_ is not None and run_.state in ("starting", "running", "paused"):
+                run_.state = "stopped"
+                self.session.runStateChanged.emit(rid)
+
+        def failed(msg: str) -> None:
+            self.session.run_failed(rid, msg)
+
+        self.train_worker = start(
+            self.session,
+            f"Training {run.name}",
+            training_batches,
+            self._train_fn or train,
+            config,
+            data,
+            run.out_dir,
+            self.control,
+            on_yield=lambda batch: self.session.handle_events(rid, batch),
+            on_error=failed,
+        )
+        self.train_worker.finished.connect(done)
+        return rid
+
+    def pause(self) -> None:
+        if self.control is not None and self.training:
+            self.control.pause()
+
+    def resume(self) -> None:
+        if self.control is not None and self.training:
+            self.control.resume()
+
+    def stop(self) -> None:
+        if self.control is not None and self.training:
+            self.control.stop()
+
+    # ----- projections -------------------------------------------------------------------------
+    def _embeddings_added(self, rid: int, epoch: int) -> None:
+        self.request_layout(rid, epoch, "pca")
+
+    def request_layout(self, rid: int, epoch: int, method: str) -> None:
+        key = (rid, epoch, method)
+        emb = self.session.embeddings_for(rid).get(epoch)
+        if (
+            emb is None
+            or key in self._pending_layouts
+            or (epoch, method) in (self.session.layouts_for(rid))
+        ):
+            return
+        self._pending_layouts.add(key)
+        prev = self.session.previous_layout(rid, epoch, method)
+        title = f"{method.upper()} projection, epoch {epoch + 1}"
+
+        def done(layout: Layout) -> None:
+            self._pending_layouts.discard(key)
+            self.session.add_layout(rid, layout)
+
+        def failed(msg: str) -> None:
+            self._pending_layouts.discard(key)
+            self.session.report_error(f"{title} failed", msg)
+
+        start(
+            self.session,
+            title,
+            compute_layout,
+            emb,
+            method,
+            prev.coords if prev is not None else None,
+            on_done=done,
+            on_error=failed,
+        )
+
+    # ----- checkpoints and queries ---------------------------------------------------------------
+    def load_checkpoint(self, path: str) -> None:
+        def done(result: tuple[Any, Any, EpochEmbeddings | None]) -> None:
+            ckpt, model, emb = result
+            self.session.set_checkpoint_model(model, ckpt.config, tuple(ckpt.class_names), emb)
+            note = "" if emb is not None else " (its feature dimensions do not fit this dataset)"
+            self.session.message.emit(f"Loaded checkpoint {Path(path).name}{note}")
+
+        start(
+            self.session,
+            f"Loading {Path(path).name}",
+            load_checkpoint_for,
+            path,
+            self.session.dataset,
+            on_done=done,
+        )
+
+    def query_file(self, path: str) -> None:
+        prefer = "audio" if self.session.direction == "A2V" else "visual"
+        start(
+            self.session,
+            f"Encoding {Path(path).name}",
+            encode_query_file,
+            path,
+            self.session.model,
+            prefer,
+            on_done=lambda r: self.session.set_file_query(path, r[0], r[1]),
+        )
+
+    # ----- thumbnails --------------------------------------------------------------------------
+    def load_thumbnails(self) -> None:
+        data = self.session.dataset
+        if self._thumb_worker is not None:
+            self._thumb_worker.quit()  # a generator worker stops at its next yield
+        if data is None:
+            return
+        paths = [p for s in (data.test, data.train, data.val) if s.paths for p in s.paths]
+        if not paths:
+            return
+        self._thumb_worker = start(
+            self.session,
+            "Thumbnails",
+            thumbnails,
+            paths,
+            quiet=True,
+            on_yield=lambda b: self.session.set_thumbnails(*b),
+            on_error=lambda _m: None,  # previews are optional; a missing decoder is not an error
+        )
+
+
+# ----- folders of clips --------------------------------------------------------------------------
+def extract_folder(folder: str) -> Any:
+    """Features of every clip in ``folder`` (cached by ``core.features``) as an AVDataset."""
+    try:
+        from core.features import extract
+    except ImportError:
+        raise UserError("extracting features from clips needs core.features.extract") from None
+    fn = getattr(extract, "extract_folder", None)
+    if fn is None:
+        raise UserError("this version of core.features cannot extract a folder")
+    return fn(folder)

@@ -1,0 +1,84 @@
+"""GUI test set-up: offscreen Qt, isolated QSettings, and a tiny generated dataset on disk."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+import numpy as np
+import pytest
+
+from core.data import AVDataset, Split, load_h5, save_h5
+
+
+def tiny_dataset(seed: int = 0, n_classes: int = 4) -> AVDataset:
+    """Well-separated classes (so 2 epochs already learn something) with fake clip paths."""
+    rng = np.random.default_rng(seed)
+    centres_a = rng.normal(size=(n_classes, 16)) * 3
+    centres_v = rng.normal(size=(n_classes, 24)) * 3
+
+    def split(n: int, name: str) -> Split:
+        y = np.arange(n) % n_classes
+        a = centres_a[y] + rng.normal(size=(n, 16))
+        v = centres_v[y] + rng.normal(size=(n, 24))
+        paths = tuple(f"/nonexistent/{name}_{i:03d}.mp4" for i in range(n))
+        return Split(a.astype(np.float32), v.astype(np.float32), y.astype(np.int64), paths)
+
+    return AVDataset(
+        train=split(64, "train"),
+        val=split(16, "val"),
+        test=split(24, "test"),
+        class_names=tuple(f"class{c}" for c in range(n_classes)),
+        source="tiny.h5",
+    )
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    """Every test gets its own QSettings folder: no test sees another's window state."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
+    yield
+
+
+@pytest.fixture
+def gui_h5(tmp_path):
+    path = tmp_path / "tiny.h5"
+    save_h5(path, tiny_dataset())
+    return path
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, gui_h5):
+    """The main window on the tiny dataset (loaded from its .h5 like a user would)."""
+    import pyqtgraph as pg
+
+    from avexplorer.main_window import MainWindow
+    from avexplorer.session import Session
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    session = Session(runs_root=tmp_path / "runs")
+    w = MainWindow(session)
+    qtbot.addWidget(w)
+    w.show()
+    session.set_dataset(load_h5(gui_h5))
+    yield w
+    w.jobs.stop()
+    if w.jobs.train_worker is not None:
+        qtbot.waitUntil(lambda: w.jobs.train_worker is None, timeout=20_000)
+    session.close()
+
+
+def small_config(window, method: str = "psd", epochs: int = 2):
+    """Fill the training form with a quick run: small batches so there are several steps."""
+    window.training_panel.set_values(
+        **{
+            "loss.method": method,
+            "optim.epochs": epochs,
+            "optim.batch_size": 16,
+            "model.hidden": 32,
+            "model.dim": 16,
+        }
+    )
