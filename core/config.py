@@ -102,7 +102,7 @@ def _build(cls: type, d: dict[str, Any], prefix: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(d) - set(known))
     if unknown:
-        raise KeyError(f"unknown config field {prefix}{unknown[0]!r}")
+        raise KeyError(f"unknown config field '{prefix}{unknown[0]}'")
     kwargs = {}
     for name, value in d.items():
         sub = _SECTIONS.get(name) if cls is RunConfig else None
