@@ -318,8 +318,8 @@ def _encode_audio(
             seconds = len(y) / encoder.sample_rate
             if not pad_short and len(y) < need / 2:
                 notes[i] = (
-                    f"audio too short: {seconds:.2f} s is less than half a "
-                    f"{encoder.name} window ({encoder.window_seconds:.2f} s)"
+                    f"audio too short: {seconds:.2f} s is less than half of one "
+                    f"{encoder.name} window ({encoder.window_seconds:.2f} s; --pad-short pads it)"
                 )
                 continue
             y = np.concatenate([y, np.zeros(need - len(y), np.float32)])

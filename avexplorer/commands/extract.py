@@ -1,0 +1,128 @@
+"""``avexplorer extract CLIPS_DIR --out FEATURES.h5`` (and ``--merge PART.h5 ... --out ALL.h5``)"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.errors import UserError
+from core.features.cache import FeatureCache, default_cache_dir
+from core.features.encoders import (
+    AUDIO_ENCODERS,
+    DEFAULT_AUDIO,
+    DEFAULT_VISUAL,
+    VISUAL_ENCODERS,
+    load_encoders,
+    set_threads,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="encode a folder of clips into a feature file",
+        description="Decode every clip of CLIPS_DIR (one subfolder per class, or a manifest "
+        "path,label[,split]), encode frames and sound with pretrained encoders and write the "
+        "pairs in the lineage's HDF5 layout. Bad files are skipped and listed at the end; clips "
+        "without usable audio are left out of the pairs file. Features are cached by file "
+        "content, so re-running on a grown folder only encodes the new clips.",
+    )
+    p.add_argument("clips", nargs="?", help="folder with one subfolder per class")
+    p.add_argument("--out", required=True, help="feature file to write (.h5)")
+    p.add_argument("--manifest", help="CSV path,label[,split] (default: CLIPS_DIR/manifest.csv)")
+    p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
+    p.add_argument("--test", type=float, default=0.2, help="test fraction (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stratified split")
+    p.add_argument(
+        "--audio-encoder",
+        default=DEFAULT_AUDIO,
+        choices=sorted(AUDIO_ENCODERS),
+        help=f"default {DEFAULT_AUDIO} (falls back to logmel-stats if aisfx is missing)",
+    )
+    p.add_argument(
+        "--visual-encoder",
+        default=DEFAULT_VISUAL,
+        choices=sorted(VISUAL_ENCODERS),
+        help=f"default {DEFAULT_VISUAL}",
+    )
+    p.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second")
+    p.add_argument(
+        "--pad-short",
+        action="store_true",
+        help="zero-pad audio shorter than half an encoder window instead of skipping the clip",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="decoding processes (default min(2, CPUs)); 1 decodes in the main process",
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="frames per encoder batch")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", help=f"feature cache folder (default {default_cache_dir()})")
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--shard", help="i/n: encode only every n-th clip from the i-th (0-based)")
+    p.add_argument("--merge", nargs="+", metavar="PART", help="merge the --shard files instead")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.features.dataset import (
+        assign_splits,
+        extract_dataset,
+        list_clips,
+        merge_shards,
+        parse_shard,
+    )
+
+    if args.merge:
+        if args.clips or args.shard:
+            raise UserError("--merge takes only the shard files and --out")
+        report = merge_shards(args.merge, args.out)
+        print(f"merged {len(args.merge)} shards into {args.out}")
+        print(report.summary(), file=sys.stderr if report.skipped else sys.stdout)
+        return 0
+    if args.clips is None and args.manifest is None:
+        raise UserError("give CLIPS_DIR (or --manifest FILE, or --merge PART.h5 ...)")
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if args.fps <= 0:
+        raise UserError("--fps must be positive")
+    shard = parse_shard(args.shard) if args.shard else None
+    listing = list_clips(args.clips, args.manifest)
+    splits = assign_splits(listing, args.val, args.test, args.seed)
+    set_threads(args.threads)
+    encoders = load_encoders(args.audio_encoder, args.visual_encoder, args.device)
+    cache = None if args.no_cache else FeatureCache(args.cache)
+    first, step = shard or (0, 1)
+    total = len(range(first, len(listing.items), step))
+    with tqdm(total=total, unit="clip", disable=args.quiet, file=sys.stderr) as bar:
+        report = extract_dataset(
+            listing,
+            Path(args.out),
+            encoders,
+            splits=splits,
+            fps=args.fps,
+            cache=cache,
+            workers=args.workers,
+            pad_short=args.pad_short,
+            batch_frames=args.batch_size,
+            shard=shard,
+            on_result=lambda _: bar.update(),
+        )
+    print(
+        f"{args.out}: audio {encoders.audio.name} ({encoders.audio.dim}-d), "  # type: ignore[union-attr]
+        f"visual {encoders.visual.name} ({encoders.visual.dim}-d), "  # type: ignore[union-attr]
+        f"{len(listing.class_names)} classes" + (f", shard {args.shard}" if shard else "")
+    )
+    print(report.summary(), file=sys.stderr if report.skipped else sys.stdout)
+    if not sum(report.written.values()) and shard is None:
+        raise UserError("no clip could be used; see the reasons above")
+    return 0

@@ -1,0 +1,114 @@
+"""Small real media files made with PyAV for the feature tests (and the extract benchmark).
+
+mpeg4 video + AAC audio is used because every PyAV wheel bundles both encoders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def make_video(
+    path: Path,
+    seconds: float = 3.0,
+    *,
+    audio: bool = True,
+    fps: int = 10,
+    size: int = 64,
+    tone: float = 440.0,
+    color: tuple[int, int, int] = (200, 40, 40),
+    sr: int = 22_050,
+    faststart: bool = False,
+) -> Path:
+    """A clip whose picture (a coloured square moving over a gradient) and sound (a tone with
+    a decaying envelope) depend on ``color`` and ``tone``, so classes can differ."""
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
+        video = out.add_stream("mpeg4", rate=fps)
+        video.width = video.height = size
+        video.pix_fmt = "yuv420p"
+        sound = out.add_stream("aac", rate=sr) if audio else None
+        ramp = np.linspace(0, 255, size, dtype=np.float32)
+        for i in range(round(seconds * fps)):
+            img = np.empty((size, size, 3), np.uint8)
+            img[:] = (ramp[None, :, None] * 0.3).astype(np.uint8)
+            x = (i * 3) % (size // 2)
+            img[size // 4 : size // 2, x : x + size // 4] = color
+            for packet in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if sound is not None:
+            y = tone_wave(seconds, tone, sr)
+            _write_audio(out, sound, y, sr)
+    return path
+
+
+def make_wav(path: Path, seconds: float = 3.0, tone: float = 440.0, sr: int = 22_050) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=sr)
+        _write_audio(out, stream, tone_wave(seconds, tone, sr), sr)
+    return path
+
+
+def make_png(path: Path, size: int = 48, color: tuple[int, int, int] = (30, 160, 60)) -> Path:
+    import cv2
+
+    img = np.zeros((size, size + 16, 3), np.uint8)
+    img[:, : size // 2] = color[::-1]  # OpenCV writes BGR
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def tone_wave(seconds: float, tone: float, sr: int) -> np.ndarray:
+    t = np.arange(round(seconds * sr)) / sr
+    envelope = 0.2 + 0.8 * np.exp(-3 * (t % 1.0))
+    return (0.3 * envelope * np.sin(2 * np.pi * tone * t)).astype(np.float32)
+
+
+def _write_audio(out, stream, y: np.ndarray, sr: int) -> None:
+    layout = "mono"
+    fmt = stream.codec_context.codec.audio_formats[0].name if stream.codec_context else "s16"
+    step = 1024
+    for k in range(0, len(y), step):
+        chunk = y[k : k + step]
+        if fmt.startswith("s16"):
+            data = (chunk * 32767).astype(np.int16)[None, :]
+        else:
+            data = chunk[None, :]
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=fmt, layout=layout)
+        frame.sample_rate = sr
+        frame.pts = k
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+
+
+def make_bad_files(folder: Path) -> dict[str, Path]:
+    """One file per failure a real folder holds, keyed by the case name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = make_video(folder / "_source.mp4", 3.0)
+    data = good.read_bytes()
+    good.unlink()
+    cases = {
+        "empty": folder / "empty.mp4",
+        "text": folder / "notes.mp4",
+        "truncated": folder / "truncated.mp4",
+        "codec": folder / "weird_codec.avi",
+        "no_audio": folder / "silent.mp4",
+        "short": folder / "short.mp4",
+    }
+    cases["empty"].write_bytes(b"")
+    cases["text"].write_text("this is a text file, not a video\n")
+    cases["truncated"].write_bytes(data[: len(data) // 2])  # moov at the end: header lost
+    avi = make_video(folder / "_codec.avi", 3.0)
+    # The AVI fourcc is all FFmpeg knows the codec by: an unknown one leaves no decoder.
+    cases["codec"].write_bytes(avi.read_bytes().replace(b"FMP4", b"ZZZZ"))
+    avi.unlink()
+    make_video(cases["no_audio"], 3.0, audio=False)
+    make_video(cases["short"], 0.5)
+    return cases
