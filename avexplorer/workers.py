@@ -48,7 +48,7 @@ def start(
     thread. Errors go to ``on_error`` if given, else to the session's error dialog. ``quiet``
     tasks (thumbnails) do not show in the status bar.
     """
-    worker = create_worker(fn, *args, _start_thread=False, **kwargs)
+    worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True, **kwargs)
     if not quiet:
         session.task_started(name)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -323,7 +323,7 @@ class EmbeddingMap(QWidget):
             self._thumb.hide()
         return self._thumb
 
-    def point_position(self, modality: str, index: int) -> QPointF:
+    def point_position(self, modality: str, index: int) -> QPoint:
         """Widget coordinates (in the plot's viewport) of a drawn point (tests click it)."""
         assert self.layout_shown is not None
         n = len(self.layout_shown.coords) // 2

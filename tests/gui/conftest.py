@@ -82,3 +82,33 @@ def small_config(window, method: str = "psd", epochs: int = 2):
             "model.dim": 16,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory):
+    """A 2-epoch checkpoint of the tiny dataset, trained headless once per test session."""
+    from core.config import RunConfig, method_config
+    from core.training import train
+
+    out = tmp_path_factory.mktemp("trained")
+    cfg = method_config("triplet", RunConfig()).replace(
+        **{
+            "optim.epochs": 2,
+            "optim.batch_size": 16,
+            "model.hidden": 32,
+            "model.dim": 16,
+            "threads": 1,
+        }
+    )
+    for _ in train(cfg, tiny_dataset(), out_dir=out):
+        pass
+    return out / "model.pt"
+
+
+@pytest.fixture
+def loaded(qtbot, window, trained_checkpoint):
+    """The window with the trained checkpoint loaded (gallery, model and PCA map ready)."""
+    window.load_checkpoint(str(trained_checkpoint))
+    qtbot.waitUntil(lambda: window.session.gallery is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: window.map.layout_shown is not None, timeout=20_000)
+    return window
