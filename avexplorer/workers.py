@@ -180,7 +180,9 @@ AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus"}
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"}
 
 
-def encode_query_file(path: str, model: Any, prefer: str) -> tuple[str, np.ndarray]:
+def encode_query_file(
+    path: str, model: Any, prefer: str, attrs: dict[str, str] | None = None
+) -> tuple[str, np.ndarray]:
     """(modality, embedding) of a dropped file, encoded and embedded with ``model``.
 
     ``.npz``/``.npy`` hold features already (keys ``audio`` / ``visual``); a video, sound or image
@@ -190,7 +192,7 @@ def encode_query_file(path: str, model: Any, prefer: str) -> tuple[str, np.ndarr
 
     if model is None:
         raise UserError("no model yet: train one or load a checkpoint before querying with a file")
-    feats = _file_features(path)
+    feats = _file_features(path, attrs or {})
     if not feats:
         raise UserError(f"{Path(path).name}: no audio or visual content could be decoded")
     modality = prefer if prefer in feats else next(iter(feats))
@@ -205,7 +207,7 @@ def encode_query_file(path: str, model: Any, prefer: str) -> tuple[str, np.ndarr
     return modality, embed_features(model, x, modality)[0]
 
 
-def _file_features(path: str) -> dict[str, np.ndarray]:
+def _file_features(path: str, attrs: dict[str, str]) -> dict[str, np.ndarray]:
     p = Path(path)
     if p.suffix == ".npz":
         with np.load(p) as z:
@@ -216,7 +218,9 @@ def _file_features(path: str) -> dict[str, np.ndarray]:
         from core.features.extract import encode_path
     except ImportError:
         raise UserError("decoding clips needs core.features, which this install lacks") from None
-    clip = encode_path(str(p))
+    # The encoders that made the dataset's features, so the query lands in the same space.
+    kwargs = {k: attrs[k] for k in ("audio_encoder", "visual_encoder") if attrs.get(k)}
+    clip = encode_path(str(p), **kwargs)
     out = {}
     if getattr(clip, "audio", None) is not None:
         out["audio"] = np.asarray(clip.audio)
@@ -443,13 +447,27 @@ class Jobs(QObject):
 
 
 # ----- folders of clips --------------------------------------------------------------------------
-def extract_folder(folder: str) -> Any:
-    """Features of every clip in ``folder`` (cached by ``core.features``) as an AVDataset."""
-    try:
-        from core.features import extract
-    except ImportError:
-        raise UserError("extracting features from clips needs core.features.extract") from None
-    fn = getattr(extract, "extract_folder", None)
-    if fn is None:
-        raise UserError("this version of core.features cannot extract a folder")
-    return fn(folder)
+def extract_folder(folder: str, out_dir: str | Path | None = None) -> Any:
+    """Features of every clip in ``folder`` (one subfolder per class) as an AVDataset.
+
+    The feature file goes to ``out_dir`` (default: the user's cache), named after the folder;
+    the per-clip feature cache of ``core.features`` makes a second opening fast.
+    """
+    import hashlib
+
+    from core.data import load_h5
+    from core.features.cache import FeatureCache, default_cache_dir
+    from core.features.dataset import assign_splits, extract_dataset, list_clips
+    from core.features.encoders import load_encoders
+
+    listing = list_clips(folder)
+    if not listing.items:
+        raise UserError(f"{folder}: no clips found (expected one subfolder of clips per class)")
+    splits = assign_splits(listing, 0.1, 0.2, 0)
+    encoders = load_encoders()
+    root = Path(out_dir) if out_dir is not None else default_cache_dir().parent / "folders"
+    root.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:10]
+    out = root / f"{Path(folder).name}-{tag}.h5"
+    extract_dataset(listing, out, encoders, splits=splits, cache=FeatureCache())
+    return load_h5(out)

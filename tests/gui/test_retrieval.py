@@ -46,7 +46,7 @@ def test_dropping_a_clip_encodes_it_with_core_features(qtbot, loaded, tmp_path, 
     monkeypatch.setattr(
         workers,
         "_file_features",
-        lambda p: {"visual": data.test.visual[5], "audio": data.test.audio[5]},
+        lambda p, attrs: {"visual": data.test.visual[5], "audio": data.test.audio[5]},
     )
     loaded.session.set_direction("V2A")
     _drop(loaded, clip)
