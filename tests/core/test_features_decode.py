@@ -6,7 +6,6 @@ import pickle
 
 import numpy as np
 import pytest
-from tests.core.features_fixtures import make_bad_files, make_png, make_video, make_wav
 
 from core.errors import UserError
 from core.features.audio import load_audio
@@ -14,6 +13,7 @@ from core.features.decode import DecodeSpec, decode_file
 from core.features.errors import CODEC, CORRUPT, EMPTY, NO_AUDIO, NO_VISUAL, NOT_MEDIA, ClipError
 from core.features.extract import first_frame
 from core.features.video import decode_video
+from tests.core.features_fixtures import make_bad_files, make_png, make_video, make_wav
 
 
 @pytest.fixture(scope="module")
@@ -138,5 +138,9 @@ def test_sound_named_like_a_video_is_decoded_as_sound(tmp_path, media):
 
 def test_clip_error_survives_pickling_between_processes():
     err = pickle.loads(pickle.dumps(ClipError("/x/y.mp4", "broken", CORRUPT)))
-    assert (err.path, err.reason, err.kind, str(err)) == ("/x/y.mp4", "broken", CORRUPT,
-                                                          "/x/y.mp4: broken")
+    assert (err.path, err.reason, err.kind, str(err)) == (
+        "/x/y.mp4",
+        "broken",
+        CORRUPT,
+        "/x/y.mp4: broken",
+    )

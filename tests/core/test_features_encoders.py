@@ -1,0 +1,98 @@
+"""Encoders: output shapes, determinism, aisfx's input reproduction, the fallback, the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import UserError
+from core.features import encoders as enc_mod
+from core.features import mel
+from core.features.encoders import load_encoders
+from tests.core.features_fixtures import tone_wave
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return load_encoders("aisfx", "efficientnet-lite0", device="cpu")
+
+
+def _frames(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 224, 224, 3), dtype=np.uint8)
+
+
+def test_efficientnet_gives_1280d_clip_vectors_deterministically(pretrained):
+    v = pretrained.visual
+    a, b = _frames(3, 0), _frames(2, 1)
+    out = v.features([a, b])
+    assert out.shape == (2, 1280) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    again = v.features([a, b])
+    np.testing.assert_array_equal(out, again)
+    # a clip's vector is the mean of its frames' vectors, whatever the batch it sat in
+    alone = v.frame_features(a).mean(axis=0)
+    np.testing.assert_allclose(out[0], alone, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(out[0], out[1])
+
+
+def test_aisfx_gives_512d_vectors_deterministically(pretrained):
+    a = pretrained.audio
+    assert (a.sample_rate, a.dim) == (44_100, 512)
+    ys = [tone_wave(3.0, 440, 44_100), tone_wave(5.0, 1500, 44_100)]
+    out = a.features(ys)
+    assert out.shape == (2, 512) and out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, a.features(ys))
+    assert not np.allclose(out[0], out[1])
+
+
+def test_aisfx_input_is_frames_by_mel_with_seven_blocks_for_ten_seconds():
+    # aisfx's librosa path hands the network (mel, frames): 1 block for 10 s instead of 7.
+    spec = mel.aisfx_mel(tone_wave(10.0, 440, 44_100))
+    assert spec.shape == (432, 96)
+    assert spec.min() >= 0 and spec.max() < 1.5  # normalised by the training maximum
+    blocks = mel.aisfx_blocks(spec)
+    assert blocks.shape == (7, 100, 96)
+    np.testing.assert_array_equal(blocks[1], spec[50:150])
+    # a 440 Hz tone lands in the band whose centre is nearest 440 Hz
+    centres = mel.mel_to_hz(np.linspace(0, mel.hz_to_mel(22_050), 98))[1:-1]
+    assert abs(int(spec.mean(axis=0).argmax()) - int(np.abs(centres - 440).argmin())) <= 1
+
+
+def test_mel_filterbank_bands_have_unit_sum():
+    fb = mel.mel_filterbank(44_100, 2048, 96, 0.0, 22_050.0)
+    assert fb.shape == (1025, 96)
+    np.testing.assert_allclose(fb.sum(axis=0), 1.0, rtol=1e-5)
+
+
+def test_fallback_encoders_shapes():
+    e = load_encoders("logmel-stats", "color-grid", device="cpu")
+    a = e.audio.features([tone_wave(1.0, 440, 22_050), tone_wave(2.0, 880, 22_050)])
+    assert a.shape == (2, 128) and np.isfinite(a).all()
+    v = e.visual.features([_frames(2, 0)[:, :32, :32], _frames(1, 1)[:, :32, :32]])
+    assert v.shape == (2, 192) and v.min() >= 0 and v.max() <= 1
+
+
+def test_missing_aisfx_falls_back_with_a_warning(monkeypatch):
+    def no_aisfx(self, device="cpu", batch_size=64):
+        raise ImportError("No module named 'aisfx'")
+
+    monkeypatch.setattr(enc_mod.Aisfx, "__init__", no_aisfx)
+    enc_mod._audio_encoder.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="logmel-stats"):
+            e = load_encoders("aisfx", None, device="cpu")
+        assert e.audio.name == "logmel-stats" and e.visual is None
+    finally:
+        enc_mod._audio_encoder.cache_clear()
+
+
+def test_encoders_are_loaded_once_per_process():
+    assert load_encoders("logmel-stats", "color-grid").audio is load_encoders("logmel-stats").audio
+
+
+def test_unknown_encoder_names_list_the_choices():
+    with pytest.raises(UserError, match="efficientnet-lite0"):
+        load_encoders(None, "resnet")
+    with pytest.raises(UserError, match="aisfx"):
+        load_encoders("vggish", None)
