@@ -9,6 +9,7 @@ defined AP and are left out of the mean (``n`` counts the queries that were scor
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,33 +37,70 @@ def average_precisions(
     gallery: np.ndarray | torch.Tensor,
     query_labels: np.ndarray | torch.Tensor,
     gallery_labels: np.ndarray | torch.Tensor,
-    chunk: int = 2048,
+    chunk: int | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """AP of every query over the full cosine ranking of the gallery; NaN where none is relevant.
 
-    Vectorised over queries; ``chunk`` bounds memory (chunk x gallery floats at a time).
+    Runs over chunks of ``chunk`` queries (default: ~4M similarities per chunk) on ``threads``
+    threads (default: torch's thread count); see ``_ap_rows`` for the method.
     """
     q = l2_normalize(queries)
     g = l2_normalize(gallery)
-    ql = torch.as_tensor(query_labels).long()
-    gl = torch.as_tensor(gallery_labels).long()
-    out = torch.empty(len(q), dtype=torch.float64)
-    positions = torch.arange(1, len(g) + 1, dtype=torch.float32)
-    for start in range(0, len(q), chunk):
-        sims = q[start : start + chunk] @ g.T
-        scores, order = torch.sort(sims, dim=1, descending=True, stable=True)
-        rel = (gl[order] == ql[start : start + chunk, None]).float()
-        hits = rel.cumsum(dim=1)
-        # Precision at the end of each item's tie block: hits and rank at the block's last item.
-        last_of_block = torch.ones_like(rel, dtype=torch.bool)
-        last_of_block[:, :-1] = scores[:, :-1] != scores[:, 1:]
-        block_end = torch.where(last_of_block, torch.arange(len(g)).expand_as(rel), len(g))
-        block_end = block_end.flip(1).cummin(dim=1).values.flip(1)
-        precision = hits.gather(1, block_end) / positions[block_end]
-        n_rel = rel.sum(dim=1)
-        ap = (precision * rel).sum(dim=1).double() / n_rel.double()
-        out[start : start + chunk] = torch.where(n_rel > 0, ap, torch.nan)
-    return out.numpy()
+    ql = np.asarray(torch.as_tensor(query_labels).long())
+    gl = np.asarray(torch.as_tensor(gallery_labels).long())
+    n = len(g)
+    out = np.empty(len(q), dtype=np.float64)
+    if len(q) == 0:
+        return out
+    if n == 0:
+        out[:] = np.nan
+        return out
+    chunk = chunk or max(1, (1 << 22) // n)
+    starts = range(0, len(q), chunk)
+
+    def run(start: int) -> None:
+        stop = min(start + chunk, len(q))
+        with torch.no_grad():
+            sims = (q[start:stop] @ g.T).numpy()
+        out[start:stop] = _ap_rows(sims, ql[start:stop], gl)
+
+    workers = min(threads or torch.get_num_threads(), len(starts))
+    if workers <= 1:
+        for start in starts:
+            run(start)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, starts))
+    return out
+
+
+def _ap_rows(sims: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
+    """AP of each row of ``sims`` [m, n] (relevant: same label), NaN where none is relevant.
+
+    AP = mean over relevant items r of (#relevant scoring >= r) / (#items scoring >= r): counting
+    ">=" is sklearn's tie rule. Both counts come from binary searches in sorted rows, so only a
+    value sort (fast, SIMD) is needed, never an argsort.
+    """
+    m, n = sims.shape
+    sorted_all = np.sort(sims, axis=1)
+    out = np.full(m, np.nan)
+    for c in np.unique(query_labels):
+        rows = np.flatnonzero(query_labels == c)
+        cols = np.flatnonzero(gallery_labels == c)
+        n_rel = len(cols)
+        if n_rel == 0:
+            continue
+        rel = np.sort(sims[np.ix_(rows, cols)], axis=1)  # [rows, n_rel] ascending
+        # Relevant items scoring >= each one: count from the start of its tie block.
+        block = np.ones(rel.shape, dtype=bool)
+        block[:, 1:] = rel[:, 1:] != rel[:, :-1]
+        block_start = np.maximum.accumulate(np.where(block, np.arange(n_rel), 0), axis=1)
+        below = np.empty(rel.shape, dtype=np.int64)  # items scoring < each relevant one
+        for j, row in enumerate(rows):
+            below[j] = np.searchsorted(sorted_all[row], rel[j], side="left")
+        out[rows] = ((n_rel - block_start) / (n - below)).mean(axis=1)
+    return out
 
 
 def mean_ap(ap: np.ndarray) -> float:
