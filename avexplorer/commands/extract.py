@@ -75,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.features.dataset import (
-        assign_splits,
+        SplitRule,
         extract_dataset,
         list_clips,
         merge_shards,
@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fps <= 0:
         raise UserError("--fps must be positive")
     shard = parse_shard(args.shard) if args.shard else None
+    rule = SplitRule(args.val, args.test, args.seed)
     listing = list_clips(args.clips, args.manifest)
-    splits = assign_splits(listing, args.val, args.test, args.seed)
     set_threads(args.threads)
     encoders = load_encoders(args.audio_encoder, args.visual_encoder, args.device)
     cache = None if args.no_cache else FeatureCache(args.cache)
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             listing,
             Path(args.out),
             encoders,
-            splits=splits,
+            rule=rule,
             fps=args.fps,
             cache=cache,
             workers=args.workers,

@@ -1,16 +1,18 @@
 """Clip folders and manifests to a feature file in the lineage's HDF5 layout; shards and merging.
 
 A clip set is either a folder with one subfolder per class (class name = folder name, files found
-recursively) or a CSV manifest ``path,label[,split]`` (paths relative to the manifest). Splits are
-assigned on the full listing, before any file is decoded, so that a failed clip only leaves its own
-split and ``--shard i/n`` runs merge into exactly what one run writes.
+recursively) or a CSV manifest ``path,label[,split]`` (paths relative to the manifest).
 
 Clips are pairs: a clip whose audio or picture is missing (no audio track, too short, a sound or
-still image in a class folder) is left out of the file and reported with its reason.
+still image in a class folder) is left out of the file and reported with its reason. Splits are
+the manifest's, or drawn (seeded, stratified) among the usable clips after encoding, so a class
+with bad files still gets its share of val and test. A ``--shard i/n`` run writes a partial file
+with its clips unsplit in ``train``; ``merge_shards`` joins all n in listing order and draws the
+split exactly as a single run does, so the merged file equals the single run's.
 
 Besides the lineage fields, our files hold ``index_{split}`` (each clip's position in the listing,
-used to merge shards in order) and ``skipped_path`` / ``skipped_kind`` / ``skipped_reason``
-(what was left out, and why).
+used to merge shards in order), ``skipped_path`` / ``skipped_kind`` / ``skipped_reason`` (what was
+left out, and why) and, in shard files, ``split_train`` (the manifest's split of each clip).
 """
 
 from __future__ import annotations
@@ -120,24 +122,45 @@ def _read_manifest(path: Path) -> Listing:
     return Listing(items, tuple(sorted({it.label for it in items})), [], str(path))
 
 
-def assign_splits(listing: Listing, val: float, test: float, seed: int) -> list[str]:
-    """Each item's split: the manifest's, or a seeded stratified draw (test first, then val out
-    of the rest, so that the test set does not move when only --val changes)."""
-    if all(it.split is not None for it in listing.items):
-        return [it.split for it in listing.items]  # type: ignore[misc]
-    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
-        raise UserError(f"--val {val} and --test {test} must be fractions with val + test < 1")
-    labels = np.array([listing.class_names.index(it.label) for it in listing.items])
-    splits = np.array(["train"] * len(labels), dtype=object)
+@dataclass(frozen=True)
+class SplitRule:
+    """How clips without a manifest split are split: seeded, stratified, among usable clips."""
+
+    val: float = 0.1
+    test: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1):
+            raise UserError(
+                f"--val {self.val} and --test {self.test} must be fractions with val + test < 1"
+            )
+
+    def attrs(self) -> dict[str, str]:
+        return {
+            "split_val": str(self.val),
+            "split_test": str(self.test),
+            "split_seed": str(self.seed),
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, str]) -> SplitRule:
+        return cls(float(attrs["split_val"]), float(attrs["split_test"]), int(attrs["split_seed"]))
+
+
+def assign_splits(labels: np.ndarray, rule: SplitRule) -> np.ndarray:
+    """Split name per clip: test drawn first, then val out of the rest, so the test set does not
+    move when only --val changes. Deterministic given the labels (in order) and the seed."""
+    splits = np.full(len(labels), "train", dtype=object)
     rest = np.arange(len(labels))
-    if test > 0:
-        kept, held = stratified_split(labels, test, seed)
+    if rule.test > 0 and len(labels):
+        kept, held = stratified_split(labels, rule.test, rule.seed)
         splits[held] = "test"
         rest = kept
-    if val > 0:
-        kept, held = stratified_split(labels[rest], val / (1 - test), seed + 1)
+    if rule.val > 0 and len(rest):
+        _, held = stratified_split(labels[rest], rule.val / (1 - rule.test), rule.seed + 1)
         splits[rest[held]] = "val"
-    return [str(s) for s in splits]
+    return splits
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -192,12 +215,34 @@ class ExtractReport:
         return "\n".join(lines)
 
 
+@dataclass
+class Rows:
+    """Usable clips in listing order, before they are split."""
+
+    audio: np.ndarray  # [N, Da]
+    visual: np.ndarray  # [N, Dv]
+    labels: np.ndarray  # [N] class ids
+    paths: list[str]
+    index: np.ndarray  # [N] position in the listing
+    split: list[str]  # the manifest's split per clip, or "" (to be drawn)
+
+    def take(self, sel: np.ndarray) -> Rows:
+        return Rows(
+            self.audio[sel],
+            self.visual[sel],
+            self.labels[sel],
+            [self.paths[i] for i in sel],
+            self.index[sel],
+            [self.split[i] for i in sel],
+        )
+
+
 def extract_dataset(
     listing: Listing,
     out: str | Path,
     encoders: Encoders,
     *,
-    splits: list[str],
+    rule: SplitRule | None = None,
     fps: float = 1.0,
     cache: FeatureCache | None = None,
     workers: int = 1,
@@ -206,17 +251,22 @@ def extract_dataset(
     shard: tuple[int, int] | None = None,
     on_result: Callable[[ClipResult], None] | None = None,
 ) -> ExtractReport:
-    """Encode the listing (or one shard of it) and write the feature file ``out``."""
+    """Encode the listing and write the feature file ``out``.
+
+    With ``shard=(i, n)`` only every n-th clip from the i-th is encoded and ``out`` is a partial
+    file: its clips all sit in ``train``, unsplit, until ``merge_shards`` splits the union exactly
+    as a single run would have.
+    """
     if encoders.audio is None or encoders.visual is None:
         raise UserError("a pairs file needs both an audio and a visual encoder")
+    rule = rule or SplitRule()
     order = list(range(len(listing.items)))
     if shard is not None:
         order = order[shard[0] :: shard[1]]
     report = ExtractReport(listed=len(order), ignored=list(listing.ignored))
-    kept: dict[str, list[tuple[int, ClipResult]]] = {s: [] for s in SPLITS}
-    paths = [listing.items[i].path for i in order]
+    kept: list[tuple[int, ClipResult]] = []
     results = iter_features(
-        paths,
+        [listing.items[i].path for i in order],
         encoders,
         spec=decode_spec(encoders, fps),
         cache=cache,
@@ -227,7 +277,6 @@ def extract_dataset(
     for result in results:
         if on_result is not None:
             on_result(result)
-        index = order[result.index]
         report.encoded += result.encoded
         report.cached += result.error is None and not result.encoded
         why = _why_unpaired(result)
@@ -236,10 +285,24 @@ def extract_dataset(
             continue
         assert result.features is not None
         report.padded += any(n.startswith(PADDED) for n in result.features.notes)
-        kept[splits[index]].append((index, result))
-    data, indices = _dataset(listing, kept, encoders, fps, shard)
-    report.written = {s: len(kept[s]) for s in SPLITS}
-    write_features(out, data, indices, report.skipped)
+        kept.append((order[result.index], result))
+    rows = _rows(listing, kept, encoders.audio.dim, encoders.visual.dim)
+    attrs = {
+        "audio_encoder": encoders.audio.name,
+        "audio_encoder_version": encoders.audio.version,
+        "visual_encoder": encoders.visual.name,
+        "visual_encoder_version": encoders.visual.version,
+        "frame_rate": str(fps),
+        "clips": listing.source,
+        **rule.attrs(),
+    }
+    if shard is not None:
+        attrs["shard"] = f"{shard[0]}/{shard[1]}"
+        data, indices = _unsplit(rows, listing.class_names, attrs)
+    else:
+        data, indices = _split(rows, listing.class_names, attrs, rule)
+    report.written = {s: len(indices[s]) for s in SPLITS}
+    write_features(out, data, indices, report.skipped, rows.split if shard is not None else None)
     return report
 
 
@@ -263,47 +326,59 @@ def _note(notes: Iterable[str], *words: str) -> str:
     return "; ".join(notes) or "missing"
 
 
-def _dataset(
-    listing: Listing,
-    kept: dict[str, list[tuple[int, ClipResult]]],
-    encoders: Encoders,
-    fps: float,
-    shard: tuple[int, int] | None,
+def _note(notes: Iterable[str], *words: str) -> str:
+    for n in notes:
+        if any(w in n for w in words):
+            return n
+    return "; ".join(notes) or "missing"
+
+
+def _rows(listing: Listing, kept: list[tuple[int, ClipResult]], da: int, dv: int) -> Rows:
+    feats = [r.features for _, r in kept]
+    return Rows(
+        audio=np.stack([f.audio for f in feats]) if feats else np.zeros((0, da), np.float32),  # type: ignore[union-attr]
+        visual=np.stack([f.visual for f in feats]) if feats else np.zeros((0, dv), np.float32),  # type: ignore[union-attr]
+        labels=np.array(
+            [listing.class_names.index(listing.items[i].label) for i, _ in kept], np.int64
+        ),
+        paths=[str(Path(r.path).resolve()) for _, r in kept],
+        index=np.array([i for i, _ in kept], np.int64),
+        split=[listing.items[i].split or "" for i, _ in kept],
+    )
+
+
+def _split(
+    rows: Rows, class_names: tuple[str, ...], attrs: dict[str, str], rule: SplitRule
 ) -> tuple[AVDataset, dict[str, np.ndarray]]:
-    assert encoders.audio is not None and encoders.visual is not None
-    da, dv = encoders.audio.dim, encoders.visual.dim
-    splits: dict[str, Split] = {}
-    indices: dict[str, np.ndarray] = {}
-    for s in SPLITS:
-        rows = kept[s]
-        f = [r.features for _, r in rows]
-        splits[s] = Split(
-            audio=np.stack([x.audio for x in f]) if f else np.zeros((0, da), np.float32),  # type: ignore[union-attr]
-            visual=np.stack([x.visual for x in f]) if f else np.zeros((0, dv), np.float32),  # type: ignore[union-attr]
-            labels=np.array(
-                [listing.class_names.index(listing.items[i].label) for i, _ in rows], np.int64
-            ),
-            paths=tuple(str(Path(r.path).resolve()) for _, r in rows),
-        )
-        indices[s] = np.array([i for i, _ in rows], np.int64)
-    attrs = {
-        "audio_encoder": encoders.audio.name,
-        "audio_encoder_version": encoders.audio.version,
-        "visual_encoder": encoders.visual.name,
-        "visual_encoder_version": encoders.visual.version,
-        "frame_rate": str(fps),
-        "clips": listing.source,
-    }
-    if shard is not None:
-        attrs["shard"] = f"{shard[0]}/{shard[1]}"
+    """The manifest's splits when it gives them, else a draw among the usable clips (so that a
+    class with bad files still gets its share of val and test)."""
+    if rows.split and all(rows.split):
+        names = np.array(rows.split, dtype=object)
+    else:
+        names = assign_splits(rows.labels, rule)
+    parts = {s: rows.take(np.flatnonzero(names == s)) for s in SPLITS}
+    return _dataset(parts, class_names, attrs)
+
+
+def _unsplit(
+    rows: Rows, class_names: tuple[str, ...], attrs: dict[str, str]
+) -> tuple[AVDataset, dict[str, np.ndarray]]:
+    empty = rows.take(np.zeros(0, np.int64))
+    return _dataset({"train": rows, "val": empty, "test": empty}, class_names, attrs)
+
+
+def _dataset(
+    parts: dict[str, Rows], class_names: tuple[str, ...], attrs: dict[str, str]
+) -> tuple[AVDataset, dict[str, np.ndarray]]:
+    splits = {s: Split(r.audio, r.visual, r.labels, tuple(r.paths)) for s, r in parts.items()}
     data = AVDataset(
         train=splits["train"],
         val=splits["val"],
         test=splits["test"],
-        class_names=listing.class_names,
+        class_names=class_names,
         attrs=attrs,
     )
-    return data, indices
+    return data, {s: r.index for s, r in parts.items()}
 
 
 def write_features(
@@ -311,40 +386,41 @@ def write_features(
     data: AVDataset,
     indices: dict[str, np.ndarray],
     skipped: list[tuple[str, str, str]],
+    manifest_split: list[str] | None = None,
 ) -> None:
     """``core.data.save_h5`` plus our extras, made visible at ``out`` in one rename."""
     out = Path(out)
     tmp = out.with_name(out.name + ".part")
     save_h5(tmp, data)
+    text = h5py.string_dtype()
     with h5py.File(tmp, "a") as f:
         for s, idx in indices.items():
             f.create_dataset(f"index_{s}", data=idx.astype(np.int64))
-        text = h5py.string_dtype()
         for i, name in enumerate(_SKIPPED):
             column = np.array([row[i] for row in skipped], dtype=object)
             f.create_dataset(name, data=column, dtype=text, shape=(len(skipped),))
+        if manifest_split is not None:  # shard files: the manifest's split of each train row
+            f.create_dataset(
+                "split_train",
+                data=np.array(manifest_split, dtype=object),
+                dtype=text,
+                shape=(len(manifest_split),),
+            )
     tmp.replace(out)
 
 
 def merge_shards(parts: list[str | Path], out: str | Path) -> ExtractReport:
-    """Merge the files of ``--shard i/n`` runs (all n of them) into one, in listing order."""
+    """Merge the files of ``--shard i/n`` runs (all n of them) into what one run writes."""
     if not parts:
         raise UserError("--merge needs the shard files")
     loaded = [_read_part(Path(p)) for p in parts]
     first = loaded[0]
     n = first["n"]
     for part in loaded[1:]:
-        for key in (
-            "n",
-            "class_names",
-            "audio_encoder",
-            "visual_encoder",
-            "versions",
-            "frame_rate",
-        ):
+        for key in ("n", "class_names", "same_run"):
             if part[key] != first[key]:
                 raise UserError(
-                    f"{part['path']}: {key} differs from {first['path']} "
+                    f"{part['path']}: {key.replace('_', ' ')} differs from {first['path']} "
                     f"({part[key]!r} vs {first[key]!r}); these shards are not of one run"
                 )
     seen = Counter(p["i"] for p in loaded)
@@ -352,33 +428,22 @@ def merge_shards(parts: list[str | Path], out: str | Path) -> ExtractReport:
         raise UserError(f"shard {dup[0]}/{n} given twice")
     if missing := [i for i in range(n) if i not in seen]:
         raise UserError(f"shards missing: {', '.join(f'{i}/{n}' for i in missing)}")
-    report = ExtractReport()
-    splits: dict[str, Split] = {}
-    indices: dict[str, np.ndarray] = {}
-    for s in SPLITS:
-        idx = np.concatenate([p["index"][s] for p in loaded])
-        order = np.argsort(idx, kind="stable")
-        paths = [path for p in loaded for path in p["split"][s].paths or ()]
-        splits[s] = Split(
-            audio=np.concatenate([p["split"][s].audio for p in loaded])[order],
-            visual=np.concatenate([p["split"][s].visual for p in loaded])[order],
-            labels=np.concatenate([p["split"][s].labels for p in loaded])[order],
-            paths=tuple(paths[i] for i in order),
-        )
-        indices[s] = idx[order]
-        report.written[s] = len(order)
-    for p in loaded:
-        report.skipped += p["skipped"]
-    report.listed = sum(report.written.values()) + len(report.skipped)
-    attrs = {k: v for k, v in first["attrs"].items() if k != "shard"}
-    data = AVDataset(
-        train=splits["train"],
-        val=splits["val"],
-        test=splits["test"],
-        class_names=first["class_names"],
-        attrs=attrs,
+    rows = Rows(
+        audio=np.concatenate([p["rows"].audio for p in loaded]),
+        visual=np.concatenate([p["rows"].visual for p in loaded]),
+        labels=np.concatenate([p["rows"].labels for p in loaded]),
+        paths=[x for p in loaded for x in p["rows"].paths],
+        index=np.concatenate([p["rows"].index for p in loaded]),
+        split=[x for p in loaded for x in p["rows"].split],
     )
-    write_features(out, data, indices, sorted(report.skipped))
+    rows = rows.take(np.argsort(rows.index, kind="stable"))
+    attrs = {k: v for k, v in first["attrs"].items() if k != "shard"}
+    data, indices = _split(rows, first["class_names"], attrs, SplitRule.from_attrs(attrs))
+    skipped = sorted(x for p in loaded for x in p["skipped"])
+    write_features(out, data, indices, skipped)
+    report = ExtractReport(skipped=skipped)
+    report.written = {s: len(indices[s]) for s in SPLITS}
+    report.listed = len(rows.index) + len(skipped)
     return report
 
 
@@ -393,36 +458,29 @@ def _read_part(path: Path) -> dict:
             raise UserError(f"{path}: not a shard file (written without --shard i/n)")
         i, n = parse_shard(attrs["shard"])
         try:
-            split = {s: _read_split(f, s) for s in SPLITS}
-            index = {s: f[f"index_{s}"][()] for s in SPLITS}
+            rows = Rows(
+                audio=f["audio_train"][()],
+                visual=f["visual_train"][()],
+                labels=f["lab_train"][()],
+                paths=[_text(x) for x in f["path_train"][()]],
+                index=f["index_train"][()],
+                split=[_text(x) for x in f["split_train"][()]],
+            )
+            names = tuple(_text(x) for x in f["class_names"][()])
+            columns = [[_text(x) for x in f[k][()]] for k in _SKIPPED]
         except KeyError as e:
             raise DataError(f"{path}: missing dataset {e}") from None
-        names = tuple(_text(x) for x in f["class_names"][()])
-        columns = [[_text(x) for x in f[k][()]] for k in _SKIPPED]
-        skipped = list(zip(*columns, strict=True))
+    same_run = {k: v for k, v in attrs.items() if k != "shard"}
     return {
         "path": str(path),
         "i": i,
         "n": n,
         "class_names": names,
-        "audio_encoder": attrs.get("audio_encoder"),
-        "visual_encoder": attrs.get("visual_encoder"),
-        "versions": (attrs.get("audio_encoder_version"), attrs.get("visual_encoder_version")),
-        "frame_rate": attrs.get("frame_rate"),
+        "same_run": same_run,
         "attrs": attrs,
-        "split": split,
-        "index": index,
-        "skipped": skipped,
+        "rows": rows,
+        "skipped": list(zip(*columns, strict=True)),
     }
-
-
-def _read_split(f: h5py.File, s: str) -> Split:
-    return Split(
-        audio=f[f"audio_{s}"][()],
-        visual=f[f"visual_{s}"][()],
-        labels=f[f"lab_{s}"][()],
-        paths=tuple(_text(x) for x in f[f"path_{s}"][()]),
-    )
 
 
 def _text(x: bytes | str) -> str:

@@ -1,0 +1,241 @@
+"""``avexplorer extract`` end to end on generated folders, manifests, shards and merging, and the
+one-file ``encode_path`` API."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from avexplorer.cli import main
+from core.data import SPLITS, load_h5
+from core.features.errors import ClipError
+from core.features.extract import encode_path
+from tests.core.features_fixtures import make_png, make_video, make_wav
+
+CHEAP = ["--audio-encoder", "logmel-stats", "--visual-encoder", "color-grid"]
+CLASSES = {
+    "bell": ((200, 40, 40), 440.0),
+    "drum": ((40, 40, 200), 880.0),
+    "wind": ((40, 200, 40), 220.0),
+}
+
+
+@pytest.fixture(scope="module")
+def clips_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    for name, (color, tone) in CLASSES.items():
+        (root / name).mkdir()
+        for i in range(4):
+            make_video(
+                root / name / f"{name}{i}.mp4", 2.5 + 0.25 * i, color=color, tone=tone + 20 * i
+            )
+    (root / "bell" / "empty.mp4").write_bytes(b"")
+    (root / "bell" / "readme.mp4").write_text("not a video\n")
+    make_video(root / "drum" / "silent.mp4", 2.5, audio=False)
+    make_wav(root / "wind" / "gust.wav", 2.5)
+    make_png(root / "wind" / "photo.png")
+    (root / "wind" / "notes.txt").write_text("ignored")
+    return root
+
+
+def _read(path):
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in f} | {"attrs": dict(f.attrs)}
+
+
+def test_cli_extracts_a_class_folder_with_pretrained_encoders(clips_dir, tmp_path, capsys):
+    out = tmp_path / "features.h5"
+    argv = ["extract", str(clips_dir), "--out", str(out), "--cache", str(tmp_path / "cache")]
+    argv += ["--workers", "1", "--quiet", "--fps", "0.5"]  # fewer frames: a faster test
+    assert main(argv) == 0
+    data = load_h5(out)
+    assert data.class_names == ("bell", "drum", "wind")
+    assert (data.audio_dim, data.visual_dim) == (512, 1280)
+    assert sum(len(data.split(s)) for s in SPLITS) == 12
+    assert data.attrs["audio_encoder"] == "aisfx"
+    assert data.attrs["visual_encoder"] == "efficientnet-lite0"
+    assert not data.val_carved and len(data.test) >= 3  # each class gives test clips
+    for s in SPLITS:  # labels follow the folders
+        split = data.split(s)
+        for path, label in zip(split.paths, split.labels, strict=True):
+            assert f"/{data.class_names[label]}/" in path
+
+    err = capsys.readouterr().err
+    for name, words in [
+        ("empty.mp4", "empty file"),
+        ("readme.mp4", "not a media file"),
+        ("silent.mp4", "no audio track"),
+        ("gust.wav", "no picture"),
+        ("photo.png", "no sound"),
+        ("notes.txt", "not a media file name"),
+    ]:
+        line = next(x for x in err.splitlines() if name in x)
+        assert words in line, line
+    skipped = _read(out)["skipped_path"]
+    assert len(skipped) == 5
+
+    # a re-run reads everything from the cache (the 12 pairs and the 3 one-modality files)
+    assert main(argv) == 0
+    assert "encoded 0, 15 from the cache" in capsys.readouterr().err
+    np.testing.assert_array_equal(load_h5(out).train.audio, data.train.audio)
+
+
+def test_split_is_seeded_and_stratified(clips_dir, tmp_path):
+    def paths(seed, name):
+        out = tmp_path / name
+        assert (
+            main(
+                [
+                    "extract",
+                    str(clips_dir),
+                    "--out",
+                    str(out),
+                    "--no-cache",
+                    "--quiet",
+                    "--workers",
+                    "1",
+                    "--seed",
+                    str(seed),
+                    "--val",
+                    "0.25",
+                    "--test",
+                    "0.25",
+                    *CHEAP,
+                ]
+            )
+            == 0
+        )
+        data = load_h5(out)
+        for s in SPLITS:  # every class is in every split (4 clips: 2 train, 1 val, 1 test)
+            assert len(set(data.split(s).labels.tolist())) >= 2
+        return {s: data.split(s).paths for s in SPLITS}
+
+    a, b, c = paths(0, "a.h5"), paths(0, "b.h5"), paths(1, "c.h5")
+    assert a == b
+    assert a != c
+
+
+def test_manifest_gives_labels_and_splits(clips_dir, tmp_path):
+    rows = ["path,label,split"]
+    for i, (name, split) in enumerate(
+        [
+            ("bell0", "train"),
+            ("bell1", "test"),
+            ("drum0", "train"),
+            ("drum1", "val"),
+            ("drum2", "test"),
+        ]
+    ):
+        rows.append(f"{clips_dir / name[:4] / name}.mp4,{'odd' if i % 2 else 'even'},{split}")
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "m.h5"
+    assert (
+        main(
+            [
+                "extract",
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+                "--no-cache",
+                "--quiet",
+                "--workers",
+                "1",
+                *CHEAP,
+            ]
+        )
+        == 0
+    )
+    data = load_h5(out)
+    assert data.class_names == ("even", "odd")
+    assert [len(data.split(s)) for s in SPLITS] == [2, 1, 2]
+    assert data.val.paths[0].endswith("drum1.mp4") and data.val.labels.tolist() == [1]
+
+
+def test_bad_manifest_is_a_one_line_error(tmp_path, capsys):
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text("file,class\na.mp4,x\n")
+    assert main(["extract", "--manifest", str(manifest), "--out", str(tmp_path / "x.h5")]) == 2
+    assert "path,label" in capsys.readouterr().err
+
+
+def test_shards_merge_into_exactly_the_single_run(clips_dir, tmp_path):
+    common = [str(clips_dir), "--no-cache", "--quiet", "--seed", "3", *CHEAP]
+    assert main(["extract", *common, "--workers", "1", "--out", str(tmp_path / "all.h5")]) == 0
+    parts = []
+    for i in range(3):
+        part = tmp_path / f"part{i}.h5"
+        workers = "2" if i == 0 else "1"  # one shard decodes in a process pool
+        assert (
+            main(
+                ["extract", *common, "--workers", workers, "--shard", f"{i}/3", "--out", str(part)]
+            )
+            == 0
+        )
+        parts.append(str(part))
+    merged = tmp_path / "merged.h5"
+    assert main(["extract", "--merge", *parts[::-1], "--out", str(merged)]) == 0
+    single, combined = _read(tmp_path / "all.h5"), _read(merged)
+    assert single.keys() == combined.keys()
+    for key in single:
+        if key == "attrs":
+            assert single[key] == combined[key]
+        elif key.startswith("skipped"):
+            assert sorted(single[key].tolist()) == sorted(combined[key].tolist())
+        else:
+            np.testing.assert_array_equal(single[key], combined[key], err_msg=key)
+
+
+def test_merge_refuses_an_incomplete_set_of_shards(clips_dir, tmp_path, capsys):
+    part = tmp_path / "p0.h5"
+    assert (
+        main(
+            [
+                "extract",
+                str(clips_dir),
+                "--no-cache",
+                "--quiet",
+                "--workers",
+                "1",
+                "--shard",
+                "0/2",
+                "--out",
+                str(part),
+                *CHEAP,
+            ]
+        )
+        == 0
+    )
+    assert main(["extract", "--merge", str(part), "--out", str(tmp_path / "m.h5")]) == 2
+    assert "shards missing: 1/2" in capsys.readouterr().err
+
+
+def test_folder_without_clips_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "empty_class").mkdir()
+    assert main(["extract", str(tmp_path), "--out", str(tmp_path / "x.h5"), *CHEAP]) == 2
+    assert "no clips found" in capsys.readouterr().err
+
+
+def test_encode_path_for_a_video_a_sound_and_an_image(clips_dir):
+    video = encode_path(
+        clips_dir / "bell" / "bell0.mp4", "aisfx", "efficientnet-lite0", device="cpu"
+    )
+    assert video.audio.shape == (512,) and video.visual.shape == (1280,)
+    assert 2.4 < video.duration < 2.7
+    sound = encode_path(
+        clips_dir / "wind" / "gust.wav", "aisfx", "efficientnet-lite0", device="cpu"
+    )
+    assert sound.visual is None and sound.audio.shape == (512,)
+    image = encode_path(
+        clips_dir / "wind" / "photo.png", "aisfx", "efficientnet-lite0", device="cpu"
+    )
+    assert image.audio is None and image.visual.shape == (1280,) and image.duration is None
+    # the same clip through the batch path and the one-file path gives the same vectors
+    again = encode_path(
+        clips_dir / "bell" / "bell0.mp4", "aisfx", "efficientnet-lite0", device="cpu"
+    )
+    np.testing.assert_allclose(again.visual, video.visual, rtol=1e-5)
+    with pytest.raises(ClipError, match=r"readme\.mp4"):
+        encode_path(clips_dir / "bell" / "readme.mp4", "logmel-stats", "color-grid")
