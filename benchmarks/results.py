@@ -1,0 +1,633 @@
+"""psd vs triplet vs infonce on generated AVE-like / VEGAS-like data, plus the r_end and schedule
+ablations; writes docs/results/runs.json and regenerates docs/results.md from it.
+
+    python -m benchmarks.results                   # everything still missing, then the report
+    python -m benchmarks.results --shape ave       # only the AVE-like runs
+    python -m benchmarks.results --group main      # only some experiment groups
+    python -m benchmarks.results --render          # no training: rebuild docs/results.md from JSON
+    python -m benchmarks.results --quick           # smoke run: 2 epochs, 1 seed, into a temp dir
+
+Every finished run is written to the JSON at once (a crash or a stop loses at most the run in
+progress) and runs already in the JSON are skipped, so the script can be rerun to continue.
+Runs are keyed by their full recipe (shape, data seed, method, overrides, seed, epochs), so a run
+shared by two tables (e.g. psd with the default r_end = 0.3 in the main table and the r_end
+ablation) is trained once. The data is generated once per shape with a fixed data seed; the
+training seed (model init, shuffling, dropout, the annotated-subset draws) varies.
+
+The report is a pure function of the JSON: rerunning with --render gives the same file byte for
+byte. Keep torch at one thread (the default here): the benchmark machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "docs" / "results"
+REPORT = ROOT / "docs" / "results.md"
+
+DATA_SEED = 0
+SEEDS = (0, 1, 2)
+EPOCHS = {"ave": 30, "vegas": 15}
+SHAPE_NAMES = {"ave": "AVE-like", "vegas": "VEGAS-like"}
+
+
+@dataclass(frozen=True)
+class Job:
+    shape: str
+    method: str
+    overrides: tuple[tuple[str, Any], ...]  # dotted config overrides beyond method_config's
+    seed: int
+    epochs: int
+    data: tuple[tuple[str, Any], ...] = ()  # SyntheticSpec overrides, e.g. label noise
+
+    def spec(self) -> Any:
+        from dataclasses import replace
+
+        from core.synthetic import SHAPES
+
+        return replace(SHAPES[self.shape], **dict(self.data))
+
+    def config(self) -> Any:
+        from core.config import RunConfig, method_config
+
+        base = RunConfig(device="cpu", threads=1, snapshot_every=0)
+        cfg = method_config(self.method, base.replace(**{"optim.epochs": self.epochs}))
+        return cfg.replace(**{"seed": self.seed, **dict(self.overrides)})
+
+    @property
+    def key(self) -> str:
+        """The full recipe: the resolved config (so a changed default makes new runs) and the
+        generator's spec for the shape."""
+        spec = self.spec()
+        cfg = self.config().to_dict()
+        for k in ("device", "threads", "snapshot_every"):
+            cfg.pop(k)
+        recipe = {
+            "shape": self.shape,
+            "data_seed": DATA_SEED,
+            "data_spec": {k: getattr(spec, k) for k in spec.__dataclass_fields__},
+            "config": cfg,
+        }
+        return json.dumps(recipe, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    method: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+    data: tuple[tuple[str, Any], ...] = ()  # SyntheticSpec overrides
+    only: tuple[str, ...] | None = None  # the shapes this row runs on (None: all the group's)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    title: str
+    shapes: tuple[str, ...]
+    rows: tuple[Row, ...]
+    seeds: dict[str, tuple[int, ...]]  # per shape: the seeds to run
+
+
+def _rend_rows() -> tuple[Row, ...]:
+    return tuple(
+        Row(
+            f"r_end = {r}"
+            + (" (no distillation)" if r == 1.0 else "")
+            + (" (default)" if r == 0.3 else ""),
+            "psd",
+            () if r == 0.3 else (("schedule.r_end", r),),
+            only=None if r in (1.0, 0.3, 0.1) else ("ave",),
+        )
+        for r in (1.0, 0.7, 0.5, 0.3, 0.1)
+    )
+
+
+GROUPS: tuple[Group, ...] = (
+    Group(
+        "main",
+        "Main comparison (defaults)",
+        ("ave", "vegas"),
+        (Row("psd", "psd"), Row("triplet", "triplet"), Row("infonce", "infonce")),
+        {"ave": SEEDS, "vegas": SEEDS},
+    ),
+    Group(
+        "rend",
+        "Ablation: r_end (psd, linear schedule)",
+        ("ave", "vegas"),
+        _rend_rows(),
+        {"ave": SEEDS, "vegas": SEEDS},
+    ),
+    Group(
+        "shape",
+        "Ablation: schedule shape (psd, r_end = 0.3)",
+        ("ave",),
+        (
+            Row("linear (default)", "psd"),
+            Row("cosine", "psd", (("schedule.shape", "cosine"),)),
+            Row("step (3 plateaus)", "psd", (("schedule.shape", "step"),)),
+        ),
+        {"ave": SEEDS},
+    ),
+    Group(
+        "invest",
+        "Investigation: which part of psd does the work (AVE-like)",
+        ("ave",),
+        (
+            Row("triplet (l_lab + l_cross)", "triplet"),
+            Row(
+                "psd, r_end = 1: triplet + 0.1 l_dis, no distillation",
+                "psd",
+                (("schedule.r_end", 1.0),),
+            ),
+            Row("psd, lambda_dis = 0: distillation, no l_dis", "psd", (("loss.lambda_dis", 0.0),)),
+            Row("psd (default: r_end 0.3, T 1, lambda_dis 0.1, EMA 0.99)", "psd"),
+            Row("psd, lambda_dis = 0.3", "psd", (("loss.lambda_dis", 0.3),)),
+            Row("psd, lambda_dis = 1.0", "psd", (("loss.lambda_dis", 1.0),)),
+            Row("psd, T = 2 (softer teacher)", "psd", (("loss.temperature", 2.0),)),
+            Row("psd, T = 0.5 (sharper teacher)", "psd", (("loss.temperature", 0.5),)),
+            Row("psd, teacher momentum 0.999", "psd", (("loss.teacher_momentum", 0.999),)),
+            Row("psd, teacher = self", "psd", (("loss.teacher", "self"),)),
+            Row("psd, semi-hard mining", "psd", (("loss.mining", "semi_hard"),)),
+            Row("triplet, semi-hard mining", "triplet", (("loss.mining", "semi_hard"),)),
+        ),
+        {"ave": SEEDS},
+    ),
+    Group(
+        "noise",
+        "Investigation: training label noise (AVE-like, data regenerated with the same seed)",
+        ("ave",),
+        tuple(
+            Row(
+                f"{name}, label noise {q}" + (" (default data)" if q == 0.25 else ""),
+                m,
+                ov,
+                () if q == 0.25 else (("label_noise", q),),
+            )
+            for q in (0.0, 0.25, 0.4)
+            for name, m, ov in (
+                ("psd", "psd", ()),
+                ("psd r_end = 1 (no distillation)", "psd", (("schedule.r_end", 1.0),)),
+                ("triplet", "triplet", ()),
+            )
+        ),
+        {"ave": SEEDS},
+    ),
+)
+
+
+def jobs_of(group: Group, shape: str, row: Row, epochs: dict[str, int]) -> list[Job]:
+    if row.only is not None and shape not in row.only:
+        return []
+    return [
+        Job(shape, row.method, row.overrides, seed, epochs[shape], row.data)
+        for seed in group.seeds.get(shape, ())
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def run_job(job: Job, data: Any) -> dict[str, Any]:
+    """Train one run (best-on-val checkpoint into a temp dir) and return its record."""
+    import torch
+
+    from core.checkpoint import load_checkpoint
+    from core.events import EpochEnd, RunFinished
+    from core.training import evaluate, train
+
+    cfg = job.config()
+    seconds: list[float] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="avx-bench-") as tmp:
+        for ev in train(cfg, data, out_dir=tmp):
+            if isinstance(ev, EpochEnd):
+                seconds.append(ev.seconds)
+                print(
+                    f"    epoch {ev.epoch + 1}/{job.epochs}: val avg {ev.val.avg:.4f} r {ev.r:.2f}"
+                    f" {ev.seconds:.1f}s" + (" *" if ev.best else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif isinstance(ev, RunFinished):
+                finished = ev
+        # The final epoch's model on test: how much a run without model selection would lose.
+        last = load_checkpoint(Path(tmp) / "last.pt").build_model(torch.device("cpu"))
+        last_test = evaluate(last, data.test, torch.device("cpu"))
+    return {
+        "shape": job.shape,
+        "data_seed": DATA_SEED,
+        "method": job.method,
+        "overrides": dict(job.overrides),
+        "data": dict(job.data),
+        "seed": job.seed,
+        "epochs": job.epochs,
+        "best_epoch": finished.best_epoch + 1,
+        "val": _scores(finished.best_val),
+        "test": _scores(finished.test),
+        "last_test": _scores(last_test),
+        "val_curve": [round(h["val"]["avg"], 4) for h in finished.history],
+        "sec_per_epoch": round(sum(seconds) / len(seconds), 3),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _scores(s: Any) -> dict[str, float]:
+    return {"a2v": round(s.a2v, 5), "v2a": round(s.v2a, 5), "avg": round(s.avg, 5)}
+
+
+def load_runs(path: Path) -> dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"meta": {}, "runs": {}}
+
+
+def save_runs(path: Path, db: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(db, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def run_all(args: argparse.Namespace, json_path: Path) -> dict[str, Any]:
+    import torch
+
+    from core.synthetic import make_dataset
+
+    torch.set_num_threads(1)
+    db = load_runs(json_path)
+    db["meta"].update(
+        {
+            "data_seed": DATA_SEED,
+            "threads": 1,
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+            "note": "2-core machine shared with other jobs: seconds per epoch are contended",
+        }
+    )
+    todo: list[Job] = []
+    for group in GROUPS:
+        if args.group and group.name not in args.group:
+            continue
+        for shape in group.shapes:
+            if args.shape and shape not in args.shape:
+                continue
+            for row in group.rows:
+                for job in jobs_of(group, shape, row, args.epochs):
+                    if args.seeds is not None and job.seed not in args.seeds:
+                        continue
+                    if job.key not in db["runs"] and job not in todo:
+                        todo.append(job)
+    print(f"{len(todo)} runs to do", file=sys.stderr)
+    datasets: dict[str, Any] = {}
+    for i, job in enumerate(todo, 1):
+        data_key = (job.shape, job.data)
+        if data_key not in datasets:
+            datasets.clear()  # one dataset in memory at a time
+            datasets[data_key] = make_dataset(job.spec(), DATA_SEED)
+        print(
+            f"[{i}/{len(todo)}] {job.shape} {job.method} seed {job.seed} {dict(job.overrides)} "
+            f"{dict(job.data)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        record = run_job(job, datasets[data_key])
+        db["runs"][job.key] = record
+        save_runs(json_path, db)
+        t = record["test"]
+        print(
+            f"  test avg {t['avg']:.4f} (a2v {t['a2v']:.4f} v2a {t['v2a']:.4f}), best epoch "
+            f"{record['best_epoch']}, {record['sec_per_epoch']:.2f} s/epoch",
+            file=sys.stderr,
+            flush=True,
+        )
+    return db
+
+
+def diagnose(out_path: Path, seed: int = 0) -> dict[str, Any]:
+    """How good are the teacher's labels? One psd run (defaults) and one triplet run on AVE-like;
+    after each epoch, the argmax of the EMA teacher's (psd) or the model's own (triplet) class
+    probabilities on the *train* pairs, compared with the clean labels (which the generator
+    knows) and with the noisy ones the run was trained on, over the mislabelled pairs."""
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from core.config import RunConfig, method_config
+    from core.model import AVEmbedder
+    from core.objective import Objective
+    from core.schedules import ratio_schedule
+    from core.synthetic import SHAPES, make_dataset
+    from core.teacher import make_teacher
+    from core.training import batch_slices, epoch_order, evaluate
+
+    torch.set_num_threads(1)
+    data = make_dataset("ave", DATA_SEED)
+    # Same seed and spec without noise: the train features are drawn before the label flips,
+    # so they are identical and only the labels differ.
+    clean = make_dataset(replace(SHAPES["ave"], label_noise=0.0), DATA_SEED).train
+    assert np.array_equal(clean.audio, data.train.audio)
+    y_clean = torch.as_tensor(clean.labels)
+    y_noisy = torch.as_tensor(data.train.labels)
+    flipped = y_clean != y_noisy
+    result: dict[str, Any] = {
+        "seed": seed,
+        "n_train": len(y_noisy),
+        "n_flipped": int(flipped.sum()),
+        "runs": {},
+    }
+    for method in ("psd", "triplet"):
+        base = RunConfig(device="cpu", threads=1, snapshot_every=0, seed=seed)
+        cfg = method_config(method, base)
+        torch.manual_seed(seed)
+        model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, cfg.model)
+        opt = torch.optim.Adam(
+            model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+        )
+        teacher = make_teacher("ema", model, cfg.loss.teacher_momentum) if method == "psd" else None
+        objective = Objective(cfg.loss)
+        gen = torch.Generator().manual_seed(seed)
+        ratios = ratio_schedule(cfg.schedule, cfg.optim.epochs)
+        audio = torch.as_tensor(data.train.audio)
+        visual = torch.as_tensor(data.train.visual)
+        slices = batch_slices(len(y_noisy), cfg.optim.batch_size)
+        rows = []
+        for epoch in range(cfg.optim.epochs):
+            model.train()
+            order = epoch_order(seed, epoch, len(y_noisy))
+            for sl in slices:
+                idx = order[sl]
+                out = objective(
+                    model, teacher, audio[idx], visual[idx], y_noisy[idx], float(ratios[epoch]), gen
+                )
+                opt.zero_grad(set_to_none=True)
+                out.total.backward()
+                opt.step()
+                if teacher is not None:
+                    teacher.update()
+            judge = teacher.model if teacher is not None else model
+            with torch.no_grad():
+                judge.eval()
+                pa = judge.classify(judge.embed_audio(audio)).argmax(1)
+                pv = judge.classify(judge.embed_visual(visual)).argmax(1)
+            model.train()
+            pred = torch.cat([pa, pv])
+            yc, yn, fl = (torch.cat([t, t]) for t in (y_clean, y_noisy, flipped))
+            rows.append(
+                {
+                    "epoch": epoch + 1,
+                    "r": round(float(ratios[epoch]), 3),
+                    "acc_clean_all": round(float((pred == yc).float().mean()), 4),
+                    "flipped_pred_clean": round(float((pred[fl] == yc[fl]).float().mean()), 4),
+                    "flipped_pred_noisy": round(float((pred[fl] == yn[fl]).float().mean()), 4),
+                    "val_avg": round(evaluate(model, data.val, torch.device("cpu")).avg, 4),
+                }
+            )
+            print(method, rows[-1], file=sys.stderr, flush=True)
+        result["runs"][method] = rows
+    save_runs(out_path, result)
+    return result
+
+
+def diagnosis_table(diag: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Train pairs: {diag['n_train']}, of which {diag['n_flipped']} carry a wrong label. "
+        f"Predictions of both modalities are pooled (seed {diag['seed']}).",
+        "",
+        "| epoch | r (psd) | psd teacher: acc. vs clean | on mislabelled: = clean "
+        "| on mislabelled: = noisy | triplet model: acc. vs clean | = clean | = noisy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    psd, tri = diag["runs"]["psd"], diag["runs"]["triplet"]
+    for p, t in zip(psd, tri, strict=True):
+        if p["epoch"] in (1, 2, 3, 5, 10, 15, 20, 25, 30):
+            lines.append(
+                f"| {p['epoch']} | {p['r']:.2f} | {100 * p['acc_clean_all']:.1f} "
+                f"| {100 * p['flipped_pred_clean']:.1f} | {100 * p['flipped_pred_noisy']:.1f} "
+                f"| {100 * t['acc_clean_all']:.1f} | {100 * t['flipped_pred_clean']:.1f} "
+                f"| {100 * t['flipped_pred_noisy']:.1f} |"
+            )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def _stats(xs: list[float]) -> tuple[float, float]:
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, sd
+
+
+def _pm(xs: list[float]) -> str:
+    m, sd = _stats(xs)
+    return f"{100 * m:.2f} ± {100 * sd:.2f}"
+
+
+def row_runs(
+    db: dict[str, Any], group: Group, shape: str, row: Row, epochs: dict[str, int]
+) -> list[dict[str, Any]]:
+    return [db["runs"][j.key] for j in jobs_of(group, shape, row, epochs) if j.key in db["runs"]]
+
+
+def table(db: dict[str, Any], group: Group, shape: str, epochs: dict[str, int]) -> list[str]:
+    lines = [
+        "| setting | seeds | test A2V | test V2A | test avg | val avg (selected) "
+        "| test avg, last epoch | best epoch | s/epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    any_row = False
+    for row in group.rows:
+        runs = row_runs(db, group, shape, row, epochs)
+        if not runs:
+            continue
+        any_row = True
+
+        def get(part: str, k: str, runs: list[dict[str, Any]] = runs) -> list[float]:
+            return [r[part][k] for r in runs]
+
+        best = ", ".join(str(r["best_epoch"]) for r in runs)
+        spe = _stats([r["sec_per_epoch"] for r in runs])[0]
+        lines.append(
+            f"| {row.label} | {len(runs)} | {_pm(get('test', 'a2v'))} | {_pm(get('test', 'v2a'))} "
+            f"| **{_pm(get('test', 'avg'))}** | {_pm(get('val', 'avg'))} "
+            f"| {_pm(get('last_test', 'avg'))} | {best} "
+            f"| {spe:.2f} |"
+        )
+    return lines if any_row else []
+
+
+def mean_avg(
+    db: dict[str, Any], group: str, shape: str, label: str, epochs: dict[str, int]
+) -> float | None:
+    g = next(g for g in GROUPS if g.name == group)
+    row = next(r for r in g.rows if r.label == label)
+    runs = row_runs(db, g, shape, row, epochs)
+    return _stats([r["test"]["avg"] for r in runs])[0] if runs else None
+
+
+def render(db: dict[str, Any], epochs: dict[str, int], diag: dict[str, Any] | None) -> str:
+    meta = db.get("meta", {})
+    out = [
+        "# Results",
+        "",
+        "<!-- Generated by `python -m benchmarks.results --render` from docs/results/runs.json; "
+        "edit the script, not this file. -->",
+        "",
+        PREAMBLE.format(
+            ave_epochs=epochs["ave"],
+            vegas_epochs=epochs["vegas"],
+            data_seed=DATA_SEED,
+            torch=meta.get("torch", "?"),
+        ).strip(),
+        "",
+    ]
+    for group in GROUPS:
+        blocks = []
+        for shape in group.shapes:
+            lines = table(db, group, shape, epochs)
+            if lines:
+                blocks += [f"**{SHAPE_NAMES[shape]}** ({epochs[shape]} epochs)", "", *lines, ""]
+        if blocks:
+            out += [f"## {group.title}", "", *blocks]
+    if diag:
+        out += [
+            "## Investigation: how good are the teacher's labels? (AVE-like)",
+            "",
+            DIAG_INTRO.strip(),
+            "",
+            *diagnosis_table(diag),
+            "",
+        ]
+    out += [FINDINGS.strip(), ""]
+    diffs = headline_deltas(db, epochs)
+    if diffs:
+        out += ["## Computed deltas (test avg MAP, points, mean over seeds)", "", *diffs, ""]
+    return "\n".join(out)
+
+
+def headline_deltas(db: dict[str, Any], epochs: dict[str, int]) -> list[str]:
+    out = []
+    for shape in ("ave", "vegas"):
+        psd = mean_avg(db, "main", shape, "psd", epochs)
+        for other in ("triplet", "infonce"):
+            o = mean_avg(db, "main", shape, other, epochs)
+            if psd is not None and o is not None:
+                out.append(f"- {SHAPE_NAMES[shape]}: psd − {other} = {100 * (psd - o):+.2f}")
+        r1 = mean_avg(db, "rend", shape, "r_end = 1.0 (no distillation)", epochs)
+        if psd is not None and r1 is not None:
+            out.append(
+                f"- {SHAPE_NAMES[shape]}: psd (r_end 0.3) − psd without distillation (r_end 1.0)"
+                f" = {100 * (psd - r1):+.2f}"
+            )
+    return out
+
+
+PREAMBLE = """
+Setup. Data from `core.synthetic.make_dataset(shape, seed={data_seed})` in the lineage layout (one
+fixed data seed; train labels noisy, val and test clean; see "The generated data" below). Each
+setting is trained with training seeds 0, 1, 2 (model init, shuffling, dropout and the draws of
+the annotated subsets); the data does not change between seeds. Every method uses the same
+trainer, the same data, the same epoch budget ({ave_epochs} epochs on AVE-like, {vegas_epochs} on
+VEGAS-like, where one psd epoch costs ~10 s here), batch 128, Adam 1e-3, and the same model
+selection: the epoch with the best val average MAP is evaluated on test. Numbers are MAP x 100,
+mean ± sample standard deviation over the seeds. "avg, last epoch" is the final epoch's model on
+test (what a run without model selection would report; it shows how stable long runs are);
+"best epoch" lists the selected epoch (1-based) of each seed. Seconds per epoch include the
+val evaluation and were measured with torch {torch}, 1 thread, on a 2-core machine shared with
+other jobs, so they are noisy and pessimistic.
+
+Regenerate: `python -m benchmarks.results` (runs what is missing, then rewrites this file);
+`python -m benchmarks.results --render` only rewrites this file from `docs/results/runs.json`.
+"""
+
+DIAG_INTRO = """
+`python -m benchmarks.results --diagnose` retrains psd (defaults) and triplet, seed 0, and after
+every epoch takes the argmax class of the psd EMA teacher (for triplet: of the model's own head,
+which sees the same hard labels) on every train pair, then compares it with the clean label the
+generator knows and with the noisy label the run was given. "= clean" on the mislabelled pairs is
+the teacher correcting the label; "= noisy" is the teacher having memorised the wrong one.
+"""
+
+FINDINGS = """
+## Findings
+
+(to be written from the numbers)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.results",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: AVE-like, 2 epochs, seed 0, main group, into a temp dir",
+    )
+    p.add_argument(
+        "--shape", action="append", choices=sorted(EPOCHS), help="only this shape (repeatable)"
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        choices=[g.name for g in GROUPS],
+        help="only this experiment group (repeatable)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="only these training seeds, e.g. 0,1",
+    )
+    p.add_argument("--render", action="store_true", help="no training; rewrite the report")
+    p.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="only the teacher-quality diagnosis (two AVE-like runs), then the report",
+    )
+    p.add_argument("--out", type=Path, help="results directory (default docs/results)")
+    args = p.parse_args(argv)
+    args.epochs = dict(EPOCHS)
+    out_dir, report = args.out or RESULTS_DIR, REPORT if args.out is None else None
+    if args.quick:
+        args.epochs = {"ave": 2, "vegas": 2}
+        args.shape, args.group, args.seeds = args.shape or ["ave"], ["main"], [0]
+        if args.out is None:
+            out_dir, report = Path(tempfile.mkdtemp(prefix="avx-quick-")), None
+    json_path = out_dir / "runs.json"
+    diag_path = out_dir / "teacher_diagnosis.json"
+    if args.diagnose:
+        diagnose(diag_path)
+    db = load_runs(json_path) if args.render or args.diagnose else run_all(args, json_path)
+    diag = json.loads(diag_path.read_text()) if diag_path.exists() else None
+    text = render(db, args.epochs, diag)
+    if report is not None:
+        report.write_text(text)
+        print(
+            f"wrote {report.relative_to(ROOT)} from {json_path.relative_to(ROOT)}", file=sys.stderr
+        )
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "results.md").write_text(text)
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
