@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from core.config import LossConfig
+from core.distributed import DistContext
 from core.losses import (
     MINERS,
     CrossModalTriplet,
@@ -62,35 +63,43 @@ class Objective:
         labels: torch.Tensor,
         r: float,
         generator: torch.Generator,
+        dist: DistContext | None = None,
     ) -> StepOutput:
-        za, zv = model(audio, visual)
+        """Losses of one batch. ``labels`` covers the whole batch; with ``dist`` active, ``audio``
+        and ``visual`` are this rank's shard of it (``dist.shard``) and the embeddings, logits and
+        teacher outputs are gathered so that the loss is the full batch's on every rank."""
+        dist = dist or DistContext()
         n = len(labels)
-        if self.cfg.method == "infonce":
+        za, zv = model(audio, visual)
+        method = self.cfg.method
+        if method == "infonce":
+            za, zv = dist.gather(za, n), dist.gather(zv, n)
             loss = self.infonce(za, zv)
             eye = torch.eye(n, device=za.device)
             return StepOutput(
                 loss, {"infonce": loss}, za, zv, eye, torch.zeros(n, dtype=torch.bool)
             )
 
+        logits_a = dist.gather(model.classify(za), n)
+        logits_v = dist.gather(model.classify(zv), n)
+        za, zv = dist.gather(za, n), dist.gather(zv, n)
         annotated = (
-            draw_annotated(n, r, generator)
-            if self.cfg.method == "psd"
-            else torch.ones(n, dtype=torch.bool)
+            draw_annotated(n, r, generator) if method == "psd" else torch.ones(n, dtype=torch.bool)
         ).to(za.device)
         a = annotated
         parts = {
-            "lab": self.labels(model.classify(za[a]), model.classify(zv[a]), labels[a]),
+            "lab": self.labels(logits_a[a], logits_v[a], labels[a]),
             "cross": self.cross(za[a], zv[a], labels[a]),
         }
-        onehot = torch.nn.functional.one_hot(labels, model.head.out_features).float()
-        if self.cfg.method == "triplet":
+        onehot = torch.nn.functional.one_hot(labels, logits_a.shape[1]).float()
+        if method == "triplet":
             total = parts["lab"] + parts["cross"]
             return StepOutput(total, parts, za, zv, onehot @ onehot.T, annotated)
 
         assert teacher is not None, "psd needs a teacher"
         qa, qv = teacher.probabilities(audio, visual, self.cfg.temperature)
-        qa = torch.where(a[:, None], onehot, qa)
-        qv = torch.where(a[:, None], onehot, qv)
+        qa = torch.where(a[:, None], onehot, dist.gather(qa, n))
+        qv = torch.where(a[:, None], onehot, dist.gather(qv, n))
         s = qa @ qv.T
         parts["soft"] = self.soft(za, zv, s, ~a)
         parts["dis"] = self.pair(za, zv)

@@ -27,6 +27,7 @@ from core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from core.config import RunConfig
 from core.data import AVDataset, Split
 from core.device import resolve_device, set_threads
+from core.distributed import DistContext, context_from_env
 from core.embedding import embed_split
 from core.errors import UserError
 from core.events import (
@@ -117,13 +118,19 @@ def train(
     out_dir: str | Path | None = None,
     control: TrainControl | None = None,
     resume_from: str | Path | None = None,
+    dist: DistContext | None = None,
 ) -> Iterator[Event]:
-    """Train ``config.loss.method`` on ``data``, yielding events (see core/events.py)."""
+    """Train ``config.loss.method`` on ``data``, yielding events (see core/events.py).
+
+    Under ``torchrun`` (or with ``dist``) the batches are shared out across processes (see
+    core/distributed.py); only the main process writes files.
+    """
     control = control or TrainControl()
-    out = Path(out_dir) if out_dir is not None else None
+    device = resolve_device(config.device)
+    dist = dist or context_from_env(device)
+    out = Path(out_dir) if out_dir is not None and dist.is_main else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     if len(data.train) < 2:
@@ -194,14 +201,16 @@ def train(
                     control.wait_while_paused()
                     if not control.stopped:
                         yield Resumed(epoch, state.step)
-                if control.stopped:
+                if dist.any(control.stopped, device):
                     raise _Stop
                 idx = order[slices[state.step]]
+                local = idx[dist.shard(len(idx))]
                 result = objective(
-                    model, teacher, audio[idx], visual[idx], labels[idx], r, generator
+                    model, teacher, audio[local], visual[local], labels[idx], r, generator, dist
                 )
                 optimizer.zero_grad(set_to_none=True)
                 result.total.backward()
+                dist.sum_gradients(model)
                 optimizer.step()
                 if teacher is not None:
                     teacher.update()

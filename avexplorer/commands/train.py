@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -57,16 +58,16 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         config = method_config(method, RunConfig().replace(**overrides))
     data = load_data(args.data, config)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     control = TrainControl()
     previous = signal.signal(signal.SIGINT, _stop_on_first_interrupt(control))
     try:
-        return _consume(
-            train(config, data, out_dir=out, control=control, resume_from=resume_from),
-            quiet=args.quiet,
-        )
+        events = train(config, data, out_dir=out, control=control, resume_from=resume_from)
+        return _consume(events, quiet=args.quiet, silent=not main_process)
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -83,9 +84,13 @@ def _stop_on_first_interrupt(control: TrainControl):
     return handler
 
 
-def _consume(events, quiet: bool) -> int:
+def _consume(events, quiet: bool, silent: bool = False) -> int:
     bar = None
     for ev in events:
+        if silent:
+            if isinstance(ev, RunFinished):
+                return 130 if ev.stopped else 0
+            continue
         if isinstance(ev, RunStarted):
             if not quiet:
                 bar = tqdm(
