@@ -1,6 +1,6 @@
 """The built-in demo dataset: handwritten digits that are spoken in their clip's audio track.
 
-Each clip (2 s, 112x112, 25 fps, h264 + aac in .mp4) shows one 20x20 digit of OpenCV's
+Each clip (2.4 s, 112x112, 25 fps, h264 + aac in .mp4) shows one 20x20 digit of OpenCV's
 ``digits.png`` drifting, turning and scaling slightly on a noisy background, while a recording of
 the same digit, spoken by one of six voice sets (Debian's asterisk sound packages), plays at a
 random offset with random speed, tempo, gain and background noise.
@@ -59,7 +59,7 @@ VOICE_CREDITS = {  # written into each clip's metadata; resources/ATTRIBUTION.md
     "it_IT_m_Carlo": "Carlo Flora, http://www.segreterietelefoniche.it (CC BY 3.0)",
     "ru_RU_f_IvrvoiceRU": "Maxim Topal, http://www.ivrvoice.ru (CC BY 3.0)",
 }
-BUILD_VERSION = 1  # bump whenever rendering changes, so cached clips are rebuilt
+BUILD_VERSION = 2  # bump whenever rendering changes, so cached clips are rebuilt
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,11 @@ class DemoSpec:
     seed: int = 0
     per_class: int = 60
     classes: tuple[int, ...] = tuple(range(10))
-    seconds: float = 2.0
+    # 2.4 s: one aisfx analysis window (2.3 s) fits, so the audio encoder sees no zero padding
+    seconds: float = 2.4
+    # the speech ends this long before the clip does (covers the aac priming delay, so the
+    # whole word stays inside the first 2.3 s)
+    tail_seconds: float = 0.25
     size: int = 112
     fps: int = 25
     sample_rate: int = 16000
@@ -223,9 +227,10 @@ def render_audio(
     y = resample_poly(speech, spec.sample_rate, int(sr * speed)).astype(np.float32)
     y = time_stretch(y, rate=float(rng.uniform(0.85, 1.15)))
     n = round(spec.seconds * spec.sample_rate)
-    y = y[: int(0.9 * n)]
+    head, tail = round(0.1 * spec.sample_rate), round(spec.tail_seconds * spec.sample_rate)
+    y = y[: n - head - tail]
     y *= 10 ** (rng.uniform(-28, -20) / 20) / (np.sqrt(np.mean(y**2)) + 1e-9)
-    start = int(rng.uniform(0.05 * n, max(0.05 * n, n - len(y) - 0.05 * n)))
+    start = int(rng.uniform(head, max(head, n - tail - len(y))))
     out = np.zeros(n, np.float32)
     out[start : start + len(y)] = y
     # background noise: white noise through a one-pole filter (from white to brown-ish)

@@ -85,7 +85,12 @@ def extract_features(clips: Path, out: Path) -> None:
             splits[s] = replace(split, paths=tuple(_relative(p, clips) for p in split.paths))
         if tuple(data.class_names) != CLASS_NAMES:
             raise SystemExit(f"unexpected class names {data.class_names}")
-        attrs = {**data.attrs, "demo_spec": DemoSpec().key(), "demo_seed": str(DemoSpec().seed)}
+        attrs = {
+            **data.attrs,
+            "clips": "manifest.csv",  # relative to the clip folder, like the paths
+            "demo_spec": DemoSpec().key(),
+            "demo_seed": str(DemoSpec().seed),
+        }
         out.parent.mkdir(parents=True, exist_ok=True)
         save_h5(out, replace(data, **splits, attrs=attrs))
 
