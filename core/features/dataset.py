@@ -18,6 +18,7 @@ left out, and why) and, in shard files, ``split_train`` (the manifest's split of
 from __future__ import annotations
 
 import csv
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -183,6 +184,7 @@ class ExtractReport:
     encoded: int = 0  # clips an encoder ran for
     cached: int = 0  # clips whose features all came from the cache
     padded: int = 0  # clips whose audio was zero-padded to one window
+    seconds: float = 0.0  # decoding + encoding time (models already loaded)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, reason)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
 
@@ -193,6 +195,9 @@ class ExtractReport:
             f"wrote {total} of {self.listed} clips ({splits}); encoded {self.encoded}, "
             f"{self.cached} from the cache"
         ]
+        if self.seconds > 0:
+            rate = self.listed / self.seconds
+            lines[0] += f"; {self.seconds:.1f} s, {rate:.2f} clips/s"
         if self.padded:
             lines.append(
                 f"{self.padded} clips had a little less audio than one encoder window "
@@ -265,6 +270,7 @@ def extract_dataset(
         order = order[shard[0] :: shard[1]]
     report = ExtractReport(listed=len(order), ignored=list(listing.ignored))
     kept: list[tuple[int, ClipResult]] = []
+    start = time.perf_counter()
     results = iter_features(
         [listing.items[i].path for i in order],
         encoders,
@@ -286,6 +292,9 @@ def extract_dataset(
         assert result.features is not None
         report.padded += any(n.startswith(PADDED) for n in result.features.notes)
         kept.append((order[result.index], result))
+    report.seconds = time.perf_counter() - start
+    if not kept and shard is None:
+        raise UserError("no clip could be used, nothing written\n" + report.summary())
     rows = _rows(listing, kept, encoders.audio.dim, encoders.visual.dim)
     attrs = {
         "audio_encoder": encoders.audio.name,

@@ -239,3 +239,13 @@ def test_encode_path_for_a_video_a_sound_and_an_image(clips_dir):
     np.testing.assert_allclose(again.visual, video.visual, rtol=1e-5)
     with pytest.raises(ClipError, match=r"readme\.mp4"):
         encode_path(clips_dir / "bell" / "readme.mp4", "logmel-stats", "color-grid")
+
+
+def test_a_folder_of_only_bad_files_writes_nothing_and_says_why(tmp_path, capsys):
+    (tmp_path / "clips" / "x").mkdir(parents=True)
+    (tmp_path / "clips" / "x" / "a.mp4").write_bytes(b"")
+    out = tmp_path / "x.h5"
+    assert main(["extract", str(tmp_path / "clips"), "--out", str(out), "--no-cache", *CHEAP]) == 2
+    err = capsys.readouterr().err
+    assert "no clip could be used" in err and "a.mp4: empty file" in err
+    assert not out.exists()
