@@ -98,7 +98,8 @@ def decode_video(
         collector = AudioCollector(audio_sr) if (a is not None and audio_sr) else None
         streams = [s for s in (v if want_frames else None, a) if s is not None]
         try:
-            for packet in container.demux(*streams):
+            # demux() with no stream would read them all: nothing wanted, nothing to read
+            for packet in container.demux(*streams) if streams else ():
                 for frame in packet.decode():
                     if packet.stream is v:
                         sampler.offer(frame, rate)
