@@ -18,6 +18,7 @@ left out, and why) and, in shard files, ``split_train`` (the manifest's split of
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -397,9 +398,28 @@ def write_features(
     skipped: list[tuple[str, str, str]],
     manifest_split: list[str] | None = None,
 ) -> None:
-    """``core.data.save_h5`` plus our extras, made visible at ``out`` in one rename."""
+    """``core.data.save_h5`` plus our extras, made visible at ``out`` in one rename.
+
+    The temporary name is unique per process, so two runs writing one ``--out`` cannot clash
+    mid-write: the last rename wins and the file is always whole.
+    """
     out = Path(out)
-    tmp = out.with_name(out.name + ".part")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    try:
+        _write(tmp, data, indices, skipped, manifest_split)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write(
+    tmp: Path,
+    data: AVDataset,
+    indices: dict[str, np.ndarray],
+    skipped: list[tuple[str, str, str]],
+    manifest_split: list[str] | None,
+) -> None:
     save_h5(tmp, data)
     text = h5py.string_dtype()
     with h5py.File(tmp, "a") as f:
@@ -415,7 +435,6 @@ def write_features(
                 dtype=text,
                 shape=(len(manifest_split),),
             )
-    tmp.replace(out)
 
 
 def merge_shards(parts: list[str | Path], out: str | Path) -> ExtractReport:
