@@ -1,8 +1,8 @@
 """Build the demo dataset: (re)import its sources, render the clips, extract the shipped features.
 
-    python scripts/build_demo.py --sources-from DIR   # DIR from shared/tools/demo-sources.sh
-    python scripts/build_demo.py                      # clips to the cache, features to resources
-    python scripts/build_demo.py --clips-only --clips /tmp/demo
+    python resources/build_demo.py --sources-from DIR   # DIR from shared/tools/demo-sources.sh
+    python resources/build_demo.py                      # clips to the cache, features to resources
+    python resources/build_demo.py --clips-only --clips /tmp/demo
 
 The clips are rendered from ``resources/demo/sources`` with the default seed (``core.demo``); the
 features come from the same pipeline as ``avexplorer extract`` and are written to
