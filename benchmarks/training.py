@@ -1,0 +1,324 @@
+"""Training: seconds per epoch at the VEGAS shape (psd vs triplet), threads, growth with N, peak
+RSS, and where a psd step spends its time.
+
+Every training measurement runs ``core.training.train`` in a fresh subprocess (so that peak RSS is
+that run's own ``ru_maxrss`` and thread settings do not leak), on data written once to a temporary
+HDF5 file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import fmt_ratio, fmt_s, row
+
+SECTION = "Training"
+ROOT = Path(__file__).resolve().parent.parent
+VEGAS_TRAIN = 22_482  # VEGAS: 28,103 clips minus 5,621 test
+
+
+# ---------------------------------------------------------------- worker (inside a subprocess)
+
+
+def _worker(spec: dict) -> dict:
+    from core.config import method_config
+    from core.data import load_h5
+    from core.events import EpochEnd, StepEnd
+    from core.training import TrainControl, train
+
+    torch.set_num_threads(spec["threads"])
+    data = load_h5(spec["data"])
+    cfg = method_config(spec["method"]).replace(
+        **{"optim.epochs": spec.get("epochs", 1), "threads": spec["threads"], "seed": 0}
+        | spec.get("overrides", {})
+    )
+    control = TrainControl()
+    max_steps = spec.get("max_steps")
+    steps, step_times, epochs = 0, [], []
+    last = None
+    for event in train(cfg, data, control=control):
+        now = time.perf_counter()
+        if isinstance(event, StepEnd):
+            if last is not None:
+                step_times.append(now - last)
+            steps += 1
+            if max_steps and steps >= max_steps:
+                control.stop()
+        elif isinstance(event, EpochEnd):
+            epochs.append(event.seconds)
+        last = time.perf_counter()
+    return {
+        "epoch_seconds": epochs,
+        "step_median": float(np.median(step_times)) if step_times else math.nan,
+        "steps": steps,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _spawn(spec: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.training", "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"training worker failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- data
+
+
+def _vegas_file(tmp: Path, n_train: int) -> Path:
+    from core.data import save_h5
+    from core.synthetic import SHAPES, make_dataset
+
+    spec = dataclasses.replace(SHAPES["vegas"], n_train=n_train, n_val=2_248, n_test=500)
+    path = tmp / f"vegas_{n_train}.h5"
+    save_h5(path, make_dataset(spec, seed=0))
+    return path
+
+
+def _random_file(tmp: Path, n_train: int, n_val: int = 500) -> Path:
+    """Random features at the VEGAS dimensions: a step's cost does not depend on the values."""
+    from core.data import AVDataset, Split, save_h5
+
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        return Split(
+            rng.standard_normal((n, 128), dtype=np.float32),
+            rng.standard_normal((n, 1024), dtype=np.float32),
+            rng.integers(0, 10, n),
+        )
+
+    data = AVDataset(split(n_train), split(n_val), split(200), tuple(f"c{i}" for i in range(10)))
+    path = tmp / f"random_{n_train}.h5"
+    save_h5(path, data)
+    return path
+
+
+# ---------------------------------------------------------------- the soft triplet, two ways
+
+
+def _sorted_weighted_hinge(d, a, b, margin):
+    """sum_{i,p,n} a_ip b_in relu(d_ip - d_in + margin) in O(u n log n): sort each row's
+    d_in - margin, and for every p sum the b-weighted terms below d_ip with two cumsums."""
+    y = d - margin
+    ys, order = torch.sort(y, dim=1)
+    bs = b.gather(1, order)
+    zero = d.new_zeros(len(d), 1)
+    cb = torch.cat([zero, bs.cumsum(1)], 1)
+    cby = torch.cat([zero, (bs * ys).cumsum(1)], 1)
+    k = torch.searchsorted(ys.detach().contiguous(), d.detach().contiguous())
+    return (a * (d * cb.gather(1, k) - cby.gather(1, k))).sum()
+
+
+def sorted_soft_triplet(za, zv, soft, anchors, margin=0.2):
+    """Proposed drop-in for SoftCrossModalTriplet.forward: the same value and gradient without
+    the [u, n, n] tensors (the p == n terms, each margin * S_ip (1 - S_ip), are subtracted)."""
+    if not anchors.any():
+        return za.sum() * 0.0
+
+    def direction(d, s):
+        b = 1.0 - s
+        diag = (s * b).sum()
+        total = s.sum(1) @ b.sum(1) - diag
+        if total <= 0:
+            return d.sum() * 0.0
+        return (_sorted_weighted_hinge(d, s, b, margin) - margin * diag) / total
+
+    return 0.5 * (
+        direction(1.0 - za[anchors] @ zv.T, soft[anchors])
+        + direction(1.0 - zv[anchors] @ za.T, soft.T[anchors])
+    )
+
+
+def _soft_triplet_rows(quick: bool) -> list[dict]:
+    from core.losses import SoftCrossModalTriplet
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    n = 128
+    q = torch.softmax(3 * torch.randn(n, 10, generator=g), 1)
+    s = q @ q.T
+    anchors = torch.rand(n, generator=g) < 0.5
+    za0 = torch.nn.functional.normalize(torch.randn(n, 128, generator=g), dim=1)
+    zv0 = torch.nn.functional.normalize(torch.randn(n, 128, generator=g), dim=1)
+    current = SoftCrossModalTriplet(0.2)
+
+    def step(fn):
+        za, zv = za0.clone().requires_grad_(), zv0.clone().requires_grad_()
+        loss = fn(za, zv, s, anchors)
+        loss.backward()
+        return loss.detach(), za.grad, zv.grad
+
+    ref, new = step(current), step(sorted_soft_triplet)
+    diff = max(float((x - y).abs().max()) for x, y in zip(ref, new, strict=True))
+    assert diff < 1e-5, f"sorted soft triplet differs by {diff}"
+    reps = 10 if quick else 40
+    times = {}
+    for name, fn in (("current", current), ("sorted", sorted_soft_triplet)):
+        step(fn)
+        best = math.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(reps):
+                step(fn)
+            best = min(best, (time.perf_counter() - t) / reps)
+        times[name] = best
+    return [
+        row(
+            SECTION,
+            "l_soft forward + backward, batch 128, half unannotated: sort + cumsum form",
+            fmt_s(times["sorted"]),
+            f"current [u, n, n] form (core/losses/soft_triplet.py): {fmt_s(times['current'])}",
+            fmt_ratio(times["current"], times["sorted"]),
+            notes=f"loss and gradients equal within {diff:.1e}; 1 thread, best of 3",
+        )
+    ]
+
+
+def _profile_rows(data_file: Path) -> list[dict]:
+    """Top ops by self CPU time over 30 psd steps at r = 0.3 (1 thread)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from core.config import method_config
+    from core.data import load_h5
+    from core.events import StepEnd
+    from core.training import TrainControl, train
+
+    torch.set_num_threads(1)
+    data = load_h5(data_file)
+    control = TrainControl()
+    cfg = method_config("psd").replace(
+        **{"optim.epochs": 1, "threads": 1, "schedule.r_start": 0.3, "schedule.r_end": 0.3}
+    )
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        steps = 0
+        for event in train(cfg, data, control=control):
+            if isinstance(event, StepEnd):
+                steps += 1
+                if steps >= 30:
+                    control.stop()
+    averages = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in averages)
+    top = ", ".join(f"{e.key} {100 * e.self_cpu_time_total / total:.0f}%" for e in averages[:8])
+    return [row(SECTION, "psd step profile (torch.profiler, 30 steps, self CPU)", top)]
+
+
+# ---------------------------------------------------------------- run
+
+
+def run(quick: bool) -> list[dict]:
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        n_main = 1_000 if quick else VEGAS_TRAIN
+        vegas = _vegas_file(tmp, n_main)
+        shape = "quick 1k-pair" if quick else "VEGAS shape, 22,482 pairs"
+        # psd at r = 0.3 throughout: its end-of-schedule, costliest step (70% unannotated); in the
+        # first epoch of a default run r = 1 and l_soft has no anchors.
+        at_r_end = {"schedule.r_start": 0.3, "schedule.r_end": 0.3}
+        results = {
+            m: _spawn(
+                {"data": str(vegas), "method": m, "threads": 1}
+                | ({"overrides": at_r_end} if m == "psd" else {})
+            )
+            for m in ("psd", "triplet")
+        }
+        psd, trip = results["psd"]["epoch_seconds"][0], results["triplet"]["epoch_seconds"][0]
+        rows.append(
+            row(
+                SECTION,
+                f"psd epoch at r = 0.3, {shape}, batch 128, 1 thread (incl. val MAP)",
+                fmt_s(psd),
+                f"triplet epoch: {fmt_s(trip)}",
+                f"psd/triplet {psd / trip:.2f}x",
+                results["psd"]["maxrss_mb"],
+                "" if quick else "psd < 3 s/epoch; psd/triplet < 1.5x; RSS < 2 GB",
+                None
+                if quick
+                else (psd < 3 and psd / trip < 1.5 and results["psd"]["maxrss_mb"] < 2048),
+                f"median step: psd {fmt_s(results['psd']['step_median'])}, "
+                f"triplet {fmt_s(results['triplet']['step_median'])}; triplet RSS "
+                f"{results['triplet']['maxrss_mb']:.0f} MB; peak = whole process ru_maxrss",
+            )
+        )
+
+        rows += _soft_triplet_rows(quick)
+        if quick:
+            return rows
+        steps = 40
+        threads = {
+            t: _spawn(
+                {"data": str(vegas), "method": "psd", "threads": t, "max_steps": steps}
+                | {"overrides": at_r_end}
+            )
+            for t in (1, 2)
+        }
+        one, two = threads[1]["step_median"], threads[2]["step_median"]
+        rows.append(
+            row(
+                SECTION,
+                f"psd step at r = 0.3, batch 128: 2 torch threads ({steps} steps, median)",
+                fmt_s(two),
+                f"1 thread: {fmt_s(one)}",
+                f"{one / two:.2f}x speed-up",
+                threads[2]["maxrss_mb"],
+                notes="below 1x means the second thread costs more than it gives",
+            )
+        )
+
+        sizes = [1_000, 3_000, 10_000, 30_000, 100_000]
+        per_n = {}
+        for n in sizes:
+            path = _random_file(tmp, n)
+            per_n[n] = _spawn(
+                {"data": str(path), "method": "psd", "threads": 1, "overrides": at_r_end}
+            )
+            path.unlink()
+        secs = np.array([per_n[n]["epoch_seconds"][0] for n in sizes])
+        slope = float(np.polyfit(np.log(sizes), np.log(secs), 1)[0])
+        for n, s in zip(sizes, secs, strict=True):
+            rows.append(
+                row(
+                    SECTION,
+                    f"psd epoch vs N: {n:,} pairs (random VEGAS-dim features, 500 val), 1 thread",
+                    fmt_s(s),
+                    f"{sizes[0]:,} pairs: {fmt_s(secs[0])}",
+                    f"{s / secs[0]:.3g}x for {n / sizes[0]:.3g}x pairs",
+                    per_n[n]["maxrss_mb"],
+                    "linear in N" if n == sizes[-1] else "",
+                    (0.85 < slope < 1.15) if n == sizes[-1] else None,
+                    f"{1000 * s / n:.3g} s per 1k pairs; log-log slope over all N {slope:.2f}"
+                    if n == sizes[-1]
+                    else f"{1000 * s / n:.3g} s per 1k pairs",
+                )
+            )
+        rows += _profile_rows(vegas)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", required=True)
+    args = parser.parse_args()
+    print(json.dumps(_worker(json.loads(args.worker))))
+
+
+if __name__ == "__main__":
+    main()
