@@ -63,7 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=32, help="frames per encoder batch")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (default 0: half the CPUs)"
+    )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", help=f"feature cache folder (default {default_cache_dir()})")
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -45,12 +46,20 @@ def resolve_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def set_threads(threads: int) -> None:
-    """Torch CPU threads for inference; 0 keeps torch's default."""
-    if threads > 0:
-        import torch
+def set_threads(threads: int) -> int:
+    """Set torch's CPU threads for inference and return the number used.
 
-        torch.set_num_threads(threads)
+    0 means half the CPUs (at least one): torch's default of one thread per core competes with the
+    decoding processes and with anything else on the machine, and its OpenMP threads then wait on
+    each other. On the 2-core shared machine of docs/features.md one thread encoded twice as fast
+    as two.
+    """
+    import torch
+
+    if threads <= 0:
+        threads = max(1, (os.cpu_count() or 1) // 2)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def mean_per_clip(rows: np.ndarray, counts: Sequence[int]) -> np.ndarray:
