@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_app(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     import pyqtgraph as pg
-    from PySide6.QtCore import QStandardPaths, QTimer
+    from PySide6.QtCore import QStandardPaths, QThreadPool, QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -65,6 +65,9 @@ def run_app(argv: list[str] | None = None) -> int:
     window.show()
     QTimer.singleShot(0, lambda: open_initial(window, args))
     code = app.exec()
+    # Let workers finish before their Qt objects go away (a stopped run saves its state first).
+    window.jobs.stop()
+    QThreadPool.globalInstance().waitForDone(10_000)
     session.close()
     return code
 

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         dock.setObjectName("dataset_dock")
         dock.setWidget(self.dataset_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.resizeDocks([dock], [400], Qt.Orientation.Horizontal)
         self.dataset_dock = dock
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -599,7 +600,7 @@ def _load_demo() -> tuple[Any, str]:
             source="generated (AVE-shaped)",
             attrs={**data.attrs, "title": "Generated AVE-shaped data"},
         )
-        return data, f"Demo features missing ({e}); opened generated data instead"
+        return data, f"Demo features not installed ({e}): opened generated data instead"
 
 
 def later(fn: Any, ms: int = 0) -> None:

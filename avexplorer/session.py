@@ -21,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QColor
 
+from avexplorer.train_process import EpochEmbeddings
 from core.config import RunConfig
 from core.data import AVDataset, Split
 from core.events import (
@@ -73,17 +74,6 @@ def settings() -> QSettings:
     return QSettings(
         QSettings.Format.IniFormat, QSettings.Scope.UserScope, "avexplorer", "avexplorer"
     )
-
-
-@dataclass
-class EpochEmbeddings:
-    """Test-split embeddings of one epoch's model, made in a worker from the saved checkpoint."""
-
-    epoch: int
-    audio: np.ndarray  # [N, d] float32, L2-normalised
-    visual: np.ndarray  # [N, d]
-    model: Any  # the torch module (CPU, eval mode) that made them
-    checkpoint: Path | None = None
 
 
 @dataclass

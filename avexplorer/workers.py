@@ -8,7 +8,6 @@ session's error signal, so a failing worker never takes the app down.
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +18,14 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtGui import QImage
 from superqt.utils import GeneratorWorker, WorkerBase, create_worker
 
-from avexplorer.session import EpochEmbeddings, Layout, Session
+from avexplorer.session import Layout, Session
+from avexplorer.train_process import (
+    EpochEmbeddings,
+    ProcessControl,
+    train_in_process,
+    training_batches,
+)
 from core.errors import UserError
-from core.events import CheckpointSaved, EpochEnd, RunFinished, StepEnd
 
 # Training holds one thread for its whole run; thumbnails, projections and queries need others.
 QThreadPool.globalInstance().setMaxThreadCount(
@@ -78,61 +82,6 @@ def start(
     _live.add(worker)
     worker.start()
     return worker
-
-
-# ----- training ----------------------------------------------------------------------------------
-def training_batches(
-    train_fn: Callable[..., Iterator[Any]],
-    config: Any,
-    data: Any,
-    out_dir: Path,
-    control: Any,
-    embed_epochs: bool = True,
-    flush_seconds: float = 0.1,
-) -> Iterator[list[Any]]:
-    """Run the core's training generator, yielding its events in batches.
-
-    Steps are batched (at most one hand-over per ``flush_seconds``) so that a fast loop on a small
-    dataset does not flood the GUI thread with one queued signal per step; every other event is
-    handed over at once. After each epoch's ``last`` checkpoint the test split is embedded with
-    that checkpoint here in the worker (an ``EpochEmbeddings`` in the batch) for the map and the
-    retrieval view.
-    """
-    buf: list[Any] = []
-    last_flush = time.monotonic()
-    epoch = -1
-    embedded: set[int] = set()
-    for ev in train_fn(config, data, out_dir=out_dir, control=control):
-        buf.append(ev)
-        if isinstance(ev, EpochEnd):
-            epoch = ev.epoch
-        elif (
-            isinstance(ev, CheckpointSaved)
-            and embed_epochs
-            and ev.kind in ("last", "interrupt")
-            and epoch >= 0
-            and epoch not in embedded
-        ):
-            # CheckpointSaved.epoch is the epoch to run next; the weights are those of `epoch`.
-            embedded.add(epoch)
-            buf.append(embed_checkpoint(ev.path, data.test, epoch))
-        elif isinstance(ev, RunFinished) and embed_epochs and epoch < 0:
-            pass  # stopped before the first epoch ended: nothing to embed
-        now = time.monotonic()
-        if not isinstance(ev, StepEnd) or now - last_flush >= flush_seconds:
-            yield buf
-            buf, last_flush = [], now
-    if buf:
-        yield buf
-
-
-def embed_checkpoint(path: str | Path, split: Any, epoch: int) -> EpochEmbeddings:
-    from core.checkpoint import load_checkpoint
-    from core.embedding import embed_split
-
-    model = load_checkpoint(path).build_model("cpu")
-    audio, visual = embed_split(model, split, "cpu")
-    return EpochEmbeddings(epoch, audio, visual, model, Path(path))
 
 
 def load_checkpoint_for(path: str | Path, data: Any) -> tuple[Any, Any, EpochEmbeddings | None]:
@@ -315,10 +264,12 @@ class Jobs(QObject):
         if data is None:
             self.session.report_error("Cannot train", "Open a dataset first.")
             return None
-        from core.training import TrainControl, train
+        import multiprocessing as mp
 
+        # spawn, not fork: forking a process that runs Qt and worker threads is unsafe.
+        ctx = mp.get_context("spawn")
         run = self.session.new_run(config)
-        self.control = TrainControl()
+        self.control = ProcessControl(ctx)
         self.training_run = run.id
         rid = run.id
 
@@ -333,15 +284,15 @@ class Jobs(QObject):
         def failed(msg: str) -> None:
             self.session.run_failed(rid, msg)
 
+        if self._train_fn is not None:  # an injected generator (tests of the app alone): a thread
+            fn, args = training_batches, (self._train_fn, config, data, run.out_dir, self.control)
+        else:
+            fn, args = train_in_process, (config, data, run.out_dir, self.control, ctx)
         self.train_worker = start(
             self.session,
             f"Training {run.name}",
-            training_batches,
-            self._train_fn or train,
-            config,
-            data,
-            run.out_dir,
-            self.control,
+            fn,
+            *args,
             on_yield=lambda batch: self.session.handle_events(rid, batch),
             on_error=failed,
         )

@@ -45,8 +45,11 @@ class _Matrix:
         self.bar.setImageItem(self.image, insert_in=self.plot)
 
     def set(self, matrix: np.ndarray, boundaries: np.ndarray) -> None:
-        self.image.setImage(matrix, autoLevels=False)
         n = matrix.shape[0]
+        resized = self.image.image is None or self.image.image.shape != matrix.shape
+        self.image.setImage(matrix, autoLevels=False)
+        if resized:  # frame the matrix once; later snapshots keep the user's zoom
+            self.plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
         segs = []
         for b in boundaries:
             segs += [(b, 0), (b, n), (0, b), (n, b)]  # a vertical and a horizontal line
@@ -111,6 +114,7 @@ class AlignmentHeatmaps(QWidget):
         self.teacher.set(self.soft, boundaries)
         self.student.set(self.cosine, boundaries)
         n_ann = int(snap.annotated.sum())
+        self.info.setText("Hover a cell to see its two clips and both values.")
         self.teacher.plot.setTitle(
             f"Teacher soft alignment S · epoch {snap.epoch + 1}, step {snap.global_step + 1}"
             f" · {n_ann}/{len(snap.labels)} annotated"

@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -91,35 +91,38 @@ class ItemsModel(QAbstractTableModel):
                 return f"{d:.1f} s" if d is not None else "—"
         elif role == Qt.ItemDataRole.DecorationRole:
             if col == 0:
-                return self._thumb(split, i, index.row())
+                return self._thumb(split, i)
             if col == 1:
-                return self.session.colors[self.label(index.row())]
+                return self._dot(self.label(index.row()))
         elif role == Qt.ItemDataRole.UserRole:
             return (split, i)
         elif role == Qt.ItemDataRole.ToolTipRole and col == 0:
             return self.session.item_path(split, i) or "features only (no clip file)"
         return None
 
-    def _thumb(self, split: str, i: int, row: int) -> QPixmap:
+    def _thumb(self, split: str, i: int) -> QPixmap | None:
+        """The clip's first frame once decoded; None (no icon) for features-only data."""
         path = self.session.item_path(split, i)
         image = self.session.thumbnails.get(path) if path else None
-        if image is not None:
-            pm = self._pixmaps.get(path)  # type: ignore[arg-type]
-            if pm is None:
-                pm = QPixmap.fromImage(image).scaled(
-                    THUMB,
-                    THUMB,
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
-                self._pixmaps[path] = pm  # type: ignore[index]
-            return pm
-        # No frame (features-only data, or not decoded yet): a swatch in the class colour.
-        label = self.label(row)
+        if image is None:
+            return None
+        pm = self._pixmaps.get(path)  # type: ignore[arg-type]
+        if pm is None:
+            pm = QPixmap.fromImage(image).scaled(
+                THUMB,
+                THUMB,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            self._pixmaps[path] = pm  # type: ignore[index]
+        return pm
+
+    def _dot(self, label: int) -> QPixmap:
+        """A small swatch in the class colour, shared by every row of the class."""
         pm = self._swatches.get(label)
         if pm is None:
-            pm = QPixmap(THUMB, THUMB)
-            pm.fill(QColor(self.session.colors[label]).lighter(130))
+            pm = QPixmap(12, 12)
+            pm.fill(self.session.colors[label])
             self._swatches[label] = pm
         return pm
 
@@ -194,7 +197,6 @@ class DatasetPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setIconSize(QSize(THUMB, THUMB))
-        self.table.verticalHeader().setDefaultSectionSize(THUMB + 4)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setSortingEnabled(False)
@@ -218,10 +220,16 @@ class DatasetPanel(QWidget):
         layout.addWidget(self.count)
 
         session.datasetChanged.connect(self._dataset_changed)
-        session.thumbnailsChanged.connect(self.model.thumbnails_changed)
+        session.thumbnailsChanged.connect(self._thumbnails_changed)
+
+    def _thumbnails_changed(self) -> None:
+        # Rows grow to thumbnail height only once there are thumbnails to show.
+        self.table.verticalHeader().setDefaultSectionSize(THUMB + 4)
+        self.model.thumbnails_changed()
 
     def _dataset_changed(self) -> None:
         data = self.session.dataset
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.model.reset()
         self.class_box.blockSignals(True)
         self.class_box.clear()

@@ -21,18 +21,46 @@ _COMPONENT_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17
 
 def ema(values: np.ndarray, alpha: float) -> np.ndarray:
     """Bias-corrected exponential moving average (TensorBoard-style smoothing), NaN-tolerant."""
-    if alpha <= 0 or len(values) == 0:
-        return values
-    from scipy.signal import lfilter
+    return SmoothedSeries(alpha).extend(values)
 
-    x = np.nan_to_num(values, nan=0.0)
-    w = (~np.isnan(values)).astype(np.float64)
-    num = lfilter([1 - alpha], [1, -alpha], x)
-    den = lfilter([1 - alpha], [1, -alpha], w)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
-    out[den == 0] = np.nan
-    return out
+
+class SmoothedSeries:
+    """An EMA kept up to date incrementally: each redraw smooths only the new steps.
+
+    A plain Python loop on purpose: it is O(new points) per redraw, and importing scipy on the
+    GUI thread for ``lfilter`` cost a visible stall the first time.
+    """
+
+    def __init__(self, alpha: float):
+        self.alpha = alpha
+        self.num = 0.0
+        self.den = 0.0
+        self.out: list[float] = []
+
+    def extend(self, values: np.ndarray | list[float]) -> np.ndarray:
+        a, num, den = self.alpha, self.num, self.den
+        out = self.out
+        for v in values[len(out) :] if isinstance(values, list) else values:
+            if v == v:  # not NaN
+                num = a * num + (1 - a) * v
+                den = a * den + (1 - a)
+            else:
+                num, den = a * num, a * den
+            out.append(num / den if den > 0 else float("nan"))
+        self.num, self.den = num, den
+        return np.asarray(out, dtype=np.float64)
+
+
+MAX_POINTS = 4000
+
+
+def thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``limit`` points of a long curve: every k-th point, always keeping the last."""
+    if len(x) <= limit:
+        return x, y
+    step = int(np.ceil(len(x) / limit))
+    keep = np.r_[np.arange(0, len(x) - 1, step), len(x) - 1]
+    return x[keep], y[keep]
 
 
 def plot_widget(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
@@ -41,8 +69,9 @@ def plot_widget(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
     w.setLabel("bottom", x_label)
     w.setLabel("left", y_label)
     w.showGrid(x=True, y=True, alpha=0.2)
-    w.getPlotItem().setClipToView(True)  # draw only what is in view: long runs stay cheap
-    w.getPlotItem().setDownsampling(auto=True, mode="peak")
+    # No pyqtgraph setClipToView (it stops auto-range from following new steps) and no
+    # setDownsampling (with PySide6 6.12 + pyqtgraph 0.14 it crashes the interpreter with a
+    # refcount error on None): long curves are thinned by ``thin`` instead.
     return w
 
 
@@ -61,6 +90,8 @@ class TrainingPlots(QWidget):
         self.map_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.r_curves: dict[int, pg.PlotDataItem] = {}
         self._component_colors: dict[str, QColor] = {}
+        self._smoothed: dict[tuple[int, str], SmoothedSeries] = {}
+        self._legend_keys: tuple = ()
         self._dirty: set[int] = set()
         self.redraws = 0  # counted for the GUI benchmark
 
@@ -101,6 +132,7 @@ class TrainingPlots(QWidget):
 
     def _smoothing_changed(self) -> None:
         self.smoothing_label.setText(f"{self.alpha:.2f}")
+        self._smoothed.clear()  # a new alpha: smooth every curve again from its start
         self._all_dirty()
 
     def _all_dirty(self) -> None:
@@ -150,7 +182,11 @@ class TrainingPlots(QWidget):
                 show = current
             curve.setVisible(show)
             if show:
-                curve.setData(x, ema(np.asarray(values, dtype=np.float64), self.alpha))
+                smooth = self._smoothed.get(key)
+                if smooth is None:
+                    smooth = self._smoothed[key] = SmoothedSeries(self.alpha)
+                # Smooth on every step, then thin: smoothing after thinning would alias.
+                curve.setData(*thin(x, smooth.extend(values)))
 
     def _draw_epochs(self, run: Run) -> None:
         current = run.id == self.session.current_run_id
@@ -199,6 +235,13 @@ class TrainingPlots(QWidget):
         curve.setData(x, np.array([e.r for e in run.epochs], dtype=np.float64))
 
     def _rebuild_legends(self) -> None:
+        # Rebuilding a legend creates graphics items: do it only when the visible set changes.
+        keys = tuple(
+            k for d in (self.loss_curves, self.map_curves) for k, c in d.items() if c.isVisible()
+        )
+        if keys == self._legend_keys:
+            return
+        self._legend_keys = keys
         for legend, curves in (
             (self.loss_legend, self.loss_curves),
             (self.map_legend, self.map_curves),

@@ -1,0 +1,197 @@
+"""The training process: the core's generator run in a child process, events sent in batches.
+
+Training runs in a child process, not a thread: the loop spends much of each step in Python
+(batching, losses, events), and in a thread it would hold the GIL against the GUI thread, which
+then stalls for hundreds of ms on a loaded two-core machine. The child also runs at a lower CPU
+priority, so under contention the window wins. This module imports no Qt, so the child (started
+with ``spawn``) stays light; ``avexplorer.workers`` runs ``train_in_process`` in a pump thread.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import UserError
+from core.events import CheckpointSaved, EpochEnd, StepEnd
+
+
+@dataclass
+class EpochEmbeddings:
+    """Test-split embeddings of one epoch's model, made from the epoch's checkpoint."""
+
+    epoch: int
+    audio: np.ndarray  # [N, d] float32, L2-normalised
+    visual: np.ndarray  # [N, d]
+    model: Any  # the torch module (CPU, eval mode) that made them
+    checkpoint: Path | None = None
+
+
+class ProcessControl:
+    """``TrainControl``'s interface over multiprocessing events, shared with the child."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._running = ctx.Event()
+        self._running.set()
+        self._stop = ctx.Event()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_while_paused(self) -> None:
+        self._running.wait()
+
+
+def _child(
+    conn: Any,
+    config: Any,
+    data: Any,
+    out_dir: Path,
+    control: ProcessControl,
+    nice: int,
+    embed_epochs: bool,
+) -> None:
+    """Entry point of the training process: run the core's generator, send event batches."""
+    import os
+
+    try:
+        if nice:
+            os.nice(nice)
+        from core.training import train
+
+        for batch in training_batches(train, config, data, out_dir, control, embed_epochs):
+            _send(conn, "events", batch)
+        _send(conn, "done", None)
+    except BaseException as exc:  # everything goes back to the app, which shows it
+        msg = (
+            str(exc)
+            if isinstance(exc, UserError)
+            else (f"{type(exc).__name__}: {exc}\n\n" + traceback.format_exc())
+        )
+        _send(conn, "error", msg)
+    finally:
+        conn.close()
+
+
+def _send(conn: Any, kind: str, payload: Any) -> None:
+    # Plain pickle, not the connection's: torch registers shared-memory reducers there, whose
+    # file descriptors vanish when the child exits before the app has read the message.
+    conn.send_bytes(pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def train_in_process(
+    config: Any,
+    data: Any,
+    out_dir: Path,
+    control: ProcessControl,
+    ctx: Any,
+    nice: int = 5,
+    embed_epochs: bool = True,
+) -> Iterator[list[Any]]:
+    """Start the training process and yield its event batches (runs in a pump thread)."""
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(
+        target=_child,
+        args=(child, config, data, out_dir, control, nice, embed_epochs),
+        daemon=True,
+        name="avexplorer-train",
+    )
+    proc.start()
+    child.close()
+    try:
+        while True:
+            if parent.poll(0.1):
+                try:
+                    kind, payload = pickle.loads(parent.recv_bytes())
+                except EOFError:
+                    kind, payload = "error", "the training process ended without a word"
+                if kind == "events":
+                    yield payload
+                elif kind == "done":
+                    return
+                else:
+                    raise TrainingProcessError(payload)
+            elif not proc.is_alive() and not parent.poll():
+                raise TrainingProcessError(f"the training process died (exit code {proc.exitcode})")
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+        parent.close()
+
+
+class TrainingProcessError(UserError):
+    """An error raised in the training process, with its message (and traceback) as text."""
+
+
+def training_batches(
+    train_fn: Callable[..., Iterator[Any]],
+    config: Any,
+    data: Any,
+    out_dir: Path,
+    control: Any,
+    embed_epochs: bool = True,
+    flush_seconds: float = 0.1,
+) -> Iterator[list[Any]]:
+    """Run the core's training generator, yielding its events in batches.
+
+    Steps are batched (at most one hand-over per ``flush_seconds``) so that a fast loop on a small
+    dataset does not flood the GUI thread with one queued signal per step; every other event is
+    handed over at once. After each epoch's ``last`` checkpoint the test split is embedded with
+    that checkpoint here (an ``EpochEmbeddings`` in the batch) for the map and the retrieval view.
+    """
+    buf: list[Any] = []
+    last_flush = time.monotonic()
+    epoch = -1
+    embedded: set[int] = set()
+    for ev in train_fn(config, data, out_dir=out_dir, control=control):
+        buf.append(ev)
+        if isinstance(ev, EpochEnd):
+            epoch = ev.epoch
+        elif (
+            isinstance(ev, CheckpointSaved)
+            and embed_epochs
+            and ev.kind in ("last", "interrupt")
+            and epoch >= 0
+            and epoch not in embedded
+        ):
+            # CheckpointSaved.epoch is the epoch to run next; the weights are those of `epoch`.
+            embedded.add(epoch)
+            buf.append(embed_checkpoint(ev.path, data.test, epoch))
+        now = time.monotonic()
+        if not isinstance(ev, StepEnd) or now - last_flush >= flush_seconds:
+            yield buf
+            buf, last_flush = [], now
+    if buf:
+        yield buf
+
+
+def embed_checkpoint(path: str | Path, split: Any, epoch: int) -> EpochEmbeddings:
+    from core.checkpoint import load_checkpoint
+    from core.embedding import embed_split
+
+    model = load_checkpoint(path).build_model("cpu")
+    audio, visual = embed_split(model, split, "cpu")
+    return EpochEmbeddings(epoch, audio, visual, model, Path(path))
