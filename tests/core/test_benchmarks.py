@@ -1,0 +1,55 @@
+"""The benchmark code runs (quick mode, small pieces); no timing is asserted here."""
+
+import numpy as np
+
+from benchmarks import evaluation
+from benchmarks.__main__ import render
+from benchmarks.common import embedding_like, peak_memory, row
+from benchmarks.training import _soft_triplet_rows, sorted_soft_triplet
+
+ROW_KEYS = {"section", "case", "value", "alternative", "ratio", "peak_mb", "target", "met", "notes"}
+
+
+def test_evaluation_quick_rows_compare_with_sklearn():
+    rows = evaluation.run(quick=True)  # asserts equality with the sklearn loop inside
+    assert rows and all(set(r) == ROW_KEYS for r in rows)
+    assert "sklearn" in rows[0]["alternative"]
+
+
+def test_sorted_soft_triplet_matches_the_loss_module():
+    rows = _soft_triplet_rows(quick=True)  # asserts equal loss and gradients inside
+    assert rows[0]["section"] == "Training"
+
+
+def test_sorted_soft_triplet_without_anchors_is_zero():
+    import torch
+
+    za = torch.nn.functional.normalize(torch.randn(4, 3), dim=1)
+    loss = sorted_soft_triplet(za, za, torch.eye(4), torch.zeros(4, dtype=torch.bool))
+    assert float(loss) == 0.0
+
+
+def test_peak_memory_sees_an_allocation():
+    with peak_memory() as peak:
+        block = np.ones(20_000_000)  # 160 MB
+        del block
+    assert peak.delta_mb > 100
+
+
+def test_embedding_like_is_unit_norm_and_seeded():
+    a, labels = embedding_like(500, d=16, seed=3)
+    b, _ = embedding_like(500, d=16, seed=3)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(a, b)
+    assert labels.shape == (500,)
+
+
+def test_render_writes_one_table_per_section_and_marks_missed_targets():
+    rows = [
+        row("A", "case 1", "1 s", "2 s", "2x", 10.0, "< 1 s", False),
+        row("B", "case|2", "3 ms"),
+    ]
+    text = render(rows, {"cpu": "x"}, {"a": 1.0}, {"b": "boom"}, quick=True)
+    assert "## A" in text and "## B" in text
+    assert "**no**" in text and "case\\|2" in text
+    assert "b FAILED: boom" in text
