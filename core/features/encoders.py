@@ -174,7 +174,7 @@ class Aisfx(AudioEncoder):
         self.model = net.eval().to(device)
         self.device = device
         self.batch_size = batch_size
-        self.version = f"{_package_version('aisfx')}-essentia-mel-1"
+        self.version = f"{_package_version('aisfx')}-essentia-mel-2"
         self._torch = torch
 
     def features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:

@@ -59,10 +59,20 @@ def test_aisfx_input_is_frames_by_mel_with_seven_blocks_for_ten_seconds():
     assert abs(int(spec.mean(axis=0).argmax()) - int(np.abs(centres - 440).argmin())) <= 1
 
 
-def test_mel_filterbank_bands_have_unit_sum():
+def test_mel_filterbank_matches_essentia_melbands():
+    # Reference weights read off essentia.standard.MelBands 2.1b6 (inputSize 1025, 96 bands,
+    # 0-22050 Hz, htkMel, warping, unit_sum), which made aisfx's training inputs.
     fb = mel.mel_filterbank(44_100, 2048, 96, 0.0, 22_050.0)
     assert fb.shape == (1025, 96)
     np.testing.assert_allclose(fb.sum(axis=0), 1.0, rtol=1e-5)
+    for band, bins, weights in [
+        (0, [1, 2], [0.715064, 0.284936]),
+        (3, [4, 5, 6], [0.1556, 0.657468, 0.186932]),
+    ]:
+        assert np.flatnonzero(fb[:, band]).tolist() == bins
+        np.testing.assert_allclose(fb[bins, band], weights, atol=2e-6)
+    last = np.flatnonzero(fb[:, 95])
+    assert (last[0], last[-1], len(last)) == (951, 1023, 73)
 
 
 def test_fallback_encoders_shapes():
