@@ -1,7 +1,9 @@
 """Audio decoding: any file's first audio track as mono float32 at a chosen sample rate.
 
-FFmpeg's resampler (through PyAV's AudioResampler) does the format conversion, the downmix to
-mono (channel average) and the rate change in one step, for every codec FFmpeg reads.
+FFmpeg's resampler (through PyAV's AudioResampler) converts the sample format and the rate for
+every codec FFmpeg reads; the downmix to mono is ours, a plain average of the channels, because
+FFmpeg's stereo-to-mono matrix is (L + R) / sqrt(2), 3 dB louder than the (L + R) / 2 that
+Essentia's MonoLoader (aisfx's training inputs) and most tools use.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class AudioCollector:
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        # planar float at the target rate, channels kept (layout None) for our own downmix
+        self._resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         self._chunks: list[np.ndarray] = []
         self.samples = 0
 
@@ -47,7 +50,8 @@ class AudioCollector:
         return self.samples / self.sample_rate
 
     def _take(self, frame: av.AudioFrame) -> None:
-        x = frame.to_ndarray().reshape(-1)
+        x = frame.to_ndarray()  # [channels, samples]
+        x = x[0] if x.shape[0] == 1 else x.mean(axis=0, dtype=np.float32)
         self._chunks.append(x)
         self.samples += len(x)
 

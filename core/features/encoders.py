@@ -174,7 +174,7 @@ class Aisfx(AudioEncoder):
         self.model = net.eval().to(device)
         self.device = device
         self.batch_size = batch_size
-        self.version = f"{_package_version('aisfx')}-essentia-mel-2"
+        self.version = f"{_package_version('aisfx')}-essentia-mel-3"
         self._torch = torch
 
     def features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
@@ -195,7 +195,7 @@ class LogMelStats(AudioEncoder):
     """No weights: mean and standard deviation of 64 log-mel bands (128-d) at 22.05 kHz."""
 
     name = "logmel-stats"
-    version = "1"
+    version = "2"
     dim = 128
     sample_rate = 22_050
     window_seconds = 0.25

@@ -13,7 +13,7 @@ from core.features.decode import DecodeSpec, decode_file
 from core.features.errors import CODEC, CORRUPT, EMPTY, NO_AUDIO, NO_VISUAL, NOT_MEDIA, ClipError
 from core.features.extract import first_frame
 from core.features.video import decode_video
-from tests.core.features_fixtures import make_bad_files, make_png, make_video, make_wav
+from tests.core.features_fixtures import make_bad_files, make_png, make_video, make_wav, tone_wave
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +144,12 @@ def test_clip_error_survives_pickling_between_processes():
         CORRUPT,
         "/x/y.mp4: broken",
     )
+
+
+def test_stereo_is_averaged_to_mono_not_ffmpegs_louder_downmix(tmp_path):
+    import soundfile as sf
+
+    y = tone_wave(1.0, 440, 44_100)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([y, 0.5 * y], axis=1), 44_100, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(path, 44_100), 0.75 * y, atol=1e-6)
