@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from avexplorer.session import Session
+from avexplorer.widgets.loss_plots import cache_axes
 from core.events import AlignmentSnapshot
 
 REFRESH_MS = 100
@@ -35,6 +36,7 @@ class _Matrix:
         self.plot.setLabel("left", "audio (sorted by class)")
         self.plot.setLabel("bottom", "visual (sorted by class)")
         self.plot.setMenuEnabled(False)
+        cache_axes(self.plot)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
         self.lines = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255, 200), width=1), connect="pairs")
@@ -98,7 +100,7 @@ class AlignmentHeatmaps(QWidget):
             self._pending = True
 
     def refresh(self) -> None:
-        if not self._pending:
+        if not self._pending or not self.isVisible():
             return
         self._pending = False
         run = self.session.current_run

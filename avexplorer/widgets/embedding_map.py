@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from avexplorer.session import Layout, Session
+from avexplorer.widgets.loss_plots import cache_axes
 
 RANK_BINS = np.array([1, 2, 4, 11, 51, 201, 1001])  # bin edges: 1, 2-3, 4-10, 11-50, ...
 RANK_LABELS = ("1", "2–3", "4–10", "11–50", "51–200", "201–1000", ">1000")
@@ -66,6 +67,7 @@ class EmbeddingMap(QWidget):
         self.plot.setAspectLocked(True)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
+        cache_axes(self.plot.getPlotItem())
         self.plot.setTitle("Test embeddings: train a model or load a checkpoint", size="10pt")
         self.lines = pg.PlotCurveItem(pen=pg.mkPen((150, 150, 150, 70), width=1), connect="pairs")
         self.lines.setVisible(False)
