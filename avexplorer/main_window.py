@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         dock.setObjectName("dataset_dock")
         dock.setWidget(self.dataset_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.resizeDocks([dock], [400], Qt.Orientation.Horizontal)
+        self.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
         self.dataset_dock = dock
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.training_split = QSplitter(Qt.Orientation.Horizontal)
         self.training_split.addWidget(self.training_panel)
         self.training_split.addWidget(right)
-        self.training_split.setSizes([330, 900])
+        self.training_split.setSizes([330, 820])
         self.training_right = right
         self.explore_split = QSplitter(Qt.Orientation.Horizontal)
         self.explore_split.addWidget(self.map)
@@ -235,7 +235,10 @@ class MainWindow(QMainWindow):
     def _task_changed(self, name: str) -> None:
         self.task_label.setText(name or "Ready")
         self.busy.setVisible(bool(name))
-        self.cancel_button.setVisible(self.jobs.training)
+        self.cancel_button.setVisible(self._run_active())
+
+    def _run_active(self) -> bool:
+        return any(r.state in ("starting", "running", "paused") for r in self.session.runs.values())
 
     def show_error(self, title: str, message: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, title, message.split("\n\n")[0], parent=self)
@@ -252,7 +255,7 @@ class MainWindow(QMainWindow):
         self.training_panel.dataset_changed()
 
     def _run_state_changed(self, rid: int) -> None:
-        self.cancel_button.setVisible(self.jobs.training)
+        self.cancel_button.setVisible(self._run_active())
         run = self.session.runs.get(rid)
         if run is not None and run.state in ("finished", "stopped"):
             ckpt = run.checkpoints.get("best") or run.checkpoints.get("last")

@@ -30,8 +30,9 @@ class _Matrix:
         levels: tuple[float, float],
         cmap: str,
     ):
-        self.plot: pg.PlotItem = layout.addPlot(row=0, col=col, title=title)
-        self.plot.setAspectLocked(True)
+        self.plot: pg.PlotItem = layout.addPlot(row=0, col=col)
+        self.plot.setTitle(title, size="9pt")
+        self.plot.disableAutoRange()  # the matrix is framed explicitly in ``set``
         self.plot.invertY(True)  # row 0 at the top, as in a matrix
         self.plot.setLabel("left", "audio (sorted by class)")
         self.plot.setLabel("bottom", "visual (sorted by class)")
@@ -46,10 +47,12 @@ class _Matrix:
         )
         self.bar.setImageItem(self.image, insert_in=self.plot)
 
-    def set(self, matrix: np.ndarray, boundaries: np.ndarray) -> None:
+    def set(self, matrix: np.ndarray, boundaries: np.ndarray, levels=None) -> None:
         n = matrix.shape[0]
         resized = self.image.image is None or self.image.image.shape != matrix.shape
         self.image.setImage(matrix, autoLevels=False)
+        if levels is not None:
+            self.bar.setLevels(levels)
         if resized:  # frame the matrix once; later snapshots keep the user's zoom
             self.plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
         segs = []
@@ -66,7 +69,9 @@ class AlignmentHeatmaps(QWidget):
         self.view = pg.GraphicsLayoutWidget()
         layout = self.view.ci
         self.teacher = _Matrix(layout, 0, "Teacher soft alignment S", (0.0, 1.0), "viridis")
-        self.student = _Matrix(layout, 1, "Student cosine similarity", (-1.0, 1.0), "CET-D1")
+        self.student = _Matrix(layout, 1, "Student cosine similarity", (-1.0, 1.0), "inferno")
+        layout.layout.setColumnStretchFactor(0, 1)
+        layout.layout.setColumnStretchFactor(1, 1)
         self.student.plot.setXLink(self.teacher.plot)
         self.student.plot.setYLink(self.teacher.plot)
         self.info = QLabel("Waiting for the first snapshot: start a training run.")
@@ -114,13 +119,17 @@ class AlignmentHeatmaps(QWidget):
         sorted_labels = snap.labels[self.order]
         boundaries = np.flatnonzero(np.diff(sorted_labels)) + 1
         self.teacher.set(self.soft, boundaries)
-        self.student.set(self.cosine, boundaries)
+        # Cosines bunch up early in training; spread the colours over the batch's own range.
+        lo, hi = np.percentile(self.cosine, [1, 99]) if self.cosine.size else (-1.0, 1.0)
+        self.student.set(self.cosine, boundaries, (float(lo), float(max(hi, lo + 1e-3))))
         n_ann = int(snap.annotated.sum())
         self.info.setText("Hover a cell to see its two clips and both values.")
         self.teacher.plot.setTitle(
-            f"Teacher soft alignment S · epoch {snap.epoch + 1}, step {snap.global_step + 1}"
-            f" · {n_ann}/{len(snap.labels)} annotated"
+            f"Teacher soft alignment S (epoch {snap.epoch + 1}, step {snap.global_step + 1}, "
+            f"{n_ann}/{len(snap.labels)} labelled)",
+            size="9pt",
         )
+        self.student.plot.setTitle("Student cosine similarity (same batch)", size="9pt")
 
     def _hover(self, ev, image: pg.ImageItem) -> None:
         if ev.isExit() or self.snapshot is None or self.soft.size == 0:

@@ -157,7 +157,9 @@ class RetrievalPanel(QWidget):
             clip.setIcon(self._pixmap(s.item_path("test", i), label, THUMB))
             clip.setData(Qt.ItemDataRole.UserRole, i)
             cls = QTableWidgetItem(s.class_name(label))
-            cls.setData(Qt.ItemDataRole.DecorationRole, s.colors[label])
+            dot = QPixmap(12, 12)
+            dot.fill(s.colors[label])
+            cls.setIcon(dot)
             if r.query.label is None:
                 mark = QTableWidgetItem("")
             else:
