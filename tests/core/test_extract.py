@@ -250,3 +250,20 @@ def test_a_folder_of_only_bad_files_writes_nothing_and_says_why(tmp_path, capsys
     err = capsys.readouterr().err
     assert "no clip could be used" in err and "a.mp4: empty file" in err
     assert not out.exists()
+
+
+def test_short_audio_is_padded_from_half_a_window_and_refused_below(tmp_path):
+    from core.features.encoders import ColorGrid, Encoders, LogMelStats
+    from core.features.extract import iter_features
+
+    class TwoSecondWindow(LogMelStats):
+        window_seconds = 2.0
+
+    clips = [make_video(tmp_path / f"{s}.mp4", s) for s in (0.5, 1.5, 2.5)]
+    encoders = Encoders(TwoSecondWindow(), ColorGrid())
+    tiny, half, full = (r.features for r in iter_features(clips, encoders))
+    assert tiny.audio is None and "audio too short" in tiny.notes[0] and tiny.visual is not None
+    assert half.audio is not None and half.notes[0].startswith("audio padded")
+    assert full.audio is not None and full.notes == ()
+    padded = [r.features for r in iter_features(clips, encoders, pad_short=True)]
+    assert padded[0].audio is not None and padded[0].notes[0].startswith("audio padded")
