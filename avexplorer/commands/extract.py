@@ -31,7 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "without usable audio are left out of the pairs file. Features are cached by file "
         "content, so re-running on a grown folder only encodes the new clips.",
     )
-    p.add_argument("clips", nargs="?", help="folder with one subfolder per class")
+    p.add_argument(
+        "clips", nargs="?", metavar="CLIPS_DIR", help="folder with one subfolder per class"
+    )
     p.add_argument("--out", required=True, help="feature file to write (.h5)")
     p.add_argument("--manifest", help="CSV path,label[,split] (default: CLIPS_DIR/manifest.csv)")
     p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
@@ -53,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pad-short",
         action="store_true",
-        help="zero-pad audio shorter than half an encoder window instead of skipping the clip",
+        help="zero-pad audio shorter than half an encoder window instead of leaving the clip out",
     )
     p.add_argument(
         "--workers",

@@ -88,7 +88,7 @@ def _scan_folder(root: Path) -> Listing:
             f"or a {MANIFEST_NAME} (path,label[,split])"
         )
     names = tuple(sorted({it.label for it in items}))
-    return Listing(items, names, ignored, str(root))
+    return Listing(items, names, ignored, str(root.resolve()))
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -121,7 +121,7 @@ def _read_manifest(path: Path) -> Listing:
             items.append(ClipItem(p if p.is_absolute() else path.parent / p, label, split))
     if not items:
         raise UserError(f"{path}: the manifest lists no clips")
-    return Listing(items, tuple(sorted({it.label for it in items})), [], str(path))
+    return Listing(items, tuple(sorted({it.label for it in items})), [], str(path.resolve()))
 
 
 @dataclass(frozen=True)
