@@ -141,3 +141,15 @@ def make_clip_folder(
             tone=220.0 * (1 + c),
         )
     return root
+
+
+def crashing_prepare(job):
+    """``core.features.decode.prepare`` that kills its process on files named *crash*: stands in
+    for FFmpeg crashing on a hostile file, in the pool test."""
+    import os
+
+    from core.features.decode import prepare
+
+    if "crash" in Path(job.path).name:
+        os._exit(3)
+    return prepare(job)

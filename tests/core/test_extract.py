@@ -267,3 +267,15 @@ def test_short_audio_is_padded_from_half_a_window_and_refused_below(tmp_path):
     assert full.audio is not None and full.notes == ()
     padded = [r.features for r in iter_features(clips, encoders, pad_short=True)]
     assert padded[0].audio is not None and padded[0].notes[0].startswith("audio padded")
+
+
+def test_a_decoder_crash_costs_one_file_not_the_batch(tmp_path, monkeypatch):
+    import core.features.extract as extract
+    from core.features.encoders import ColorGrid, Encoders, LogMelStats
+    from tests.core.features_fixtures import crashing_prepare
+
+    monkeypatch.setattr(extract, "prepare", crashing_prepare)
+    paths = [make_video(tmp_path / f"{name}.mp4", 1.0) for name in ("a", "crash", "b", "c")]
+    results = list(extract.iter_features(paths, Encoders(LogMelStats(), ColorGrid()), workers=2))
+    assert [r.error is None for r in results] == [True, False, True, True]
+    assert "crashed" in str(results[1].error) and str(paths[1]) in str(results[1].error)
