@@ -23,12 +23,13 @@ def make_video(
     color: tuple[int, int, int] = (200, 40, 40),
     sr: int = 22_050,
     faststart: bool = False,
+    codec: str = "mpeg4",
 ) -> Path:
     """A clip whose picture (a coloured square moving over a gradient) and sound (a tone with
     a decaying envelope) depend on ``color`` and ``tone``, so classes can differ."""
     options = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=options) as out:
-        video = out.add_stream("mpeg4", rate=fps)
+        video = out.add_stream(codec, rate=fps)
         h = height or size
         video.width, video.height = size, h
         video.pix_fmt = "yuv420p"

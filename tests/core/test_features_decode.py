@@ -153,3 +153,20 @@ def test_stereo_is_averaged_to_mono_not_ffmpegs_louder_downmix(tmp_path):
     path = tmp_path / "stereo.wav"
     sf.write(path, np.stack([y, 0.5 * y], axis=1), 44_100, subtype="FLOAT")
     np.testing.assert_allclose(load_audio(path, 44_100), 0.75 * y, atol=1e-6)
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libvpx-vp9"])
+def test_common_web_codecs_decode(tmp_path, codec):
+    import av
+
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV build has no {codec} encoder to make the clip")
+    suffix = ".webm" if "vpx" in codec else ".mp4"
+    path = tmp_path / f"clip{suffix}"
+    if "vpx" in codec:  # WebM takes Opus/Vorbis, not AAC: picture only here
+        make_video(path, 2.0, codec=codec, audio=False)
+    else:
+        make_video(path, 2.0, codec=codec)
+    d = decode_file(path, DecodeSpec(frame_size=32))
+    assert d.frames.shape == (2, 32, 32, 3)
+    assert (d.audio is not None) == ("vpx" not in codec)
