@@ -23,6 +23,10 @@ class ModelConfig:
     # g reads unit-norm embeddings, whose logits a plain linear layer keeps near zero for many
     # epochs (a near-uniform teacher); a fixed scale (NormFace-style) lets it become confident.
     logit_scale: float = 10.0
+    # Standardise each input feature with the train split's mean and std (kept in the weights).
+    # Pretrained-CNN and audio-net features share a large common offset; without this the
+    # audio branch can start, and stay, collapsed onto one point.
+    standardize: bool = True
 
 
 @dataclass(frozen=True)

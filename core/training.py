@@ -137,6 +137,8 @@ def train(
         raise UserError("the train split needs at least 2 pairs")
 
     model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, config.model).to(device)
+    if config.model.standardize:  # before the teacher copies the student
+        model.set_input_stats(data.train.audio, data.train.visual)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
     )

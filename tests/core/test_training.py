@@ -197,3 +197,12 @@ def test_annotated_subset_has_ceil_r_n_members():
     assert draw_annotated(10, 0.3, g).sum() == 3
     assert draw_annotated(10, 0.31, g).sum() == 4
     assert draw_annotated(7, 1.0, g).all()
+
+
+def test_inputs_are_standardised_with_train_statistics(tiny_data, tmp_path):
+    list(train(small(epochs=1), tiny_data, out_dir=tmp_path))
+    model = load_checkpoint(tmp_path / "last.pt").build_model()
+    assert torch.allclose(model.audio_mean, torch.as_tensor(tiny_data.train.audio).mean(0))
+    x = torch.as_tensor(tiny_data.train.visual)
+    standardised = (x - model.visual_mean) / model.visual_std
+    assert torch.allclose(standardised.std(0), torch.ones(x.shape[1]), atol=1e-4)
