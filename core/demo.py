@@ -471,7 +471,8 @@ def load_demo(clips_dir: str | Path | None = None, build: bool = False) -> AVDat
     path = demo_features_path()
     if not path.exists():
         raise DataError(
-            f"{path}: the demo features are missing; build them with `python resources/build_demo.py`"
+            f"{path}: the demo features are missing; "
+            "build them with `python resources/build_demo.py`"
         )
     data = load_h5(path)
     root = demo_clips_dir(build=build, root=clips_dir)

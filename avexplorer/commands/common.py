@@ -6,8 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from core.checkpoint import Checkpoint, load_checkpoint
 from core.config import RunConfig, flat_fields
-from core.data import AVDataset, load_h5
+from core.data import AVDataset, Split, load_h5
+from core.device import resolve_device
+from core.errors import UserError
+from core.model import AVEmbedder
 
 # Flags whose dotted config name reads badly on a command line get a short name.
 _SHORT = {
@@ -53,6 +57,29 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def load_data(path: str | Path, config: RunConfig) -> AVDataset:
     return load_h5(path, val_fraction=config.data.val_fraction, seed=config.seed)
+
+
+def add_model_split_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint")
+    parser.add_argument("data")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--device", default="auto")
+
+
+def load_model_and_split(args: argparse.Namespace) -> tuple[AVEmbedder, Checkpoint, Split, Any]:
+    """The checkpoint's model on the chosen device and the split it should read, checked to fit.
+
+    The val split is carved exactly as in training (same fraction and seed from the checkpoint).
+    """
+    ckpt = load_checkpoint(args.checkpoint)
+    data = load_data(args.data, ckpt.config)
+    if (ckpt.audio_dim, ckpt.visual_dim) != (data.audio_dim, data.visual_dim):
+        raise UserError(
+            f"{args.checkpoint} expects {ckpt.audio_dim}-d audio and {ckpt.visual_dim}-d visual "
+            f"features; {data.source} has {data.audio_dim}-d and {data.visual_dim}-d"
+        )
+    device = resolve_device(args.device)
+    return ckpt.build_model(device), ckpt, data.split(args.split), device
 
 
 def _parse_bool(text: str) -> bool:
