@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,16 @@ from core.teacher import make_teacher
 
 
 class TrainControl:
-    """Thread-safe pause / resume / stop flags shared by a front end and a running ``train``."""
+    """Thread-safe pause / resume / stop flags shared by a front end and a running ``train``.
 
-    def __init__(self) -> None:
-        self._running = threading.Event()
+    ``event_factory`` makes the two flags: ``threading.Event`` for a training thread, or a
+    multiprocessing context's ``Event`` so that a parent process can steer a training child.
+    """
+
+    def __init__(self, event_factory: Callable[[], Any] = threading.Event) -> None:
+        self._running = event_factory()
         self._running.set()
-        self._stop = threading.Event()
+        self._stop = event_factory()
 
     def pause(self) -> None:
         self._running.clear()

@@ -206,3 +206,13 @@ def test_inputs_are_standardised_with_train_statistics(tiny_data, tmp_path):
     x = torch.as_tensor(tiny_data.train.visual)
     standardised = (x - model.visual_mean) / model.visual_std
     assert torch.allclose(standardised.std(0), torch.ones(x.shape[1]), atol=1e-4)
+
+
+def test_control_flags_can_cross_processes():
+    import multiprocessing
+
+    control = TrainControl(multiprocessing.get_context("spawn").Event)
+    control.pause()
+    assert control.paused and not control.stopped
+    control.stop()
+    assert control.stopped and not control.paused  # a stop wakes a paused run
