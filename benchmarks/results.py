@@ -39,6 +39,10 @@ REPORT = ROOT / "docs" / "results.md"
 DATA_SEED = 0
 SEEDS = (0, 1, 2)
 EPOCHS = {"ave": 30, "vegas": 15}
+# Overrides under every run unless a row sets them. The benchmark was run before input
+# standardisation existed (commit f2d1b0e made `model.standardize = True` the default mid-run);
+# pinning it off keeps every table reproducible, and the "std" group measures the new default.
+BASE_OVERRIDES: tuple[tuple[str, Any], ...] = (("model.standardize", False),)
 SHAPE_NAMES = {"ave": "AVE-like", "vegas": "VEGAS-like"}
 
 
@@ -63,7 +67,7 @@ class Job:
 
         base = RunConfig(device="cpu", threads=1, snapshot_every=0)
         cfg = method_config(self.method, base.replace(**{"optim.epochs": self.epochs}))
-        return cfg.replace(**{"seed": self.seed, **dict(self.overrides)})
+        return cfg.replace(**{"seed": self.seed, **dict(BASE_OVERRIDES), **dict(self.overrides)})
 
     @property
     def key(self) -> str:
@@ -161,12 +165,22 @@ GROUPS: tuple[Group, ...] = (
             Row("psd, teacher = self", "psd", (("loss.teacher", "self"),)),
             Row("psd, semi-hard mining", "psd", (("loss.mining", "semi_hard"),)),
             Row("triplet, semi-hard mining", "triplet", (("loss.mining", "semi_hard"),)),
+            Row(
+                "psd, r fixed at 0.5 from the first epoch",
+                "psd",
+                (("schedule.r_start", 0.5), ("schedule.r_end", 0.5)),
+            ),
+            Row(
+                "psd, r fixed at 0.5, lambda_dis = 0: distillation alone, from the start",
+                "psd",
+                (("schedule.r_start", 0.5), ("schedule.r_end", 0.5), ("loss.lambda_dis", 0.0)),
+            ),
         ),
         {"ave": SEEDS},
     ),
     Group(
         "noise",
-        "Investigation: training label noise (AVE-like, data regenerated with the same seed)",
+        "Investigation: clean training labels (AVE-like, data regenerated with the same seed)",
         ("ave",),
         tuple(
             Row(
@@ -175,7 +189,7 @@ GROUPS: tuple[Group, ...] = (
                 ov,
                 () if q == 0.25 else (("label_noise", q),),
             )
-            for q in (0.0, 0.25, 0.4)
+            for q in (0.0, 0.25)
             for name, m, ov in (
                 ("psd", "psd", ()),
                 ("psd r_end = 1 (no distillation)", "psd", (("schedule.r_end", 1.0),)),
@@ -183,6 +197,41 @@ GROUPS: tuple[Group, ...] = (
             )
         ),
         {"ave": SEEDS},
+    ),
+    Group(
+        "std",
+        "Check: the new default `model.standardize = True` (input standardisation, f2d1b0e)",
+        ("ave", "vegas"),
+        (
+            Row("psd", "psd", (("model.standardize", True),)),
+            Row("triplet", "triplet", (("model.standardize", True),)),
+            Row("infonce", "infonce", (("model.standardize", True),), only=("ave",)),
+            Row(
+                "psd, r_end = 1.0 (no distillation)",
+                "psd",
+                (("model.standardize", True), ("schedule.r_end", 1.0)),
+                only=("vegas",),
+            ),
+            Row(
+                "psd, r_end = 0.1",
+                "psd",
+                (("model.standardize", True), ("schedule.r_end", 0.1)),
+                only=("vegas",),
+            ),
+        ),
+        {"ave": SEEDS, "vegas": (0,)},
+    ),
+    Group(
+        "check",
+        "Check on VEGAS-like: semi-hard mining, a fairer triplet baseline (one seed)",
+        ("vegas",),
+        (
+            Row("triplet, batch-hard (default)", "triplet"),
+            Row("triplet, semi-hard mining", "triplet", (("loss.mining", "semi_hard"),)),
+            Row("psd (default)", "psd"),
+            Row("psd, semi-hard mining", "psd", (("loss.mining", "semi_hard"),)),
+        ),
+        {"vegas": (0,)},
     ),
 )
 
@@ -351,6 +400,7 @@ def diagnose(out_path: Path, seed: int = 0) -> dict[str, Any]:
     }
     for method in ("psd", "triplet"):
         base = RunConfig(device="cpu", threads=1, snapshot_every=0, seed=seed)
+        base = base.replace(**dict(BASE_OVERRIDES))
         cfg = method_config(method, base)
         torch.manual_seed(seed)
         model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, cfg.model)
@@ -504,6 +554,7 @@ def render(db: dict[str, Any], epochs: dict[str, int], diag: dict[str, Any] | No
                 blocks += [f"**{SHAPE_NAMES[shape]}** ({epochs[shape]} epochs)", "", *lines, ""]
         if blocks:
             out += [f"## {group.title}", "", *blocks]
+    out += [DATA.strip(), ""]
     if diag:
         out += [
             "## Investigation: how good are the teacher's labels? (AVE-like)",
@@ -553,6 +604,28 @@ other jobs, so they are noisy and pessimistic.
 
 Regenerate: `python -m benchmarks.results` (runs what is missing, then rewrites this file);
 `python -m benchmarks.results --render` only rewrites this file from `docs/results/runs.json`.
+"""
+
+DATA = """
+## The generated data
+
+`core/synthetic.py`, unchanged by this benchmark. AVE-like: 15 classes, 1,367 / 195 / 393
+train / val / test pairs (1,955); VEGAS-like: 10 classes, 20,234 / 2,248 / 5,621 (28,103); 128-d
+audio and 1,024-d non-negative visual features, as VGGish / pooled Inception. Every clip has a
+32-d latent code near one of 3 sub-modes of its class; audio and visual are two different random
+two-layer networks of that code plus their own noise, so neither modality is a copy of the other.
+Web-label flaws, in the train split only (val and test are clean, so MAP measures retrieval):
+
+- 25 % of train labels are wrong, 70 % of those swapped to the class's "confusable neighbour"
+  (a class whose prototype was pulled 40 % of the way towards it), 30 % to a random class;
+- 15 % of pairs have one modality that carries nothing of the class (off-screen sound, a black
+  frame), i.e. the pair contradicts its own label.
+
+Is that realistic? AVE's and VEGAS's labels are human-verified and cleaner than 25 %; the level
+is meant for the web-video setting the paper targets, and it is where the spec says the gain
+should appear. The noise-free control below regenerates the same features with clean labels.
+The resulting difficulty (see the tables) was not calibrated against the real features: absolute
+numbers here say nothing about AVE or VEGAS themselves, only the differences between methods do.
 """
 
 DIAG_INTRO = """
