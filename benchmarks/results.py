@@ -121,7 +121,7 @@ def _rend_rows() -> tuple[Row, ...]:
 GROUPS: tuple[Group, ...] = (
     Group(
         "main",
-        "Main comparison (defaults)",
+        "Main comparison (spec defaults, inputs not standardised)",
         ("ave", "vegas"),
         (Row("psd", "psd"), Row("triplet", "triplet"), Row("infonce", "infonce")),
         {"ave": SEEDS, "vegas": SEEDS},
@@ -564,10 +564,10 @@ def render(db: dict[str, Any], epochs: dict[str, int], diag: dict[str, Any] | No
             *diagnosis_table(diag),
             "",
         ]
-    out += [FINDINGS.strip(), ""]
+    out += [findings(db, epochs, diag), ""]
     diffs = headline_deltas(db, epochs)
     if diffs:
-        out += ["## Computed deltas (test avg MAP, points, mean over seeds)", "", *diffs, ""]
+        out += ["## Computed deltas (test avg MAP, points, mean over 3 seeds)", "", *diffs, ""]
     return "\n".join(out)
 
 
@@ -580,7 +580,7 @@ def headline_deltas(db: dict[str, Any], epochs: dict[str, int]) -> list[str]:
             if psd is not None and o is not None:
                 out.append(f"- {SHAPE_NAMES[shape]}: psd − {other} = {100 * (psd - o):+.2f}")
         r1 = mean_avg(db, "rend", shape, "r_end = 1.0 (no distillation)", epochs)
-        if psd is not None and r1 is not None:
+        if psd is not None and r1 is not None and shape == "ave":  # VEGAS-like: one seed only
             out.append(
                 f"- {SHAPE_NAMES[shape]}: psd (r_end 0.3) − psd without distillation (r_end 1.0)"
                 f" = {100 * (psd - r1):+.2f}"
@@ -636,11 +636,203 @@ generator knows and with the noisy label the run was given. "= clean" on the mis
 the teacher correcting the label; "= noisy" is the teacher having memorised the wrong one.
 """
 
-FINDINGS = """
+
+def findings(db: dict[str, Any], epochs: dict[str, int], diag: dict[str, Any] | None) -> str:
+    """The prose, with every number read from the JSON (so a rerun updates it); the sentences
+    were written for the committed runs."""
+
+    def v(group: str, shape: str, label: str, part: str = "test") -> float | None:
+        g = next(g for g in GROUPS if g.name == group)
+        row = next(r for r in g.rows if r.label == label)
+        runs = row_runs(db, g, shape, row, epochs)
+        return 100 * _stats([r[part]["avg"] for r in runs])[0] if runs else None
+
+    def f(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1f}"
+
+    def d(x: float | None, y: float | None) -> str:
+        return "n/a" if x is None or y is None else f"{x - y:+.1f}"
+
+    psd, tri, inf = (v("main", "ave", m) for m in ("psd", "triplet", "infonce"))
+    vpsd, vtri, vinf = (v("main", "vegas", m) for m in ("psd", "triplet", "infonce"))
+    inv = "psd, r_end = 1: triplet + 0.1 l_dis, no distillation"
+    r1, nodis = (
+        v("invest", "ave", inv),
+        v("invest", "ave", "psd, lambda_dis = 0: distillation, no l_dis"),
+    )
+    rend = {
+        r: v("rend", "ave", lab)
+        for r, lab in zip(
+            (1.0, 0.7, 0.5, 0.3, 0.1),
+            (
+                "r_end = 1.0 (no distillation)",
+                "r_end = 0.7",
+                "r_end = 0.5",
+                "r_end = 0.3 (default)",
+                "r_end = 0.1",
+            ),
+            strict=True,
+        )
+    }
+    rend_last = {
+        r: v("rend", "ave", lab, "last_test")
+        for r, lab in zip((1.0, 0.1), ("r_end = 1.0 (no distillation)", "r_end = 0.1"), strict=True)
+    }
+    tv = [
+        v("invest", "ave", lab)
+        for lab in (
+            "psd, T = 2 (softer teacher)",
+            "psd, T = 0.5 (sharper teacher)",
+            "psd, teacher momentum 0.999",
+            "psd, teacher = self",
+        )
+    ]
+    tv_known = [x for x in tv if x is not None]
+    tv_range = f"{f(min(tv_known))}-{f(max(tv_known))}" if tv_known else "n/a"
+    l03, l1 = (
+        v("invest", "ave", "psd, lambda_dis = 0.3"),
+        v("invest", "ave", "psd, lambda_dis = 1.0"),
+    )
+    psd_semi = v("invest", "ave", "psd, semi-hard mining")
+    tri_semi = v("invest", "ave", "triplet, semi-hard mining")
+    fix = v("invest", "ave", "psd, r fixed at 0.5 from the first epoch")
+    fix0 = v(
+        "invest", "ave", "psd, r fixed at 0.5, lambda_dis = 0: distillation alone, from the start"
+    )
+    c_psd = v("noise", "ave", "psd, label noise 0.0")
+    c_r1 = v("noise", "ave", "psd r_end = 1 (no distillation), label noise 0.0")
+    c_tri = v("noise", "ave", "triplet, label noise 0.0")
+    vr0 = {}  # seed 0 only, comparable with the one-seed VEGAS rows
+    for r, lab in zip(
+        (1.0, 0.3, 0.1),
+        ("r_end = 1.0 (no distillation)", "r_end = 0.3 (default)", "r_end = 0.1"),
+        strict=True,
+    ):
+        g = next(g for g in GROUPS if g.name == "rend")
+        row = next(x for x in g.rows if x.label == lab)
+        key = Job("vegas", row.method, row.overrides, 0, epochs["vegas"], row.data).key
+        vr0[r] = 100 * db["runs"][key]["test"]["avg"] if key in db["runs"] else None
+    ck = {
+        lab: v("check", "vegas", lab)
+        for lab in (
+            "triplet, batch-hard (default)",
+            "triplet, semi-hard mining",
+            "psd (default)",
+            "psd, semi-hard mining",
+        )
+    }
+    st = {lab: v("std", "ave", lab) for lab in ("psd", "triplet", "infonce")}
+    sv = {
+        lab: v("std", "vegas", lab)
+        for lab in ("psd", "triplet", "psd, r_end = 1.0 (no distillation)", "psd, r_end = 0.1")
+    }
+    tri_curves = [
+        r["val_curve"] for r in row_runs(db, GROUPS[0], "vegas", GROUPS[0].rows[1], epochs)
+    ]
+    psd_curves = [
+        r["val_curve"][2:] for r in row_runs(db, GROUPS[0], "vegas", GROUPS[0].rows[0], epochs)
+    ]
+    psd_range = (
+        f"{f(100 * min(min(c) for c in psd_curves))}-{f(100 * max(max(c) for c in psd_curves))}"
+        if psd_curves
+        else "n/a"
+    )
+    tri_lo = min((min(c) for c in tri_curves), default=None)
+    tri_hi = max((max(c) for c in tri_curves), default=None)
+    dg = ""
+    if diag:
+        rows = {r["epoch"]: r for r in diag["runs"]["psd"]}
+        trows = {r["epoch"]: r for r in diag["runs"]["triplet"]}
+        full = next((e for e in sorted(rows) if rows[e]["flipped_pred_noisy"] >= 0.99), None)
+        tfull = next((e for e in sorted(trows) if trows[e]["flipped_pred_noisy"] >= 0.99), None)
+        dg = (
+            f"The teacher diagnosis above says why. Early on the EMA teacher would correct "
+            f"labels: at epochs 3-5 it puts {100 * rows[3]['flipped_pred_clean']:.0f}-"
+            f"{100 * rows[5]['flipped_pred_clean']:.0f} % of the mislabelled train pairs in "
+            f"their true class. But r_t is still {rows[5]['r']:.2f}-{rows[3]['r']:.2f} then, so "
+            f"almost nothing is distilled. By epoch 15 (r = {rows[15]['r']:.2f}) it gives the "
+            f"wrong label for {100 * rows[15]['flipped_pred_noisy']:.0f} % of them, and from "
+            f"epoch {full} on for all of them: its accuracy against the clean labels settles at "
+            f"{100 * rows[30]['acc_clean_all']:.1f} %, exactly the share of correct labels. Once "
+            f"distillation gets going, the soft labels just repeat the noisy ones. Because A is "
+            f"redrawn every batch, every pair's hard label is still shown in a fraction r_t of "
+            f"its batches, so nothing stops the memorisation (the triplet model's own head "
+            f"memorises completely by epoch {tfull})."
+        )
+    text = f"""
 ## Findings
 
-(to be written from the numbers)
+**Does psd win?** Yes, on both generated datasets, by more than the paper's margins, but on
+AVE-like none of it comes from the distillation. Test average MAP (x 100, mean of 3 seeds):
+AVE-like psd {f(psd)} vs triplet {f(tri)} ({d(psd, tri)} points) and infonce {f(inf)};
+VEGAS-like psd {f(vpsd)} vs triplet {f(vtri)} ({d(vpsd, vtri)}) and infonce {f(vinf)}. The
+paper reports +2.13 (AVE) and +1.82 (VEGAS) over the previous best on the real features; our
+baselines are the spec's, not the paper's "previous best", and the data are generated, so the
+sizes are not comparable. Only the direction agrees.
+
+**Where the AVE-like gain comes from.**
+
+- Without distillation (r_end = 1, which leaves triplet + 0.1 l_dis) psd scores {f(r1)}, no
+  worse than the default psd ({f(psd)}). With distillation but without l_dis
+  (lambda_dis = 0) it scores {f(nodis)}, the same as triplet ({f(tri)}). So the whole psd-triplet
+  gap here is the pair term l_dis. Distillation adds {d(psd, r1)} points, within
+  the seed noise.
+- The r_end ablation is flat for the selected models: {", ".join(f(rend[r]) for r in rend)} for
+  r_end = 1.0 ... 0.1. Model selection picks epoch 3 or 4 on most seeds, when
+  r_t >= 0.93 and U holds at most 9 of 128 pairs. For the same reason T, the teacher momentum
+  and teacher = self change nothing ({tv_range}),
+  nor does the schedule shape. The "last epoch" column shows what distillation does later:
+  {f(rend_last[1.0])} at r_end = 1.0 against {f(rend_last[0.1])} at r_end = 0.1. Here it makes
+  long runs worse, not better.
+- {dg}
+- Distillation from the first epoch (r fixed at 0.5): {f(fix)} with l_dis, {f(fix0)} without
+  (compare {f(r1)} and {f(tri)}).
+- What helps on AVE-like is not distillation. A larger lambda_dis helps (0.3: {f(l03)},
+  1.0: {f(l1)}), and so does semi-hard mining for either method (triplet {f(tri_semi)},
+  psd {f(psd_semi)}). Batch-hard mining on noisy labels picks a mislabelled pair as the hardest
+  positive or negative most of the time. With semi-hard mining, psd's lead over triplet shrinks
+  to {d(psd_semi, tri_semi)}.
+- With clean training labels the three settings tie within a point (psd {f(c_psd)}, psd without
+  distillation {f(c_r1)}, triplet {f(c_tri)}), as the spec expects on small clean data. The 25 %
+  label noise costs about 19 points, and it is what separates the methods.
+
+**VEGAS-like.** Batch-hard triplet is unstable here: its val MAP jumps between
+{f(None if tri_lo is None else 100 * tri_lo)} and {f(None if tri_hi is None else 100 * tri_hi)}
+from epoch to epoch (`val_curve` in the JSON), while psd stays within {psd_range} after its
+second epoch. With a batch of 128 and 10 classes, each anchor has about 13 positives by its
+label, about 3 of them really of another class, and batch-hard picks exactly those. One seed:
+semi-hard mining lifts triplet from
+{f(ck["triplet, batch-hard (default)"])} to {f(ck["triplet, semi-hard mining"])} (psd:
+{f(ck["psd (default)"])} -> {f(ck["psd, semi-hard mining"])}). So most of psd's large VEGAS-like
+margin is a weak baseline that psd's extra terms stabilise. Unlike on AVE-like, distillation
+itself shows here. The selected epochs are 5-8 (r_t 0.65-0.80), and one VEGAS epoch is 159 steps,
+so the 0.99 EMA teacher has caught up within the epoch. r_end = 1.0 / 0.3 / 0.1 give
+{f(vr0[1.0])} / {f(vr0[0.3])} / {f(vr0[0.1])} (seed 0; inputs standardised:
+{f(sv["psd, r_end = 1.0 (no distillation)"])} / {f(sv["psd"])} / {f(sv["psd, r_end = 0.1"])}).
+That is one seed each: a lead, not a result.
+
+**Input standardisation** (the new default, measured after the other tables):
+AVE-like psd {f(st["psd"])} / triplet {f(st["triplet"])} / infonce {f(st["infonce"])}
+(3 seeds), VEGAS-like psd {f(sv["psd"])} / triplet {f(sv["triplet"])} (seed 0). Compare
+{f(psd)} / {f(tri)} / {f(inf)} and {f(vr0[0.3])} / {f(ck["triplet, batch-hard (default)"])}
+without it.
+
+**Defaults.** None changed. The evidence here (val MAP moves the same way as test in these
+rows) points to two candidates. The first is `loss.mining = semi_hard`, for both
+triplet and psd: {d(tri_semi, tri)} points for triplet, {d(psd_semi, psd)} for psd on
+AVE-like. It changes the baseline too, and
+every table would have to be rerun, which is over this budget. The second is `loss.lambda_dis`
+0.3-1.0 for psd. That would widen psd's lead through a term that is not distillation and that
+triplet could use just as well. A fair comparison would give triplet l_dis too, or report
+"triplet + l_dis", which is psd with r_end = 1.
+
+**Caveats.** The data are generated, with one data seed. Val is small (195 pairs on AVE-like),
+so selection is noisy: triplet's final epoch beats its selected one on AVE-like. VEGAS-like runs
+last 15 epochs (not 30) because of compute, and its ablations use one seed. The seconds per
+epoch were measured on a contended machine, so they vary by a factor of 2 between identical
+runs.
 """
+    return text.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
