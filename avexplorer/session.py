@@ -84,6 +84,20 @@ class Layout:
     method: str
     coords: np.ndarray  # [2N, 2]
     ranks: np.ndarray  # [2N] rank (1 = first) of each item's true cross-modal match
+    tree: Any = field(default=None, repr=False, compare=False)  # KD-tree of coords, for hit tests
+
+    def build_tree(self) -> None:
+        """Build the KD-tree hover and click use (workers do it; ~0.1 s at 200k points)."""
+        if self.tree is None:
+            from scipy.spatial import cKDTree
+
+            self.tree = cKDTree(np.asarray(self.coords, dtype=np.float64))
+
+    def nearest(self, x: float, y: float, radius: float) -> int | None:
+        """Row of the point nearest to (x, y) within ``radius`` (data units), or None."""
+        self.build_tree()
+        dist, j = self.tree.query((x, y), distance_upper_bound=radius)
+        return int(j) if np.isfinite(dist) else None
 
 
 @dataclass

@@ -121,7 +121,9 @@ def compute_layout(
     from core.projection import project
 
     coords = project(np.vstack([emb.audio, emb.visual]), method, previous, seed)  # type: ignore[arg-type]
-    return Layout(emb.epoch, method, coords, match_ranks(emb.audio, emb.visual))
+    layout = Layout(emb.epoch, method, coords, match_ranks(emb.audio, emb.visual))
+    layout.build_tree()  # here, not on the GUI thread at the first hover
+    return layout
 
 
 # ----- dropped files -----------------------------------------------------------------------------

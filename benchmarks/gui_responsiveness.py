@@ -132,17 +132,49 @@ def measure_map(n: int = 100_000, frames: int = 20) -> dict[str, float]:
     window.map.plot.viewport().repaint()
     draw_ms = (time.perf_counter() - t0) * 1000
     vb = window.map.plot.getViewBox()
-    times = []
+    points = window.map.points
+    painted = [0]
+    orig_paint = points.paint
+
+    def counting_paint(*args):
+        painted[0] += 1
+        orig_paint(*args)
+
+    points.paint = counting_paint
+    times, frags = [], []
     for i in range(frames):
         t0 = time.perf_counter()
+        before = painted[0]
         vb.translateBy(x=0.5 if i % 2 else -0.5)
-        app.processEvents()
-        window.map.plot.viewport().repaint()
+        # One frame: the pan schedules an update, which the event loop paints.
+        _wait(app, lambda b=before: painted[0] > b, 5)
         times.append((time.perf_counter() - t0) * 1000)
+        frags.append(points.drawn)
+    # Hover: the point under the cursor (KD-tree built by the layout worker in the app).
+    layout.build_tree()
+    scene_pos = vb.mapViewToScene(pg_point(*coords[123]))
+    t0 = time.perf_counter()
+    for _ in range(100):
+        hit = window.map.item_at(scene_pos)
+    hover_ms = (time.perf_counter() - t0) * 10
+    assert hit is not None
     rss = _rss_mb()
     window.close()
     session.close()
-    return {"draw_ms": draw_ms, "pan_ms": float(np.median(times)), "rss_mb": rss}
+    return {
+        "draw_ms": draw_ms,
+        "pan_ms": float(np.median(times)),
+        "pan_max_ms": float(np.max(times)),
+        "drawn": float(np.median(frags)),
+        "hover_ms": hover_ms,
+        "rss_mb": rss,
+    }
+
+
+def pg_point(x: float, y: float):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(float(x), float(y))
 
 
 def _rss_mb() -> float:

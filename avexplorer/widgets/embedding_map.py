@@ -6,8 +6,9 @@ clip's first frame, clicking makes the item the retrieval query. An epoch slider
 layouts of past epochs; each layout was Procrustes-aligned to the previous epoch's, so the cloud
 moves rather than jumps. Projections are computed by workers; this widget only draws.
 
-Performance with 100k+ points: brushes are shared QBrush objects (one per class or rank bin)
-indexed with numpy, so pyqtgraph's symbol atlas holds a handful of sprites, not one per point.
+Performance with 100k+ points: the points are one ``PointCloud`` item (``point_cloud.py``) with
+a sprite per (modality, colour), culled and de-duplicated per pixel at each paint, and no
+per-point objects; hover and click find the point under the cursor with the layout's KD-tree.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from PySide6.QtWidgets import (
 
 from avexplorer.session import Layout, Session
 from avexplorer.widgets.loss_plots import cache_axes
+from avexplorer.widgets.point_cloud import PointCloud, Sprite
 
 RANK_BINS = np.array([1, 2, 4, 11, 51, 201, 1001])  # bin edges: 1, 2-3, 4-10, 11-50, ...
 RANK_LABELS = ("1", "2–3", "4–10", "11–50", "51–200", "201–1000", ">1000")
+HIT_RADIUS_PX = 6  # hover and click pick the nearest point within this many pixels
 
 
 class EmbeddingMap(QWidget):
@@ -71,19 +74,14 @@ class EmbeddingMap(QWidget):
         self.plot.setTitle("Test embeddings: train a model or load a checkpoint", size="10pt")
         self.lines = pg.PlotCurveItem(pen=pg.mkPen((150, 150, 150, 70), width=1), connect="pairs")
         self.lines.setVisible(False)
-        self.audio = pg.ScatterPlotItem(
-            symbol="o", size=7, pen=None, hoverable=True, useCache=True, pxMode=True
-        )
-        self.visual = pg.ScatterPlotItem(
-            symbol="t", size=8, pen=None, hoverable=True, useCache=True, pxMode=True
-        )
+        # Audio rows then visual rows, as in a Layout; visual triangles are drawn on top.
+        self.points = PointCloud()
         self.marks = pg.ScatterPlotItem(pxMode=True, brush=None)
-        for item in (self.lines, self.audio, self.visual, self.marks):
+        for item in (self.lines, self.points, self.marks):
             self.plot.addItem(item)
-        self.audio.sigClicked.connect(lambda _s, pts, _e: self._clicked("audio", pts))
-        self.visual.sigClicked.connect(lambda _s, pts, _e: self._clicked("visual", pts))
-        self.audio.sigHovered.connect(lambda _s, pts, ev: self._hovered("audio", pts, ev))
-        self.visual.sigHovered.connect(lambda _s, pts, ev: self._hovered("visual", pts, ev))
+        scene = self.plot.scene()
+        scene.sigMouseMoved.connect(self._mouse_moved)
+        scene.sigMouseClicked.connect(self._mouse_clicked)
 
         self.tip = QLabel(self.plot)
         self.tip.setStyleSheet(
@@ -102,10 +100,11 @@ class EmbeddingMap(QWidget):
         self.layout_shown: Layout | None = None
         self._epochs: list[int] = []
         self._follow = True  # slider tracks the newest epoch until the user moves it
-        self._class_brushes: np.ndarray = np.zeros(0, dtype=object)
+        self._class_brushes: list[QBrush] = []
         # Rank 1 (the true match first) is bright yellow, bad ranks dark purple.
         lut = pg.colormap.get("plasma").getLookupTable(0.95, 0.1, len(RANK_LABELS), alpha=False)
-        self._rank_brushes = np.array([QBrush(QColor(*map(int, rgb))) for rgb in lut], dtype=object)
+        self._rank_brushes = [QBrush(QColor(*map(int, rgb))) for rgb in lut]
+        self._hover: tuple[str, int] | None = None
 
         self.method_box.currentTextChanged.connect(self._method_changed)
         self.color_box.currentIndexChanged.connect(lambda _i: self.redraw())
@@ -123,10 +122,9 @@ class EmbeddingMap(QWidget):
 
     # ----- state changes -----------------------------------------------------------------------
     def _dataset_changed(self) -> None:
-        self._class_brushes = np.array([QBrush(c) for c in self.session.colors], dtype=object)
+        self._class_brushes = [QBrush(c) for c in self.session.colors]
         self.run_id, self.layout_shown, self._epochs = None, None, []
-        self.audio.clear()
-        self.visual.clear()
+        self.points.clear()
         self.lines.setData([], [])
         self.marks.clear()
         self.slider.setRange(0, 0)
@@ -214,11 +212,11 @@ class EmbeddingMap(QWidget):
             return  # a layout of another dataset
         labels = data.test.labels
         if self.color_box.currentIndex() == 0:
-            brushes = self._class_brushes[np.concatenate([labels, labels])]
+            brushes, colour = self._class_brushes, labels
             self.legend_label.setText("● audio   ▲ visual   colour = class")
         else:
             bins = np.searchsorted(RANK_BINS, layout.ranks, side="right") - 1
-            brushes = self._rank_brushes[np.clip(bins, 0, len(RANK_LABELS) - 1)]
+            brushes, colour = self._rank_brushes, np.clip(bins, 0, len(RANK_LABELS) - 1)
             self.legend_label.setText(
                 "● audio   ▲ visual   colour = rank of the true match: "
                 + "  ".join(
@@ -226,10 +224,15 @@ class EmbeddingMap(QWidget):
                     for b, t in zip(self._rank_brushes, RANK_LABELS, strict=True)
                 )
             )
-        idx = np.arange(n)
+        # Sprites: audio circles for each colour, then visual triangles for each colour.
+        k = len(brushes)
+        sprites = [Sprite("o", 7, b) for b in brushes] + [Sprite("t", 8, b) for b in brushes]
+        if len(colour) == n:  # one colour per clip (class): the same for both modalities
+            style = np.concatenate([colour, colour + k])
+        else:  # one per item (rank)
+            style = np.concatenate([colour[:n], colour[n:] + k])
+        self.points.set_data(layout.coords, style, sprites)
         a, v = layout.coords[:n], layout.coords[n:]
-        self.audio.setData(pos=a, brush=list(brushes[:n]), data=idx)
-        self.visual.setData(pos=v, brush=list(brushes[n:]), data=idx)
         if self.lines_box.isChecked():
             xy = np.empty((2 * n, 2), dtype=np.float32)
             xy[0::2], xy[1::2] = a, v
@@ -272,20 +275,46 @@ class EmbeddingMap(QWidget):
         self.marks.setData(spots)
 
     # ----- interaction -------------------------------------------------------------------------
-    def _clicked(self, modality: str, points) -> None:
-        if len(points):
-            self.pointClicked.emit(modality, int(points[0].data()))
+    def item_at(self, scene_pos) -> tuple[str, int] | None:
+        """(modality, test index) of the point under a scene position, or None."""
+        layout = self.layout_shown
+        if layout is None or not len(self.points):
+            return None
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        at = vb.mapSceneToView(scene_pos)
+        px = max(vb.viewPixelSize())  # data units per pixel (the aspect is locked)
+        j = layout.nearest(at.x(), at.y(), radius=HIT_RADIUS_PX * px)
+        if j is None:
+            return None
+        n = len(layout.coords) // 2
+        return ("audio", j) if j < n else ("visual", j - n)
 
-    def _hovered(self, modality: str, points, ev) -> None:
-        data = self.session.dataset
-        if ev.isExit() or not len(points) or data is None:
-            self.tip.hide()
-            self._thumb_label().hide()
+    def _mouse_clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
             return
-        self.tip.setText(self.describe(modality, int(points[0].data())))
-        path = self.session.item_path("test", int(points[0].data()))
+        hit = self.item_at(ev.scenePos())
+        if hit is not None:
+            ev.accept()
+            self.pointClicked.emit(*hit)
+
+    def _mouse_moved(self, scene_pos) -> None:
+        hit = self.item_at(scene_pos) if self.session.dataset is not None else None
+        if hit is None:
+            if self._hover is not None:
+                self._hover = None
+                self.tip.hide()
+                self._thumb_label().hide()
+            return
+        modality, i = hit
+        at = self.plot.mapFromScene(scene_pos)
+        if hit != self._hover:
+            self._hover = hit
+            self.tip.setText(self.describe(modality, i))
+        path = self.session.item_path("test", i)
         image = self.session.thumbnails.get(path) if path else None
-        self._place_tip(self.plot.mapFromScene(ev.scenePos()), image)
+        self._place_tip(at, image)
 
     def describe(self, modality: str, i: int) -> str:
         """Hover text of test item i: name, modality, class and the rank of its true match."""
