@@ -87,6 +87,8 @@ def run(quick: bool) -> list[dict]:
         results = {kind: _measure(kind, gallery, single, queries) for kind in ("exact",)}
         truth = results["exact"]["found"]
         for kind in ("flat", "ivf", "hnsw"):
+            if kind == "hnsw" and n >= 1_000_000 and not os.environ.get("BENCH_HNSW_1M"):
+                continue  # its build took 674 s on 2 shared cores: opt in with BENCH_HNSW_1M=1
             results[kind] = _measure(kind, gallery, single, queries)
         exact = results["exact"]
         for kind, r in results.items():
@@ -129,7 +131,7 @@ def _hard_case(n: int = 100_000) -> list[dict]:
     for kind, tune in (("ivf", "nprobe"), ("hnsw", "ef_search")):
         index = GalleryIndex(gallery, kind, normalize=False)
         recalls = []
-        for value in (8, 32, 128) if kind == "ivf" else (64, 256, 1024):
+        for value in (8, 32, 128) if kind == "ivf" else (64, 256):
             index.set_search_params(**{tune: value})
             t = time.perf_counter()
             _, found = index.search(queries, K)

@@ -48,8 +48,10 @@ def test_render_writes_one_table_per_section_and_marks_missed_targets():
     rows = [
         row("A", "case 1", "1 s", "2 s", "2x", 10.0, "< 1 s", False),
         row("B", "case|2", "3 ms"),
+        row("B", "two targets", "1", target="a; b", met=[True, False]),
     ]
     text = render(rows, {"cpu": "x"}, {"a": 1.0}, {"b": "boom"}, quick=True)
     assert "## A" in text and "## B" in text
     assert "**no**" in text and "case\\|2" in text
     assert "b FAILED: boom" in text
+    assert "yes / **no**" in text
