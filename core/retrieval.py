@@ -15,9 +15,11 @@ Which kind to use (measured in ``docs/benchmarks.md``, discussed in ``docs/scali
 - ``auto``: ``exact`` up to ``EXACT_MAX_ITEMS`` items, ``ivf`` above.
 
 FAISS ships its own OpenMP runtime next to torch's. With both spin-waiting after each parallel
-region they starve each other on a small machine (3-25x slower searches measured on 2 cores), so
-FAISS is imported lazily here with ``OMP_WAIT_POLICY=PASSIVE`` for its runtime only. Import FAISS
-through :func:`import_faiss` (or import ``core.retrieval`` first) to keep that setting.
+region they can starve each other on a small machine (a probe on 2 busy cores saw FAISS searches
+3-25x slower next to torch work; the benchmark's interleaved probe did not reproduce it, see
+docs/benchmarks.md), so FAISS is imported lazily here with ``OMP_WAIT_POLICY=PASSIVE`` for its
+runtime only, which costs nothing measurable. Import FAISS through :func:`import_faiss` (or import
+``core.retrieval`` first) to keep that setting.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ Kind = Literal["auto", "exact", "flat", "ivf", "hnsw"]
 KINDS: tuple[str, ...] = ("auto", "exact", "flat", "ivf", "hnsw")
 
 # Largest gallery that "auto" searches exactly. Measured on 2 EPYC cores (docs/benchmarks.md): a
-# single exact query costs ~0.2 ms at 10k items, ~6 ms at 100k and ~60 ms at 1M (memory-bound,
-# linear in N); an IVF index answers in < 1 ms but costs seconds to build. At 200k items an exact
-# query is ~12 ms, still interactive, and the build would cost more than hundreds of queries.
+# single exact query costs ~0.3-0.7 ms at 10k items, ~6-15 ms at 100k and ~60-140 ms at 1M
+# (memory-bound, linear in N; the higher figures on a loaded machine); an IVF index answers in
+# about a millisecond but costs seconds to build (2.5 s at 100k, 25 s at 1M). Up to 200k items an
+# exact query stays interactive and needs no build, so "auto" stays exact there.
 EXACT_MAX_ITEMS = 200_000
 
 # FAISS searches of fewer queries than this run on one OpenMP thread. Waking a second thread costs
