@@ -97,7 +97,7 @@ class Objective:
             return StepOutput(total, parts, za, zv, onehot @ onehot.T, annotated)
 
         assert teacher is not None, "psd needs a teacher"
-        qa, qv = teacher.probabilities(audio, visual, self.cfg.temperature)
+        qa, qv = self._teacher_labels(teacher, audio, visual, (~a)[dist.shard(n)], onehot.shape[1])
         qa = torch.where(a[:, None], onehot, dist.gather(qa, n))
         qv = torch.where(a[:, None], onehot, dist.gather(qv, n))
         s = qa @ qv.T
@@ -110,3 +110,21 @@ class Objective:
             + self.cfg.lambda_dis * parts["dis"]
         )
         return StepOutput(total, parts, za, zv, s, annotated)
+
+    def _teacher_labels(
+        self,
+        teacher: EmaTeacher | SelfTeacher,
+        audio: torch.Tensor,
+        visual: torch.Tensor,
+        unannotated: torch.Tensor,
+        num_classes: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher's class probabilities for the unannotated rows (zeros elsewhere, where the
+        one-hot labels take over): the teacher's forward is skipped for annotated pairs."""
+        qa = audio.new_zeros(len(audio), num_classes)
+        qv = audio.new_zeros(len(audio), num_classes)
+        if unannotated.any():
+            qa[unannotated], qv[unannotated] = teacher.probabilities(
+                audio[unannotated], visual[unannotated], self.cfg.temperature
+            )
+        return qa, qv

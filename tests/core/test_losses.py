@@ -136,3 +136,22 @@ def test_infonce_by_hand():
     a2v = -torch.log_softmax(logits, dim=1).diagonal().mean()
     v2a = -torch.log_softmax(logits.T, dim=1).diagonal().mean()
     assert InfoNCE(t)(za, zv).item() == pytest.approx(((a2v + v2a) / 2).item())
+
+
+def test_weighted_hinge_sum_equals_the_dense_triple_sum_with_gradients():
+    from core.losses.soft_triplet import weighted_hinge_sum
+
+    g = torch.Generator().manual_seed(0)
+    d = torch.rand(5, 9, generator=g, dtype=torch.float64).requires_grad_()
+    wp, wn = (
+        torch.rand(5, 9, generator=g, dtype=torch.float64),
+        torch.rand(5, 9, generator=g, dtype=torch.float64),
+    )
+    fast = weighted_hinge_sum(d, wp, wn, 0.3)
+    (grad_fast,) = torch.autograd.grad(fast, d)
+    dense = (
+        wp[:, :, None] * wn[:, None, :] * torch.relu(d[:, :, None] - d[:, None, :] + 0.3)
+    ).sum()
+    (grad_dense,) = torch.autograd.grad(dense, d)
+    assert fast.item() == pytest.approx(dense.item())
+    assert torch.allclose(grad_fast, grad_dense)
