@@ -21,6 +21,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QColor
 
+import avexplorer.qt_compat  # noqa: F401 (before any Qt call: keeps PySide6 6.12 from crashing)
+from avexplorer.layouts import Layout
 from avexplorer.train_process import EpochEmbeddings
 from core.config import RunConfig
 from core.data import AVDataset, Split
@@ -74,30 +76,6 @@ def settings() -> QSettings:
     return QSettings(
         QSettings.Format.IniFormat, QSettings.Scope.UserScope, "avexplorer", "avexplorer"
     )
-
-
-@dataclass
-class Layout:
-    """A 2-D map of one epoch's embeddings: audio rows first, then visual rows."""
-
-    epoch: int
-    method: str
-    coords: np.ndarray  # [2N, 2]
-    ranks: np.ndarray  # [2N] rank (1 = first) of each item's true cross-modal match
-    tree: Any = field(default=None, repr=False, compare=False)  # KD-tree of coords, for hit tests
-
-    def build_tree(self) -> None:
-        """Build the KD-tree hover and click use (workers do it; ~0.1 s at 200k points)."""
-        if self.tree is None:
-            from scipy.spatial import cKDTree
-
-            self.tree = cKDTree(np.asarray(self.coords, dtype=np.float64))
-
-    def nearest(self, x: float, y: float, radius: float) -> int | None:
-        """Row of the point nearest to (x, y) within ``radius`` (data units), or None."""
-        self.build_tree()
-        dist, j = self.tree.query((x, y), distance_upper_bound=radius)
-        return int(j) if np.isfinite(dist) else None
 
 
 @dataclass
@@ -353,6 +331,8 @@ class Session(QObject):
             self.checkpoint_layouts = {}
         if rid == self.current_run_id or run is None:
             self.use_embeddings(emb, config=run.config if run else None)
+        if emb.layout is not None:  # made by the training process with the embeddings
+            self.add_layout(rid, emb.layout)
         self.embeddingsAdded.emit(rid, emb.epoch)
 
     def add_layout(self, rid: int, layout: Layout) -> None:

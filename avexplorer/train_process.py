@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from avexplorer.layouts import Layout, compute_layout
 from core.errors import UserError
 from core.events import CheckpointSaved, EpochEnd, StepEnd
 
@@ -32,6 +33,7 @@ class EpochEmbeddings:
     visual: np.ndarray  # [N, d]
     model: Any  # the torch module (CPU, eval mode) that made them
     checkpoint: Path | None = None
+    layout: Layout | None = None  # their PCA layout, aligned to the previous epoch's
 
 
 class ProcessControl:
@@ -160,12 +162,14 @@ def training_batches(
     Steps are batched (at most one hand-over per ``flush_seconds``) so that a fast loop on a small
     dataset does not flood the GUI thread with one queued signal per step; every other event is
     handed over at once. After each epoch's ``last`` checkpoint the test split is embedded with
-    that checkpoint here (an ``EpochEmbeddings`` in the batch) for the map and the retrieval view.
+    that checkpoint here (an ``EpochEmbeddings`` in the batch) for the map and the retrieval view,
+    with its PCA layout (aligned to the previous epoch's), so that the GUI thread only draws.
     """
     buf: list[Any] = []
     last_flush = time.monotonic()
     epoch = -1
     embedded: set[int] = set()
+    previous: np.ndarray | None = None
     for ev in train_fn(config, data, out_dir=out_dir, control=control):
         buf.append(ev)
         if isinstance(ev, EpochEnd):
@@ -179,7 +183,11 @@ def training_batches(
         ):
             # CheckpointSaved.epoch is the epoch to run next; the weights are those of `epoch`.
             embedded.add(epoch)
-            buf.append(embed_checkpoint(ev.path, data.test, epoch))
+            emb = embed_checkpoint(ev.path, data.test, epoch)
+            if len(data.test) >= 2:
+                emb.layout = compute_layout(emb, "pca", previous)
+                previous = emb.layout.coords
+            buf.append(emb)
         now = time.monotonic()
         if not isinstance(ev, StepEnd) or now - last_flush >= flush_seconds:
             yield buf

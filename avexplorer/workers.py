@@ -18,7 +18,8 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtGui import QImage
 from superqt.utils import GeneratorWorker, WorkerBase, create_worker
 
-from avexplorer.session import Layout, Session
+from avexplorer.layouts import Layout, compute_layout, match_ranks  # noqa: F401 (re-exported)
+from avexplorer.session import Session
 from avexplorer.train_process import (
     EpochEmbeddings,
     ProcessControl,
@@ -96,34 +97,6 @@ def load_checkpoint_for(path: str | Path, data: Any) -> tuple[Any, Any, EpochEmb
         audio, visual = embed_split(model, data.test, "cpu")
         emb = EpochEmbeddings(max(ckpt.epoch - 1, 0), audio, visual, model, Path(path))
     return ckpt, model, emb
-
-
-# ----- projection --------------------------------------------------------------------------------
-def match_ranks(audio: np.ndarray, visual: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Rank (1 = first) of each item's own clip in the other modality: audio rows, then visual."""
-    import torch
-
-    a, v = torch.as_tensor(audio), torch.as_tensor(visual)
-    out = []
-    for q, g in ((a, v), (v, a)):
-        ranks = torch.empty(len(q), dtype=torch.int64)
-        for s in range(0, len(q), chunk):
-            sims = q[s : s + chunk] @ g.T
-            own = sims[torch.arange(sims.shape[0]), torch.arange(s, s + sims.shape[0])]
-            ranks[s : s + chunk] = 1 + (sims > own[:, None]).sum(dim=1)
-        out.append(ranks.numpy())
-    return np.concatenate(out)
-
-
-def compute_layout(
-    emb: EpochEmbeddings, method: str, previous: np.ndarray | None, seed: int = 0
-) -> Layout:
-    from core.projection import project
-
-    coords = project(np.vstack([emb.audio, emb.visual]), method, previous, seed)  # type: ignore[arg-type]
-    layout = Layout(emb.epoch, method, coords, match_ranks(emb.audio, emb.visual))
-    layout.build_tree()  # here, not on the GUI thread at the first hover
-    return layout
 
 
 # ----- dropped files -----------------------------------------------------------------------------

@@ -135,9 +135,11 @@ class TrainingPlots(QWidget):
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
-        session.stepsAppended.connect(self._dirty.add)
-        session.epochAdded.connect(lambda rid, _e: self._dirty.add(rid))
-        session.runAdded.connect(self._dirty.add)
+        # Not ``self._dirty.add``: ``refresh`` swaps in a new set, and a bound ``add`` would keep
+        # filling the old one (steps then only showed at epoch ends).
+        session.stepsAppended.connect(self._mark_dirty)
+        session.epochAdded.connect(lambda rid, _e: self._mark_dirty(rid))
+        session.runAdded.connect(self._mark_dirty)
         session.runVisibilityChanged.connect(self._all_dirty)
         session.currentRunChanged.connect(lambda _r: self._all_dirty())
 
@@ -149,6 +151,9 @@ class TrainingPlots(QWidget):
         self.smoothing_label.setText(f"{self.alpha:.2f}")
         self._smoothed.clear()  # a new alpha: smooth every curve again from its start
         self._all_dirty()
+
+    def _mark_dirty(self, rid: int) -> None:
+        self._dirty.add(rid)
 
     def _all_dirty(self) -> None:
         self._dirty.update(self.session.runs)
