@@ -33,7 +33,7 @@ class ModelConfig:
 class LossConfig:
     method: Method = "psd"
     margin: float = 0.2
-    mining: Literal["batch_hard", "semi_hard"] = "batch_hard"
+    mining: Literal["batch_hard", "semi_hard"] = "semi_hard"  # beats batch-hard: docs/results.md
     temperature: float = 1.0  # softmax temperature T of the teacher's class probabilities
     lambda_dis: float = 0.1
     # lambda_soft < 0 means "1 - r_t" (METHOD.md's default); any value >= 0 is used as a constant.
