@@ -7,10 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avexplorer.commands.common import load_data
-from avexplorer.commands.eval import check_compatible
-from core.checkpoint import load_checkpoint
-from core.device import resolve_device
+from avexplorer.commands.common import add_model_split_args, load_model_and_split
 from core.embedding import embed_split
 
 
@@ -18,23 +15,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed",
         help="write a split's embeddings to an .npz file",
-        description="Writes keys audio, visual (float32, L2-normalised) and labels.",
+        description="Writes keys audio, visual (float32, L2-normalised), labels and class_names.",
     )
-    p.add_argument("checkpoint")
-    p.add_argument("data")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    add_model_split_args(p)
     p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(args.checkpoint)
-    data = load_data(args.data, ckpt.config)
-    check_compatible(ckpt, data, args.checkpoint)
-    split = data.split(args.split)
-    device = resolve_device(args.device)
-    audio, visual = embed_split(ckpt.build_model(device), split, device)
+    model, ckpt, split, device = load_model_and_split(args)
+    audio, visual = embed_split(model, split, device)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
