@@ -59,6 +59,8 @@ def _cell(x: object) -> str:
         return ""
     if isinstance(x, bool):
         return "yes" if x else "**no**"
+    if isinstance(x, float):
+        return f"{x:.4g}"
     if isinstance(x, list | tuple):  # one verdict per target, in the target's order
         return " / ".join(_cell(v) for v in x)
     return str(x).replace("|", "\\|")

@@ -5,7 +5,7 @@ import numpy as np
 from benchmarks import evaluation
 from benchmarks.__main__ import render
 from benchmarks.common import embedding_like, peak_memory, row
-from benchmarks.training import _soft_triplet_rows, sorted_soft_triplet
+from benchmarks.training import _soft_triplet_rows, dense_soft_triplet
 
 ROW_KEYS = {"section", "case", "value", "alternative", "ratio", "peak_mb", "target", "met", "notes"}
 
@@ -16,16 +16,16 @@ def test_evaluation_quick_rows_compare_with_sklearn():
     assert "sklearn" in rows[0]["alternative"]
 
 
-def test_sorted_soft_triplet_matches_the_loss_module():
+def test_dense_soft_triplet_matches_the_loss_module():
     rows = _soft_triplet_rows(quick=True)  # asserts equal loss and gradients inside
     assert rows[0]["section"] == "Training"
 
 
-def test_sorted_soft_triplet_without_anchors_is_zero():
+def test_dense_soft_triplet_without_anchors_is_zero():
     import torch
 
     za = torch.nn.functional.normalize(torch.randn(4, 3), dim=1)
-    loss = sorted_soft_triplet(za, za, torch.eye(4), torch.zeros(4, dtype=torch.bool))
+    loss = dense_soft_triplet(za, za, torch.eye(4), torch.zeros(4, dtype=torch.bool))
     assert float(loss) == 0.0
 
 
