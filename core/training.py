@@ -166,6 +166,7 @@ def train(
     labels = torch.as_tensor(train_split.labels, device=device)
     slices = batch_slices(len(train_split), config.optim.batch_size)
     total_steps = epochs * len(slices)
+    best_weights: dict[str, torch.Tensor] | None = None
 
     def snapshot_checkpoint(kind: str, path: Path) -> CheckpointSaved:
         ckpt = Checkpoint(
@@ -237,6 +238,7 @@ def train(
             improved = val.avg > state.best_avg
             if improved:
                 state.best_avg, state.best_epoch, state.best_val = val.avg, epoch, val.as_dict()
+                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
             mean_losses = {k: v / max(state.loss_steps, 1) for k, v in state.loss_sums.items()}
             seconds = time.perf_counter() - started
             record = {
@@ -266,12 +268,12 @@ def train(
         )
         return
 
-    test = None
-    if out is not None and (out / "model.pt").exists():
-        best_model = load_checkpoint(out / "model.pt").build_model(device)
-        test = evaluate(best_model, data.test, device)
-    elif len(data.test):
-        test = evaluate(model, data.test, device)
+    # The test split is touched once, by the model that was best on val.
+    if best_weights is None and out is not None and (out / "model.pt").exists():
+        best_weights = load_checkpoint(out / "model.pt").model  # best epoch came before a resume
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    test = evaluate(model, data.test, device) if len(data.test) else None
     best = MapScores(**state.best_val) if state.best_val else None
     yield RunFinished(
         stopped=False,

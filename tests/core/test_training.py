@@ -216,3 +216,12 @@ def test_control_flags_can_cross_processes():
     assert control.paused and not control.stopped
     control.stop()
     assert control.stopped and not control.paused  # a stop wakes a paused run
+
+
+def test_test_score_comes_from_the_best_val_epoch_without_an_out_dir(tiny_data, tmp_path):
+    cfg = small(epochs=4)
+    in_memory = list(train(cfg, tiny_data))[-1]
+    on_disk = list(train(cfg, tiny_data, out_dir=tmp_path))[-1]
+    best = load_checkpoint(tmp_path / "model.pt").build_model()
+    direct = evaluate(best, tiny_data.test, torch.device("cpu"))
+    assert in_memory.test == on_disk.test == direct
