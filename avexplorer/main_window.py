@@ -35,6 +35,7 @@ from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.dataset_panel import DatasetPanel
 from avexplorer.widgets.embedding_map import EmbeddingMap
+from avexplorer.widgets.frames import FrameScheduler
 from avexplorer.widgets.loss_plots import TrainingPlots
 from avexplorer.widgets.retrieval_panel import RetrievalPanel
 from avexplorer.widgets.training_panel import TrainingPanel
@@ -55,8 +56,10 @@ class MainWindow(QMainWindow):
 
         self.dataset_panel = DatasetPanel(session)
         self.training_panel = TrainingPanel(session)
-        self.plots = TrainingPlots(session)
-        self.heatmaps = AlignmentHeatmaps(session)
+        # One pacing timer for the live views: at most one of them repaints per tick.
+        self.frames = FrameScheduler(parent=self)
+        self.plots = TrainingPlots(session, frames=self.frames)
+        self.heatmaps = AlignmentHeatmaps(session, frames=self.frames)
         self.map = EmbeddingMap(session)
         self.retrieval = RetrievalPanel(session)
 

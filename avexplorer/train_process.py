@@ -155,13 +155,14 @@ def training_batches(
     out_dir: Path,
     control: Any,
     embed_epochs: bool = True,
-    flush_seconds: float = 0.1,
+    flush_seconds: float = 0.05,
 ) -> Iterator[list[Any]]:
     """Run the core's training generator, yielding its events in batches.
 
-    Steps are batched (at most one hand-over per ``flush_seconds``) so that a fast loop on a small
-    dataset does not flood the GUI thread with one queued signal per step; every other event is
-    handed over at once. After each epoch's ``last`` checkpoint the test split is embedded with
+    Steps are batched (at most one hand-over per ``flush_seconds``, half a frame of the loss
+    plot's 10 Hz) so that a fast loop on a small dataset does not flood the GUI thread with one
+    queued signal per step, while the plot still gets new steps at every frame; every other event
+    is handed over at once. After each epoch's ``last`` checkpoint the test split is embedded with
     that checkpoint here (an ``EpochEmbeddings`` in the batch) for the map and the retrieval view,
     with its PCA layout (aligned to the previous epoch's), so that the GUI thread only draws.
     """

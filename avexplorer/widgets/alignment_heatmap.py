@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from avexplorer.session import Session
+from avexplorer.widgets.frames import FrameScheduler
 from avexplorer.widgets.loss_plots import cache_axes
 from core.events import AlignmentSnapshot
 
-REFRESH_MS = 100
+REFRESH_MS = 200  # snapshots are occasional; a fifth of a second is soon enough
 
 
 class _Matrix:
@@ -63,7 +64,12 @@ class _Matrix:
 
 
 class AlignmentHeatmaps(QWidget):
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(
+        self,
+        session: Session,
+        parent: QWidget | None = None,
+        frames: FrameScheduler | None = None,
+    ):
         super().__init__(parent)
         self.session = session
         self.view = pg.GraphicsLayoutWidget()
@@ -91,10 +97,8 @@ class AlignmentHeatmaps(QWidget):
         self.soft = np.zeros((0, 0), np.float32)  # the displayed (class-sorted) matrices
         self.cosine = np.zeros((0, 0), np.float32)
         self._pending = False
-        self.timer = QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self.refresh)
-        self.timer.start()
+        self.frames = frames if frames is not None else FrameScheduler(parent=self)
+        self.frames.add(self.refresh, REFRESH_MS)
         session.snapshotChanged.connect(self._snapshot_changed)
         session.currentRunChanged.connect(self._snapshot_changed)
         self.teacher.image.hoverEvent = lambda ev: self._hover(ev, self.teacher.image)
@@ -104,14 +108,15 @@ class AlignmentHeatmaps(QWidget):
         if rid == self.session.current_run_id:
             self._pending = True
 
-    def refresh(self) -> None:
+    def refresh(self) -> bool:
+        """Show the current run's latest snapshot if it changed; True if anything was drawn."""
         if not self._pending or not self.isVisible():
-            return
+            return False
         self._pending = False
         run = self.session.current_run
         snap = run.snapshot if run is not None else None
         if snap is None:
-            return
+            return False
         self.snapshot = snap
         self.order = np.argsort(snap.labels, kind="stable")
         self.soft = snap.soft[np.ix_(self.order, self.order)]
@@ -130,6 +135,7 @@ class AlignmentHeatmaps(QWidget):
             size="9pt",
         )
         self.student.plot.setTitle("Student cosine similarity (same batch)", size="9pt")
+        return True
 
     def _hover(self, ev, image: pg.ImageItem) -> None:
         if ev.isExit() or self.snapshot is None or self.soft.size == 0:
