@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.metrics import MapScores
+from core.scores import MapScores
 
 
 @dataclass(frozen=True)

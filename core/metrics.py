@@ -10,21 +10,11 @@ defined AP and are left out of the mean (``n`` counts the queries that were scor
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-
-@dataclass(frozen=True)
-class MapScores:
-    a2v: float
-    v2a: float
-    avg: float
-    n: int  # queries scored per direction (audio queries; visual queries are the same pairs)
-
-    def as_dict(self) -> dict[str, float]:
-        return {"a2v": self.a2v, "v2a": self.v2a, "avg": self.avg, "n": self.n}
+from core.scores import MapScores
 
 
 def l2_normalize(x: np.ndarray | torch.Tensor) -> torch.Tensor:
