@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         dock.setObjectName("dataset_dock")
         dock.setWidget(self.dataset_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks([dock], [360], Qt.Orientation.Horizontal)
         self.dataset_dock = dock
 
         right = QSplitter(Qt.Orientation.Vertical)

@@ -69,8 +69,10 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     window.training_panel.set_values(**{"optim.epochs": 1000, "threads": 1})
     window.start_training(window.training_panel.config())
     run = session.current_run
-    if not _wait(app, lambda: len(run.steps) > 20, 180):
-        raise RuntimeError("training did not start within 180 s")
+    errors: list[str] = []
+    session.error.connect(lambda title, msg: errors.append(f"{title}: {msg}"))
+    if not _wait(app, lambda: len(run.steps) > 20 or bool(errors), 180) or errors:
+        raise RuntimeError(errors[0] if errors else "training did not start within 180 s")
 
     gaps: list[float] = []
     last = [time.perf_counter()]

@@ -3,6 +3,12 @@
 Both matrices are for the latest snapshot batch, audio rows x visual columns, reordered by class
 so that same-class blocks sit on the diagonal; white lines mark class boundaries. Hovering a cell
 names the two clips, their classes and both values.
+
+Colours: S in [0, 1] on viridis. The student's cosines on a diverging map centred on 0 (blue:
+dissimilar, white: orthogonal, red: similar) over a symmetric range of +-0.25, 0.5, 0.75 or 1,
+the smallest that holds the batch's 99th percentile of |cosine|: the scale stays readable when
+early cosines are small and changes rarely (each change regenerates the bar's axis). Titles are
+static; what changes per snapshot is written in the label under the plots.
 """
 
 from __future__ import annotations
@@ -20,6 +26,14 @@ from core.events import AlignmentSnapshot
 REFRESH_MS = 200  # snapshots are occasional; a fifth of a second is soon enough
 
 
+def cosine_range(cosine: np.ndarray) -> float:
+    """Half-width of the student's symmetric colour range: 0.25, 0.5, 0.75 or 1."""
+    if not cosine.size:
+        return 1.0
+    q = float(np.percentile(np.abs(cosine), 99))
+    return float(min(1.0, max(0.25, np.ceil(q * 4) / 4)))
+
+
 class _Matrix:
     """One heatmap: a PlotItem with an ImageItem, class-boundary lines and a colour bar."""
 
@@ -30,13 +44,16 @@ class _Matrix:
         title: str,
         levels: tuple[float, float],
         cmap: str,
+        bar_label: str,
+        left_label: bool = True,
     ):
         self.plot: pg.PlotItem = layout.addPlot(row=0, col=col)
         self.plot.setTitle(title, size="9pt")
         self.plot.disableAutoRange()  # the matrix is framed explicitly in ``set``
         self.plot.invertY(True)  # row 0 at the top, as in a matrix
-        self.plot.setLabel("left", "audio (sorted by class)")
-        self.plot.setLabel("bottom", "visual (sorted by class)")
+        if left_label:  # the right-hand matrix shares the rows: its ticks suffice
+            self.plot.setLabel("left", "audio (by class)")
+        self.plot.setLabel("bottom", "visual (by class)")
         self.plot.setMenuEnabled(False)
         cache_axes(self.plot)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -44,15 +61,22 @@ class _Matrix:
         self.lines = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255, 200), width=1), connect="pairs")
         self.plot.addItem(self.lines)
         self.bar = pg.ColorBarItem(
-            values=levels, colorMap=pg.colormap.get(cmap), interactive=False, width=12
+            values=levels,
+            colorMap=pg.colormap.get(cmap),
+            label=bar_label,
+            interactive=False,
+            width=12,
         )
         self.bar.setImageItem(self.image, insert_in=self.plot)
+        from PySide6.QtWidgets import QGraphicsItem
+
+        self.bar.axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set(self, matrix: np.ndarray, boundaries: np.ndarray, levels=None) -> None:
         n = matrix.shape[0]
         resized = self.image.image is None or self.image.image.shape != matrix.shape
         self.image.setImage(matrix, autoLevels=False)
-        if levels is not None:
+        if levels is not None and tuple(self.bar.levels()) != tuple(levels):
             self.bar.setLevels(levels)
         if resized:  # frame the matrix once; later snapshots keep the user's zoom
             self.plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
@@ -74,8 +98,16 @@ class AlignmentHeatmaps(QWidget):
         self.session = session
         self.view = pg.GraphicsLayoutWidget()
         layout = self.view.ci
-        self.teacher = _Matrix(layout, 0, "Teacher soft alignment S", (0.0, 1.0), "viridis")
-        self.student = _Matrix(layout, 1, "Student cosine similarity", (-1.0, 1.0), "inferno")
+        self.teacher = _Matrix(layout, 0, "Teacher soft alignment S", (0.0, 1.0), "viridis", "S")
+        self.student = _Matrix(
+            layout,
+            1,
+            "Student cosine similarity (same batch)",
+            (-1.0, 1.0),
+            "CET-D1",
+            "cosine",
+            left_label=False,
+        )
         layout.layout.setColumnStretchFactor(0, 1)
         layout.layout.setColumnStretchFactor(1, 1)
         self.student.plot.setXLink(self.teacher.plot)
@@ -124,17 +156,13 @@ class AlignmentHeatmaps(QWidget):
         sorted_labels = snap.labels[self.order]
         boundaries = np.flatnonzero(np.diff(sorted_labels)) + 1
         self.teacher.set(self.soft, boundaries)
-        # Cosines bunch up early in training; spread the colours over the batch's own range.
-        lo, hi = np.percentile(self.cosine, [1, 99]) if self.cosine.size else (-1.0, 1.0)
-        self.student.set(self.cosine, boundaries, (float(lo), float(max(hi, lo + 1e-3))))
+        m = cosine_range(self.cosine)
+        self.student.set(self.cosine, boundaries, (-m, m))
         n_ann = int(snap.annotated.sum())
-        self.info.setText("Hover a cell to see its two clips and both values.")
-        self.teacher.plot.setTitle(
-            f"Teacher soft alignment S (epoch {snap.epoch + 1}, step {snap.global_step + 1}, "
-            f"{n_ann}/{len(snap.labels)} labelled)",
-            size="9pt",
+        self.info.setText(
+            f"Batch of epoch {snap.epoch + 1}, step {snap.global_step + 1}: "
+            f"{n_ann}/{len(snap.labels)} pairs labelled. Hover a cell to see its two clips."
         )
-        self.student.plot.setTitle("Student cosine similarity (same batch)", size="9pt")
         return True
 
     def _hover(self, ev, image: pg.ImageItem) -> None:

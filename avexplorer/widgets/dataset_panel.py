@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 from avexplorer.session import Session
 
 Index = QModelIndex | QPersistentModelIndex
-COLUMNS = ("Clip", "Class", "Split", "Duration")
-THUMB = 40
+COLUMNS = ("Clip", "Class", "Split", "Length")
+THUMB = 28  # thumbnail height in the table: small enough to leave the clip name readable
 
 
 class ItemsModel(QAbstractTableModel):
@@ -89,6 +89,8 @@ class ItemsModel(QAbstractTableModel):
             if col == 3:
                 d = self.session.durations.get(self.session.item_path(split, i) or "")
                 return f"{d:.1f} s" if d is not None else "—"
+        elif role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == Qt.ItemDataRole.DecorationRole:
             if col == 0:
                 return self._thumb(split, i)
@@ -198,7 +200,11 @@ class DatasetPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setIconSize(QSize(THUMB, THUMB))
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Long names lose their middle ("clip_0…_0012.mp4"), not the end that tells them apart.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(24)
         self.table.setSortingEnabled(False)
         self.table.setWordWrap(False)
         self.table.activated.connect(self._activated)
@@ -219,6 +225,8 @@ class DatasetPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count)
 
+        # Narrower than this and the clip names shrink to an ellipsis (restored layouts included).
+        self.setMinimumWidth(300)
         session.datasetChanged.connect(self._dataset_changed)
         session.thumbnailsChanged.connect(self._thumbnails_changed)
 
@@ -226,6 +234,7 @@ class DatasetPanel(QWidget):
         # Rows grow to thumbnail height only once there are thumbnails to show.
         self.table.verticalHeader().setDefaultSectionSize(THUMB + 4)
         self.model.thumbnails_changed()
+        self._fit_columns()  # durations arrive with the thumbnails
 
     def _dataset_changed(self) -> None:
         data = self.session.dataset
@@ -245,8 +254,19 @@ class DatasetPanel(QWidget):
             )
         self.class_box.blockSignals(False)
         self._refilter()
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Class, split and duration as narrow as their contents; the clip name takes the rest."""
+        header = self.table.horizontalHeader()
+        for col in range(1, len(COLUMNS)):
+            # Contents of the first rows only: resizeColumnsToContents reads every row.
+            width = self.table.fontMetrics().horizontalAdvance(COLUMNS[col]) + 12
+            for row in range(min(self.proxy.rowCount(), 200)):
+                width = max(width, self.table.sizeHintForIndex(self.proxy.index(row, col)).width())
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(col, width + 6)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def _dot(self, c: int) -> QPixmap:
         pm = QPixmap(12, 12)

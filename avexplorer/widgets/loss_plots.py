@@ -170,13 +170,18 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         self.session = session
         self.loss_plot = plot_widget("Loss per step", "step", "loss")
-        self.map_plot = plot_widget("Validation MAP per epoch", "epoch", "MAP")
+        # Line styles in the title, not a legend box over the curves of a small plot.
+        self.map_plot = plot_widget(
+            "Validation MAP per epoch: avg ━ · A2V ╌ · V2A ┈", "epoch", "MAP"
+        )
         self.r_plot = plot_widget("Annotated ratio r_t", "epoch", "r")
         self.loss_range = FollowRange(self.loss_plot, self._all_dirty)
         self.map_plot.setYRange(0, 1)
         self.r_plot.setYRange(0, 1.05)
-        self.loss_legend = self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
-        self.map_legend = self.map_plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
+        legend_brush = pg.mkBrush(255, 255, 255, 200)  # curves stay visible under the legend
+        self.loss_legend = self.loss_plot.addLegend(
+            offset=(-5, 5), labelTextSize="8pt", brush=legend_brush
+        )
         self.loss_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.map_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.r_curves: dict[int, pg.PlotDataItem] = {}
@@ -382,20 +387,15 @@ class TrainingPlots(QWidget):
 
     def _rebuild_legends(self) -> None:
         # Rebuilding a legend creates graphics items: do it only when the visible set changes.
-        keys = tuple(
-            k for d in (self.loss_curves, self.map_curves) for k, c in d.items() if c.isVisible()
-        )
+        # (The MAP plot has none: its line styles are in its title, runs in the run list.)
+        keys = tuple(k for k, c in self.loss_curves.items() if c.isVisible())
         if keys == self._legend_keys:
             return
         self._legend_keys = keys
-        for legend, curves in (
-            (self.loss_legend, self.loss_curves),
-            (self.map_legend, self.map_curves),
-        ):
-            legend.clear()
-            for curve in curves.values():
-                if curve.isVisible():
-                    legend.addItem(curve, curve.name())
+        self.loss_legend.clear()
+        for curve in self.loss_curves.values():
+            if curve.isVisible():
+                self.loss_legend.addItem(curve, curve.name())
 
     def plots(self) -> dict[str, pg.PlotWidget]:
         return {"Loss": self.loss_plot, "Validation MAP": self.map_plot, "r_t": self.r_plot}
