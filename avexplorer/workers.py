@@ -383,17 +383,16 @@ def extract_folder(folder: str, out_dir: str | Path | None = None) -> Any:
 
     from core.data import load_h5
     from core.features.cache import FeatureCache, default_cache_dir
-    from core.features.dataset import assign_splits, extract_dataset, list_clips
+    from core.features.dataset import SplitRule, extract_dataset, list_clips
     from core.features.encoders import load_encoders
 
     listing = list_clips(folder)
     if not listing.items:
         raise UserError(f"{folder}: no clips found (expected one subfolder of clips per class)")
-    splits = assign_splits(listing, 0.1, 0.2, 0)
     encoders = load_encoders()
     root = Path(out_dir) if out_dir is not None else default_cache_dir().parent / "folders"
     root.mkdir(parents=True, exist_ok=True)
     tag = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:10]
     out = root / f"{Path(folder).name}-{tag}.h5"
-    extract_dataset(listing, out, encoders, splits=splits, cache=FeatureCache())
+    extract_dataset(listing, out, encoders, rule=SplitRule(0.1, 0.2, 0), cache=FeatureCache())
     return load_h5(out)

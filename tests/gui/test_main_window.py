@@ -19,3 +19,39 @@ def test_table_filters_by_class_and_text(window):
     panel.text_box.setText("test_00")
     assert 0 < panel.proxy.rowCount() <= n_class1
     assert "of" in panel.count.text()
+
+
+def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
+    qtbot, window, tmp_path, monkeypatch
+):
+    """File > Open folder: clips in class folders are decoded, encoded, split and opened."""
+    from core.features import encoders
+    from tests.core.features_fixtures import make_video
+
+    # Weights-free encoders keep the test quick; the pretrained ones are covered in tests/core.
+    monkeypatch.setattr(
+        encoders,
+        "load_encoders",
+        lambda *a, **k: encoders.Encoders(encoders.LogMelStats(), encoders.ColorGrid()),
+    )
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "clips"
+    for c, (color, tone) in enumerate((((220, 30, 30), 330.0), ((30, 30, 220), 660.0))):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(2):
+            make_video(root / f"class{c}" / f"c{c}_{i}.mp4", 1.0, size=32, color=color, tone=tone)
+    opened = []
+    window.session.datasetChanged.connect(lambda: opened.append(window.session.dataset))
+    window.open_folder(str(root))
+    qtbot.waitUntil(lambda: bool(opened), timeout=60_000)
+    data = opened[-1]
+    assert data.class_names == ("class0", "class1")
+    assert len(data.train) + len(data.val) + len(data.test) == 4
+    assert data.audio_dim == 128 and data.visual_dim == 192
+    panel = window.dataset_panel
+    assert panel.model.rowCount() == 4
+    names = {panel.proxy.index(r, 0).data() for r in range(panel.proxy.rowCount())}
+    assert names == {"c0_0.mp4", "c0_1.mp4", "c1_0.mp4", "c1_1.mp4"}
+    # First frames and durations follow in the background.
+    qtbot.waitUntil(lambda: len(window.session.thumbnails) == 4, timeout=30_000)
+    assert panel.proxy.index(0, 3).data().endswith(" s")

@@ -1,0 +1,75 @@
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QImage, QMouseEvent, QPainter, QTransform
+from PySide6.QtWidgets import QApplication
+
+from avexplorer.widgets.point_cloud import PointCloud, Sprite
+
+
+def test_umap_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
+    m = loaded.map
+    assert m.layout_shown.method == "pca"
+    m.method_box.setCurrentText("UMAP")  # what View > Compute UMAP does
+    # The request returns at once: the map says it is computing, the PCA stays on screen.
+    assert "computing UMAP" in m.epoch_label.text()
+    assert m.layout_shown.method == "pca"
+    qtbot.waitUntil(lambda: m.layout_shown.method == "umap", timeout=60_000)  # numba compiles
+    umap = m.layout_shown
+    assert umap.coords.shape == (2 * 24, 2) and np.isfinite(umap.coords).all()
+    assert "UMAP" in m.plot.getPlotItem().titleLabel.text
+    m.method_box.setCurrentText("PCA")  # back at once: the PCA layout is kept
+    assert m.layout_shown.method == "pca"
+
+
+def _move(widget, pos) -> None:
+    """A mouse move with no button held (QTest's offscreen moves arrive only once)."""
+    local = QPointF(pos)
+    event = QMouseEvent(
+        QEvent.Type.MouseMove,
+        local,
+        QPointF(widget.mapToGlobal(pos)),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_hovering_a_point_shows_its_name_rank_and_first_frame(qtbot, loaded):
+    m, s = loaded.map, loaded.session
+    frame = QImage(32, 24, QImage.Format.Format_RGB888)
+    frame.fill(QColor("orange"))
+    s.thumbnails[s.item_path("test", 7)] = frame
+    pos = m.point_position("visual", 7)
+    _move(m.plot.viewport(), pos)
+    qtbot.waitUntil(m.tip.isVisible, timeout=5_000)
+    modality, index = m._hover
+    assert m.point_position(modality, index) == pos or index == 7
+    assert s.item_name("test", index) in m.tip.text() and "rank" in m.tip.text()
+    if index == 7:  # another point may lie on top; then it is the one described
+        assert m._thumb.isVisible() and m._thumb.pixmap().height() == 72
+    corner = m.plot.viewport().rect().topLeft() + type(pos)(3, 3)  # the title, not the plot
+    assert m.item_at(m.plot.mapToScene(corner)) is None
+    qtbot.wait(50)
+    _move(m.plot.viewport(), corner)
+    qtbot.waitUntil(lambda: not m.tip.isVisible(), timeout=5_000)
+
+
+def test_point_cloud_culls_and_keeps_the_top_point_of_each_pixel(qapp):
+    cloud = PointCloud()
+    xy = np.array([[10.2, 10.2], [10.7, 10.4], [30.0, 30.0], [500.0, 500.0]])
+    red, blue = QBrush(QColor("red")), QBrush(QColor("blue"))
+    cloud.set_data(xy, np.array([0, 1, 0, 1]), [Sprite("o", 7, red), Sprite("o", 7, blue)])
+    assert cloud.dataBounds(0) == (10.2, 500.0)
+    image = QImage(100, 100, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(QColor("white"))
+    p = QPainter(image)
+    p.setTransform(QTransform())
+    cloud.paint(p, None, None)
+    p.end()
+    # The first two share pixel (10, 10): only the later (blue) one is drawn; (500, 500) is
+    # outside the 100 x 100 image.
+    assert cloud.drawn == 2
+    assert image.pixelColor(10, 10).blue() > 200 and image.pixelColor(10, 10).red() < 50
+    assert image.pixelColor(30, 30).red() > 200
+    assert cloud.boundingRect().contains(QRectF(QPointF(10.2, 10.2), QPointF(500, 500)))
