@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -96,7 +97,13 @@ class MainWindow(QMainWindow):
     # ----- construction ------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.device_label = QLabel(device_text())
+        # torch takes seconds to import: name the device from a background thread, not here.
+        self.device_label = QLabel("Device: …")
+        self._device_probe = _DeviceProbe(self)
+        self._device_probe.found.connect(self.device_label.setText)
+        threading.Thread(
+            target=lambda: self._device_probe.found.emit(device_text()), daemon=True
+        ).start()
         self.device_label.setToolTip("Where training runs")
         self.task_label = QLabel("Ready")
         self.busy = QProgressBar()
@@ -578,6 +585,12 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         AboutDialog(self).open()
+
+
+class _DeviceProbe(QObject):
+    """Carries the device description from the probing thread to the GUI thread."""
+
+    found = Signal(str)
 
 
 def device_text() -> str:

@@ -36,7 +36,7 @@ from core.events import (
     RunStarted,
     StepEnd,
 )
-from core.metrics import MapScores
+from core.scores import MapScores
 
 # Qualitative palette (Tableau 20 reordered so the first ten are the strong colours).
 _PALETTE = [
