@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from avexplorer.layouts import Layout, compute_layout
+from core.control import TrainControl
 from core.errors import UserError
 from core.events import CheckpointSaved, EpochEnd, StepEnd
 
@@ -36,42 +37,12 @@ class EpochEmbeddings:
     layout: Layout | None = None  # their PCA layout, aligned to the previous epoch's
 
 
-class ProcessControl:
-    """``TrainControl``'s interface over multiprocessing events, shared with the child."""
-
-    def __init__(self, ctx: Any) -> None:
-        self._running = ctx.Event()
-        self._running.set()
-        self._stop = ctx.Event()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def wait_while_paused(self) -> None:
-        self._running.wait()
-
-
 def _child(
     conn: Any,
     config: Any,
     data: Any,
     out_dir: Path,
-    control: ProcessControl,
+    control: TrainControl,
     nice: int,
     embed_epochs: bool,
 ) -> None:
@@ -107,7 +78,7 @@ def train_in_process(
     config: Any,
     data: Any,
     out_dir: Path,
-    control: ProcessControl,
+    control: TrainControl,
     ctx: Any,
     nice: int = 5,
     embed_epochs: bool = True,

@@ -22,10 +22,10 @@ from avexplorer.layouts import Layout, compute_layout, match_ranks  # noqa: F401
 from avexplorer.session import Session
 from avexplorer.train_process import (
     EpochEmbeddings,
-    ProcessControl,
     train_in_process,
     training_batches,
 )
+from core.control import TrainControl
 from core.errors import UserError
 
 # Training holds one thread for its whole run; thumbnails, projections and queries need others.
@@ -244,7 +244,7 @@ class Jobs(QObject):
         # spawn, not fork: forking a process that runs Qt and worker threads is unsafe.
         ctx = mp.get_context("spawn")
         run = self.session.new_run(config)
-        self.control = ProcessControl(ctx)
+        self.control = TrainControl(ctx.Event)
         self.training_run = run.id
         rid = run.id
 

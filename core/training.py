@@ -13,9 +13,8 @@ MAP improves, and a line of ``history.jsonl``.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import torch
 
 from core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from core.config import RunConfig
+from core.control import TrainControl
 from core.data import AVDataset, Split
 from core.device import resolve_device, set_threads
 from core.distributed import DistContext, context_from_env
@@ -46,40 +46,6 @@ from core.model import AVEmbedder
 from core.objective import Objective
 from core.schedules import ratio_schedule
 from core.teacher import make_teacher
-
-
-class TrainControl:
-    """Thread-safe pause / resume / stop flags shared by a front end and a running ``train``.
-
-    ``event_factory`` makes the two flags: ``threading.Event`` for a training thread, or a
-    multiprocessing context's ``Event`` so that a parent process can steer a training child.
-    """
-
-    def __init__(self, event_factory: Callable[[], Any] = threading.Event) -> None:
-        self._running = event_factory()
-        self._running.set()
-        self._stop = event_factory()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # wake a paused loop so that it can stop
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def wait_while_paused(self) -> None:
-        self._running.wait()
 
 
 @dataclass
