@@ -20,8 +20,9 @@ from core.features.avio import (
     decode_failure,
     expected_duration,
     open_container,
+    require_decodable,
 )
-from core.features.errors import CODEC, NO_AUDIO, ClipError
+from core.features.errors import NO_AUDIO, ClipError
 
 
 class AudioCollector:
@@ -60,11 +61,9 @@ def load_audio(path: str | Path, sr: int = 44_100) -> np.ndarray:
     """The first audio track of a sound or video file, mono float32 at ``sr`` Hz (for playback
     and for the audio encoders). ClipError when there is none or it cannot be decoded."""
     with open_container(path) as container:
-        stream = audio_stream(container)
-        if stream is None:
-            raise ClipError(path, "has no audio track", NO_AUDIO)
-        if stream.codec_context is None:
-            raise ClipError(path, "its audio codec cannot be decoded by this FFmpeg build", CODEC)
+        stream = require_decodable(
+            path, audio_stream(container), "has no audio track", NO_AUDIO, "audio"
+        )
         collector = AudioCollector(sr)
         try:
             for frame in container.decode(stream):

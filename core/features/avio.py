@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from core.features.errors import CORRUPT, ClipError
+from core.features.errors import CODEC, CORRUPT, ClipError
 from core.features.media import check_nonempty, open_failure
 
 # Errors FFmpeg (through PyAV) raises on damaged input. ValueError covers InvalidDataError,
@@ -50,6 +50,18 @@ def video_stream(container: av.container.InputContainer) -> av.VideoStream | Non
 
 def audio_stream(container: av.container.InputContainer) -> av.AudioStream | None:
     return container.streams.audio[0] if container.streams.audio else None
+
+
+def require_decodable(
+    path: str | Path, stream: av.stream.Stream | None, missing: str, missing_kind: str, what: str
+) -> av.stream.Stream:
+    """``stream``, or a ClipError naming the file when it is absent (``missing``, a reason of
+    kind ``missing_kind``) or its ``what`` ("audio", "video") codec has no decoder here."""
+    if stream is None:
+        raise ClipError(path, missing, missing_kind)
+    if stream.codec_context is None:
+        raise ClipError(path, f"its {what} codec cannot be decoded by this FFmpeg build", CODEC)
+    return stream
 
 
 def expected_duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:

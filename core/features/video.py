@@ -16,9 +16,10 @@ from core.features.avio import (
     decode_failure,
     expected_duration,
     open_container,
+    require_decodable,
     video_stream,
 )
-from core.features.errors import CODEC, CORRUPT, NO_VISUAL, ClipError
+from core.features.errors import CORRUPT, NO_VISUAL, ClipError
 from core.features.image import center_crop, load_image, scaled_size
 from core.features.media import kind_of
 
@@ -80,11 +81,9 @@ def decode_video(
     says why, because the picture alone is still worth keeping (and reporting).
     """
     with open_container(path) as container:
-        v = video_stream(container)
-        if v is None:
-            raise ClipError(path, "has no video stream", NO_VISUAL)
-        if v.codec_context is None:
-            raise ClipError(path, "its video codec cannot be decoded by this FFmpeg build", CODEC)
+        v = require_decodable(
+            path, video_stream(container), "has no video stream", NO_VISUAL, "video"
+        )
         a = audio_stream(container) if audio_sr else None
         out = Decoded()
         if audio_sr and a is None:
@@ -135,11 +134,9 @@ def first_frame(path: str | Path, size: int = 128) -> np.ndarray:
     if kind_of(path) == "image":
         return load_image(path, size)
     with open_container(path) as container:
-        v = video_stream(container)
-        if v is None:
-            raise ClipError(path, "has no picture (a sound file?)", NO_VISUAL)
-        if v.codec_context is None:
-            raise ClipError(path, "its video codec cannot be decoded by this FFmpeg build", CODEC)
+        v = require_decodable(
+            path, video_stream(container), "has no picture (a sound file?)", NO_VISUAL, "video"
+        )
         try:
             for frame in container.decode(v):
                 return frame_to_square(frame, size)
