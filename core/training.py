@@ -335,7 +335,3 @@ def _restore(
         loss_sums=dict(run.get("loss_sums", {})),
         loss_steps=run.get("loss_steps", 0),
     )
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    return len(batch_slices(n_train, batch_size))
