@@ -62,6 +62,26 @@ def test_semi_hard_falls_back_to_farthest_negative():
     assert d_an.tolist() == pytest.approx([0.9])
 
 
+@pytest.mark.parametrize("decimals", [1, 6])  # many ties, then almost none
+def test_semi_hard_matches_the_rule_checked_pair_by_pair(decimals):
+    g = torch.Generator().manual_seed(decimals)
+    labels = torch.randint(0, 4, (40,), generator=g)
+    same = labels[:, None] == labels[None, :]
+    same[3] = False  # an anchor with no positive
+    same[5] = True  # and one with no negative
+    d = (2 * torch.rand(40, 40, generator=g)).round(decimals=decimals)
+    d_ap, d_an = semi_hard(d, same, margin=0.2)
+    expected = []
+    for i, p in same.nonzero().tolist():
+        negatives = d[i][~same[i]]
+        if len(negatives) == 0:
+            continue
+        window = negatives[(negatives > d[i, p]) & (negatives < d[i, p] + 0.2)]
+        expected.append((d[i, p], window.min() if len(window) else negatives.max()))
+    assert torch.equal(d_ap, torch.stack([e[0] for e in expected]))
+    assert torch.equal(d_an, torch.stack([e[1] for e in expected]))
+
+
 def test_cross_modal_triplet_by_hand():
     # Two classes; audio and visual of class 0 at angle 0 / 0.2, class 1 at pi/2 / 0.3.
     za, zv = unit(0.0, math.pi / 2), unit(0.2, 0.3)
@@ -148,10 +168,9 @@ def test_weighted_hinge_sum_equals_the_dense_triple_sum_with_gradients():
         torch.rand(5, 9, generator=g, dtype=torch.float64),
     )
     fast = weighted_hinge_sum(d, wp, wn, 0.3)
-    (grad_fast,) = torch.autograd.grad(fast, d)
-    dense = (
-        wp[:, :, None] * wn[:, None, :] * torch.relu(d[:, :, None] - d[:, None, :] + 0.3)
-    ).sum()
-    (grad_dense,) = torch.autograd.grad(dense, d)
-    assert fast.item() == pytest.approx(dense.item())
+    (grad_fast,) = torch.autograd.grad(fast.sum(), d)
+    hinge = torch.relu(d[:, :, None] - d[:, None, :] + 0.3)
+    dense = (wp[:, :, None] * wn[:, None, :] * hinge).sum((1, 2))
+    (grad_dense,) = torch.autograd.grad(dense.sum(), d)
+    assert torch.allclose(fast, dense)
     assert torch.allclose(grad_fast, grad_dense)
