@@ -2,7 +2,7 @@
 
 Qt-free, so the training process (``avexplorer.train_process``) can compute each epoch's PCA
 layout next to the embeddings it already makes: the GUI thread then only draws. UMAP layouts are
-computed on request by a worker thread of the app (``avexplorer.workers``).
+computed on request in the app's projection process (``avexplorer.workers.ProjectionProcess``).
 """
 
 from __future__ import annotations
@@ -55,9 +55,21 @@ def match_ranks(audio: np.ndarray, visual: np.ndarray, chunk: int = 1024) -> np.
 
 def compute_layout(emb: Any, method: str, previous: np.ndarray | None, seed: int = 0) -> Layout:
     """The layout of ``emb`` (``.epoch``, ``.audio``, ``.visual``), aligned to ``previous``."""
+    return layout_of(emb.epoch, emb.audio, emb.visual, method, previous, seed)
+
+
+def layout_of(
+    epoch: int,
+    audio: np.ndarray,
+    visual: np.ndarray,
+    method: str,
+    previous: np.ndarray | None,
+    seed: int = 0,
+) -> Layout:
+    """The layout of one epoch's audio and visual embeddings, aligned to ``previous``."""
     from core.projection import project
 
-    coords = project(np.vstack([emb.audio, emb.visual]), method, previous, seed)  # type: ignore[arg-type]
-    layout = Layout(emb.epoch, method, coords, match_ranks(emb.audio, emb.visual))
+    coords = project(np.vstack([audio, visual]), method, previous, seed)  # type: ignore[arg-type]
+    layout = Layout(epoch, method, coords, match_ranks(audio, visual))
     layout.build_tree()
     return layout

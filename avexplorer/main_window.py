@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
-        self.jobs.stop()
+        self.jobs.close()
         super().closeEvent(event)
 
     # ----- status and errors -------------------------------------------------------------------

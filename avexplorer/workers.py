@@ -8,6 +8,7 @@ session's error signal, so a failing worker never takes the app down.
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtGui import QImage
 from superqt.utils import GeneratorWorker, WorkerBase, create_worker
 
-from avexplorer.layouts import Layout, compute_layout, match_ranks  # noqa: F401 (re-exported)
+from avexplorer.layouts import Layout, compute_layout, layout_of, match_ranks  # noqa: F401
 from avexplorer.session import Session
 from avexplorer.train_process import (
     EpochEmbeddings,
@@ -207,6 +208,41 @@ def build_demo_clips() -> str:
     return str(demo_clips_dir(build=True))
 
 
+class ProjectionProcess:
+    """One child process, started on first use and kept for the session, that computes UMAP.
+
+    UMAP's first fit in a process compiles numba code for 20-60 s, and much of UMAP is Python that
+    would contend with the GUI thread for the GIL: in a child it compiles once per session and
+    the window stays smooth.
+    """
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def layout(
+        self,
+        epoch: int,
+        audio: np.ndarray,
+        visual: np.ndarray,
+        method: str,
+        previous: np.ndarray | None,
+    ) -> Layout:
+        """Blocks until the child returns the layout: call it from a worker thread."""
+        with self._lock:
+            if self._pool is None:
+                import multiprocessing as mp
+
+                self._pool = mp.get_context("spawn").Pool(1)
+        return self._pool.apply(layout_of, (epoch, audio, visual, method, previous))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.terminate()  # a fit in progress is abandoned, not waited for
+                self._pool = None
+
+
 # ----- the controller that starts all of the above -----------------------------------------------
 class Jobs(QObject):
     """Starts workers for the session's heavy tasks and feeds their results back to it.
@@ -224,6 +260,9 @@ class Jobs(QObject):
         self.training_run: int | None = None
         self._thumb_worker: WorkerBase | None = None
         self._pending_layouts: set[tuple[int, int, str]] = set()
+        self.projections = ProjectionProcess()
+        self._slow_layout_running = False
+        self._slow_layout_next: tuple[int, int, str] | None = None
         session.embeddingsAdded.connect(self._embeddings_added)
 
     # ----- training ------------------------------------------------------------------------------
@@ -286,6 +325,11 @@ class Jobs(QObject):
         if self.control is not None and self.training:
             self.control.stop()
 
+    def close(self) -> None:
+        """The window is closing: stop training (it saves last.pt) and end the UMAP process."""
+        self.stop()
+        self.projections.close()
+
     # ----- projections -------------------------------------------------------------------------
     def _embeddings_added(self, rid: int, epoch: int) -> None:
         self.request_layout(rid, epoch, "pca")
@@ -299,28 +343,39 @@ class Jobs(QObject):
             or (epoch, method) in (self.session.layouts_for(rid))
         ):
             return
+        slow = method != "pca"
+        if slow and self._slow_layout_running:
+            # One UMAP at a time, and only the newest request waits: during training a request
+            # comes every epoch, and a queue of stale epochs would keep the map behind.
+            self._slow_layout_next = (rid, epoch, method)
+            return
         self._pending_layouts.add(key)
+        self._slow_layout_running |= slow
         prev = self.session.previous_layout(rid, epoch, method)
+        prev_coords = prev.coords if prev is not None else None
         title = f"{method.upper()} projection, epoch {epoch + 1}"
 
-        def done(layout: Layout) -> None:
+        def settle() -> None:
             self._pending_layouts.discard(key)
+            if slow:
+                self._slow_layout_running = False
+                waiting, self._slow_layout_next = self._slow_layout_next, None
+                if waiting is not None:
+                    self.request_layout(*waiting)
+
+        def done(layout: Layout) -> None:
             self.session.add_layout(rid, layout)
+            settle()
 
         def failed(msg: str) -> None:
-            self._pending_layouts.discard(key)
+            settle()
             self.session.report_error(f"{title} failed", msg)
 
-        start(
-            self.session,
-            title,
-            compute_layout,
-            emb,
-            method,
-            prev.coords if prev is not None else None,
-            on_done=done,
-            on_error=failed,
-        )
+        if slow:
+            fn, args = self.projections.layout, (epoch, emb.audio, emb.visual, method, prev_coords)
+        else:
+            fn, args = compute_layout, (emb, method, prev_coords)
+        start(self.session, title, fn, *args, on_done=done, on_error=failed)
 
     # ----- checkpoints and queries ---------------------------------------------------------------
     def load_checkpoint(self, path: str) -> None:

@@ -21,27 +21,23 @@ Method = Literal["pca", "umap"]
 def pca_2d(x: np.ndarray) -> np.ndarray:
     """[N, D] -> [N, 2] coordinates on the two leading principal axes (float32).
 
-    Uses a thin SVD of the centred data on a random subsample of at most 20k rows to find the axes
-    (the axes of 100k points barely differ from those of 20k, and this keeps it well under a
-    second), then projects every row. Signs are fixed so that each axis' largest loading is
-    positive, which makes the result deterministic.
+    The axes are the top eigenvectors of the D x D covariance: one pass of X^T X over the data
+    (O(N D^2), about 50 ms for 100k x 128) instead of an SVD of the N x D matrix, which took
+    seconds at 50k rows. Signs are fixed so that each axis' largest loading is positive, which
+    makes the result deterministic.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"pca_2d needs a non-empty [N, D] array, got shape {x.shape}")
-    mean = x.mean(axis=0)
-    sample = x
-    if len(x) > 20_000:
-        sample = x[np.random.default_rng(0).choice(len(x), 20_000, replace=False)]
-    centred = sample - mean
-    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
-    axes = vt[:2]
+    centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    covariance = (centred.T @ centred).astype(np.float64)  # unscaled: only the axes matter
+    _, vectors = np.linalg.eigh(covariance)  # ascending eigenvalues
+    axes = vectors[:, ::-1][:, :2].T
     if axes.shape[0] < 2:  # D == 1: pad a zero axis so the map still has two columns
         axes = np.vstack([axes, np.zeros_like(axes)])
     signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
     signs[signs == 0] = 1
-    axes = axes * signs[:, None]
-    return ((x - mean) @ axes.T.astype(np.float32)).astype(np.float32)
+    return centred @ (axes * signs[:, None]).T.astype(np.float32)
 
 
 def umap_2d(

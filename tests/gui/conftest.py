@@ -66,7 +66,7 @@ def window(qtbot, tmp_path, gui_h5):
     w.show()
     session.set_dataset(load_h5(gui_h5))
     yield w
-    w.jobs.stop()
+    w.jobs.close()
     if w.jobs.train_worker is not None:
         qtbot.waitUntil(lambda: w.jobs.train_worker is None, timeout=20_000)
     session.close()

@@ -1,8 +1,12 @@
+import dataclasses
+import threading
+
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QMouseEvent, QPainter, QTransform
 from PySide6.QtWidgets import QApplication
 
+from avexplorer.layouts import layout_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 
 
@@ -19,6 +23,31 @@ def test_umap_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
     assert "UMAP" in m.plot.getPlotItem().titleLabel.text
     m.method_box.setCurrentText("PCA")  # back at once: the PCA layout is kept
     assert m.layout_shown.method == "pca"
+
+
+def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, loaded, monkeypatch):
+    """During training a UMAP request comes every epoch: stale ones must not queue up."""
+    from core.config import RunConfig
+
+    jobs, session = loaded.jobs, loaded.session
+    release, computed = threading.Event(), []
+
+    def slow_layout(epoch, audio, visual, method, previous):
+        computed.append(epoch)
+        release.wait(10)
+        pca = layout_of(epoch, audio, visual, "pca", previous)  # quick stand-in for UMAP
+        return dataclasses.replace(pca, method=method)
+
+    monkeypatch.setattr(jobs.projections, "layout", slow_layout)
+    emb = next(iter(session.embeddings_for(session.CHECKPOINT_RUN).values()))
+    run = session.new_run(RunConfig())
+    for epoch in range(4):
+        run.embeddings[epoch] = dataclasses.replace(emb, epoch=epoch, layout=None)
+        jobs.request_layout(run.id, epoch, "umap")
+    qtbot.waitUntil(lambda: computed == [0], timeout=5_000)
+    release.set()
+    qtbot.waitUntil(lambda: (3, "umap") in session.layouts_for(run.id), timeout=10_000)
+    assert computed == [0, 3]  # epochs 1 and 2 were superseded while 0 ran
 
 
 def _move(widget, pos) -> None:
