@@ -47,6 +47,13 @@ EXACT_MAX_ITEMS = 200_000
 # took 0.24 ms on one thread and 18 ms (p50) on two, whose barrier waits for a descheduled thread.
 SMALL_BATCH = 16
 
+# FAISS's flat search computes similarities with BLAS for batches of at least this many queries.
+# (FAISS compares queries x dimension with faiss.cvar.distance_compute_blas_threshold, 128,000 by
+# default in faiss-cpu 1.15: BLAS only from 1,000 queries of 128-d.) Measured on 100k items
+# (docs/benchmarks.md): BLAS is 1.3x faster at 4 queries and 3-7x at 16-64, but 3x slower for one
+# query, whose SIMD scan is memory-bound.
+BLAS_MIN_QUERIES = 4
+
 # Memory budget of one chunk of exact similarities (queries x gallery float32).
 _CHUNK_BYTES = 256 * 2**20
 
@@ -248,9 +255,11 @@ class GalleryIndex:
         return scores, indices.astype(np.int64, copy=False)
 
     def _faiss_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        faiss = import_faiss()
+        # A process-wide setting: a search in another thread may see ours, which is only slower.
+        faiss.cvar.distance_compute_blas_threshold = BLAS_MIN_QUERIES * self.dim
         if self._threads or len(q) >= SMALL_BATCH:
             return self._index.search(q, k)
-        faiss = import_faiss()
         # omp_set_num_threads sets the calling thread's OpenMP setting only: other threads'
         # searches are unaffected.
         before = faiss.omp_get_max_threads()
