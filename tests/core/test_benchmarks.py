@@ -5,7 +5,7 @@ import numpy as np
 from benchmarks import evaluation
 from benchmarks.__main__ import render
 from benchmarks.common import embedding_like, peak_memory, row
-from benchmarks.training import _soft_triplet_rows, dense_soft_triplet
+from benchmarks.training import _miner_rows, _soft_triplet_rows, dense_soft_triplet
 
 ROW_KEYS = {"section", "case", "value", "alternative", "ratio", "peak_mb", "target", "met", "notes"}
 
@@ -19,6 +19,11 @@ def test_evaluation_quick_rows_compare_with_sklearn():
 def test_dense_soft_triplet_matches_the_loss_module():
     rows = _soft_triplet_rows(quick=True)  # asserts equal loss and gradients inside
     assert rows[0]["section"] == "Training"
+
+
+def test_all_pairs_semi_hard_reference_matches_the_miner():
+    rows = _miner_rows(quick=True)  # asserts equal loss and gradients inside
+    assert "semi-hard" in rows[0]["case"]
 
 
 def test_dense_soft_triplet_without_anchors_is_zero():
