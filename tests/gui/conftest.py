@@ -9,7 +9,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 import numpy as np
 import pytest
 
-import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None; see there)
+import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None, True, False)
 from core.data import AVDataset, Split, load_h5, save_h5
 
 
