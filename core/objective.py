@@ -6,6 +6,7 @@ Kept apart from the loop so that the loop stays short and each method's recipe r
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -44,10 +45,17 @@ def draw_annotated(n: int, r: float, generator: torch.Generator) -> torch.Tensor
 
 
 class Objective:
-    def __init__(self, cfg: LossConfig):
+    """``overlap_teacher``: on a CPU with one torch thread, run the EMA teacher's forward in a
+    second thread while the student's runs (torch releases the GIL inside ops), so a second core
+    does useful work. The two only read their own weights and the teacher draws no random numbers,
+    so results are bit-identical. With more torch threads the cores are already shared out inside
+    each op, and a second thread's OpenMP team would only contend with the first."""
+
+    def __init__(self, cfg: LossConfig, overlap_teacher: bool = True):
         if cfg.mining not in MINERS:
             raise ValueError(f"unknown mining {cfg.mining!r}; choose {', '.join(MINERS)}")
         self.cfg = cfg
+        self._pool = ThreadPoolExecutor(1, "teacher") if overlap_teacher else None
         self.labels = LabelLoss()
         self.cross = CrossModalTriplet(cfg.margin, MINERS[cfg.mining])
         self.soft = SoftCrossModalTriplet(cfg.margin)
@@ -70,8 +78,17 @@ class Objective:
         teacher outputs are gathered so that the loss is the full batch's on every rank."""
         dist = dist or DistContext()
         n = len(labels)
-        za, zv = model(audio, visual)
         method = self.cfg.method
+        annotated = (
+            draw_annotated(n, r, generator) if method == "psd" else torch.ones(n, dtype=torch.bool)
+        ).to(audio.device)
+        teacher_labels = None
+        if method == "psd":
+            assert teacher is not None, "psd needs a teacher"
+            teacher_labels = self._teacher_labels(
+                teacher, audio, visual, (~annotated)[dist.shard(n)], model.head.out_features
+            )
+        za, zv = model(audio, visual)
         if method == "infonce":
             za, zv = dist.gather(za, n), dist.gather(zv, n)
             loss = self.infonce(za, zv)
@@ -83,9 +100,6 @@ class Objective:
         logits_a = dist.gather(model.classify(za), n)
         logits_v = dist.gather(model.classify(zv), n)
         za, zv = dist.gather(za, n), dist.gather(zv, n)
-        annotated = (
-            draw_annotated(n, r, generator) if method == "psd" else torch.ones(n, dtype=torch.bool)
-        ).to(za.device)
         a = annotated
         parts = {
             "lab": self.labels(logits_a[a], logits_v[a], labels[a]),
@@ -96,8 +110,8 @@ class Objective:
             total = parts["lab"] + parts["cross"]
             return StepOutput(total, parts, za, zv, onehot @ onehot.T, annotated)
 
-        assert teacher is not None, "psd needs a teacher"
-        qa, qv = self._teacher_labels(teacher, audio, visual, (~a)[dist.shard(n)], onehot.shape[1])
+        assert teacher_labels is not None
+        qa, qv = teacher_labels.result()
         qa = torch.where(a[:, None], onehot, dist.gather(qa, n))
         qv = torch.where(a[:, None], onehot, dist.gather(qv, n))
         s = qa @ qv.T
@@ -118,13 +132,28 @@ class Objective:
         visual: torch.Tensor,
         unannotated: torch.Tensor,
         num_classes: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> Future[tuple[torch.Tensor, torch.Tensor]]:
         """The teacher's class probabilities for the unannotated rows (zeros elsewhere, where the
-        one-hot labels take over): the teacher's forward is skipped for annotated pairs."""
-        qa = audio.new_zeros(len(audio), num_classes)
-        qv = audio.new_zeros(len(audio), num_classes)
-        if unannotated.any():
-            qa[unannotated], qv[unannotated] = teacher.probabilities(
-                audio[unannotated], visual[unannotated], self.cfg.temperature
-            )
-        return qa, qv
+        one-hot labels take over): the teacher's forward is skipped for annotated pairs. Started
+        in the second thread when it may overlap with the student's forward (class docstring): a
+        ``SelfTeacher`` is the student itself and must not run beside it."""
+
+        def run() -> tuple[torch.Tensor, torch.Tensor]:
+            qa = audio.new_zeros(len(audio), num_classes)
+            qv = audio.new_zeros(len(audio), num_classes)
+            if unannotated.any():
+                qa[unannotated], qv[unannotated] = teacher.probabilities(
+                    audio[unannotated], visual[unannotated], self.cfg.temperature
+                )
+            return qa, qv
+
+        beside = (
+            isinstance(teacher, EmaTeacher)
+            and audio.device.type == "cpu"
+            and torch.get_num_threads() == 1
+        )
+        if self._pool is not None and beside:
+            return self._pool.submit(run)
+        done: Future[tuple[torch.Tensor, torch.Tensor]] = Future()
+        done.set_result(run())
+        return done

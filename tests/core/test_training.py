@@ -107,6 +107,25 @@ def test_same_seed_same_run_on_cpu(tiny_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("teacher", ["ema", "self"])
+def test_teacher_beside_the_student_gives_the_same_run(tiny_data, tmp_path, monkeypatch, teacher):
+    """The EMA teacher's forward runs in a second thread on CPU (core/objective.py); the run must
+    equal one where it runs in turn, bit for bit."""
+    import functools
+
+    import core.training
+    from core.objective import Objective
+
+    cfg = small(**{"loss.teacher": teacher})
+    list(train(cfg, tiny_data, out_dir=tmp_path / "beside"))
+    monkeypatch.setattr(
+        core.training, "Objective", functools.partial(Objective, overlap_teacher=False)
+    )
+    list(train(cfg, tiny_data, out_dir=tmp_path / "in_turn"))
+    a, b = weights(tmp_path / "beside" / "last.pt"), weights(tmp_path / "in_turn" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_data, tmp_path):
     cfg = small(epochs=3)
     list(train(cfg, tiny_data, out_dir=tmp_path / "full"))
