@@ -55,6 +55,7 @@ def run_app(argv: list[str] | None = None) -> int:
         app.setWindowIcon(QIcon(str(icon)))
     pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
 
+    from avexplorer.heap import freeze_long_lived
     from avexplorer.main_window import MainWindow
     from avexplorer.session import Session
 
@@ -65,6 +66,8 @@ def run_app(argv: list[str] | None = None) -> int:
     session = Session(runs_root=runs)
     window = MainWindow(session)
     window.show()
+    freeze_long_lived()
+    session.datasetChanged.connect(freeze_long_lived)
     QTimer.singleShot(0, lambda: open_initial(window, args))
     code = app.exec()
     # Let workers finish before their Qt objects go away (a stopped run saves its state first).
