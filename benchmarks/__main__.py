@@ -2,7 +2,7 @@
 
     python -m benchmarks                 # everything (< ~10 min on 2 quiet cores), writes the doc
     python -m benchmarks --quick         # CI smoke run (< 1 min); prints, writes only with --out
-    python -m benchmarks --only retrieval,evaluation
+    python -m benchmarks --only retrieval,evaluation   # reruns those, keeps the others' rows
     BENCH_HNSW_1M=1 python -m benchmarks     # also build HNSW over 1M items (~11 min on 2 cores)
 
 Each section runs in its own subprocess, so that peak memory and thread pools do not leak from
@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ["evaluation", "retrieval", "training", "projection", "extraction"]
 DOC = ROOT / "docs" / "benchmarks.md"
+ROWS = ROOT / "docs" / "results" / "benchmarks.json"  # the rows behind DOC, for --only merges
 
 
 def all_sections() -> list[str]:
@@ -36,6 +37,7 @@ def run_section(name: str, quick: bool) -> list[dict]:
     module = importlib.import_module(f"benchmarks.{name}")
     rows = module.run(quick)
     for r in rows:  # other modules' rows may name things differently
+        r["module"] = name
         r.setdefault("section", "GUI" if name.startswith("gui_") else name.title())
         r.setdefault("case", r.get("figure", ""))
         if isinstance(r.get("ratio"), float):
@@ -105,6 +107,23 @@ def render(rows: list[dict], info: dict, timings: dict, errors: dict, quick: boo
     return "\n".join(lines)
 
 
+def _merge(
+    before: dict, names: list[str], rows: list[dict], timings: dict, errors: dict
+) -> tuple[list[dict], dict, dict]:
+    """The last written run with the sections in ``names`` replaced by this run's, in the order
+    of ``all_sections()``."""
+    kept = [r for r in before["rows"] if r.get("module") not in names]
+    merged = sorted(kept + rows, key=lambda r: _order(r.get("module", "")))
+    times = {k: v for k, v in before["timings"].items() if k not in names} | timings
+    errs = {k: v for k, v in before.get("errors", {}).items() if k not in names} | errors
+    return merged, dict(sorted(times.items(), key=lambda kv: _order(kv[0]))), errs
+
+
+def _order(name: str) -> int:
+    order = all_sections()
+    return order.index(name) if name in order else len(order)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="CI smoke run, < 1 minute")
@@ -138,6 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         if err:
             errors[name] = err
             print(f"[benchmarks] {name} failed: {err}", file=sys.stderr, flush=True)
+    writes_doc = not args.quick and not args.out
+    if writes_doc and args.only and ROWS.exists():
+        earlier = json.loads(ROWS.read_text())
+        rows, timings, errors = _merge(earlier, names, rows, timings, errors)
+        load = info.get("load average (1 min) at start", "?")
+        info = earlier["info"] | {"rerun later": f"{', '.join(names)} (load average {load})"}
+    if writes_doc:
+        ROWS.parent.mkdir(parents=True, exist_ok=True)
+        state = {"info": info, "rows": rows, "timings": timings, "errors": errors}
+        ROWS.write_text(json.dumps(state, indent=1) + "\n")
     text = render(rows, info, timings, errors, args.quick)
     out = args.out or (None if args.quick else str(DOC))
     if out:

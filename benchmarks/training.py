@@ -321,12 +321,17 @@ def _epoch_rows(vegas: Path, quick: bool, shape: str) -> tuple[list[dict], dict]
     for t in thread_counts:
         psd = float(np.median(results["psd", t]["epoch_seconds"]))
         trip = float(np.median(results["triplet", t]["epoch_seconds"]))
-        target = full and t == 2  # the target is for 2 cores
+        target = full  # both settings use the 2 cores (see the row names)
         spread = ", ".join(f"{x:.2f}" for x in results["psd", t]["epoch_seconds"])
+        setting = (
+            "2 torch threads"
+            if t == 2
+            else "1 torch thread (+ the EMA teacher's forward in a second thread, psd only)"
+        )
         rows.append(
             row(
                 SECTION,
-                f"psd epoch at r = 0.3, {shape}, batch 128, {t} thread{'s' * (t > 1)} "
+                f"psd epoch at r = 0.3, {shape}, batch 128, {setting} "
                 f"(median of {epochs}; incl. val MAP)",
                 fmt_s(psd),
                 f"triplet epoch: {fmt_s(trip)}",

@@ -3,7 +3,7 @@
 import numpy as np
 
 from benchmarks import evaluation
-from benchmarks.__main__ import render
+from benchmarks.__main__ import _merge, render
 from benchmarks.common import embedding_like, peak_memory, row
 from benchmarks.training import _miner_rows, _soft_triplet_rows, dense_soft_triplet
 
@@ -60,3 +60,19 @@ def test_render_writes_one_table_per_section_and_marks_missed_targets():
     assert "**no**" in text and "case\\|2" in text
     assert "b FAILED: boom" in text
     assert "yes / **no**" in text
+
+
+def test_rerunning_some_sections_keeps_the_other_sections_rows():
+    before = {
+        "rows": [
+            row("Evaluation", "map", "1 s") | {"module": "evaluation"},
+            row("Training", "old epoch", "9 s") | {"module": "training"},
+            row("Projection", "pca", "5 ms") | {"module": "projection"},
+        ],
+        "timings": {"evaluation": 50.0, "training": 130.0, "projection": 100.0},
+    }
+    new = [row("Training", "new epoch", "3 s") | {"module": "training"}]
+    rows, timings, errors = _merge(before, ["training"], new, {"training": 120.0}, {})
+    assert [r["case"] for r in rows] == ["map", "new epoch", "pca"]
+    assert timings == {"evaluation": 50.0, "training": 120.0, "projection": 100.0}
+    assert errors == {}
