@@ -325,7 +325,7 @@ def write_doc(rows: list[dict], quick: bool) -> None:
         "",
         "A stall is the gap between two ticks of a 5 ms QTimer on the GUI thread, minus 5 ms. The",
         "machine is shared, and other people's processes add gaps now and then, so the longest",
-        "stall is noisy (46-105 ms over the runs of November 2026): compare runs made together.",
+        "stall is noisy (43-170 ms over the runs of November 2026): compare runs made together.",
         "Training in a thread shares the GIL with the GUI thread; in a child process (the app's",
         "choice, run at a lower CPU priority) the GUI thread only waits for its own work.",
         "Its own work includes Python's full garbage collections over the ~280k objects of Qt,",
