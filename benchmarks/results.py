@@ -661,9 +661,9 @@ how stable long runs are); "best epoch" lists the selected epoch (1-based) of ea
 Seconds per epoch include the val evaluation and were measured with torch {torch}, 1 thread,
 on a 2-core machine shared with other jobs, so they are noisy and pessimistic. The runs predate
 the speed work of 2026-11-25 (docs/benchmarks.md; a psd epoch at the VEGAS shape, 9.5 s then,
-takes 2.6-3.8 s now), and l_soft now
-adds its terms in another order (equal to 1e-7), so a psd rerun drifts from these numbers over
-the epochs; the sorted semi-hard miner and the teacher thread give the same values as before.
+takes 2.6-3.8 s now). l_soft now adds its terms in another order (equal to 1e-7), so a psd rerun
+drifts from these numbers over the epochs; the sorted semi-hard miner and the teacher thread give
+the same values as before.
 
 Regenerate: `python -m benchmarks.results` (runs what is missing, then rewrites this file);
 `python -m benchmarks.results --render` only rewrites this file from `docs/results/runs.json`.
