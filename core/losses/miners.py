@@ -38,7 +38,7 @@ def semi_hard(
 
     Each anchor's negatives are sorted once and every positive looks up its first farther negative
     by binary search: O(n m log m), where comparing each pair with every negative costs O(n m^2)
-    (4x slower for a batch of 128 with 10 classes, forward and backward).
+    (2.3x slower for a batch of 128 with 10 classes, forward and backward; docs/benchmarks.md).
     """
     inf = torch.finfo(d.dtype).max
     neg = ~same

@@ -1,8 +1,8 @@
 """Sorting each row of a small matrix, the step that dominates the sort-based losses on a CPU.
 
-torch's CPU sort and searchsorted cost 40-50 ns per element on rows of 128-256 (one thread),
-numpy's introsort about 12 (``python -m benchmarks --only training``), so CPU tensors are
-ordered by numpy and the indices come back as a tensor; gradients then flow through ``gather``.
+torch's CPU argsort costs 40-50 ns per element on rows of 128-256 (one thread), numpy's 13-25
+(docs/benchmarks.md, "argsort of each row"), so CPU tensors are ordered by numpy and the indices
+come back as a tensor; gradients then flow through ``gather``.
 """
 
 from __future__ import annotations
