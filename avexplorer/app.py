@@ -42,7 +42,7 @@ def run_app(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None)
+    import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None, True, False)
 
     # The training worker runs Python between torch kernels; a shorter GIL switch interval lets
     # the GUI thread in sooner (the default 5 ms would be a visible share of a 50 ms budget).
