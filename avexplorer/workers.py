@@ -261,7 +261,6 @@ class Jobs(QObject):
         self._thumb_worker: WorkerBase | None = None
         self._pending_layouts: set[tuple[int, int, str]] = set()
         self.projections = ProjectionProcess()
-        self._slow_layout_running = False
         self._slow_layout_next: tuple[int, int, str] | None = None
         session.embeddingsAdded.connect(self._embeddings_added)
 
@@ -344,13 +343,12 @@ class Jobs(QObject):
         ):
             return
         slow = method != "pca"
-        if slow and self._slow_layout_running:
+        if slow and any(m != "pca" for _, _, m in self._pending_layouts):
             # One UMAP at a time, and only the newest request waits: during training a request
             # comes every epoch, and a queue of stale epochs would keep the map behind.
             self._slow_layout_next = (rid, epoch, method)
             return
         self._pending_layouts.add(key)
-        self._slow_layout_running |= slow
         prev = self.session.previous_layout(rid, epoch, method)
         prev_coords = prev.coords if prev is not None else None
         title = f"{method.upper()} projection, epoch {epoch + 1}"
@@ -358,7 +356,6 @@ class Jobs(QObject):
         def settle() -> None:
             self._pending_layouts.discard(key)
             if slow:
-                self._slow_layout_running = False
                 waiting, self._slow_layout_next = self._slow_layout_next, None
                 if waiting is not None:
                     self.request_layout(*waiting)
