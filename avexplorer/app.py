@@ -66,7 +66,7 @@ def run_app(argv: list[str] | None = None) -> int:
     session = Session(runs_root=runs)
     window = MainWindow(session)
     window.show()
-    freeze_long_lived()
+    # The first dataset opens right after start-up: freezing then also covers start-up's objects.
     session.datasetChanged.connect(freeze_long_lived)
     QTimer.singleShot(0, lambda: open_initial(window, args))
     code = app.exec()

@@ -5,8 +5,8 @@ once Qt, pyqtgraph and a dataset are loaded, which took up to 136 ms on 2 cores 
 trained (docs/benchmarks_gui.md). ``gc.freeze()`` moves the objects alive now into a permanent
 generation that collections skip, so later full collections walk only what was made since (about
 half as many objects; up to 76 ms in the same probe). Objects frozen here are still freed by
-reference counting; only cycles among them stay, which is why it runs after start-up and after a
-dataset is opened, not all the time.
+reference counting; only cycles among them stay, which is why it runs only when a dataset is
+opened (the first just after start-up), not all the time.
 """
 
 from __future__ import annotations
