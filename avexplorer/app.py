@@ -35,8 +35,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad flags before any window opens, with the rules the CLI uses (one line, exit 2)."""
+    from core.config import ConfigError, RunConfig, method_config
+    from core.synthetic import SHAPES
+
+    if args.epochs is not None and args.train is None:
+        parser.error("--epochs goes with --train")
+    if args.train is not None:
+        epochs = {} if args.epochs is None else {"optim.epochs": args.epochs}
+        try:
+            method_config(args.train, RunConfig().replace(**epochs))
+        except ConfigError as e:
+            flag = "--epochs" if e.field == "optim.epochs" else "--train"
+            parser.error(f"{flag}: {e.problem}")
+    if args.synthetic is not None and args.synthetic not in SHAPES:
+        parser.error(
+            f"--synthetic: unknown shape {args.synthetic!r}; choose one of {', '.join(SHAPES)}"
+        )
+    if args.query is not None and args.query < 0:
+        parser.error(f"--query: item numbers start at 0, got {args.query}")
+
+
 def run_app(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    check_args(parser, args)
     import pyqtgraph as pg
     from PySide6.QtCore import QStandardPaths, QThreadPool, QTimer
     from PySide6.QtGui import QIcon
@@ -100,6 +124,12 @@ def open_initial(window, args: argparse.Namespace) -> None:
             def query() -> None:
                 if session.gallery is not None:
                     session.modelChanged.disconnect(query)
+                    n = len(session.dataset.test)
+                    if args.query >= n:
+                        window.show_error(
+                            "No such item", f"--query {args.query}: the test split has {n} items"
+                        )
+                        return
                     session.set_item_query("test", args.query)
                     window.dataset_panel.select_item("test", args.query)
 

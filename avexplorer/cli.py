@@ -7,9 +7,11 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import traceback
 
 from avexplorer import __version__
 from avexplorer.commands import COMMANDS
+from core.config import ConfigError
 from core.errors import UserError
 
 
@@ -25,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(f"avexplorer.commands.{name}") is None:
             continue  # a command still being written on another branch of work
         importlib.import_module(f"avexplorer.commands.{name}").add_parser(sub)
+        sub.choices[name].add_argument(
+            "--debug", action="store_true", help="show the traceback of an unexpected error"
+        )
     return parser
 
 
@@ -35,11 +40,31 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app(argv)
     args = build_parser().parse_args(argv)
+    prog = f"avexplorer {args.command}"
     try:
         return int(args.run(args) or 0)
+    except ConfigError as e:
+        from avexplorer.commands.common import config_flag
+
+        print(f"{prog}: error: --{config_flag(e.field)}: {e.problem}", file=sys.stderr)
+        return 2
     except UserError as e:
-        print(f"avexplorer {args.command}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"avexplorer {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, not bad input: say so, with the traceback on request
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"{prog}: internal error: {type(e).__name__}: {_one_line(str(e))}"
+            + ("" if args.debug else " (rerun with --debug for the traceback)"),
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(text: str) -> str:
+    """A message on one line: later lines (details of a wrapped error) joined with '; '."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())

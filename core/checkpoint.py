@@ -71,6 +71,14 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     return path
 
 
+def _this_machine(config: Any) -> Any:
+    """The stored config with its thread count capped at this machine's CPUs: a machine setting,
+    not part of the run, so a checkpoint made on a bigger machine still loads here."""
+    if isinstance(config, dict) and isinstance(config.get("threads"), int):
+        config = {**config, "threads": min(config["threads"], os.cpu_count() or 1)}
+    return config
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
@@ -90,8 +98,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             "upgrade avexplorer to read it"
         )
     try:
-        config = RunConfig.from_dict(payload["config"])
-    except (KeyError, TypeError) as e:
+        config = RunConfig.from_dict(_this_machine(payload["config"]))
+    except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"{path}: its config is not understood ({e})") from None
     return Checkpoint(
         config=config,

@@ -7,22 +7,75 @@ a checkpoint loaded with ``weights_only=True``, JSON and command-line flags.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import re
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+from core.errors import UserError
 
 Method = Literal["psd", "triplet", "infonce"]
 METHODS: tuple[str, ...] = ("psd", "triplet", "infonce")
 
 
+class ConfigError(UserError, ValueError):
+    """A config value out of its range or of the wrong type; ``field`` is its dotted name."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.field = name
+        self.problem = problem
+        super().__init__(f"{name}: {problem}")
+
+
+def bounded(
+    default: Any,
+    lo: float | None = None,
+    hi: float | Callable[[], float] | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> Any:
+    """A config field with a range, checked when the config is built (``hi`` may be a function,
+    for limits of this machine such as its CPU count)."""
+    return field(default=default, metadata={"range": (lo, hi, lo_open, hi_open)})
+
+
+class _Validated:
+    """Every config section checks its fields when built, so that no code path (CLI flags, the
+    app's form, a checkpoint, a JSON file) can make a config that a run would choke on.
+
+    Types come from the annotations (``Literal`` choices included; numbers must be finite, ints
+    must not be bools or floats, floats accept ints), ranges from ``bounded``. A section may add
+    cross-field checks in a ``_check`` method.
+    """
+
+    def __post_init__(self) -> None:
+        hints = _hints(type(self))
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            checked = _check_value(_qualified(type(self), f.name), value, hints[f.name])
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)
+            if "range" in f.metadata:
+                _check_range(_qualified(type(self), f.name), checked, *f.metadata["range"])
+        self._check()
+
+    def _check(self) -> None:
+        """Checks that involve several fields of the section (none by default)."""
+
+
 @dataclass(frozen=True)
-class ModelConfig:
-    hidden: int = 512
-    dim: int = 128
-    dropout: float = 0.1
+class ModelConfig(_Validated):
+    hidden: int = bounded(512, 1)
+    dim: int = bounded(128, 1)
+    dropout: float = bounded(0.1, 0.0, 1.0, hi_open=True)
     activation: Literal["relu", "gelu"] = "relu"
     # g reads unit-norm embeddings, whose logits a plain linear layer keeps near zero for many
     # epochs (a near-uniform teacher); a fixed scale (NormFace-style) lets it become confident.
-    logit_scale: float = 10.0
+    logit_scale: float = bounded(10.0, 0.0, lo_open=True)
     # Standardise each input feature with the train split's mean and std (kept in the weights).
     # Pretrained-CNN and audio-net features share a large common offset; without this the
     # audio branch can start, and stay, collapsed onto one point.
@@ -30,53 +83,60 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(_Validated):
     method: Method = "psd"
-    margin: float = 0.2
+    margin: float = bounded(0.2, 0.0)
     mining: Literal["batch_hard", "semi_hard"] = "semi_hard"  # beats batch-hard: docs/results.md
-    temperature: float = 1.0  # softmax temperature T of the teacher's class probabilities
-    lambda_dis: float = 0.1
+    # softmax temperature T of the teacher's class probabilities
+    temperature: float = bounded(1.0, 0.0, lo_open=True)
+    lambda_dis: float = bounded(0.1, 0.0)
     # lambda_soft < 0 means "1 - r_t" (METHOD.md's default); any value >= 0 is used as a constant.
     lambda_soft: float = -1.0
     teacher: Literal["ema", "self"] = "ema"
-    teacher_momentum: float = 0.99
-    infonce_temperature: float = 0.07
+    teacher_momentum: float = bounded(0.99, 0.0, 1.0)
+    infonce_temperature: float = bounded(0.07, 0.0, lo_open=True)
 
 
 @dataclass(frozen=True)
-class ScheduleConfig:
-    r_start: float = 1.0
-    r_end: float = 0.3
+class ScheduleConfig(_Validated):
+    r_start: float = bounded(1.0, 0.0, 1.0)
+    r_end: float = bounded(0.3, 0.0, 1.0)
     shape: Literal["linear", "cosine", "step"] = "linear"
-    steps: int = 3  # number of plateaus for the "step" shape
+    steps: int = bounded(3, 1)  # number of plateaus for the "step" shape
 
 
 @dataclass(frozen=True)
-class OptimConfig:
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    batch_size: int = 128
-    epochs: int = 30
+class OptimConfig(_Validated):
+    lr: float = bounded(1e-3, 0.0, lo_open=True)
+    weight_decay: float = bounded(1e-5, 0.0)
+    batch_size: int = bounded(128, 2)  # a triplet needs two pairs
+    epochs: int = bounded(30, 1)
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    val_fraction: float = (
-        0.1  # carved from train (stratified, seeded) when the file has no val split
-    )
+class DataConfig(_Validated):
+    # carved from train (stratified, seeded) when the file has no val split
+    val_fraction: float = bounded(0.1, 0.0, 1.0, lo_open=True, hi_open=True)
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(_Validated):
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    seed: int = 0
+    seed: int = bounded(0, 0, 2**32 - 1)
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
-    snapshot_every: int = 10  # steps between soft-alignment snapshots; 0 disables them
+    # torch CPU threads; 0 keeps torch's default
+    threads: int = bounded(0, 0, lambda: os.cpu_count() or 1)
+    snapshot_every: int = bounded(10, 0)  # steps between soft-alignment snapshots; 0: none
+
+    def _check(self) -> None:
+        if not _DEVICE.fullmatch(self.device):
+            raise ConfigError(
+                "device", f"{self.device!r} is not a device; use auto, cpu, cuda or cuda:N"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,7 +162,65 @@ class RunConfig:
         return RunConfig.from_dict(d)
 
 
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    cached = _HINTS.get(cls)
+    if cached is None:
+        cached = _HINTS[cls] = typing.get_type_hints(cls)
+    return cached
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _qualified(cls: type, name: str) -> str:
+    section = next((k for k, v in _SECTIONS.items() if v is cls), None)
+    return f"{section}.{name}" if section else name
+
+
+def _check_value(name: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the annotation ``hint``, ints widened to float for floats."""
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(name, f"{value!r} is not one of {', '.join(map(str, choices))}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(name, f"expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(name, f"expected a whole number, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(name, f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(name, f"must be a finite number, got {value}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(name, f"expected text, got {value!r}")
+        return value
+    if isinstance(hint, type) and issubclass(hint, _Validated) and not isinstance(value, hint):
+        raise ConfigError(name, f"expected a {hint.__name__}, got {value!r}")
+    return value
+
+
+def _check_range(name: str, value: float, lo: Any, hi: Any, lo_open: bool, hi_open: bool) -> None:
+    hi = hi() if callable(hi) else hi
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        raise ConfigError(name, f"must be {'>' if lo_open else '>='} {lo:g}, got {value:g}")
+    if hi is not None and (value > hi or (hi_open and value == hi)):
+        raise ConfigError(name, f"must be {'<' if hi_open else '<='} {hi:g}, got {value:g}")
+
+
 def _build(cls: type, d: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(prefix.rstrip(".") or "config", f"expected a section, got {d!r}")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(d) - set(known))
     if unknown:
@@ -141,7 +259,9 @@ def method_config(method: str, base: RunConfig | None = None) -> RunConfig:
     ``triplet`` and ``infonce`` use every label (or none) at every step, so their schedule is r = 1.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ConfigError(
+            "loss.method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
+        )
     cfg = (base or RunConfig()).replace(**{"loss.method": method})
     if method != "psd":
         cfg = cfg.replace(**{"schedule.r_start": 1.0, "schedule.r_end": 1.0})

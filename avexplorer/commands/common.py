@@ -30,16 +30,29 @@ def flag_name(dotted: str) -> str:
     return _SHORT.get(dotted, dotted.split(".")[-1].replace("_", "-"))
 
 
+def _config_flags() -> dict[str, str]:
+    """Dotted config name -> flag name (without the dashes)."""
+    flags: dict[str, str] = {}
+    for dotted, _, _ in flat_fields():
+        name = flag_name(dotted)
+        if name in flags.values():  # two sections with one leaf name: fall back to the dotted one
+            name = dotted.replace(".", "-").replace("_", "-")
+        flags[dotted] = name
+    return flags
+
+
+def config_flag(dotted: str) -> str:
+    """The command-line flag (without dashes) of a dotted config field, for error messages."""
+    return _config_flags().get(dotted, dotted)
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config field (``--margin``, ``--r-end``, ``--mining`` ...), default None so
     that only the flags a user gives override the config (METHOD.md's defaults otherwise)."""
     group = parser.add_argument_group("config (defaults from docs/method.md)")
-    seen: set[str] = set()
+    flags = _config_flags()
     for dotted, default, _ in flat_fields():
-        name = flag_name(dotted)
-        if name in seen:  # two sections with the same leaf name: fall back to the dotted name
-            name = dotted.replace(".", "-").replace("_", "-")
-        seen.add(name)
+        name = flags[dotted]
         kind = type(default)
         group.add_argument(
             f"--{name}",

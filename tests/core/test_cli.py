@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from avexplorer.cli import main
 
@@ -76,3 +77,45 @@ def test_bad_input_is_one_line_and_nonzero(tiny_h5, tmp_path):
         assert out.returncode == 2, out.stderr
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and "error:" in lines[0] and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "0"], "--epochs: must be >= 1"),
+        (["--activation", "tanh"], "--activation: 'tanh' is not one of relu, gelu"),
+        (["--lr", "inf"], "--lr: must be a finite number"),
+        (["--margin", "nan"], "--margin: must be a finite number"),
+        (["--infonce-temperature", "0"], "--infonce-temperature: must be > 0"),
+        (["--threads", "100000"], "--threads: must be <="),
+        (["--method", "moco"], "--method: unknown method 'moco'"),
+        (["--val-fraction", "1.5"], "--val-fraction: must be < 1"),
+    ],
+)
+def test_bad_config_flags_are_one_line_and_create_no_run_folder(
+    tiny_h5, tmp_path, capsys, flags, message
+):
+    run = tmp_path / "run"
+    assert main(["train", str(tiny_h5), "--out", str(run), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--train", "moco"], "--train: unknown method 'moco'"),
+        (["--train", "psd", "--epochs", "0"], "--epochs: must be >= 1"),
+        (["--epochs", "3"], "--epochs goes with --train"),
+        (["--synthetic", "bogus"], "--synthetic: unknown shape 'bogus'"),
+        (["--query", "-3"], "--query: item numbers start at 0"),
+    ],
+)
+def test_app_flags_are_checked_before_any_window_opens(argv, message, capsys):
+    from avexplorer.app import build_parser, check_args
+
+    parser = build_parser()
+    with pytest.raises(SystemExit) as code:
+        check_args(parser, parser.parse_args(argv))
+    assert code.value.code == 2 and message in capsys.readouterr().err

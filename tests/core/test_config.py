@@ -29,3 +29,66 @@ def test_baselines_use_every_label():
     assert method_config("psd").schedule.r_end == 0.3
     with pytest.raises(ValueError, match="unknown method"):
         method_config("moco")
+
+
+# Every bad value is refused where the config is built, naming the dotted field.
+BAD_VALUES = [
+    ("optim.epochs", 0),
+    ("optim.epochs", 2.5),
+    ("optim.batch_size", 1),
+    ("optim.batch_size", True),
+    ("optim.lr", 0.0),
+    ("optim.lr", float("inf")),
+    ("optim.weight_decay", -1e-3),
+    ("model.hidden", 0),
+    ("model.dim", -4),
+    ("model.dropout", 1.0),
+    ("model.activation", "tanh"),
+    ("model.logit_scale", 0.0),
+    ("model.standardize", "yes"),
+    ("loss.method", "moco"),
+    ("loss.margin", float("nan")),
+    ("loss.margin", -0.1),
+    ("loss.mining", "hardest"),
+    ("loss.temperature", 0.0),
+    ("loss.teacher", "median"),
+    ("loss.teacher_momentum", 1.5),
+    ("loss.infonce_temperature", 0.0),
+    ("loss.lambda_soft", float("nan")),
+    ("schedule.r_start", 1.2),
+    ("schedule.r_end", -0.1),
+    ("schedule.shape", "exp"),
+    ("schedule.steps", 0),
+    ("data.val_fraction", 0.0),
+    ("data.val_fraction", 1.0),
+    ("seed", -1),
+    ("threads", 10_000),
+    ("device", "gpu"),
+    ("snapshot_every", -1),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES, ids=[f"{n}={v}" for n, v in BAD_VALUES])
+def test_bad_values_are_refused_naming_the_field(name, value):
+    from core.config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        RunConfig().replace(**{name: value})
+    assert err.value.field == name and str(err.value).startswith(f"{name}: ")
+    assert "\n" not in str(err.value)
+
+
+def test_sections_validate_when_built_directly_and_from_a_dict():
+    from core.config import ConfigError, OptimConfig
+
+    with pytest.raises(ConfigError, match=r"optim\.epochs"):
+        OptimConfig(epochs=0)
+    with pytest.raises(ConfigError, match=r"model\.activation"):
+        RunConfig.from_dict({"model": {"activation": "swish"}})
+    with pytest.raises(ConfigError, match="expected a section"):
+        RunConfig.from_dict({"model": 3})
+
+
+def test_whole_numbers_are_accepted_for_float_fields_and_stored_as_floats():
+    cfg = RunConfig().replace(**{"loss.margin": 1})
+    assert cfg.loss.margin == 1.0 and isinstance(cfg.loss.margin, float)
