@@ -6,6 +6,9 @@ Layout (one file per dataset)::
     visual_{split}  [N, Dv]
     lab_{split}     [N] int class ids, or [N, C] one-hot
     path_{split}    [N] utf-8 clip paths (optional; ours, for previews)
+    audio_seg_{split}, visual_seg_{split} [N, T, D], seg_count_{split} [N] (optional; ours:
+                    per-segment features, see core/segments.py); 3-D audio_{split} /
+                    visual_{split} (per-second files such as AVE's) load pooled, segments kept
     class_names     [C] utf-8 (optional; ours)
     attrs: audio_encoder, visual_encoder (optional; ours: which encoders made the features)
 
@@ -21,6 +24,7 @@ import h5py
 import numpy as np
 
 from core.errors import UserError
+from core.segments import DEFAULT_SECONDS, Segments, masked_mean
 
 SPLITS = ("train", "val", "test")
 
@@ -35,13 +39,15 @@ class Split:
     visual: np.ndarray  # [N, Dv] float32
     labels: np.ndarray  # [N] int64
     paths: tuple[str, ...] | None = None  # clip paths, when known
+    segments: Segments | None = None  # per-segment features, when the file has them
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: np.ndarray) -> Split:
         paths = tuple(self.paths[i] for i in index) if self.paths is not None else None
-        return Split(self.audio[index], self.visual[index], self.labels[index], paths)
+        segments = self.segments.take(index) if self.segments is not None else None
+        return Split(self.audio[index], self.visual[index], self.labels[index], paths, segments)
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,13 @@ def write_split(f: h5py.File, name: str, split: Split) -> None:
         f.create_dataset(
             f"path_{name}", data=np.array(split.paths, dtype=object), dtype=h5py.string_dtype()
         )
+    if split.segments is not None:
+        seg = split.segments
+        for modality, x in (("audio", seg.audio), ("visual", seg.visual)):
+            if x is not None:
+                f.create_dataset(f"{modality}_seg_{name}", data=x.astype(np.float32))
+        f.create_dataset(f"seg_count_{name}", data=seg.count.astype(np.int64))
+        f.attrs["segment_seconds"] = str(seg.seconds)
 
 
 def _class_names(f: h5py.File, path: Path) -> list[str]:
@@ -176,10 +189,14 @@ def _read_split(f: h5py.File, s: str, path: Path) -> Split:
     for key in (f"audio_{s}", f"visual_{s}", f"lab_{s}"):
         if key not in f:
             raise DataError(f"{path}: missing dataset {key!r} (found: {', '.join(sorted(f))})")
-    audio = _features(f, f"audio_{s}", path)
-    visual = _features(f, f"visual_{s}", path)
+    audio, audio_seg = _features(f, f"audio_{s}", path)
+    visual, visual_seg = _features(f, f"visual_{s}", path)
     labels = _labels(f, f"lab_{s}", path)
-    n = {f"audio_{s}": len(audio), f"visual_{s}": len(visual), f"lab_{s}": len(labels)}
+    n = {
+        f"audio_{s}": len(audio if audio is not None else audio_seg),  # type: ignore[arg-type]
+        f"visual_{s}": len(visual if visual is not None else visual_seg),  # type: ignore[arg-type]
+        f"lab_{s}": len(labels),
+    }
     if len(set(n.values())) > 1:
         raise DataError(f"{path}: lengths differ: " + ", ".join(f"{k}={v}" for k, v in n.items()))
     paths = None
@@ -188,14 +205,64 @@ def _read_split(f: h5py.File, s: str, path: Path) -> Split:
         paths = tuple(p.decode() if isinstance(p, bytes) else str(p) for p in raw)
         if len(paths) != len(labels):
             raise DataError(f"{path}: path_{s} has {len(paths)} entries, lab_{s} has {len(labels)}")
-    return Split(audio, visual, labels, paths)
+    segments = _segments(f, s, path, len(labels), audio_seg, visual_seg)
+    if segments is not None:  # per-second files: the clip vector is the mean of its segments
+        if audio is None:
+            audio = masked_mean(segments.audio, segments.count)  # type: ignore[arg-type]
+        if visual is None:
+            visual = masked_mean(segments.visual, segments.count)  # type: ignore[arg-type]
+    return Split(audio, visual, labels, paths, segments)  # type: ignore[arg-type]
 
 
-def _features(f: h5py.File, key: str, path: Path) -> np.ndarray:
+def _segments(
+    f: h5py.File,
+    s: str,
+    path: Path,
+    n: int,
+    audio: np.ndarray | None,
+    visual: np.ndarray | None,
+) -> Segments | None:
+    """The split's segments: 3-D clip features, or ours beside 2-D ones; None without either."""
+    if audio is None and f"audio_seg_{s}" in f:
+        audio = _segment_array(f, f"audio_seg_{s}", path)
+    if visual is None and f"visual_seg_{s}" in f:
+        visual = _segment_array(f, f"visual_seg_{s}", path)
+    if audio is None and visual is None:
+        return None
+    arrays = {k: x for k, x in (("audio", audio), ("visual", visual)) if x is not None}
+    if len({x.shape[:2] for x in arrays.values()} | {(n, x.shape[1]) for x in arrays.values()}) > 1:
+        shapes = ", ".join(f"{k} {x.shape}" for k, x in arrays.items())
+        raise DataError(f"{path}: {s} segments must be [{n}, T, D] alike, found {shapes}")
+    t = next(iter(arrays.values())).shape[1]
+    if f"seg_count_{s}" in f:
+        count = np.asarray(f[f"seg_count_{s}"][()]).astype(np.int64)
+        if count.shape != (n,):
+            raise DataError(f"{path}: seg_count_{s} has shape {count.shape}, expected ({n},)")
+        bad = np.flatnonzero((count < 1) | (count > t))
+        if len(bad):
+            raise DataError(
+                f"{path}: seg_count_{s}[{bad[0]}] = {count[bad[0]]} is out of range 1..{t}"
+            )
+    else:  # per-second files without counts: every segment is real
+        count = np.full(n, t, np.int64)
+    seconds = float(f.attrs.get("segment_seconds", DEFAULT_SECONDS))
+    return Segments(audio, visual, count, seconds)
+
+
+def _segment_array(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    x = _features(f, key, path)[1]
+    if x is None:
+        raise DataError(f"{path}: {key} must be a 3-D array [N, T, D], found {f[key].shape}")
+    return x
+
+
+def _features(f: h5py.File, key: str, path: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(clip-level [N, D], per-segment [N, T, D]): one of them, as the file stores it."""
     ds = f[key]
-    if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
+    if not isinstance(ds, h5py.Dataset) or ds.ndim not in (2, 3):
         raise DataError(
-            f"{path}: {key} must be a 2-D array [N, D], found shape {getattr(ds, 'shape', '?')}"
+            f"{path}: {key} must be a 2-D array [N, D] or 3-D [N, T, D], "
+            f"found shape {getattr(ds, 'shape', '?')}"
         )
     x = ds[()]
     if x.dtype == np.uint8:
@@ -205,12 +272,12 @@ def _features(f: h5py.File, key: str, path: Path) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
-        row, col = np.argwhere(bad)[0]
+        at = tuple(np.argwhere(bad)[0])
+        rows = int(bad.reshape(len(x), -1).any(axis=1).sum())
         raise DataError(
-            f"{path}: {key}[{row}, {col}] is {x[row, col]} (NaN/inf); "
-            f"{int(bad.any(axis=1).sum())} rows affected"
+            f"{path}: {key}[{', '.join(map(str, at))}] is {x[at]} (NaN/inf); {rows} rows affected"
         )
-    return x
+    return (x, None) if x.ndim == 2 else (None, x)
 
 
 def _labels(f: h5py.File, key: str, path: Path) -> np.ndarray:

@@ -53,6 +53,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fps", type=float, default=1.0, help="video frames sampled per second")
     p.add_argument(
+        "--segments",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=None,
+        metavar="SECONDS",
+        help="also store per-segment features (audio_seg_*, visual_seg_*, seg_count_*) for "
+        "segments of SECONDS (default 1.0 when the flag is given)",
+    )
+    p.add_argument(
         "--pad-short",
         action="store_true",
         help="zero-pad audio shorter than half an encoder window instead of leaving the clip out",
@@ -99,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1")
     if args.fps <= 0:
         raise UserError("--fps must be positive")
+    if args.segments is not None and args.segments <= 0:
+        raise UserError("--segments must be a positive number of seconds")
     shard = parse_shard(args.shard) if args.shard else None
     rule = SplitRule(args.val, args.test, args.seed)
     listing = list_clips(args.clips, args.manifest)
@@ -120,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             batch_frames=args.batch_size,
             shard=shard,
             on_result=lambda _: bar.update(),
+            segments=args.segments,
         )
     print(
         f"{args.out}: audio {encoders.audio.name} ({encoders.audio.dim}-d), "  # type: ignore[union-attr]

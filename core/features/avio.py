@@ -26,6 +26,7 @@ class Decoded:
     """
 
     frames: np.ndarray | None = None
+    frame_times: np.ndarray | None = None  # [T] seconds from the first frame (for segments)
     audio: np.ndarray | None = None
     duration: float | None = None
     audio_note: str | None = None

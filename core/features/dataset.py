@@ -17,12 +17,13 @@ left out, and why) and, in shard files, ``split_train`` (the manifest's split of
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -35,6 +36,7 @@ from core.features.encoders import Encoders
 from core.features.errors import NO_AUDIO, NO_VISUAL
 from core.features.extract import PADDED, ClipResult, decode_spec, iter_features
 from core.features.media import MEDIA_EXTS
+from core.features.segment_store import SegmentSource, SegmentSpool, shard_segments
 
 MANIFEST_NAME = "manifest.csv"
 _SKIPPED = ("skipped_path", "skipped_kind", "skipped_reason")
@@ -256,8 +258,12 @@ def extract_dataset(
     batch_frames: int = 32,
     shard: tuple[int, int] | None = None,
     on_result: Callable[[ClipResult], None] | None = None,
+    segments: float | None = None,
 ) -> ExtractReport:
     """Encode the listing and write the feature file ``out``.
+
+    With ``segments`` (seconds) the file also holds per-segment features (core/segments.py),
+    spooled to disk while the clips stream in.
 
     With ``shard=(i, n)`` only every n-th clip from the i-th is encoded and ``out`` is a partial
     file: its clips all sit in ``train``, unsplit, until ``merge_shards`` splits the union exactly
@@ -271,6 +277,7 @@ def extract_dataset(
         order = order[shard[0] :: shard[1]]
     report = ExtractReport(listed=len(order), ignored=list(listing.ignored))
     kept: list[tuple[int, ClipResult]] = []
+    spool = SegmentSpool(out, encoders.audio.dim, encoders.visual.dim) if segments else None
     start = time.perf_counter()
     results = iter_features(
         [listing.items[i].path for i in order],
@@ -280,39 +287,58 @@ def extract_dataset(
         workers=workers,
         pad_short=pad_short,
         batch_frames=batch_frames,
+        segments=segments,
     )
-    for result in results:
-        if on_result is not None:
-            on_result(result)
-        report.encoded += result.encoded
-        report.cached += result.error is None and not result.encoded
-        why = _why_unpaired(result)
-        if why is not None:
-            report.skipped.append((result.path, *why))
-            continue
-        assert result.features is not None
-        report.padded += any(n.startswith(PADDED) for n in result.features.notes)
-        kept.append((order[result.index], result))
-    report.seconds = time.perf_counter() - start
-    if not kept and shard is None:
-        raise UserError("no clip could be used, nothing written\n" + report.summary())
-    rows = _rows(listing, kept, encoders.audio.dim, encoders.visual.dim)
-    attrs = {
-        "audio_encoder": encoders.audio.name,
-        "audio_encoder_version": encoders.audio.version,
-        "visual_encoder": encoders.visual.name,
-        "visual_encoder_version": encoders.visual.version,
-        "frame_rate": str(fps),
-        "clips": listing.source,
-        **rule.attrs(),
-    }
-    if shard is not None:
-        attrs["shard"] = f"{shard[0]}/{shard[1]}"
-        data, indices = _unsplit(rows, listing.class_names, attrs)
-    else:
-        data, indices = _split(rows, listing.class_names, attrs, rule)
-    report.written = {s: len(indices[s]) for s in SPLITS}
-    write_features(out, data, indices, report.skipped, rows.split if shard is not None else None)
+    try:
+        for result in results:
+            if on_result is not None:
+                on_result(result)
+            report.encoded += result.encoded
+            report.cached += result.error is None and not result.encoded
+            why = _why_unpaired(result)
+            if why is not None:
+                report.skipped.append((result.path, *why))
+                continue
+            assert result.features is not None
+            report.padded += any(n.startswith(PADDED) for n in result.features.notes)
+            if spool is not None:  # to disk: a corpus of segments need not fit in memory
+                f = result.features
+                spool.append(f.audio_seg, f.visual_seg)  # type: ignore[arg-type]
+                result = replace(result, features=replace(f, audio_seg=None, visual_seg=None))
+            kept.append((order[result.index], result))
+        report.seconds = time.perf_counter() - start
+        if not kept and shard is None:
+            raise UserError("no clip could be used, nothing written\n" + report.summary())
+        rows = _rows(listing, kept, encoders.audio.dim, encoders.visual.dim)
+        attrs = {
+            "audio_encoder": encoders.audio.name,
+            "audio_encoder_version": encoders.audio.version,
+            "visual_encoder": encoders.visual.name,
+            "visual_encoder_version": encoders.visual.version,
+            "frame_rate": str(fps),
+            "clips": listing.source,
+            **rule.attrs(),
+        }
+        source = None
+        if spool is not None:
+            attrs["segment_seconds"] = str(segments)
+            source = SegmentSource(
+                spool.rows,
+                {int(i): k for k, i in enumerate(rows.index)},  # kept in spool order
+                spool.longest,
+                (encoders.audio.dim, encoders.visual.dim),
+            )
+        if shard is not None:
+            attrs["shard"] = f"{shard[0]}/{shard[1]}"
+            data, indices = _unsplit(rows, listing.class_names, attrs)
+        else:
+            data, indices = _split(rows, listing.class_names, attrs, rule)
+        report.written = {s: len(indices[s]) for s in SPLITS}
+        manifest_split = rows.split if shard is not None else None
+        write_features(out, data, indices, report.skipped, manifest_split, source)
+    finally:
+        if spool is not None:
+            spool.close()
     return report
 
 
@@ -397,6 +423,7 @@ def write_features(
     indices: dict[str, np.ndarray],
     skipped: list[tuple[str, str, str]],
     manifest_split: list[str] | None = None,
+    segments: SegmentSource | None = None,
 ) -> None:
     """``core.data.save_h5`` plus our extras, made visible at ``out`` in one rename.
 
@@ -407,7 +434,7 @@ def write_features(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
-        _write(tmp, data, indices, skipped, manifest_split)
+        _write(tmp, data, indices, skipped, manifest_split, segments)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -419,12 +446,15 @@ def _write(
     indices: dict[str, np.ndarray],
     skipped: list[tuple[str, str, str]],
     manifest_split: list[str] | None,
+    segments: SegmentSource | None = None,
 ) -> None:
     save_h5(tmp, data)
     text = h5py.string_dtype()
     with h5py.File(tmp, "a") as f:
         for s, idx in indices.items():
             f.create_dataset(f"index_{s}", data=idx.astype(np.int64))
+            if segments is not None:
+                segments.write(f, s, idx)
         for i, name in enumerate(_SKIPPED):
             column = np.array([row[i] for row in skipped], dtype=object)
             f.create_dataset(name, data=column, dtype=text, shape=(len(skipped),))
@@ -468,7 +498,12 @@ def merge_shards(parts: list[str | Path], out: str | Path) -> ExtractReport:
     attrs = {k: v for k, v in first["attrs"].items() if k != "shard"}
     data, indices = _split(rows, first["class_names"], attrs, SplitRule.from_attrs(attrs))
     skipped = sorted(x for p in loaded for x in p["skipped"])
-    write_features(out, data, indices, skipped)
+    with contextlib.ExitStack() as files:
+        source = None
+        if "segment_seconds" in attrs:
+            opened = [files.enter_context(h5py.File(p["path"], "r")) for p in loaded]
+            source = shard_segments(opened, [p["rows"].index for p in loaded])
+        write_features(out, data, indices, skipped, segments=source)
     report = ExtractReport(skipped=skipped)
     report.written = {s: len(indices[s]) for s in SPLITS}
     report.listed = len(rows.index) + len(skipped)

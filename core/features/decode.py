@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from core.features.audio import load_audio
 from core.features.avio import Decoded
 from core.features.cache import CacheEntry, FeatureCache, file_digest
@@ -39,6 +41,7 @@ def decode_file(
     kind = kind_of(path)
     if kind == "image":
         out = Decoded(frames=load_image(path, spec.frame_size)[None] if want_frames else None)
+        out.frame_times = np.zeros(1) if want_frames else None
         out.audio_note = "a still image has no sound"
         return out
     if kind == "audio":
@@ -77,6 +80,9 @@ class Job:
     audio_key: str | None  # cache keys; None when that modality is not wanted
     visual_key: str | None
     cache_root: str | None  # None: no cache
+    # cache keys of the per-segment features (core/features/segment_encoding.py), when wanted
+    audio_seg_key: str | None = None
+    visual_seg_key: str | None = None
 
 
 @dataclass
@@ -85,6 +91,8 @@ class Prepared:
     digest: str | None = None
     audio_hit: CacheEntry | None = None
     visual_hit: CacheEntry | None = None
+    audio_seg_hit: CacheEntry | None = None
+    visual_seg_hit: CacheEntry | None = None
     decoded: Decoded | None = None
     error: ClipError | None = None
 
@@ -101,8 +109,16 @@ def prepare(job: Job) -> Prepared:
                 out.audio_hit = cache.get(out.digest, job.audio_key)
             if job.visual_key:
                 out.visual_hit = cache.get(out.digest, job.visual_key)
-        want_audio = bool(job.audio_key) and out.audio_hit is None
-        want_frames = bool(job.visual_key) and out.visual_hit is None
+            if job.audio_seg_key:
+                out.audio_seg_hit = cache.get(out.digest, job.audio_seg_key)
+            if job.visual_seg_key:
+                out.visual_seg_hit = cache.get(out.digest, job.visual_seg_key)
+        want_audio = bool(job.audio_key) and (
+            out.audio_hit is None or (bool(job.audio_seg_key) and out.audio_seg_hit is None)
+        )
+        want_frames = bool(job.visual_key) and (
+            out.visual_hit is None or (bool(job.visual_seg_key) and out.visual_seg_hit is None)
+        )
         if want_audio or want_frames:
             out.decoded = decode_file(job.path, job.spec, want_frames, want_audio)
     except ClipError as e:

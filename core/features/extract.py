@@ -32,6 +32,12 @@ from core.features.encoders import (
     load_encoders,
 )
 from core.features.errors import CORRUPT, NO_STREAM, ClipError
+from core.features.segment_encoding import (
+    audio_segments,
+    frame_rows,
+    segment_keys,
+    visual_segments,
+)
 from core.features.video import first_frame
 
 __all__ = [
@@ -57,6 +63,9 @@ class ClipFeatures:
     visual: np.ndarray | None  # [Dv] float32
     duration: float | None  # seconds (None for a still image)
     notes: tuple[str, ...] = ()
+    # per-segment features [T, D], when asked for (``segments=``; core/segments.py)
+    audio_seg: np.ndarray | None = None
+    visual_seg: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -98,16 +107,21 @@ def iter_features(
     workers: int = 1,
     pad_short: bool = False,
     batch_frames: int = 32,
+    segments: float | None = None,
 ) -> Iterator[ClipResult]:
     """One ClipResult per path, in order; bad files give a result with ``error`` set.
 
     Audio shorter than one encoder window is zero-padded when it covers at least half of one;
-    shorter audio is marked missing (a note says so) unless ``pad_short`` pads it too.
+    shorter audio is marked missing (a note says so) unless ``pad_short`` pads it too. With
+    ``segments`` (seconds) the features also hold per-segment ones (``audio_seg``, ``visual_seg``).
     """
     spec = spec or decode_spec(encoders)
     audio_key, visual_key = cache_keys(encoders, spec, pad_short)
+    seg_keys = segment_keys(audio_key, visual_key, segments)
     root = str(cache.root) if cache is not None else None
-    jobs = (Job(i, str(p), spec, audio_key, visual_key, root) for i, p in enumerate(paths))
+    jobs = (
+        Job(i, str(p), spec, audio_key, visual_key, root, *seg_keys) for i, p in enumerate(paths)
+    )
     batch: list[Prepared] = []
     frames = 0
     for prep in _prepared(jobs, workers):
@@ -115,9 +129,9 @@ def iter_features(
         if prep.decoded is not None and prep.decoded.frames is not None:
             frames += len(prep.decoded.frames)
         if frames >= batch_frames or len(batch) >= batch_frames:
-            yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short)
+            yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short, segments)
             batch, frames = [], 0
-    yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short)
+    yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short, segments)
 
 
 def encode_path(
@@ -233,12 +247,14 @@ def _encode(
     cache: FeatureCache | None,
     keys: tuple[str | None, str | None],
     pad_short: bool,
+    segments: float | None = None,
 ) -> Iterator[ClipResult]:
     if not batch:
         return
     audio_key, visual_key = keys
-    visual_new = _encode_visual(batch, encoders.visual)
+    visual_new, visual_seg = _encode_visual(batch, encoders.visual, segments)
     audio_new, audio_notes = _encode_audio(batch, encoders.audio, pad_short)
+    audio_seg = _encode_audio_segments(batch, encoders.audio, audio_new, segments)
     for i, prep in enumerate(batch):
         job = prep.job
         if prep.error is not None:
@@ -269,28 +285,82 @@ def _encode(
                 _store(cache, prep, audio_key, audio, why, duration)
             if why and why not in notes:
                 notes.append(why)
-        encoded = i in visual_new or i in audio_new
-        features = ClipFeatures(audio, visual, duration, tuple(notes))
+        seg_a = _segment_of(cache, prep, job.audio_seg_key, prep.audio_seg_hit, audio_seg.get(i))
+        seg_v = _segment_of(cache, prep, job.visual_seg_key, prep.visual_seg_hit, visual_seg.get(i))
+        encoded = i in visual_new or i in audio_new or i in visual_seg or i in audio_seg
+        features = ClipFeatures(
+            audio, visual, duration, tuple(notes), seg_a if audio is not None else None, seg_v
+        )
         yield ClipResult(job.index, job.path, features, None, encoded)
 
 
+def _segment_of(
+    cache: FeatureCache | None,
+    prep: Prepared,
+    key: str | None,
+    hit: CacheEntry | None,
+    new: np.ndarray | None,
+) -> np.ndarray | None:
+    """A clip's segment features: from the cache, or newly encoded (and then cached)."""
+    if key is None:
+        return None
+    if hit is not None:
+        return hit.vector
+    if new is not None:
+        _store(cache, prep, key, new, None, None)
+    return new
+
+
 def _encode_visual(
-    batch: Sequence[Prepared], encoder: VisualEncoder | None
-) -> dict[int, np.ndarray]:
+    batch: Sequence[Prepared], encoder: VisualEncoder | None, segments: float | None = None
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """(clip vectors, segment vectors) of the clips that need them; each frame is encoded once."""
     if encoder is None:
+        return {}, {}
+    decoded = [
+        i
+        for i, p in enumerate(batch)
+        if p.error is None and p.decoded is not None and p.decoded.frames is not None
+    ]
+    todo = [i for i in decoded if batch[i].visual_hit is None]
+    if segments is None:
+        if not todo:
+            return {}, {}
+        vectors = encoder.features([batch[i].decoded.frames for i in todo])  # type: ignore[union-attr]
+        return dict(zip(todo, vectors, strict=True)), {}
+    seg_todo = [i for i in decoded if batch[i].visual_seg_hit is None]
+    both = sorted(set(todo) | set(seg_todo))
+    frames = [batch[i].decoded.frames for i in both]  # type: ignore[union-attr]
+    rows = dict(zip(both, frame_rows(encoder, frames), strict=True))  # type: ignore[arg-type]
+    clip = {i: rows[i].mean(axis=0) for i in todo}
+    seg = {}
+    for i in seg_todo:
+        dec = batch[i].decoded
+        assert dec is not None and dec.frame_times is not None
+        seg[i] = visual_segments(rows[i], dec.frame_times, dec.duration, segments)
+    return clip, seg
+
+
+def _encode_audio_segments(
+    batch: Sequence[Prepared],
+    encoder: AudioEncoder | None,
+    usable: dict[int, np.ndarray],
+    segments: float | None,
+) -> dict[int, np.ndarray]:
+    """Segment vectors of the clips whose sound is usable (encoded now or found in the cache)."""
+    if encoder is None or segments is None:
         return {}
     todo = [
         i
         for i, p in enumerate(batch)
         if p.error is None
-        and p.visual_hit is None
+        and p.audio_seg_hit is None
         and p.decoded is not None
-        and p.decoded.frames is not None
+        and p.decoded.audio is not None
+        and (i in usable or (p.audio_hit is not None and p.audio_hit.vector is not None))
     ]
-    if not todo:
-        return {}
-    vectors = encoder.features([batch[i].decoded.frames for i in todo])  # type: ignore[union-attr]
-    return dict(zip(todo, vectors, strict=True))
+    clips = [(batch[i].decoded.audio, batch[i].decoded.duration) for i in todo]  # type: ignore[union-attr]
+    return dict(zip(todo, audio_segments(encoder, clips, segments), strict=True))  # type: ignore[arg-type]
 
 
 def _encode_audio(

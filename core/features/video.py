@@ -47,6 +47,7 @@ class FrameSampler:
         self.size = size
         self.max_frames = max_frames
         self.frames: list[np.ndarray] = []
+        self.times: list[float] = []  # of the kept frames, seconds from the first frame
         self.seconds = 0.0  # decoded length so far
         self._t0: float | None = None
         self._next = 0.0
@@ -63,6 +64,7 @@ class FrameSampler:
             return
         if t + 1e-6 >= self._next:
             self.frames.append(frame_to_square(frame, self.size))
+            self.times.append(t)
             while self._next <= t + 1e-6:
                 self._next += self.step
 
@@ -112,6 +114,7 @@ def decode_video(
                 raise ClipError(path, "no video frame could be decoded", CORRUPT)
             check_complete(path, "video", expected, sampler.seconds)
             out.frames = np.stack(sampler.frames)
+            out.frame_times = np.array(sampler.times)
         if collector is not None:
             out.audio = collector.finish()
             if len(out.audio) == 0:
