@@ -143,17 +143,20 @@ def encode_path(
     fps: float = 1.0,
     pad_short: bool = True,
     cache: FeatureCache | None = None,
+    segments: float | None = None,
 ) -> ClipFeatures:
     """Features of one video, sound or image (a drag-and-drop query).
 
     Encoders are given by name (loaded once per process) or as instances. A short sound is
     zero-padded to one encoder window by default, since a query should not be refused for that.
-    Raises ClipError when the file is unusable or has neither modality.
+    With ``segments`` (seconds) the per-segment features are filled in too. Raises ClipError when
+    the file is unusable or has neither modality.
     """
     encoders = _as_encoders(audio_encoder, visual_encoder, device)
+    spec = decode_spec(encoders, fps)
     result = next(
         iter_features(
-            [path], encoders, spec=decode_spec(encoders, fps), cache=cache, pad_short=pad_short
+            [path], encoders, spec=spec, cache=cache, pad_short=pad_short, segments=segments
         )
     )
     if result.error is not None:
