@@ -90,6 +90,7 @@ def run_app(argv: list[str] | None = None) -> int:
     session = Session(runs_root=runs)
     window = MainWindow(session)
     window.show()
+    show_encoder_problems(window)
     # The first dataset opens right after start-up: freezing then also covers start-up's objects.
     session.datasetChanged.connect(freeze_long_lived)
     QTimer.singleShot(0, lambda: open_initial(window, args))
@@ -99,6 +100,21 @@ def run_app(argv: list[str] | None = None) -> int:
     QThreadPool.globalInstance().waitForDone(10_000)
     session.close()
     return code
+
+
+def show_encoder_problems(window) -> None:
+    """A missing pretrained encoder, said in the status bar for as long as the app runs (a
+    normal status widget: temporary messages cover it, then it comes back)."""
+    from PySide6.QtWidgets import QLabel
+
+    from core.diagnostics import encoder_problems
+
+    problems = encoder_problems()
+    if problems:
+        label = QLabel("⚠ " + "; ".join(problems))
+        label.setToolTip("\n".join(problems))
+        label.setStyleSheet("color: #a04000")
+        window.statusBar().addWidget(label, 1)
 
 
 def open_initial(window, args: argparse.Namespace) -> None:

@@ -21,7 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Audio-visual embedding learning with progressive self-distillation. "
         "Run without a subcommand to open the app.",
     )
-    parser.add_argument("--version", action="version", version=f"avexplorer {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="show the version, the versions of the stack, the encoders available and the device",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         if importlib.util.find_spec(f"avexplorer.commands.{name}") is None:
@@ -31,6 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
             "--debug", action="store_true", help="show the traceback of an unexpected error"
         )
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """Print the version and ``core.diagnostics.report()`` (computed only when asked: it imports
+    torch for the device)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+        from core.diagnostics import report
+
+        print(f"avexplorer {__version__}\n{report()}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

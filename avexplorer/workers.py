@@ -125,9 +125,11 @@ def encode_query_file(
     encoder = model.audio_encoder if modality == "audio" else model.visual_encoder
     want = encoder[0].in_features
     if x.shape[1] != want:
+        from core.diagnostics import dimension_hint
+
         raise UserError(
             f"{Path(path).name}: its {modality} features have {x.shape[1]} dimensions but the "
-            f"model expects {want}; the dataset was made with other encoders"
+            f"model expects {want}; {dimension_hint(modality, x.shape[1], want)}"
         )
     return modality, embed_features(model, x, modality)[0]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.diagnostics import aisfx_missing_note
 from core.errors import UserError
 from core.features.cache import FeatureCache, default_cache_dir
 from core.features.encoders import (
@@ -140,4 +141,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(listing.class_names)} classes" + (f", shard {args.shard}" if shard else "")
     )
     print(report.summary(), file=sys.stderr if report.skipped else sys.stdout)
+    fell_back = encoders.audio is not None and encoders.audio.name != args.audio_encoder
+    if fell_back:  # aisfx was asked for but is not installed
+        print(f"warning: {aisfx_missing_note()}", file=sys.stderr)
     return 0

@@ -273,11 +273,9 @@ def _audio_encoder(name: str, device: str) -> AudioEncoder:
     except ImportError as e:
         if name != "aisfx":
             raise UserError(f"audio encoder {name!r} needs a package that is missing ({e})") from e
-        warnings.warn(
-            f"aisfx is not importable ({e}); using the weights-free {AUDIO_FALLBACK!r} audio "
-            "encoder instead (pip install aisfx --no-deps for the pretrained one)",
-            stacklevel=3,
-        )
+        from core.diagnostics import aisfx_missing_note
+
+        warnings.warn(f"{aisfx_missing_note()} ({e})", stacklevel=3)
         return _audio_encoder(AUDIO_FALLBACK, device)
 
 
