@@ -116,3 +116,21 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         run=payload.get("run", {}),
         data_source=payload.get("data_source", ""),
     )
+
+
+def data_differences(ckpt: Checkpoint, data: Any) -> list[str]:
+    """How ``data`` (an ``AVDataset``) differs from the data ``ckpt`` was trained on, one
+    phrase per difference (empty when the checkpoint fits): feature dimensions, then classes."""
+    out = []
+    if ckpt.audio_dim != data.audio_dim:
+        out.append(f"audio features {ckpt.audio_dim}-d, the data's {data.audio_dim}-d")
+    if ckpt.visual_dim != data.visual_dim:
+        out.append(f"visual features {ckpt.visual_dim}-d, the data's {data.visual_dim}-d")
+    ours, theirs = list(ckpt.class_names), list(data.class_names)
+    if ours != theirs:
+        if len(ours) != len(theirs):
+            out.append(f"{len(ours)} classes, the data has {len(theirs)}")
+        else:
+            i = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b)
+            out.append(f"class {i} is {ours[i]!r}, the data's is {theirs[i]!r}")
+    return out

@@ -253,6 +253,35 @@ def flat_fields() -> list[tuple[str, Any, Any]]:
     return out
 
 
+# Fields a method never reads (the app disables their editors). Only psd has a teacher, a
+# schedule of r and the soft and distillation terms; infonce has no margin, miner or classifier.
+_PSD_ONLY = frozenset(
+    {
+        "schedule.r_start",
+        "schedule.r_end",
+        "schedule.shape",
+        "schedule.steps",
+        "loss.temperature",
+        "loss.lambda_dis",
+        "loss.lambda_soft",
+        "loss.teacher",
+        "loss.teacher_momentum",
+    }
+)
+_IGNORED: dict[str, frozenset[str]] = {
+    "psd": frozenset({"loss.infonce_temperature"}),
+    "triplet": _PSD_ONLY | {"loss.infonce_temperature"},
+    "infonce": _PSD_ONLY | {"loss.margin", "loss.mining", "model.logit_scale"},
+}
+
+
+def ignored_fields(method: str) -> frozenset[str]:
+    """Dotted names of the config fields ``method`` does not use."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return _IGNORED[method]
+
+
 def method_config(method: str, base: RunConfig | None = None) -> RunConfig:
     """A config for one of the three methods, with the method's fixed choices applied.
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -40,3 +43,32 @@ def embed_split(
         embed_features(model, split.audio, "audio", device),
         embed_features(model, split.visual, "visual", device),
     )
+
+
+def save_embeddings(
+    path: str | Path,
+    audio: np.ndarray,
+    visual: np.ndarray,
+    split: Split,
+    class_names: Sequence[str],
+    epochs_trained: int,
+) -> Path:
+    """Write a split's embeddings to an ``.npz``: the one format the CLI and the app export.
+
+    Keys: ``audio``, ``visual`` ([N, d] float32, L2-normalised), ``labels`` (int64),
+    ``class_names``, ``paths`` (the clip files, "" when the data has none) and ``epochs_trained``
+    (how many epochs the model had trained: 40 for the model shown "after epoch 40").
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    paths = split.paths if split.paths is not None else ("",) * len(split)
+    np.savez_compressed(
+        path,
+        audio=np.asarray(audio, np.float32),
+        visual=np.asarray(visual, np.float32),
+        labels=np.asarray(split.labels, np.int64),
+        class_names=np.array(list(class_names)),
+        paths=np.array(list(paths)),
+        epochs_trained=np.int64(epochs_trained),
+    )
+    return path

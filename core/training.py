@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from core.checkpoint import Checkpoint, data_differences, load_checkpoint, save_checkpoint
 from core.config import RunConfig
 from core.control import TrainControl
 from core.data import AVDataset, Split
@@ -298,13 +298,9 @@ def _restore(
     generator: torch.Generator,
 ) -> _RunState:
     ckpt = load_checkpoint(path)
-    if (ckpt.audio_dim, ckpt.visual_dim) != (data.audio_dim, data.visual_dim):
-        raise UserError(
-            f"{path}: trained on {ckpt.audio_dim}-d audio / {ckpt.visual_dim}-d visual features, "
-            f"but the data has {data.audio_dim}-d / {data.visual_dim}-d"
-        )
-    if list(ckpt.class_names) != list(data.class_names):
-        raise UserError(f"{path}: its classes differ from the data's; resume on the same data")
+    differences = data_differences(ckpt, data)
+    if differences:
+        raise UserError(f"{path}: trained on other data ({'; '.join(differences)})")
     # The architecture and the method must match; the epoch budget may grow on resume.
     fixed = ckpt.config.replace(
         **{"optim.epochs": config.optim.epochs, "device": config.device, "threads": config.threads}

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import numpy as np
 
 from avexplorer.commands.common import add_model_split_args, load_model_and_split
-from core.embedding import embed_split
+from core.embedding import embed_split, save_embeddings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed",
         help="write a split's embeddings to an .npz file",
-        description="Writes keys audio, visual (float32, L2-normalised), labels and class_names.",
+        description="Writes keys audio, visual (float32, L2-normalised), labels, class_names, "
+        "paths and epochs_trained (the format the app's File > Export embeddings writes).",
     )
     add_model_split_args(p)
     p.add_argument("--out", required=True)
@@ -25,14 +23,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     model, ckpt, split, device = load_model_and_split(args)
     audio, visual = embed_split(model, split, device)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        out,
-        audio=audio,
-        visual=visual,
-        labels=split.labels.astype(np.int64),
-        class_names=np.array(ckpt.class_names),
-    )
+    out = save_embeddings(args.out, audio, visual, split, ckpt.class_names, ckpt.epoch)
     print(f"wrote {out}: {len(split)} pairs, {audio.shape[1]}-d")
     return 0
