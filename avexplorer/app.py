@@ -62,8 +62,7 @@ def run_app(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     check_args(parser, args)
     import pyqtgraph as pg
-    from PySide6.QtCore import QStandardPaths, QThreadPool, QTimer
-    from PySide6.QtGui import QIcon
+    from PySide6.QtCore import QStandardPaths, QTimer
     from PySide6.QtWidgets import QApplication
 
     import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None, True, False)
@@ -74,31 +73,29 @@ def run_app(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("avexplorer")
     app.setOrganizationName("avexplorer")
-    icon = Path(__file__).parent / "resources" / "icons" / "avexplorer.svg"
-    if icon.exists():
-        app.setWindowIcon(QIcon(str(icon)))
     pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
 
-    from avexplorer.heap import freeze_long_lived
+    from avexplorer.gc_freeze import freeze_long_lived
     from avexplorer.main_window import MainWindow
-    from avexplorer.session import Session
+    from avexplorer.state import AppState
 
     runs = (
         Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation))
         / "runs"
     )
-    session = Session(runs_root=runs)
-    window = MainWindow(session)
+    state = AppState(runs_root=runs)
+    window = MainWindow(state)
     window.show()
     show_encoder_problems(window)
     # The first dataset opens right after start-up: freezing then also covers start-up's objects.
-    session.datasetChanged.connect(freeze_long_lived)
+    state.datasetChanged.connect(freeze_long_lived)
     QTimer.singleShot(0, lambda: open_initial(window, args))
     code = app.exec()
-    # Let workers finish before their Qt objects go away (a stopped run saves its state first).
-    window.jobs.stop()
-    QThreadPool.globalInstance().waitForDone(10_000)
-    session.close()
+    # Closing the window cancelled every job; wait for the workers to end before their Qt
+    # objects go away (a stopped run saves its state first, which takes a moment).
+    window.jobs.close()
+    window.jobs.wait(15_000)
+    state.close()
     return code
 
 
@@ -119,10 +116,10 @@ def show_encoder_problems(window) -> None:
 
 def open_initial(window, args: argparse.Namespace) -> None:
     """Open the dataset the arguments ask for, then run the requested follow-ups once it is in."""
-    session = window.session
+    state = window.state
 
     def after_dataset() -> None:
-        session.datasetChanged.disconnect(after_dataset)
+        state.datasetChanged.disconnect(after_dataset)
         if args.tab:
             window.tabs.setCurrentIndex(0 if args.tab == "training" else 1)
         if args.checkpoint:
@@ -132,26 +129,25 @@ def open_initial(window, args: argparse.Namespace) -> None:
             panel.set_values(**{"loss.method": args.train})
             if args.epochs:
                 panel.set_values(**{"optim.epochs": args.epochs})
-            window.start_training(panel.config())
+            state.request_training(panel.config())
             if args.tab:
                 window.tabs.setCurrentIndex(0 if args.tab == "training" else 1)
         if args.query is not None:
 
             def query() -> None:
-                if session.gallery is not None:
-                    session.modelChanged.disconnect(query)
-                    n = len(session.dataset.test)
+                if state.gallery is not None:
+                    state.modelChanged.disconnect(query)
+                    n = len(state.dataset.test)
                     if args.query >= n:
                         window.show_error(
                             "No such item", f"--query {args.query}: the test split has {n} items"
                         )
                         return
-                    session.set_item_query("test", args.query)
-                    window.dataset_panel.select_item("test", args.query)
+                    state.set_item_query("test", args.query)
 
-            session.modelChanged.connect(query)
+            state.modelChanged.connect(query)
 
-    session.datasetChanged.connect(after_dataset)
+    state.datasetChanged.connect(after_dataset)
     if args.data:
         window.open_h5(args.data)
     elif args.folder:
@@ -159,6 +155,6 @@ def open_initial(window, args: argparse.Namespace) -> None:
     elif args.synthetic:
         from core.synthetic import make_dataset
 
-        session.set_dataset(make_dataset(args.synthetic, seed=0))
+        state.set_dataset(make_dataset(args.synthetic, seed=0))
     else:
         window.open_demo()

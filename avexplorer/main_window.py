@@ -1,8 +1,11 @@
-"""The main window: menus, docks and tabs around the session's widgets.
+"""The main window: menus, docks and tabs around the views, and the dialogs they lead to.
 
 Layout: the dataset panel is a dock (left); the central tabs are "Training" (settings and runs,
 live curves, the alignment heatmaps) and "Explore" (embedding map beside the retrieval view).
-Window geometry, dock and splitter states, last-used folders and recent runs persist in QSettings.
+Every view is built on the one ``AppState`` and talks only to it; the window arranges views
+(``add_view`` adds one as a tab or a dock), owns the menus and the file dialogs, and hands
+dataset openings to the ``JobController``. Window geometry, dock and splitter states, last-used
+folders and recent runs persist in QSettings.
 """
 
 from __future__ import annotations
@@ -14,9 +17,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QObject, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPainter,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -30,47 +40,52 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer import workers
-from avexplorer.session import Session, settings
+from avexplorer.jobs.controller import JobController
+from avexplorer.jobs.file_query import MEDIA_FILTER
+from avexplorer.state import AppState, settings
 from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.dataset_panel import DatasetPanel
 from avexplorer.widgets.embedding_map import EmbeddingMap
-from avexplorer.widgets.frames import FrameScheduler
-from avexplorer.widgets.loss_plots import TrainingPlots
+from avexplorer.widgets.paint_pacing import FrameScheduler
 from avexplorer.widgets.retrieval_panel import RetrievalPanel
 from avexplorer.widgets.training_panel import TrainingPanel
+from avexplorer.widgets.training_plots import TrainingPlots
 
 MAX_RECENT = 10
+QUERY_FILE_SHORTCUT = "Ctrl+Shift+F"
 FEATURE_FILES = "Feature files (*.h5 *.hdf5);;All files (*)"
 CHECKPOINTS = "Checkpoints (*.pt);;All files (*)"
+PNG_SCALE = 2  # exported plots have twice the on-screen resolution
+DOCK_AREAS = {
+    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
+    "right": Qt.DockWidgetArea.RightDockWidgetArea,
+    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
+}
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, session: Session, jobs: workers.Jobs | None = None):
+    def __init__(self, state: AppState, jobs: JobController | None = None):
         super().__init__()
-        self.session = session
-        self.jobs = jobs or workers.Jobs(session)
+        self.state = state
+        self.jobs = jobs or JobController(state)
         self.setWindowTitle("avexplorer")
         self.setAcceptDrops(True)
         self.resize(1500, 920)
+        self.last_error: tuple[str, str] | None = None
+        self._exports: dict[str, QWidget] = {}
 
-        self.dataset_panel = DatasetPanel(session)
-        self.training_panel = TrainingPanel(session)
         # One pacing timer for the live views: at most one of them repaints per tick.
         self.frames = FrameScheduler(parent=self)
-        self.plots = TrainingPlots(session, frames=self.frames)
-        self.heatmaps = AlignmentHeatmaps(session, frames=self.frames)
-        self.map = EmbeddingMap(session)
-        self.retrieval = RetrievalPanel(session)
+        self.dataset_panel = DatasetPanel(state)
+        self.training_panel = TrainingPanel(state)
+        self.plots = TrainingPlots(state, frames=self.frames)
+        self.heatmaps = AlignmentHeatmaps(state, frames=self.frames)
+        self.map = EmbeddingMap(state)
+        self.retrieval = RetrievalPanel(state)
 
-        dock = QDockWidget("Dataset", self)
-        dock.setObjectName("dataset_dock")
-        dock.setWidget(self.dataset_panel)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        self.resizeDocks([dock], [360], Qt.Orientation.Horizontal)
-        self.dataset_dock = dock
-
+        self.tabs = QTabWidget()
+        self.setCentralWidget(self.tabs)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plots)
         right.addWidget(self.heatmaps)
@@ -78,21 +93,58 @@ class MainWindow(QMainWindow):
         self.training_split = QSplitter(Qt.Orientation.Horizontal)
         self.training_split.addWidget(self.training_panel)
         self.training_split.addWidget(right)
+        self.training_split.setStretchFactor(1, 1)
         self.training_split.setSizes([330, 820])
         self.training_right = right
         self.explore_split = QSplitter(Qt.Orientation.Horizontal)
         self.explore_split.addWidget(self.map)
         self.explore_split.addWidget(self.retrieval)
+        self.explore_split.setStretchFactor(0, 1)
         self.explore_split.setSizes([700, 480])
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.training_split, "Training")
-        self.tabs.addTab(self.explore_split, "Explore: map and retrieval")
-        self.setCentralWidget(self.tabs)
+        self._build_menus()
+        self.add_view(self.training_split, "Training", exports=self.plots.plots())
+        self.add_view(self.explore_split, "Explore: map and retrieval", exports=self.map.plots())
+        self._add_exports(self.heatmaps.plots())
+        self.dataset_dock = self.add_view(self.dataset_panel, "Dataset", where="left")
+        self.resizeDocks([self.dataset_dock], [340], Qt.Orientation.Horizontal)
+        self.view_menu.addAction(self.dataset_dock.toggleViewAction())
 
         self._build_status_bar()
-        self._build_menus()
         self._connect()
         self._restore_settings()
+
+    # ----- views -------------------------------------------------------------------------------
+    def add_view(
+        self,
+        widget: QWidget,
+        title: str,
+        where: str = "tab",
+        exports: dict[str, QWidget] | None = None,
+    ) -> QDockWidget | None:
+        """Show a view: a tab (``where="tab"``) or a dock on the "left", "right" or "bottom".
+
+        A view is a widget built on the window's ``AppState``: it renders the state's signals and
+        sends intents through its methods. ``exports`` names plots for File > Export plot as PNG.
+        """
+        self._add_exports(exports or {})
+        if where == "tab":
+            self.tabs.addTab(widget, title)
+            return None
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.lower().replace(" ", "_") + "_dock")
+        dock.setWidget(widget)
+        self.addDockWidget(DOCK_AREAS[where], dock)
+        return dock
+
+    def _add_exports(self, plots: dict[str, QWidget]) -> None:
+        for name, widget in plots.items():
+            self._exports[name] = widget
+            self._action(
+                self.png_menu, f"{name}…", lambda w=widget, n=name: self.export_png_dialog(w, n)
+            )
+
+    def plot_widgets(self) -> dict[str, QWidget]:
+        return dict(self._exports)
 
     # ----- construction ------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -107,13 +159,13 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip("Where training runs")
         self.task_label = QLabel("Ready")
         self.busy = QProgressBar()
-        self.busy.setRange(0, 0)  # indeterminate: tasks report no fraction
-        self.busy.setMaximumWidth(120)
+        self.busy.setRange(0, 0)  # indeterminate: the task label carries counts and ETA
+        self.busy.setMaximumWidth(100)
         self.busy.hide()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the training run")
+        self.cancel_button.setToolTip("Stop the training run, or cancel the running import")
         self.cancel_button.hide()
-        self.cancel_button.clicked.connect(self.jobs.stop)
+        self.cancel_button.clicked.connect(self.state.cancel)
         bar.addPermanentWidget(self.task_label)
         bar.addPermanentWidget(self.busy)
         bar.addPermanentWidget(self.cancel_button)
@@ -130,11 +182,20 @@ class MainWindow(QMainWindow):
         return act
 
     def _build_menus(self) -> None:
+        s = self.state
         m = self.menuBar()
         f = m.addMenu("&File")
-        self._action(f, "Open &demo dataset", self.open_demo, "Ctrl+D")
+        self._action(f, "Open &demo dataset", self.jobs.open_demo, "Ctrl+D")
         self._action(f, "&Open feature file…", self.open_file_dialog, QKeySequence.StandardKey.Open)
         self._action(f, "Open &folder of clips…", self.open_folder_dialog, "Ctrl+Shift+O")
+        f.addSeparator()
+        self._action(
+            f,
+            "&Query with a file…",
+            self.query_file_dialog,
+            QUERY_FILE_SHORTCUT,
+            "Query with a video, sound, image or .npz of features (or drop it on the window)",
+        )
         f.addSeparator()
         self._action(f, "&Load checkpoint…", self.load_checkpoint_dialog, "Ctrl+L")
         self._action(
@@ -147,56 +208,41 @@ class MainWindow(QMainWindow):
         self._action(exp, "As CSV…", lambda: self.export_embeddings_dialog("csv"))
         self._action(f, "Export &results (CSV)…", self.export_results_dialog, "Ctrl+Shift+E")
         self.png_menu = f.addMenu("Export plot as &PNG")
-        for name, widget in self.plot_widgets().items():
-            self._action(
-                self.png_menu, f"{name}…", lambda w=widget, n=name: self.export_png_dialog(w, n)
-            )
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         t = m.addMenu("&Training")
         self._action(
-            t, "&Start run", lambda: self.start_training(self.training_panel.config()), "Ctrl+R"
+            t, "&Start run", lambda: s.request_training(self.training_panel.config()), "Ctrl+R"
         )
-        self._action(t, "&Pause / resume", self.toggle_pause, "Ctrl+P")
-        self._action(t, "S&top", self.jobs.stop, "Ctrl+.")
+        self._action(t, "&Pause / resume", s.toggle_pause, "Ctrl+P")
+        self._action(t, "S&top", s.stop_training, "Ctrl+.")
 
-        v = m.addMenu("&View")
+        v = self.view_menu = m.addMenu("&View")
         self._action(v, "&Training", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
         self._action(v, "&Explore", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
-        self._action(
-            v, "Compute &UMAP", lambda: self.map.method_box.setCurrentText("UMAP"), "Ctrl+U"
-        )
-        self._action(v, "&PCA", lambda: self.map.method_box.setCurrentText("PCA"), "Ctrl+Shift+U")
-        v.addAction(self.dataset_dock.toggleViewAction())
+        self._action(v, "Compute &UMAP", lambda: s.set_projection("umap"), "Ctrl+U")
+        self._action(v, "&PCA", lambda: s.set_projection("pca"), "Ctrl+Shift+U")
 
         h = m.addMenu("&Help")
         self._action(h, "&About avexplorer", self.show_about, QKeySequence.StandardKey.HelpContents)
         self._refresh_recent()
 
     def _connect(self) -> None:
-        s = self.session
+        s = self.state
         s.taskChanged.connect(self._task_changed)
         s.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         s.error.connect(self.show_error)
         s.datasetChanged.connect(self._dataset_changed)
         s.runStateChanged.connect(self._run_state_changed)
-        p = self.training_panel
-        p.startRequested.connect(self.start_training)
-        p.pauseRequested.connect(self.jobs.pause)
-        p.resumeRequested.connect(self.jobs.resume)
-        p.stopRequested.connect(self.jobs.stop)
+        s.checkpointLoaded.connect(self.add_recent)
+        s.trainRequested.connect(lambda _cfg: self.tabs.setCurrentIndex(0))
+        s.fileQueryRequested.connect(lambda _path: self.tabs.setCurrentIndex(1))
         d = self.dataset_panel
-        d.itemActivated.connect(self.query_item)
         d.openFileRequested.connect(self.open_file_dialog)
         d.openFolderRequested.connect(self.open_folder_dialog)
-        d.demoRequested.connect(self.open_demo)
-        self.map.pointClicked.connect(self._map_clicked)
-        self.map.layoutRequested.connect(self.jobs.request_layout)
-        self.retrieval.fileDropped.connect(self.jobs.query_file)
-
-    def plot_widgets(self) -> dict[str, QWidget]:
-        return {**self.plots.plots(), **self.heatmaps.plots(), **self.map.plots()}
+        d.demoRequested.connect(self.jobs.open_demo)
+        self.retrieval.queryFileRequested.connect(self.query_file_dialog)
 
     # ----- settings ----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -238,17 +284,14 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
-        self.jobs.close()
+        self.jobs.close()  # cancels every job now; app.py waits for the workers to end
         super().closeEvent(event)
 
     # ----- status and errors -------------------------------------------------------------------
-    def _task_changed(self, name: str) -> None:
-        self.task_label.setText(name or "Ready")
-        self.busy.setVisible(bool(name))
-        self.cancel_button.setVisible(self._run_active())
-
-    def _run_active(self) -> bool:
-        return any(r.state in ("starting", "running", "paused") for r in self.session.runs.values())
+    def _task_changed(self, text: str) -> None:
+        self.task_label.setText(text or "Ready")
+        self.busy.setVisible(bool(text))
+        self.cancel_button.setVisible(self.state.cancellable)
 
     def show_error(self, title: str, message: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, title, message.split("\n\n")[0], parent=self)
@@ -259,47 +302,21 @@ class MainWindow(QMainWindow):
         self.last_error = (title, message)
 
     def _dataset_changed(self) -> None:
-        data = self.session.dataset
+        data = self.state.dataset
         if data is not None:
             self.setWindowTitle(f"avexplorer — {Path(data.source).name or 'dataset'}")
-        self.training_panel.dataset_changed()
 
     def _run_state_changed(self, rid: int) -> None:
-        self.cancel_button.setVisible(self._run_active())
-        run = self.session.runs.get(rid)
-        if run is not None and run.state in ("finished", "stopped"):
-            ckpt = run.checkpoints.get("best") or run.checkpoints.get("last")
+        self.cancel_button.setVisible(self.state.cancellable)
+        run = self.state.runs.get(rid)
+        if run is not None and not run.restored and run.state in ("finished", "stopped"):
+            ckpt = run.best_checkpoint()
             if ckpt is not None:
-                self.add_recent(str(ckpt), run.name)
+                self.add_recent(str(ckpt), run.label())
 
     # ----- datasets ----------------------------------------------------------------------------
     def open_demo(self) -> None:
-        def done(result: tuple[Any, str]) -> None:
-            data, note = result
-            self.session.set_dataset(data)
-            self.session.message.emit(note or "Opened the demo dataset")
-            if not note:
-                self.build_demo_clips()
-
-        workers.start(self.session, "Opening the demo", _load_demo, on_done=done)
-
-    def build_demo_clips(self) -> None:
-        """Build the demo's clip files (first use only) so thumbnails and playback work."""
-        data = self.session.dataset
-        paths = (
-            [p for s in (data.train, data.val, data.test) if s.paths for p in s.paths]
-            if data
-            else []
-        )
-        if paths and all(Path(p).exists() for p in paths[:3]):
-            self.jobs.load_thumbnails()
-            return
-        workers.start(
-            self.session,
-            "Building the demo clips (once)",
-            workers.build_demo_clips,
-            on_done=lambda _root: self.jobs.load_thumbnails(),
-        )
+        self.jobs.open_demo()
 
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -311,15 +328,7 @@ class MainWindow(QMainWindow):
     def open_h5(self, path: str) -> None:
         self._remember_dir("data", path)
         settings().setValue("paths/last_dataset", path)
-
-        def done(data: Any) -> None:
-            self.session.set_dataset(data)
-            self.session.message.emit(f"Opened {Path(path).name}")
-            self.jobs.load_thumbnails()
-
-        from core.data import load_h5
-
-        workers.start(self.session, f"Opening {Path(path).name}", load_h5, path, on_done=done)
+        self.jobs.open_h5(path)
 
     def open_folder_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(
@@ -329,21 +338,16 @@ class MainWindow(QMainWindow):
             self.open_folder(path)
 
     def open_folder(self, path: str) -> None:
-        """Extract features from every clip in a folder (cached), then open them."""
         self._remember_dir("clips", path)
+        self.jobs.open_folder(path)
 
-        def done(data: Any) -> None:
-            self.session.set_dataset(data)
-            self.session.message.emit(f"Opened clips of {Path(path).name}")
-            self.jobs.load_thumbnails()
-
-        workers.start(
-            self.session,
-            f"Extracting features of {Path(path).name}",
-            workers.extract_folder,
-            path,
-            on_done=done,
+    def query_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Query with a file", self._last_dir("queries"), MEDIA_FILTER
         )
+        if path:
+            self._remember_dir("queries", path)
+            self.state.query_with_file(path)
 
     # ----- drag and drop -----------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -367,30 +371,7 @@ class MainWindow(QMainWindow):
         elif p.suffix == ".pt":
             self.load_checkpoint(path)
         else:
-            self.tabs.setCurrentIndex(1)
-            self.jobs.query_file(path)
-
-    # ----- training ----------------------------------------------------------------------------
-    def start_training(self, config: Any) -> None:
-        if self.jobs.start_training(config) is not None:
-            self.tabs.setCurrentIndex(0)
-
-    def toggle_pause(self) -> None:
-        run = self.session.runs.get(self.jobs.training_run or 0)
-        if run is None:
-            return
-        if run.state == "paused":
-            self.jobs.resume()
-        else:
-            self.jobs.pause()
-
-    # ----- queries -----------------------------------------------------------------------------
-    def query_item(self, split: str, index: int) -> None:
-        self.session.set_item_query(split, index)
-
-    def _map_clicked(self, modality: str, index: int) -> None:
-        self.session.set_item_query("test", index, modality)
-        self.dataset_panel.select_item("test", index)
+            self.state.query_with_file(path)
 
     # ----- checkpoints -------------------------------------------------------------------------
     def load_checkpoint_dialog(self) -> None:
@@ -402,13 +383,11 @@ class MainWindow(QMainWindow):
 
     def load_checkpoint(self, path: str) -> None:
         self._remember_dir("checkpoints", path)
-        self.add_recent(path, Path(path).parent.name)
         self.tabs.setCurrentIndex(1)
-        self.jobs.load_checkpoint(path)
+        self.state.checkpointRequested.emit(path)
 
     def save_checkpoint_dialog(self) -> None:
-        src = self.current_checkpoint()
-        if src is None:
+        if self.current_checkpoint() is None:
             self.show_error("Nothing to save", "Train a model or load a checkpoint first.")
             return
         path, _ = QFileDialog.getSaveFileName(
@@ -421,9 +400,9 @@ class MainWindow(QMainWindow):
             self.save_checkpoint(path)
 
     def current_checkpoint(self) -> Path | None:
-        if self.session.current_run is not None:
-            return self.session.latest_checkpoint()
-        g = self.session.gallery
+        if self.state.current_run is not None:
+            return self.state.latest_checkpoint()
+        g = self.state.gallery
         return g.checkpoint if g is not None else None
 
     def save_checkpoint(self, path: str) -> None:
@@ -434,8 +413,9 @@ class MainWindow(QMainWindow):
         if Path(src).resolve() != Path(path).resolve():
             shutil.copyfile(src, path)  # checkpoints are complete files; a copy is a save
         self._remember_dir("checkpoints", path)
-        self.add_recent(path, Path(path).stem)
-        self.session.message.emit(f"Saved checkpoint {path}")
+        run = self.state.current_run
+        self.add_recent(path, run.label() if run is not None else Path(path).stem)
+        self.state.message.emit(f"Saved checkpoint {path}")
 
     def add_recent(self, path: str, name: str) -> None:
         st = settings()
@@ -449,13 +429,15 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         recent = json.loads(str(settings().value("recent/runs", "[]")))
         for r in recent:
-            act = self.recent_menu.addAction(f"{r['name']} — {r['path']}")
+            act = self.recent_menu.addAction(r["name"])
+            act.setStatusTip(r["path"])
+            act.setToolTip(r["path"])
             act.triggered.connect(lambda _c=False, p=r["path"]: self.load_checkpoint(p))
         self.recent_menu.setEnabled(bool(recent))
 
     # ----- exports -----------------------------------------------------------------------------
     def export_embeddings_dialog(self, fmt: str) -> None:
-        if self.session.gallery is None:
+        if self.state.gallery is None:
             self.show_error("Nothing to export", "Train a model or load a checkpoint first.")
             return
         path, _ = QFileDialog.getSaveFileName(
@@ -469,51 +451,36 @@ class MainWindow(QMainWindow):
 
     def export_embeddings(self, path: str) -> None:
         """Write the test embeddings the views show (npz or csv by the file's suffix)."""
-        g, data = self.session.gallery, self.session.dataset
+        g, data = self.state.gallery, self.state.dataset
         if g is None or data is None:
             return
+        if path.endswith(".npz"):
+            from core.embedding import save_embeddings
+
+            # The views say "after epoch N" for the model of 0-based epoch N - 1.
+            save_embeddings(path, g.audio, g.visual, data.test, data.class_names, g.epoch + 1)
+        else:
+            self._export_embeddings_csv(path)
+        self._remember_dir("exports", path)
+        self.state.message.emit(f"Exported embeddings to {path}")
+
+    def _export_embeddings_csv(self, path: str) -> None:
+        g, data = self.state.gallery, self.state.dataset
+        assert g is not None and data is not None
         labels = data.test.labels
         paths = data.test.paths or tuple("" for _ in labels)
-        if path.endswith(".npz"):
-            np.savez_compressed(
-                path,
-                audio=g.audio,
-                visual=g.visual,
-                labels=labels,
-                paths=np.array(paths),
-                class_names=np.array(data.class_names),
-                epoch=g.epoch,
-            )
-        else:
-            with open(path, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(
-                    [
-                        "index",
-                        "modality",
-                        "label",
-                        "class",
-                        "path",
-                        *[f"e{j}" for j in range(g.audio.shape[1])],
-                    ]
-                )
-                for modality, emb in (("audio", g.audio), ("visual", g.visual)):
-                    for i, row in enumerate(emb):
-                        w.writerow(
-                            [
-                                i,
-                                modality,
-                                int(labels[i]),
-                                data.class_names[labels[i]],
-                                paths[i],
-                                *[f"{x:.6g}" for x in row],
-                            ]
-                        )
-        self._remember_dir("exports", path)
-        self.session.message.emit(f"Exported embeddings to {path}")
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            dims = [f"e{j}" for j in range(g.audio.shape[1])]
+            w.writerow(["index", "modality", "label", "class", "path", *dims])
+            for modality, emb in (("audio", g.audio), ("visual", g.visual)):
+                for i, row in enumerate(emb):
+                    label = int(labels[i])
+                    cells = [i, modality, label, data.class_names[label], paths[i]]
+                    w.writerow([*cells, *[f"{x:.6g}" for x in row]])
 
     def export_results_dialog(self) -> None:
-        if self.session.results is None:
+        if self.state.results is None:
             self.show_error("Nothing to export", "Run a query first.")
             return
         path, _ = QFileDialog.getSaveFileName(
@@ -526,27 +493,16 @@ class MainWindow(QMainWindow):
             self.export_results(path)
 
     def export_results(self, path: str) -> None:
-        r, s = self.session.results, self.session
-        if r is None:
+        r, s = self.state.results, self.state
+        if r is None or s.dataset is None:
             return
+        columns = ["query", "query_class", "direction", "ap", "rank", "index", "clip", "class"]
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(
-                [
-                    "query",
-                    "query_class",
-                    "direction",
-                    "ap",
-                    "rank",
-                    "index",
-                    "clip",
-                    "class",
-                    "cosine",
-                    "hit",
-                ]
-            )
-            for rank, (i, score, hit) in enumerate(zip(r.indices, r.scores, r.hits, strict=True)):
-                label = int(s.dataset.test.labels[i])  # type: ignore[union-attr]
+            w.writerow([*columns, "cosine", "hit"])
+            for rank, (i, score) in enumerate(zip(r.indices, r.scores, strict=True)):
+                label = int(s.dataset.test.labels[i])
+                hit = "" if r.hits is None else int(r.hits[rank])
                 w.writerow(
                     [
                         r.query.name,
@@ -558,11 +514,11 @@ class MainWindow(QMainWindow):
                         s.item_path("test", int(i)) or s.item_name("test", int(i)),
                         s.class_name(label),
                         f"{score:.6f}",
-                        int(hit),
+                        hit,
                     ]
                 )
         self._remember_dir("exports", path)
-        self.session.message.emit(f"Exported results to {path}")
+        self.state.message.emit(f"Exported results to {path}")
 
     def export_png_dialog(self, widget: QWidget, name: str) -> None:
         stem = name.lower().replace(" ", "-")
@@ -575,13 +531,20 @@ class MainWindow(QMainWindow):
         if path:
             self.export_png(widget, path)
 
-    def export_png(self, widget: QWidget, path: str) -> None:
-        # grab() renders the widget as it is on screen, colour bars and legends included.
-        if not widget.grab().save(path, "PNG"):
+    def export_png(self, widget: QWidget, path: str, scale: int = PNG_SCALE) -> None:
+        """Render ``widget`` (colour bars and legends included) at ``scale`` x its size."""
+        image = QPixmap(widget.size() * scale)
+        image.setDevicePixelRatio(scale)
+        image.fill(Qt.GlobalColor.white)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        widget.render(painter)
+        painter.end()
+        if not image.save(path, "PNG"):
             self.show_error("Export failed", f"Could not write {path}")
             return
         self._remember_dir("exports", path)
-        self.session.message.emit(f"Saved {path}")
+        self.state.message.emit(f"Saved {path}")
 
     def show_about(self) -> None:
         AboutDialog(self).open()
@@ -599,28 +562,3 @@ def device_text() -> str:
     if torch.cuda.is_available():
         return f"Device: CUDA ({torch.cuda.get_device_name(0)})"
     return f"Device: CPU ({torch.get_num_threads()} threads)"
-
-
-def _load_demo() -> tuple[Any, str]:
-    """(the demo dataset, "") or, when its features are not installed, a generated stand-in."""
-    from dataclasses import replace
-
-    from core.data import DataError
-    from core.demo import load_demo
-
-    try:
-        return load_demo(), ""
-    except DataError as e:
-        from core.synthetic import make_dataset
-
-        data = make_dataset("ave", seed=0)
-        data = replace(
-            data,
-            source="generated (AVE-shaped)",
-            attrs={**data.attrs, "title": "Generated AVE-shaped data"},
-        )
-        return data, f"Demo features not installed ({e}): opened generated data instead"
-
-
-def later(fn: Any, ms: int = 0) -> None:
-    QTimer.singleShot(ms, fn)

@@ -1,8 +1,8 @@
 """2-D layouts of a run's test embeddings for the map: coordinates, match ranks and a KD-tree.
 
-Qt-free, so the training process (``avexplorer.train_process``) can compute each epoch's PCA
+Qt-free, so the training process (``avexplorer.jobs.training_process``) can compute each epoch's PCA
 layout next to the embeddings it already makes: the GUI thread then only draws. UMAP layouts are
-computed on request in the app's projection process (``avexplorer.workers.ProjectionProcess``).
+computed on request in the app's projection process (``avexplorer.jobs.projection``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,19 @@
-"""The app's model: one ``Session`` owns the state and announces changes through Qt signals.
+"""The app's state: one ``AppState`` holds what the views show and announces changes by signal.
 
-State: the dataset, the class colours every view shares, the training runs (their step losses,
-epoch metrics, latest alignment snapshot, test embeddings and 2-D layouts per epoch), the model
-used for queries, and the current query with its results. Widgets read it and call its methods;
-workers (``avexplorer.workers``) do the heavy lifting and hand results back here on the GUI
-thread. Nothing here draws.
+What it holds: the dataset and the class colours every view shares; the training runs (live or
+restored from their folders) with their step losses, epoch metrics, latest alignment snapshot,
+test embeddings and 2-D layouts per epoch; which run is current; the model and the test
+embeddings that queries search; the query, the retrieval direction, k and the results; the map's
+projection method; thumbnails; the background tasks with their progress.
+
+How views use it: a view reads the state, connects to the signals it renders, and sends intents
+by calling the state's methods (``set_direction``, ``toggle_pause``, ``request_training``, ...).
+Intents that need background work become *request* signals (``trainRequested``,
+``fileQueryRequested``, ...) that ``avexplorer.jobs.controller.JobController`` carries out; its
+results come back through the state's methods on the GUI thread. A view never calls another
+view, and the window only arranges views. Each rule has one home here: which run is active
+(``active_run``), what pause means (``toggle_pause``), the direction and the query's modality,
+which embeddings a query searches. Nothing here draws or blocks.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +32,12 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QColor
 
 import avexplorer.qt_compat  # noqa: F401 (before any Qt call: keeps PySide6 6.12 from crashing)
-from avexplorer.layouts import Layout
-from avexplorer.train_process import EpochEmbeddings
+from avexplorer import run_records
+from avexplorer.jobs.training_process import EpochEmbeddings
+from avexplorer.projections import Layout
 from core.config import RunConfig
 from core.data import AVDataset, Split
+from core.errors import UserError
 from core.events import (
     AlignmentSnapshot,
     CheckpointSaved,
@@ -37,6 +49,10 @@ from core.events import (
     StepEnd,
 )
 from core.scores import MapScores
+
+DIRECTIONS = ("A2V", "V2A")
+PROJECTIONS = ("pca", "umap")
+ACTIVE_STATES = ("starting", "running", "paused")
 
 # Qualitative palette (Tableau 20 reordered so the first ten are the strong colours).
 _PALETTE = [
@@ -78,6 +94,21 @@ def settings() -> QSettings:
     )
 
 
+def modality_of(direction: str) -> str:
+    """The query's modality in a direction: audio for A2V, visual for V2A."""
+    return "audio" if direction == "A2V" else "visual"
+
+
+def direction_of(modality: str) -> str:
+    return "A2V" if modality == "audio" else "V2A"
+
+
+def dataset_name(data: AVDataset | None) -> str:
+    if data is None:
+        return ""
+    return str(data.attrs.get("title") or Path(data.source).name or "dataset")
+
+
 @dataclass
 class Run:
     """One training run and everything it has reported so far."""
@@ -87,7 +118,10 @@ class Run:
     config: RunConfig
     color: QColor
     out_dir: Path
+    dataset: str = ""  # the name of the dataset it trained on
+    created: float = field(default_factory=time.time)  # wall-clock start, for its label
     state: str = "starting"  # starting, running, paused, finished, stopped, failed
+    restored: bool = False  # read back from its folder, not trained in this session
     total_steps: int = 0
     steps_per_epoch: int = 0
     total_epochs: int = 0
@@ -107,6 +141,33 @@ class Run:
     @property
     def method(self) -> str:
         return self.config.loss.method
+
+    @property
+    def active(self) -> bool:
+        """Training now (or about to): the one definition every view and job uses."""
+        return self.state in ACTIVE_STATES
+
+    @property
+    def best_val(self) -> float | None:
+        return max((e.val.avg for e in self.epochs), default=None)
+
+    def label(self) -> str:
+        """'psd · demo digits · 2026-12-01 14:02 · best MAP 0.612', for lists and menus."""
+        best = self.best_val
+        parts = [
+            self.method,
+            self.dataset or "?",
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created)),
+            f"best MAP {best:.3f}" if best is not None else "no epoch yet",
+        ]
+        return " · ".join(parts)
+
+    def best_checkpoint(self) -> Path | None:
+        return (
+            self.checkpoints.get("best")
+            or self.checkpoints.get("last")
+            or next(iter(self.checkpoints.values()), None)
+        )
 
     def eta_seconds(self) -> float | None:
         if self.last_step is None or self.total_steps == 0:
@@ -129,15 +190,23 @@ class Run:
 
 @dataclass
 class Query:
-    """A retrieval query: one embedded audio or visual item."""
+    """What the user queries with: a dataset item, or a file (its raw features per modality).
 
-    modality: str  # "audio" or "visual"
-    vector: np.ndarray  # [d] float32, L2-normalised
-    label: int | None  # class id when known (AP needs it)
+    Which modality is embedded, and with which model, is not stored: it follows the state's
+    direction and model, so a query never goes stale when either changes.
+    """
+
     name: str
-    split: str | None = None  # dataset split of the item, None for a dropped file
+    label: int | None  # class id when known (AP and hit/miss need it)
+    split: str | None = None  # dataset split of the item, None for a file
     index: int | None = None
-    path: str | None = None  # clip file, for playback and thumbnails
+    path: str | None = None  # clip file, for playback, thumbnails and spectrograms
+    features: dict[str, np.ndarray] | None = None  # a file query's features per modality
+    image: Any = None  # a file query's picture (QImage): first frame, or a spectrogram
+
+    @property
+    def is_file(self) -> bool:
+        return self.split is None
 
 
 @dataclass
@@ -146,13 +215,43 @@ class Results:
     direction: str  # "A2V" or "V2A"
     indices: np.ndarray  # [k] positions in the test split
     scores: np.ndarray  # [k] cosine
-    hits: np.ndarray  # [k] bool, same class as the query (all False when the label is unknown)
+    hits: np.ndarray | None  # [k] bool, same class as the query; None when the label is unknown
     ap: float | None  # AP over the full test ranking, None when the query has no label
 
+    @property
+    def modality(self) -> str:
+        return modality_of(self.direction)
 
-class Session(QObject):
+
+@dataclass
+class Task:
+    """A background task the status bar shows: its name, progress, and how to cancel it."""
+
+    name: str
+    done: int = 0
+    total: int = 0  # 0: no count known
+    unit: str = ""
+    started: float = field(default_factory=time.monotonic)
+    cancel: threading.Event | None = None  # set to cancel; None: cannot be cancelled
+
+    def text(self) -> str:
+        if not self.total:
+            return self.name
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "?"
+        return (
+            f"{self.name}: {self.done}/{self.total} {self.unit} · {rate:.1f} {self.unit}/s"
+            f" · ETA {eta_text}"
+        )
+
+
+class AppState(QObject):
+    # ----- what changed ---------------------------------------------------------------------------
     datasetChanged = Signal()
     runAdded = Signal(int)
+    runRemoved = Signal(int)
     runStateChanged = Signal(int)
     runVisibilityChanged = Signal()
     stepsAppended = Signal(int)
@@ -162,12 +261,26 @@ class Session(QObject):
     layoutReady = Signal(int, int, str)  # run id, epoch, method
     currentRunChanged = Signal(int)
     modelChanged = Signal()
+    directionChanged = Signal(str)
+    projectionChanged = Signal(str)
     queryChanged = Signal()
     resultsChanged = Signal()
     thumbnailsChanged = Signal()
-    taskChanged = Signal(str)  # "" when idle
+    spectrogramsChanged = Signal()
+    taskChanged = Signal(str)  # the text of the newest task, "" when idle
     message = Signal(str)  # one-line status for the status bar
     error = Signal(str, str)  # title, message
+
+    # ----- requests for background work (``JobController`` carries them out) --------------------
+    trainRequested = Signal(object)  # RunConfig
+    pauseRequested = Signal(int)  # run id
+    resumeRequested = Signal(int)
+    stopRequested = Signal(int)
+    layoutRequested = Signal(int, int, str)  # run id, epoch, method
+    fileQueryRequested = Signal(str)  # path of a video, sound, image or feature file
+    checkpointRequested = Signal(str)  # path of a checkpoint to load for queries and the map
+    spectrogramsRequested = Signal(list)  # clip paths whose spectrograms a view wants
+    checkpointLoaded = Signal(str, str)  # path, a label (method, dataset, date, best MAP)
 
     CHECKPOINT_RUN = -1  # run id under which a loaded checkpoint's embeddings are kept
 
@@ -185,7 +298,9 @@ class Session(QObject):
         self.model_class_names: tuple[str, ...] = ()
         self.gallery: EpochEmbeddings | None = None  # test embeddings the retrieval view searches
         self.query: Query | None = None
+        self.query_vector: np.ndarray | None = None  # the query embedded in ``direction``
         self.direction = "A2V"
+        self.projection = "pca"
         self.k = 10
         self.results: Results | None = None
         # A loaded checkpoint's test embeddings and layouts (it has no Run).
@@ -193,21 +308,30 @@ class Session(QObject):
         self.checkpoint_layouts: dict[tuple[int, str], Layout] = {}
         self.thumbnails: dict[str, Any] = {}  # clip path -> QImage
         self.durations: dict[str, float] = {}
+        self.spectrograms: dict[str, Any] = {}  # clip path -> QImage (None: no sound)
+        self._spectrograms_pending: set[str] = set()
+        self.tasks: list[Task] = []
         self._ids = itertools.count(1)
-        self._tasks: list[str] = []
 
     # ----- dataset -----------------------------------------------------------------------------
     def set_dataset(self, data: AVDataset) -> None:
         self.dataset = data
         self.colors = class_colors(data.num_classes)
         self.thumbnails.clear()
+        self.spectrograms.clear()
+        self._spectrograms_pending.clear()
         self.query = None
+        self.query_vector = None
         self.results = None
-        # Embeddings of another dataset cannot be searched; a model of matching dims still can.
+        # Embeddings of another dataset cannot be searched.
         self.gallery = None
+        self.model = None
+        self.checkpoint_embeddings, self.checkpoint_layouts = {}, {}
         self.datasetChanged.emit()
         self.queryChanged.emit()
         self.resultsChanged.emit()
+        self.modelChanged.emit()
+        self.restore_runs()
 
     def items(self) -> list[tuple[str, int]]:
         """(split, index) of every item, in table order: train, val, test."""
@@ -235,20 +359,110 @@ class Session(QObject):
         self.durations.update(durations)
         self.thumbnailsChanged.emit()
 
+    def request_spectrograms(self, paths: list[str]) -> None:
+        """Ask for the spectrograms of clips (each asked for once; results come by signal)."""
+        wanted = [
+            p for p in paths if p not in self.spectrograms and p not in self._spectrograms_pending
+        ]
+        if wanted:
+            self._spectrograms_pending.update(wanted)
+            self.spectrogramsRequested.emit(wanted)
+
+    def set_spectrograms(self, batch: dict[str, Any]) -> None:
+        self.spectrograms.update(batch)
+        self._spectrograms_pending.difference_update(batch)
+        self.spectrogramsChanged.emit()
+
     # ----- runs --------------------------------------------------------------------------------
+    @property
+    def active_run(self) -> Run | None:
+        """The run that is training (at most one: two would fight over the cores)."""
+        return next((r for r in self.runs.values() if r.active), None)
+
+    def request_training(self, config: RunConfig) -> None:
+        if self.active_run is not None:
+            self.message.emit("A run is already in progress: stop it first.")
+        elif self.dataset is None:
+            self.report_error("Cannot train", "Open a dataset first.")
+        else:
+            self.trainRequested.emit(config)
+
+    def toggle_pause(self) -> None:
+        run = self.active_run
+        if run is None:
+            return
+        if run.state == "paused":
+            self.resumeRequested.emit(run.id)
+        else:
+            self.pauseRequested.emit(run.id)
+
+    def stop_training(self) -> None:
+        run = self.active_run
+        if run is not None:
+            self.stopRequested.emit(run.id)
+
     def new_run(self, config: RunConfig) -> Run:
         rid = next(self._ids)
+        method = config.loss.method
         run = Run(
             id=rid,
-            name=f"{config.loss.method} {rid}",
+            name=f"{method} {rid}",
             config=config,
             color=QColor(_RUN_PALETTE[(rid - 1) % len(_RUN_PALETTE)]),
-            out_dir=self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.loss.method}-{rid}",
+            out_dir=self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}-{rid}",
+            dataset=dataset_name(self.dataset),
         )
-        self.runs[rid] = run
-        self.current_run_id = rid
-        self.runAdded.emit(rid)
-        self.currentRunChanged.emit(rid)
+        run_records.write(run.out_dir, run_records.record_of(run, self.dataset))
+        self._add_run(run)
+        return run
+
+    def _add_run(self, run: Run) -> None:
+        self.runs[run.id] = run
+        self.current_run_id = run.id
+        self.runAdded.emit(run.id)
+        self.currentRunChanged.emit(run.id)
+
+    def restore_runs(self) -> int:
+        """Read back the runs in ``runs_root`` made on this dataset (curves, MAP, r_t)."""
+        if self.dataset is None:
+            return 0
+        known = {r.out_dir.resolve() for r in self.runs.values()}
+        n = 0
+        for folder, record in run_records.scan(self.runs_root):
+            if folder.resolve() in known or not run_records.same_dataset(record, self.dataset):
+                continue
+            rid = next(self._ids)
+            try:
+                run = self._restored_run(rid, folder, record)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                self.message.emit(f"Skipped run folder {folder.name}: {e}")
+                continue
+            self.runs[rid] = run
+            self.runAdded.emit(rid)
+            n += 1
+        return n
+
+    def _restored_run(self, rid: int, folder: Path, record: dict[str, Any]) -> Run:
+        config = RunConfig.from_dict(record["config"])
+        run = Run(
+            id=rid,
+            name=str(record.get("name") or f"{config.loss.method} {rid}"),
+            config=config,
+            color=QColor(_RUN_PALETTE[(rid - 1) % len(_RUN_PALETTE)]),
+            out_dir=folder,
+            dataset=str(record.get("dataset", "")),
+            created=run_records.when(record),
+            restored=True,
+            steps_per_epoch=int(record.get("steps_per_epoch", 0)),
+            total_epochs=int(record.get("total_epochs", 0)),
+        )
+        state = str(record.get("state", "stopped"))
+        run.state = "stopped" if state in ACTIVE_STATES else state  # the app quit mid-run
+        run.epochs = run_records.read_epochs(folder)
+        run.steps, run.losses, run.r_steps = run_records.read_steps(folder)
+        run.total_steps = run.steps_per_epoch * run.total_epochs
+        run.checkpoints = run_records.checkpoints(folder)
+        run.visible = False  # overlaid when the user checks it
         return run
 
     @property
@@ -260,7 +474,9 @@ class Session(QObject):
             self.current_run_id = rid
             run = self.runs[rid]
             if run.embeddings:
-                self.use_embeddings(run.embeddings[max(run.embeddings)])
+                self.use_embeddings(run.embeddings[max(run.embeddings)], run.config)
+            elif run.restored and run.best_checkpoint() is not None:
+                self.checkpointRequested.emit(str(run.best_checkpoint()))
             self.currentRunChanged.emit(rid)
 
     def set_run_visible(self, rid: int, visible: bool) -> None:
@@ -268,19 +484,25 @@ class Session(QObject):
             self.runs[rid].visible = visible
             self.runVisibilityChanged.emit()
 
-    def remove_run(self, rid: int) -> None:
+    def remove_run(self, rid: int, delete_files: bool = False) -> None:
+        """Forget a run that is not training; with ``delete_files`` also delete its folder."""
         run = self.runs.get(rid)
-        if run is None or run.state in ("starting", "running", "paused"):
+        if run is None or run.active:
             return
         del self.runs[rid]
+        if delete_files and run.out_dir.is_dir():
+            shutil.rmtree(run.out_dir, ignore_errors=True)
         if self.current_run_id == rid:
             self.current_run_id = max(self.runs) if self.runs else None
+        self.runRemoved.emit(rid)
         self.runVisibilityChanged.emit()
         self.currentRunChanged.emit(self.current_run_id or 0)
 
     def handle_events(self, rid: int, events: list[Any]) -> None:
         """Fold a batch of training events into the run (called on the GUI thread)."""
-        run = self.runs[rid]
+        run = self.runs.get(rid)
+        if run is None:
+            return
         stepped = False
         for ev in events:
             if isinstance(ev, StepEnd):
@@ -294,8 +516,11 @@ class Session(QObject):
                 run.state = "running"
                 self.runStateChanged.emit(rid)
             elif isinstance(ev, AlignmentSnapshot):
-                run.snapshot = ev
-                self.snapshotChanged.emit(rid)
+                # Full batches only: an epoch's short last batch (6 x 6 of a batch of 64) would
+                # replace a readable matrix with a few cells.
+                if run.snapshot is None or len(ev.labels) >= len(run.snapshot.labels):
+                    run.snapshot = ev
+                    self.snapshotChanged.emit(rid)
             elif isinstance(ev, EpochEnd):
                 run.epochs.append(ev)
                 self.epochAdded.emit(rid, ev.epoch)
@@ -321,6 +546,16 @@ class Session(QObject):
             self.runs[rid].state = "failed"
             self.runStateChanged.emit(rid)
         self.report_error("Training failed", message)
+
+    def run_ended(self, rid: int) -> None:
+        """The run's worker has ended: a run that never reported its end counts as stopped."""
+        run = self.runs.get(rid)
+        if run is not None and run.active:
+            run.state = "stopped"
+            self.runStateChanged.emit(rid)
+        if run is not None and not run.restored:
+            run_records.write(run.out_dir, run_records.record_of(run, self.dataset))
+            run_records.write_steps(run.out_dir, run.steps, run.losses, run.r_steps)
 
     def add_embeddings(self, rid: int, emb: EpochEmbeddings) -> None:
         run = self.runs.get(rid)
@@ -371,20 +606,24 @@ class Session(QObject):
         if config is not None:
             self.model_config = config
         self.modelChanged.emit()
-        if self.query is not None and self.query.split is not None:
-            self.set_item_query(self.query.split, self.query.index, self.query.modality)
-        else:
-            self.update_results()
+        self._requery()
+
+    @property
+    def query_modality(self) -> str:
+        return modality_of(self.direction)
 
     def set_direction(self, direction: str) -> None:
-        if direction not in ("A2V", "V2A") or direction == self.direction:
+        if direction not in DIRECTIONS or direction == self.direction:
             return
         self.direction = direction
-        if self.query is not None and self.query.split is not None:
-            modality = "audio" if direction == "A2V" else "visual"
-            self.set_item_query(self.query.split, self.query.index, modality)
-        elif self.query is not None:
-            self.update_results()
+        self.directionChanged.emit(direction)
+        self._requery()
+
+    def set_projection(self, method: str) -> None:
+        method = method.lower()
+        if method in PROJECTIONS and method != self.projection:
+            self.projection = method
+            self.projectionChanged.emit(method)
 
     def set_k(self, k: int) -> None:
         self.k = max(1, int(k))
@@ -401,51 +640,82 @@ class Session(QObject):
         return embed_features(self.model, feats, modality)[0]
 
     def set_item_query(self, split: str, index: int, modality: str | None = None) -> None:
-        """Query with dataset item (split, index); modality defaults to the direction's."""
+        """Query with dataset item (split, index); a ``modality`` sets the direction too."""
         if self.dataset is None:
             return
-        modality = modality or ("audio" if self.direction == "A2V" else "visual")
-        self.direction = "A2V" if modality == "audio" else "V2A"
-        vector = self.embed_item(split, index, modality)
-        label = int(self.dataset.split(split).labels[index])
-        name = self.item_name(split, index)
-        path = self.item_path(split, index)
-        self.query = Query(modality, vector, label, name, split, index, path)  # type: ignore[arg-type]
+        self.query = Query(
+            self.item_name(split, index),
+            int(self.dataset.split(split).labels[index]),
+            split,
+            index,
+            self.item_path(split, index),
+        )
+        self._set_direction_quietly(modality)
         self.queryChanged.emit()
-        if vector is None:
-            self.results = None
-            self.resultsChanged.emit()
-            self.message.emit("Train a model or load a checkpoint to run queries.")
-            return
-        self.update_results()
+        self._requery()
 
-    def set_file_query(self, path: str, modality: str, vector: np.ndarray) -> None:
-        self.direction = "A2V" if modality == "audio" else "V2A"
-        self.query = Query(modality, vector.astype(np.float32), None, Path(path).name, path=path)
+    def query_with_file(self, path: str) -> None:
+        """Ask for a file (video, sound, image, .npz/.npy of features) to be the query."""
+        if self.model is None:
+            self.report_error(
+                "No model yet", "Train a model or load a checkpoint before querying with a file."
+            )
+            return
+        self.fileQueryRequested.emit(path)
+
+    def set_file_query(self, path: str, features: dict[str, np.ndarray], image: Any) -> None:
+        """A decoded file becomes the query (its features are embedded here, as needed)."""
+        self.query = Query(Path(path).name, None, path=path, features=features, image=image)
+        if self.query_modality not in features and features:
+            # A sound has no picture (and a picture no sound): query with what the file has.
+            self._set_direction_quietly(next(iter(features)))
         self.queryChanged.emit()
+        self._requery()
+
+    def _set_direction_quietly(self, modality: str | None) -> None:
+        if modality is not None and direction_of(modality) != self.direction:
+            self.direction = direction_of(modality)
+            self.directionChanged.emit(self.direction)
+
+    def _requery(self) -> None:
+        """Embed the query in the current direction with the current model, then search."""
+        q = self.query
+        self.query_vector = None
+        if q is not None and q.is_file:
+            from avexplorer.jobs.file_query import MissingModality, embed_file_features
+
+            try:
+                self.query_vector = embed_file_features(
+                    self.model, q.features or {}, self.query_modality, q.name
+                )
+            except MissingModality as e:
+                self.message.emit(str(e))
+            except UserError as e:
+                self.report_error("Cannot query with this file", str(e))
+        elif q is not None:
+            self.query_vector = self.embed_item(q.split, q.index, self.query_modality)  # type: ignore[arg-type]
+            if self.query_vector is None:
+                self.message.emit("Train a model or load a checkpoint to run queries.")
         self.update_results()
 
     def update_results(self) -> None:
-        q, g = self.query, self.gallery
-        if q is None or g is None or q.vector is None or self.dataset is None:
+        q, g, v = self.query, self.gallery, self.query_vector
+        if q is None or g is None or v is None or self.dataset is None:
             self.results = None
             self.resultsChanged.emit()
             return
-        gallery = g.visual if q.modality == "audio" else g.audio
-        k = min(self.k, len(gallery))
-        scores, indices = topk(q.vector[None, :], gallery, k)
-        scores, indices = scores[0], indices[0]
-        labels = self.dataset.test.labels
-        if q.label is not None:
-            hits = labels[indices] == q.label
-            from core.metrics import average_precisions
+        from core.metrics import average_precisions
+        from core.retrieval import class_hits
 
-            ap = float(average_precisions(q.vector[None], gallery, [q.label], labels)[0])
-        else:
-            hits = np.zeros(k, dtype=bool)
-            ap = None
-        direction = "A2V" if q.modality == "audio" else "V2A"
-        self.results = Results(q, direction, indices, scores, hits, ap)
+        gallery = g.visual if self.direction == "A2V" else g.audio
+        k = min(self.k, len(gallery))
+        scores, indices = topk(v[None, :], gallery, k)
+        labels = self.dataset.test.labels
+        hits, ap = None, None
+        if q.label is not None:
+            hits = class_hits(indices, labels, np.array([q.label]))[0]
+            ap = float(average_precisions(v[None], gallery, [q.label], labels)[0])
+        self.results = Results(q, self.direction, indices[0], scores[0], hits, ap)
         self.resultsChanged.emit()
 
     def set_checkpoint_model(
@@ -454,37 +724,69 @@ class Session(QObject):
         config: RunConfig,
         class_names: tuple[str, ...],
         emb: EpochEmbeddings | None,
+        rid: int | None = None,
     ) -> None:
-        """A checkpoint loaded from disk becomes the model for queries and the map."""
+        """A checkpoint read from disk becomes the model for queries and the map.
+
+        With ``rid`` (a restored run) its embeddings are kept with that run; else under
+        ``CHECKPOINT_RUN``.
+        """
         self.model_config = config
         self.model_class_names = class_names
-        if emb is not None:
-            self.current_run_id = None
-            self.add_embeddings(self.CHECKPOINT_RUN, emb)
-        else:
+        if emb is None:
             self.model = model
             self.modelChanged.emit()
+            self._requery()
+        elif rid is not None and rid in self.runs:
+            self.add_embeddings(rid, emb)
+        else:
+            self.current_run_id = None
+            self.add_embeddings(self.CHECKPOINT_RUN, emb)
 
     def latest_checkpoint(self) -> Path | None:
         """The best (else last) checkpoint of the current run."""
         run = self.current_run
-        if run is None:
-            return None
-        return (
-            run.checkpoints.get("best")
-            or run.checkpoints.get("last")
-            or next(iter(run.checkpoints.values()), None)
-        )
+        return run.best_checkpoint() if run is not None else None
 
     # ----- tasks and errors --------------------------------------------------------------------
-    def task_started(self, name: str) -> None:
-        self._tasks.append(name)
-        self.taskChanged.emit(name)
+    def task_started(self, name: str, cancel: threading.Event | None = None) -> Task:
+        task = Task(name, cancel=cancel)
+        self.tasks.append(task)
+        self.taskChanged.emit(task.text())
+        return task
 
-    def task_finished(self, name: str) -> None:
-        if name in self._tasks:
-            self._tasks.remove(name)
-        self.taskChanged.emit(self._tasks[-1] if self._tasks else "")
+    def task_progress(self, task: Task, done: int, total: int, unit: str = "") -> None:
+        task.done, task.total, task.unit = done, total, unit or task.unit
+        if self.tasks and self.tasks[-1] is task:
+            self.taskChanged.emit(task.text())
+
+    def task_finished(self, task: Task) -> None:
+        if task in self.tasks:
+            self.tasks.remove(task)
+        self.taskChanged.emit(self.tasks[-1].text() if self.tasks else "")
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether Cancel has something to stop: the active run, or a cancellable task."""
+        return self.active_run is not None or any(t.cancel is not None for t in self.tasks)
+
+    def cancel(self) -> None:
+        """Cancel: stop the active run, else the newest task that can be cancelled."""
+        if self.active_run is not None:
+            self.stop_training()
+            return
+        for task in reversed(self.tasks):
+            if task.cancel is not None and not task.cancel.is_set():
+                task.cancel.set()
+                self.message.emit(f"Cancelling {task.name}…")
+                return
+
+    def cancel_all(self) -> None:
+        """The app is quitting: every cancellable task and the active run stop now."""
+        for task in self.tasks:
+            if task.cancel is not None:
+                task.cancel.set()
+        self.stop_training()
 
     def report_error(self, title: str, message: str) -> None:
         self.message.emit(f"{title}: {message.splitlines()[0] if message else ''}")

@@ -53,27 +53,27 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     """Stalls, refresh rate and step rate while training AVE-shaped data (mode: process|thread)."""
     from PySide6.QtCore import QTimer
 
-    from avexplorer import workers
-    from avexplorer.heap import freeze_long_lived
+    from avexplorer.gc_freeze import freeze_long_lived
+    from avexplorer.jobs.controller import JobController
     from avexplorer.main_window import MainWindow
-    from avexplorer.session import Session
+    from avexplorer.state import AppState
     from core.synthetic import make_dataset
 
     app = _app()
-    session = Session(runs_root=tempfile.mkdtemp(prefix="avx-bench-"))
+    state = AppState(runs_root=tempfile.mkdtemp(prefix="avx-bench-"))
     train_fn = None
     if mode == "thread":
         from core.training import train as train_fn
-    window = MainWindow(session, workers.Jobs(session, train_fn=train_fn))
+    window = MainWindow(state, JobController(state, train_fn=train_fn))
     window.resize(1500, 920)
     window.show()
-    session.set_dataset(make_dataset("ave", seed=0))
+    state.set_dataset(make_dataset("ave", seed=0))
     freeze_long_lived()  # as the app does once its window and dataset are in
     window.training_panel.set_values(**{"optim.epochs": 1000, "threads": 1})
-    window.start_training(window.training_panel.config())
-    run = session.current_run
+    state.request_training(window.training_panel.config())
+    run = state.current_run
     errors: list[str] = []
-    session.error.connect(lambda title, msg: errors.append(f"{title}: {msg}"))
+    state.error.connect(lambda title, msg: errors.append(f"{title}: {msg}"))
     if not _wait(app, lambda: len(run.steps) > 20 or bool(errors), 180) or errors:
         raise RuntimeError(errors[0] if errors else "training did not start within 180 s")
 
@@ -88,11 +88,11 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
         last[0] = now
 
     epoch_arrivals: list[float] = []  # when an epoch's results (and embeddings) arrived
-    session.epochAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
-    session.embeddingsAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
+    state.epochAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
+    state.embeddingsAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
 
-    arrivals: list[float] = []  # when new steps reached the session (GUI thread)
-    session.stepsAppended.connect(lambda _rid: arrivals.append(time.perf_counter()))
+    arrivals: list[float] = []  # when new steps reached the state (GUI thread)
+    state.stepsAppended.connect(lambda _rid: arrivals.append(time.perf_counter()))
     timer = QTimer()
     timer.setInterval(TICK_MS)
     timer.timeout.connect(tick)
@@ -107,9 +107,9 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     redraws, steps = window.plots.redraws - redraws0, len(run.steps) - steps0
     epochs = len({e.epoch for e in run.epochs})
     window.jobs.stop()
-    _wait(app, lambda: window.jobs.train_worker is None, 60)
+    _wait(app, lambda: not window.jobs.training, 60)
     window.close()
-    session.close()
+    state.close()
     stalls = np.maximum(np.asarray(gaps) * 1000 - TICK_MS, 0)
     deliveries = np.diff(np.asarray(arrivals)) * 1000 if len(arrivals) > 1 else np.zeros(1)
     # A long stall "at an epoch end" overlaps the handling of an epoch's results.
@@ -141,7 +141,7 @@ def measure_map(n: int = 100_000, frames: int = 20) -> dict[str, float]:
     import torch  # noqa: F401
 
     from avexplorer.main_window import MainWindow
-    from avexplorer.session import Layout, Session
+    from avexplorer.state import AppState, Layout
     from core.data import AVDataset, Split
 
     app = _app()
@@ -151,12 +151,12 @@ def measure_map(n: int = 100_000, frames: int = 20) -> dict[str, float]:
     test = Split(tiny, tiny, labels)
     small = Split(tiny[:4], tiny[:4], labels[:4])
     data = AVDataset(small, small, test, tuple(f"c{i}" for i in range(10)), source="100k")
-    session = Session(runs_root=tempfile.mkdtemp(prefix="avx-bench-"))
-    window = MainWindow(session)
+    state = AppState(runs_root=tempfile.mkdtemp(prefix="avx-bench-"))
+    window = MainWindow(state)
     window.resize(1500, 920)
     window.show()
     window.tabs.setCurrentIndex(1)
-    session.set_dataset(data)
+    state.set_dataset(data)
     centres = rng.normal(size=(10, 2)) * 10
     coords = np.concatenate([centres[labels], centres[labels]]) + rng.normal(size=(2 * n, 2))
     layout = Layout(0, "pca", coords.astype(np.float32), rng.integers(1, 100, 2 * n))
@@ -194,7 +194,7 @@ def measure_map(n: int = 100_000, frames: int = 20) -> dict[str, float]:
     assert hit is not None
     rss = _rss_mb()
     window.close()
-    session.close()
+    state.close()
     return {
         "draw_ms": draw_ms,
         "pan_ms": float(np.median(times)),

@@ -4,7 +4,7 @@ Training runs in a child process, not a thread: the loop spends much of each ste
 (batching, losses, events), and in a thread it would hold the GIL against the GUI thread, which
 then stalls for hundreds of ms on a loaded two-core machine. The child also runs at a lower CPU
 priority, so under contention the window wins. This module imports no Qt, so the child (started
-with ``spawn``) stays light; ``avexplorer.workers`` runs ``train_in_process`` in a pump thread.
+with ``spawn``) stays light; ``jobs.controller`` runs ``train_in_process`` in a pump thread.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from avexplorer.layouts import Layout, compute_layout
+from avexplorer.projections import Layout, compute_layout
 from core.control import TrainControl
 from core.errors import UserError
 from core.events import CheckpointSaved, EpochEnd, StepEnd

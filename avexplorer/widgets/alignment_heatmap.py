@@ -18,12 +18,20 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from avexplorer.session import Session
-from avexplorer.widgets.frames import FrameScheduler
-from avexplorer.widgets.loss_plots import cache_axes
+from avexplorer.state import AppState
+from avexplorer.widgets.paint_pacing import FrameScheduler
+from avexplorer.widgets.training_plots import cache_axes
 from core.events import AlignmentSnapshot
 
 REFRESH_MS = 200  # snapshots are occasional; a fifth of a second is soon enough
+THUMB_HEIGHT = 40
+# What the left matrix is for each method: psd's teacher aligns softly; triplet has no teacher
+# (its targets are the labels' agreement) and infonce's targets are the positive pairs.
+LEFT_TITLES = {
+    "psd": "Teacher soft alignment S",
+    "triplet": "Label agreement (triplet targets)",
+    "infonce": "Positive pairs (InfoNCE targets)",
+}
 
 
 def cosine_range(cosine: np.ndarray) -> float:
@@ -90,12 +98,12 @@ class _Matrix:
 class AlignmentHeatmaps(QWidget):
     def __init__(
         self,
-        session: Session,
+        state: AppState,
         parent: QWidget | None = None,
         frames: FrameScheduler | None = None,
     ):
         super().__init__(parent)
-        self.session = session
+        self.state = state
         self.view = pg.GraphicsLayoutWidget()
         layout = self.view.ci
         self.teacher = _Matrix(layout, 0, "Teacher soft alignment S", (0.0, 1.0), "viridis", "S")
@@ -114,7 +122,14 @@ class AlignmentHeatmaps(QWidget):
         self.student.plot.setYLink(self.teacher.plot)
         self.info = QLabel("Waiting for the first snapshot: start a training run.")
         self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setWordWrap(True)
+        # The caption's space is reserved (two lines, and the thumbnails' height): a caption
+        # that appeared on hover resized the plots, and the cell under the cursor changed.
+        self.info.setFixedHeight(2 * self.info.fontMetrics().lineSpacing() + 6)
+        self.info.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.thumbs = (QLabel(), QLabel())
+        for thumb in self.thumbs:
+            thumb.setFixedSize(THUMB_HEIGHT * 4 // 3, THUMB_HEIGHT)
         row = QHBoxLayout()
         row.addWidget(self.thumbs[0])
         row.addWidget(self.thumbs[1])
@@ -131,13 +146,13 @@ class AlignmentHeatmaps(QWidget):
         self._pending = False
         self.frames = frames if frames is not None else FrameScheduler(parent=self)
         self.frames.add(self.refresh, REFRESH_MS)
-        session.snapshotChanged.connect(self._snapshot_changed)
-        session.currentRunChanged.connect(self._snapshot_changed)
+        state.snapshotChanged.connect(self._snapshot_changed)
+        state.currentRunChanged.connect(self._snapshot_changed)
         self.teacher.image.hoverEvent = lambda ev: self._hover(ev, self.teacher.image)
         self.student.image.hoverEvent = lambda ev: self._hover(ev, self.student.image)
 
     def _snapshot_changed(self, rid: int) -> None:
-        if rid == self.session.current_run_id:
+        if rid == self.state.current_run_id:
             self._pending = True
 
     def refresh(self) -> bool:
@@ -145,11 +160,12 @@ class AlignmentHeatmaps(QWidget):
         if not self._pending or not self.isVisible():
             return False
         self._pending = False
-        run = self.session.current_run
+        run = self.state.current_run
         snap = run.snapshot if run is not None else None
         if snap is None:
             return False
         self.snapshot = snap
+        self.teacher.plot.setTitle(LEFT_TITLES.get(run.method, LEFT_TITLES["psd"]), size="9pt")
         self.order = np.argsort(snap.labels, kind="stable")
         self.soft = snap.soft[np.ix_(self.order, self.order)]
         self.cosine = snap.student[np.ix_(self.order, self.order)]
@@ -159,10 +175,11 @@ class AlignmentHeatmaps(QWidget):
         m = cosine_range(self.cosine)
         self.student.set(self.cosine, boundaries, (-m, m))
         n_ann = int(snap.annotated.sum())
-        self.info.setText(
-            f"Batch of epoch {snap.epoch + 1}, step {snap.global_step + 1}: "
-            f"{n_ann}/{len(snap.labels)} pairs labelled. Hover a cell to see its two clips."
+        self.caption = (
+            f"Batch of {len(snap.labels)} pairs, epoch {snap.epoch + 1}, step "
+            f"{snap.global_step + 1}: {n_ann} labelled."
         )
+        self.info.setText(self.caption + " Hover a cell to see its two clips.")
         return True
 
     def _hover(self, ev, image: pg.ImageItem) -> None:
@@ -181,7 +198,7 @@ class AlignmentHeatmaps(QWidget):
         assert snap is not None
         a, v = self.order[row], self.order[col]
         ia, iv = int(snap.indices[a]), int(snap.indices[v])
-        s = self.session
+        s = self.state
         la, lv = int(snap.labels[a]), int(snap.labels[v])
         text = (
             f"audio <b>{s.item_name('train', ia)}</b> ({s.class_name(la)}"
@@ -196,7 +213,7 @@ class AlignmentHeatmaps(QWidget):
             if image is not None:
                 from PySide6.QtGui import QPixmap
 
-                label.setPixmap(QPixmap.fromImage(image).scaledToHeight(40))
+                label.setPixmap(QPixmap.fromImage(image).scaledToHeight(THUMB_HEIGHT))
             else:
                 label.clear()
         return text

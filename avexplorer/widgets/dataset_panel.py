@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.session import Session
+from avexplorer.state import AppState
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Clip", "Class", "Split", "Length")
@@ -39,16 +39,16 @@ THUMB = 28  # thumbnail height in the table: small enough to leave the clip name
 
 
 class ItemsModel(QAbstractTableModel):
-    def __init__(self, session: Session):
+    def __init__(self, state: AppState):
         super().__init__()
-        self.session = session
+        self.state = state
         self.rows: list[tuple[str, int]] = []
         self._swatches: dict[int, QPixmap] = {}
         self._pixmaps: dict[str, QPixmap] = {}
 
     def reset(self) -> None:
         self.beginResetModel()
-        self.rows = self.session.items()
+        self.rows = self.state.items()
         self._swatches.clear()
         self._pixmaps.clear()
         self.endResetModel()
@@ -72,22 +72,22 @@ class ItemsModel(QAbstractTableModel):
 
     def label(self, row: int) -> int:
         split, i = self.rows[row]
-        return int(self.session.dataset.split(split).labels[i])  # type: ignore[union-attr]
+        return int(self.state.dataset.split(split).labels[i])  # type: ignore[union-attr]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or self.session.dataset is None:
+        if not index.isValid() or self.state.dataset is None:
             return None
         split, i = self.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return self.session.item_name(split, i)
+                return self.state.item_name(split, i)
             if col == 1:
-                return self.session.class_name(self.label(index.row()))
+                return self.state.class_name(self.label(index.row()))
             if col == 2:
                 return split
             if col == 3:
-                d = self.session.durations.get(self.session.item_path(split, i) or "")
+                d = self.state.durations.get(self.state.item_path(split, i) or "")
                 return f"{d:.1f} s" if d is not None else "—"
         elif role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -99,13 +99,13 @@ class ItemsModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.UserRole:
             return (split, i)
         elif role == Qt.ItemDataRole.ToolTipRole and col == 0:
-            return self.session.item_path(split, i) or "features only (no clip file)"
+            return self.state.item_path(split, i) or "features only (no clip file)"
         return None
 
     def _thumb(self, split: str, i: int) -> QPixmap | None:
         """The clip's first frame once decoded; None (no icon) for features-only data."""
-        path = self.session.item_path(split, i)
-        image = self.session.thumbnails.get(path) if path else None
+        path = self.state.item_path(split, i)
+        image = self.state.thumbnails.get(path) if path else None
         if image is None:
             return None
         pm = self._pixmaps.get(path)  # type: ignore[arg-type]
@@ -124,7 +124,7 @@ class ItemsModel(QAbstractTableModel):
         pm = self._swatches.get(label)
         if pm is None:
             pm = QPixmap(12, 12)
-            pm.fill(self.session.colors[label])
+            pm.fill(self.state.colors[label])
             self._swatches[label] = pm
         return pm
 
@@ -154,23 +154,22 @@ class ItemsFilter(QSortFilterProxyModel):
             return True
         split, i = model.rows[row]
         hay = " ".join(
-            (model.session.item_name(split, i), model.session.class_name(model.label(row)), split)
+            (model.state.item_name(split, i), model.state.class_name(model.label(row)), split)
         ).lower()
         return self.text in hay
 
 
 class DatasetPanel(QWidget):
-    """Emits ``itemActivated(split, index)`` when the user picks an item as a query."""
+    """The dataset's items; the row the user moves to (click or arrow keys) is the query."""
 
-    itemActivated = Signal(str, int)
     openFileRequested = Signal()
     openFolderRequested = Signal()
     demoRequested = Signal()
 
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
-        self.model = ItemsModel(session)
+        self.state = state
+        self.model = ItemsModel(state)
         self.proxy = ItemsFilter()
         self.proxy.setSourceModel(self.model)
 
@@ -209,6 +208,9 @@ class DatasetPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.activated.connect(self._activated)
         self.table.clicked.connect(self._activated)
+        # Moving with the arrow keys (or Page Up/Down) moves the query too.
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self._showing_query = False
 
         top = QHBoxLayout()
         top.addWidget(demo)
@@ -227,8 +229,9 @@ class DatasetPanel(QWidget):
 
         # Narrower than this and the clip names shrink to an ellipsis (restored layouts included).
         self.setMinimumWidth(300)
-        session.datasetChanged.connect(self._dataset_changed)
-        session.thumbnailsChanged.connect(self._thumbnails_changed)
+        state.datasetChanged.connect(self._dataset_changed)
+        state.thumbnailsChanged.connect(self._thumbnails_changed)
+        state.queryChanged.connect(self._query_changed)
 
     def _thumbnails_changed(self) -> None:
         # Rows grow to thumbnail height only once there are thumbnails to show.
@@ -237,7 +240,7 @@ class DatasetPanel(QWidget):
         self._fit_columns()  # durations arrive with the thumbnails
 
     def _dataset_changed(self) -> None:
-        data = self.session.dataset
+        data = self.state.dataset
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.model.reset()
         self.class_box.blockSignals(True)
@@ -270,7 +273,7 @@ class DatasetPanel(QWidget):
 
     def _dot(self, c: int) -> QPixmap:
         pm = QPixmap(12, 12)
-        pm.fill(self.session.colors[c])
+        pm.fill(self.state.colors[c])
         return pm
 
     def _refilter(self) -> None:
@@ -280,7 +283,18 @@ class DatasetPanel(QWidget):
 
     def _activated(self, index: QModelIndex) -> None:
         split, i = self.proxy.data(index, Qt.ItemDataRole.UserRole)
-        self.itemActivated.emit(split, i)
+        q = self.state.query
+        if q is None or (q.split, q.index) != (split, i):
+            self.state.set_item_query(split, i)
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid() and not self._showing_query:
+            self._activated(current)
+
+    def _query_changed(self) -> None:
+        q = self.state.query
+        if q is not None and not q.is_file:
+            self.select_item(q.split, q.index)  # type: ignore[arg-type]
 
     def select_item(self, split: str, index: int) -> None:
         """Scroll to and highlight an item (e.g. a query picked on the map)."""
@@ -289,9 +303,11 @@ class DatasetPanel(QWidget):
         except ValueError:
             return
         proxy_index = self.proxy.mapFromSource(self.model.index(row, 0))
-        if proxy_index.isValid():
+        if proxy_index.isValid() and self.table.currentIndex().row() != proxy_index.row():
+            self._showing_query = True
             self.table.selectRow(proxy_index.row())
             self.table.scrollTo(proxy_index)
+            self._showing_query = False
 
 
 def _short(source: str) -> str:

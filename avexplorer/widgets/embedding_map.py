@@ -13,9 +13,11 @@ per-point objects; hover and click find the point under the cursor with the layo
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,24 +29,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.session import Layout, Session
-from avexplorer.widgets.loss_plots import cache_axes
+from avexplorer.state import PROJECTIONS, AppState, Layout
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
+from avexplorer.widgets.training_plots import cache_axes
 
-RANK_BINS = np.array([1, 2, 4, 11, 51, 201, 1001])  # bin edges: 1, 2-3, 4-10, 11-50, ...
-RANK_LABELS = ("1", "2–3", "4–10", "11–50", "51–200", "201–1000", ">1000")
+RANK_EDGES = (1, 2, 4, 11, 51, 201, 1001, 5001, 20001)  # bins 1, 2-3, 4-10, 11-50, ...
+RANK_COLOURS = len(RANK_EDGES)  # the plasma lookup table has one colour per possible bin
+
+
+def rank_bins(n: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Bin edges and labels for ranks 1..n: the fixed edges below n, the last bin ending at n
+    (120 items: 1, 2–3, 4–10, 11–50, 51–120; never a "201–1000" bin no item can fall in)."""
+    edges = [e for e in RANK_EDGES if e <= n]
+    labels = []
+    for lo, hi in zip(edges, [*edges[1:], n + 1], strict=True):
+        labels.append(str(lo) if hi - 1 == lo else f"{lo}–{hi - 1}")
+    return np.array(edges), tuple(labels)
+
+
 HIT_RADIUS_PX = 6  # hover and click pick the nearest point within this many pixels
 
 
 class EmbeddingMap(QWidget):
-    pointClicked = Signal(str, int)  # modality, index in the test split
-    layoutRequested = Signal(int, int, str)  # run id, epoch, method (UMAP on request)
-
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
+        self.state = state
         self.method_box = QComboBox()
-        self.method_box.addItems(["PCA", "UMAP"])
+        self.method_box.addItems([m.upper() for m in PROJECTIONS])
+        self.method_box.setCurrentText(state.projection.upper())
         self.method_box.setToolTip(
             "PCA is immediate; UMAP is computed in the background on request"
         )
@@ -57,6 +69,8 @@ class EmbeddingMap(QWidget):
         self.slider.setEnabled(False)
         self.epoch_label = QLabel("no embeddings yet")
         self.legend_label = QLabel("● audio   ▲ visual")
+        self.legend_label.setWordWrap(True)
+        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
 
         top = QHBoxLayout()
         top.addWidget(self.method_box)
@@ -90,11 +104,17 @@ class EmbeddingMap(QWidget):
         self.tip.setTextFormat(Qt.TextFormat.RichText)
         self.tip.hide()
 
+        # The plot with its legend: what File > Export plot as PNG > Embedding map renders.
+        self.canvas = QWidget()
+        self.canvas.setStyleSheet("background: white;")
+        canvas = QVBoxLayout(self.canvas)
+        canvas.setContentsMargins(0, 0, 0, 2)
+        canvas.addWidget(self.plot, 1)
+        canvas.addWidget(self.legend_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.legend_label)
+        layout.addWidget(self.canvas, 1)
 
         self.run_id: int | None = None
         self.layout_shown: Layout | None = None
@@ -102,27 +122,28 @@ class EmbeddingMap(QWidget):
         self._follow = True  # slider tracks the newest epoch until the user moves it
         self._class_brushes: list[QBrush] = []
         # Rank 1 (the true match first) is bright yellow, bad ranks dark purple.
-        lut = pg.colormap.get("plasma").getLookupTable(0.95, 0.1, len(RANK_LABELS), alpha=False)
+        lut = pg.colormap.get("plasma").getLookupTable(0.95, 0.1, RANK_COLOURS, alpha=False)
         self._rank_brushes = [QBrush(QColor(*map(int, rgb))) for rgb in lut]
         self._hover: tuple[str, int] | None = None
 
-        self.method_box.currentTextChanged.connect(self._method_changed)
+        self.method_box.currentTextChanged.connect(lambda text: state.set_projection(text))
         self.color_box.currentIndexChanged.connect(lambda _i: self.redraw())
         self.lines_box.toggled.connect(self._lines_toggled)
         self.slider.valueChanged.connect(self._slider_moved)
-        session.layoutReady.connect(self._layout_ready)
-        session.datasetChanged.connect(self._dataset_changed)
-        session.currentRunChanged.connect(self._run_changed)
-        session.resultsChanged.connect(self._mark_query)
-        session.queryChanged.connect(self._mark_query)
+        state.layoutReady.connect(self._layout_ready)
+        state.datasetChanged.connect(self._dataset_changed)
+        state.currentRunChanged.connect(self._run_changed)
+        state.resultsChanged.connect(self._mark_query)
+        state.queryChanged.connect(self._mark_query)
+        state.projectionChanged.connect(self._projection_changed)
 
     @property
     def method(self) -> str:
-        return self.method_box.currentText().lower()
+        return self.state.projection
 
     # ----- state changes -----------------------------------------------------------------------
     def _dataset_changed(self) -> None:
-        self._class_brushes = [QBrush(c) for c in self.session.colors]
+        self._class_brushes = [QBrush(c) for c in self.state.colors]
         self.run_id, self.layout_shown, self._epochs = None, None, []
         self.points.clear()
         self.lines.setData([], [])
@@ -132,13 +153,13 @@ class EmbeddingMap(QWidget):
         self.epoch_label.setText("no embeddings yet")
 
     def _run_changed(self, rid: int) -> None:
-        if rid in self.session.runs and rid != self.run_id:
+        if rid in self.state.runs and rid != self.run_id:
             self.run_id = rid
             self._follow = True
             self._refresh_epochs()
 
     def _layout_ready(self, rid: int, epoch: int, method: str) -> None:
-        if rid != self.run_id and (rid == self.session.current_run_id or rid < 0):
+        if rid != self.run_id and (rid == self.state.current_run_id or rid < 0):
             self.run_id = rid
             self._follow = True
         if rid == self.run_id and method == self.method:
@@ -149,7 +170,7 @@ class EmbeddingMap(QWidget):
         return epochs[min(self.slider.value(), len(epochs) - 1)] if epochs else None
 
     def _embedded_epochs(self) -> list[int]:
-        return sorted(self.session.embeddings_for(self.run_id)) if self.run_id is not None else []
+        return sorted(self.state.embeddings_for(self.run_id)) if self.run_id is not None else []
 
     def _refresh_epochs(self, show: int | None = None) -> None:
         """Point the slider at the embedded epochs; show ``show`` (or the slider's epoch)."""
@@ -169,7 +190,10 @@ class EmbeddingMap(QWidget):
         self._follow = self.slider.value() == self.slider.maximum()
         self._show_slider_epoch()
 
-    def _method_changed(self, _text: str) -> None:
+    def _projection_changed(self, method: str) -> None:
+        self.method_box.blockSignals(True)
+        self.method_box.setCurrentText(method.upper())
+        self.method_box.blockSignals(False)
         self._show_slider_epoch()
 
     def _show_slider_epoch(self) -> None:
@@ -181,12 +205,12 @@ class EmbeddingMap(QWidget):
         self.epoch_label.setText(f"{epoch + 1} ({self.method.upper()})")
         if layout is None:
             self.epoch_label.setText(f"{epoch + 1}: computing {self.method.upper()}…")
-            self.layoutRequested.emit(self.run_id, epoch, self.method)
+            self.state.layoutRequested.emit(self.run_id, epoch, self.method)
             return
         self.show_layout(layout)
 
     def _layouts(self) -> dict:
-        return self.session.layouts_for(self.run_id) if self.run_id is not None else {}
+        return self.state.layouts_for(self.run_id) if self.run_id is not None else {}
 
     def _lines_toggled(self, on: bool) -> None:
         self.lines.setVisible(on)
@@ -196,7 +220,7 @@ class EmbeddingMap(QWidget):
     def show_layout(self, layout: Layout) -> None:
         self.layout_shown = layout
         self.redraw()
-        run = self.session.runs.get(self.run_id) if self.run_id is not None else None
+        run = self.state.runs.get(self.run_id) if self.run_id is not None else None
         name = run.name if run is not None else "checkpoint"
         self.plot.setTitle(
             f"{name}: test embeddings after epoch {layout.epoch + 1} ({layout.method.upper()})",
@@ -204,7 +228,7 @@ class EmbeddingMap(QWidget):
         )
 
     def redraw(self) -> None:
-        layout, data = self.layout_shown, self.session.dataset
+        layout, data = self.layout_shown, self.state.dataset
         if layout is None or data is None:
             return
         n = len(layout.coords) // 2
@@ -213,15 +237,23 @@ class EmbeddingMap(QWidget):
         labels = data.test.labels
         if self.color_box.currentIndex() == 0:
             brushes, colour = self._class_brushes, labels
-            self.legend_label.setText("● audio   ▲ visual   colour = class")
+            self.legend_label.setText(
+                "● audio   ▲ visual   "
+                + " ".join(
+                    f"<span style='white-space:nowrap'><span style='color:{c.name()}'>■</span>"
+                    f"&nbsp;{html.escape(name)}</span>"
+                    for c, name in zip(self.state.colors, data.class_names, strict=True)
+                )
+            )
         else:
-            bins = np.searchsorted(RANK_BINS, layout.ranks, side="right") - 1
-            brushes, colour = self._rank_brushes, np.clip(bins, 0, len(RANK_LABELS) - 1)
+            edges, names = rank_bins(n)
+            bins = np.searchsorted(edges, layout.ranks, side="right") - 1
+            brushes, colour = self._rank_brushes, np.clip(bins, 0, len(names) - 1)
             self.legend_label.setText(
                 "● audio   ▲ visual   colour = rank of the true match: "
                 + "  ".join(
-                    f"<span style='color:{b.color().name()}'>■</span> {t}"
-                    for b, t in zip(self._rank_brushes, RANK_LABELS, strict=True)
+                    f"<span style='color:{b.color().name()}'>■</span>&nbsp;{t}"
+                    for b, t in zip(self._rank_brushes, names, strict=False)
                 )
             )
         # Sprites: audio circles for each colour, then visual triangles for each colour.
@@ -241,14 +273,14 @@ class EmbeddingMap(QWidget):
 
     def _mark_query(self) -> None:
         """Ring the query (when it is a test item) and its top-k results (green hit, red miss)."""
-        layout, r = self.layout_shown, self.session.results
-        q = self.session.query
+        layout, r = self.layout_shown, self.state.results
+        q = self.state.query
         if layout is None:
             return
         n = len(layout.coords) // 2
         spots = []
         if q is not None and q.split == "test" and q.index is not None and q.index < n:
-            off = 0 if q.modality == "audio" else n
+            off = 0 if self.state.query_modality == "audio" else n
             spots.append(
                 {
                     "pos": layout.coords[off + q.index],
@@ -259,10 +291,14 @@ class EmbeddingMap(QWidget):
                 }
             )
         if r is not None:
-            off = n if r.query.modality == "audio" else 0  # results are of the other modality
-            for i, hit in zip(r.indices, r.hits, strict=True):
+            off = n if r.modality == "audio" else 0  # results are of the other modality
+            hits = r.hits if r.hits is not None else [None] * len(r.indices)
+            for i, hit in zip(r.indices, hits, strict=True):
                 if i < n:
-                    color = (40, 170, 60) if hit else (220, 40, 40)
+                    # A query without a label (a file) has results but no hits or misses.
+                    color = (
+                        (120, 120, 120) if hit is None else (40, 170, 60) if hit else (220, 40, 40)
+                    )
                     spots.append(
                         {
                             "pos": layout.coords[off + int(i)],
@@ -297,10 +333,11 @@ class EmbeddingMap(QWidget):
         hit = self.item_at(ev.scenePos())
         if hit is not None:
             ev.accept()
-            self.pointClicked.emit(*hit)
+            modality, index = hit
+            self.state.set_item_query("test", index, modality)
 
     def _mouse_moved(self, scene_pos) -> None:
-        hit = self.item_at(scene_pos) if self.session.dataset is not None else None
+        hit = self.item_at(scene_pos) if self.state.dataset is not None else None
         if hit is None:
             if self._hover is not None:
                 self._hover = None
@@ -312,13 +349,13 @@ class EmbeddingMap(QWidget):
         if hit != self._hover:
             self._hover = hit
             self.tip.setText(self.describe(modality, i))
-        path = self.session.item_path("test", i)
-        image = self.session.thumbnails.get(path) if path else None
+        path = self.state.item_path("test", i)
+        image = self.state.thumbnails.get(path) if path else None
         self._place_tip(at, image)
 
     def describe(self, modality: str, i: int) -> str:
         """Hover text of test item i: name, modality, class and the rank of its true match."""
-        s = self.session
+        s = self.state
         label = int(s.dataset.test.labels[i])  # type: ignore[union-attr]
         rank = ""
         if self.layout_shown is not None:
@@ -363,4 +400,4 @@ class EmbeddingMap(QWidget):
         return self.plot.mapFromScene(scene)
 
     def plots(self) -> dict[str, QWidget]:
-        return {"Embedding map": self.plot}
+        return {"Embedding map": self.canvas}

@@ -1,21 +1,24 @@
-"""Retrieval view: the query, the direction, and the top-k results with hit/miss marks and AP.
+"""Retrieval view: the query, the direction, the top-k results with hit/miss marks and AP, and
+the spectrograms of the query's and the selected result's sound.
 
-A query comes from the dataset table, the embedding map, or a file dropped here (a video, a sound,
-an image, or an ``.npz`` of features): ``fileDropped`` asks the app to encode and embed it in a
-worker. Results come from ``Session.results``.
+A query comes from the dataset table, the embedding map, File > Query with a file… (the button
+here, or its shortcut), or a file dropped here: a video, a sound, an image, or an ``.npz`` of
+features. Everything shown comes from the state; the direction box and k are the state's.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -23,45 +26,53 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.session import Session
+from avexplorer.state import DIRECTIONS, AppState
 from avexplorer.widgets.audio_player import AudioPlayer
 
 THUMB = 40
+QUERY_THUMB = 64
+SPECTROGRAM_HEIGHT = 72
 RESULT_COLUMNS = ("#", "Clip", "Class", "Cosine", "Match")
 
 
 class RetrievalPanel(QWidget):
-    fileDropped = Signal(str)
+    queryFileRequested = Signal()  # the window opens its file dialog (File > Query with a file)
 
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
+        self.state = state
         self.player = AudioPlayer(self)
         self.setAcceptDrops(True)
 
         self.query_thumb = QLabel()
-        self.query_thumb.setFixedSize(64, 64)
+        self.query_thumb.setFixedSize(QUERY_THUMB, QUERY_THUMB)
         self.query_thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.query_thumb.setStyleSheet("border: 1px dashed #999;")
         self.query_label = QLabel(
-            "No query. Pick an item in the table or on the map, or drop a video, sound, image "
-            "or .npz of features here."
+            "No query. Pick an item in the table or on the map, or query with a file: a video, "
+            "sound, image or .npz of features (button below, or drop it here)."
         )
         self.query_label.setWordWrap(True)
         self.query_label.setTextFormat(Qt.TextFormat.RichText)
+        self.file_button = QPushButton("Query with a file…")
+        self.file_button.setToolTip(
+            "Query with a video, sound, image or .npz of features (Ctrl+Shift+F, or drop a file)"
+        )
+        self.file_button.clicked.connect(self.queryFileRequested)
         self.play_query = QPushButton("▶ Query")
         self.play_query.setToolTip("Play the query clip's audio")
         self.play_query.clicked.connect(self._play_query)
 
         self.direction = QComboBox()
-        self.direction.addItems(["A2V", "V2A"])
+        self.direction.addItems(list(DIRECTIONS))
+        self.direction.setCurrentText(state.direction)
         self.direction.setToolTip("A2V: audio query, visual gallery. V2A: the reverse.")
-        self.direction.currentTextChanged.connect(session.set_direction)
+        self.direction.currentTextChanged.connect(state.set_direction)
         self.k = QSpinBox()
         self.k.setRange(1, 1000)
-        self.k.setValue(session.k)
+        self.k.setValue(state.k)
         self.k.setPrefix("top ")
-        self.k.valueChanged.connect(session.set_k)
+        self.k.valueChanged.connect(state.set_k)
         self.ap_label = QLabel("AP —")
         self.ap_label.setToolTip("Average precision of this query over the full test ranking")
 
@@ -72,11 +83,25 @@ class RetrievalPanel(QWidget):
         self.table.setIconSize(QSize(THUMB, THUMB))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda _i: self._play_result())
+        self.table.itemSelectionChanged.connect(self._show_spectrograms)
         self.play_result = QPushButton("▶ Result")
         self.play_result.setToolTip("Play the selected result's audio (or double-click a row)")
         self.play_result.clicked.connect(self._play_result)
+
+        # Sound, by eye: the query's and the selected result's spectrograms (also without a
+        # sound device). Fixed height, so the table does not jump when they arrive.
+        self.query_spec = _spectrogram_label()
+        self.result_spec = _spectrogram_label()
+        self.query_spec_title = QLabel("Query sound")
+        self.result_spec_title = QLabel("Selected result sound")
+        specs = QGridLayout()
+        specs.addWidget(self.query_spec_title, 0, 0)
+        specs.addWidget(self.result_spec_title, 0, 1)
+        specs.addWidget(self.query_spec, 1, 0)
+        specs.addWidget(self.result_spec, 1, 1)
         self.status = QLabel()
         self.status.setWordWrap(True)
 
@@ -92,12 +117,18 @@ class RetrievalPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(head)
+        layout.addWidget(self.file_button)
         layout.addLayout(controls)
         layout.addWidget(self.table, 1)
+        layout.addLayout(specs)
         layout.addWidget(self.status)
+        self.setMinimumWidth(340)
 
-        session.queryChanged.connect(self._query_changed)
-        session.resultsChanged.connect(self._results_changed)
+        state.queryChanged.connect(self._query_changed)
+        state.directionChanged.connect(self._direction_changed)
+        state.resultsChanged.connect(self._results_changed)
+        state.thumbnailsChanged.connect(self._query_changed)
+        state.spectrogramsChanged.connect(self._show_spectrograms)
 
     # ----- drops -------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -107,13 +138,13 @@ class RetrievalPanel(QWidget):
     def dropEvent(self, event: QDropEvent) -> None:
         for url in event.mimeData().urls():
             if url.isLocalFile():
-                self.fileDropped.emit(url.toLocalFile())
+                self.state.query_with_file(url.toLocalFile())
                 event.acceptProposedAction()
                 return
 
     # ----- display -----------------------------------------------------------------------------
-    def _pixmap(self, path: str | None, label: int | None, size: int) -> QPixmap:
-        image = self.session.thumbnails.get(path) if path else None
+    def _pixmap(self, path: str | None, label: int | None, size: int, image=None) -> QPixmap:
+        image = image if image is not None else (self.state.thumbnails.get(path) if path else None)
         if image is not None:
             return QPixmap.fromImage(image).scaled(
                 size,
@@ -122,35 +153,38 @@ class RetrievalPanel(QWidget):
                 Qt.TransformationMode.SmoothTransformation,
             )
         pm = QPixmap(size, size)
-        color = self.session.colors[label] if label is not None and self.session.colors else None
+        color = self.state.colors[label] if label is not None and self.state.colors else None
         pm.fill(QColor(color).lighter(130) if color is not None else QColor("#ddd"))
         return pm
 
+    def _direction_changed(self, direction: str) -> None:
+        self.direction.blockSignals(True)
+        self.direction.setCurrentText(direction)
+        self.direction.blockSignals(False)
+        self._query_changed()
+
     def _query_changed(self) -> None:
-        q = self.session.query
+        q, s = self.state.query, self.state
         if q is None:
             self.query_thumb.clear()
             self.query_label.setText("No query.")
             return
-        self.direction.blockSignals(True)
-        self.direction.setCurrentText("A2V" if q.modality == "audio" else "V2A")
-        self.direction.blockSignals(False)
-        where = f"{q.split} #{q.index}" if q.split is not None else "dropped file"
-        self.query_label.setText(
-            f"<b>{q.name}</b><br>{q.modality} query · {self.session.class_name(q.label)} · {where}"
-        )
-        self.query_thumb.setPixmap(self._pixmap(q.path, q.label, 60))
+        where = f"{q.split} #{q.index}" if not q.is_file else "file"
+        cls = s.class_name(q.label) if q.label is not None else "no label"
+        self.query_label.setText(f"<b>{q.name}</b><br>{s.query_modality} query · {cls} · {where}")
+        self.query_thumb.setPixmap(self._pixmap(q.path, q.label, QUERY_THUMB, q.image))
+        self._show_spectrograms()
 
     def _results_changed(self) -> None:
-        r = self.session.results
+        r = self.state.results
         self.table.setRowCount(0)
         if r is None:
             self.ap_label.setText("AP —")
             return
-        s = self.session
+        s = self.state
         self.ap_label.setText(f"AP {r.ap:.3f}" if r.ap is not None else "AP — (no label)")
         self.table.setRowCount(len(r.indices))
-        for row, (i, score, hit) in enumerate(zip(r.indices, r.scores, r.hits, strict=True)):
+        for row, (i, score) in enumerate(zip(r.indices, r.scores, strict=True)):
             i = int(i)
             label = int(s.dataset.test.labels[i])  # type: ignore[union-attr]
             clip = QTableWidgetItem(s.item_name("test", i))
@@ -160,9 +194,10 @@ class RetrievalPanel(QWidget):
             dot = QPixmap(12, 12)
             dot.fill(s.colors[label])
             cls.setIcon(dot)
-            if r.query.label is None:
+            if r.hits is None:  # a file query has no class: nothing is a hit or a miss
                 mark = QTableWidgetItem("")
             else:
+                hit = bool(r.hits[row])
                 mark = QTableWidgetItem("✔ hit" if hit else "✘ miss")
                 mark.setForeground(QColor(30, 150, 50) if hit else QColor(200, 30, 30))
             for col, item in enumerate(
@@ -172,20 +207,62 @@ class RetrievalPanel(QWidget):
         self.table.resizeColumnToContents(0)
         self.table.resizeColumnToContents(2)
         self.table.resizeColumnToContents(4)
+        self._show_spectrograms()
+
+    def selected_result(self) -> int | None:
+        row = self.table.currentRow()
+        item = self.table.item(row, 1) if row >= 0 else None
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _show_spectrograms(self) -> None:
+        q, s = self.state.query, self.state
+        i = self.selected_result()
+        paths = (
+            q.path if q is not None else None,
+            s.item_path("test", i) if i is not None else None,
+        )
+        for label, path in zip((self.query_spec, self.result_spec), paths, strict=True):
+            image: QImage | None = s.spectrograms.get(path) if path else None
+            if image is not None:
+                label.setPixmap(
+                    QPixmap.fromImage(image).scaled(
+                        max(label.width(), 40),
+                        SPECTROGRAM_HEIGHT,
+                        Qt.AspectRatioMode.IgnoreAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation,
+                    )
+                )
+                label.setToolTip(f"Log-mel spectrogram of {path}")
+            else:
+                label.clear()
+                known = path in s.spectrograms
+                label.setText("no sound" if not path or known else "…")
+        wanted = [p for p in paths if p and p not in s.spectrograms]
+        if wanted:
+            s.request_spectrograms(wanted)
 
     # ----- playback ----------------------------------------------------------------------------
     def _play_query(self) -> None:
-        q = self.session.query
-        self._say(self.player.play(q.path if q is not None else None) if q else "No query.")
+        q = self.state.query
+        self._say(self.player.play(q.path) if q is not None else "No query.")
 
     def _play_result(self) -> None:
-        row = self.table.currentRow()
-        if row < 0:
+        i = self.selected_result()
+        if i is None:
             self._say("Select a result to play.")
             return
-        i = self.table.item(row, 1).data(Qt.ItemDataRole.UserRole)
-        self._say(self.player.play(self.session.item_path("test", i)))
+        self._say(self.player.play(self.state.item_path("test", i)))
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
-        self.session.message.emit(text)
+        self.state.message.emit(text)
+
+
+def _spectrogram_label() -> QLabel:
+    label = QLabel()
+    label.setFixedHeight(SPECTROGRAM_HEIGHT)
+    label.setMinimumWidth(80)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setStyleSheet("background: #f4f4f4; color: #888;")
+    return label

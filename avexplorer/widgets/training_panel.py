@@ -1,55 +1,28 @@
-"""Training controls: method and hyper-parameters (METHOD.md's defaults), Start / Pause / Stop,
-progress with epoch, step and ETA, and the list of runs kept for overlay."""
+"""Training controls: the run form, Start / Pause / Stop, progress with epoch, step and ETA, and
+the runs (this session's and those restored from their folders) kept for overlay or deletion."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
-    QSpinBox,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from avexplorer.session import Session, map_scores_text
-from core.config import METHODS, RunConfig, method_config
-
-
-def _dspin(lo: float, hi: float, step: float, decimals: int, value: float) -> QDoubleSpinBox:
-    w = QDoubleSpinBox()
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setDecimals(decimals)
-    w.setValue(value)
-    return w
-
-
-def _spin(lo: int, hi: int, value: int) -> QSpinBox:
-    w = QSpinBox()
-    w.setRange(lo, hi)
-    w.setValue(value)
-    return w
-
-
-def _combo(items: tuple[str, ...], value: str) -> QComboBox:
-    w = QComboBox()
-    w.addItems(list(items))
-    w.setCurrentText(value)
-    return w
-
+from avexplorer import run_records
+from avexplorer.state import AppState, map_scores_text
+from avexplorer.widgets.run_form import RunForm
+from core.config import RunConfig
 
 SMALL_STEPS = 8  # fewer batches of METHOD.md's size per epoch than this: a small dataset
 
@@ -64,68 +37,12 @@ def suggested_run_settings(n_train: int, batch: int = 128) -> dict[str, int] | N
 
 
 class TrainingPanel(QWidget):
-    startRequested = Signal(object)  # RunConfig
-    pauseRequested = Signal()
-    resumeRequested = Signal()
-    stopRequested = Signal()
-
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
+        self.state = state
+        self.form = RunForm()
+        self.fields = self.form.fields
         d = RunConfig()
-        # Dotted config field -> editor; the form is built from this table.
-        self.fields: dict[str, QWidget] = {
-            "loss.method": _combo(METHODS, d.loss.method),
-            "optim.epochs": _spin(1, 10_000, d.optim.epochs),
-            "optim.batch_size": _spin(2, 65_536, d.optim.batch_size),
-            "optim.lr": _dspin(1e-6, 1.0, 1e-4, 5, d.optim.lr),
-            "optim.weight_decay": _dspin(0.0, 1.0, 1e-5, 6, d.optim.weight_decay),
-            "loss.margin": _dspin(0.0, 2.0, 0.05, 3, d.loss.margin),
-            "loss.mining": _combo(("batch_hard", "semi_hard"), d.loss.mining),
-            "schedule.r_start": _dspin(0.0, 1.0, 0.05, 2, d.schedule.r_start),
-            "schedule.r_end": _dspin(0.0, 1.0, 0.05, 2, d.schedule.r_end),
-            "schedule.shape": _combo(("linear", "cosine", "step"), d.schedule.shape),
-            "loss.lambda_dis": _dspin(0.0, 10.0, 0.05, 3, d.loss.lambda_dis),
-            "loss.temperature": _dspin(0.01, 100.0, 0.1, 2, d.loss.temperature),
-            "loss.teacher": _combo(("ema", "self"), d.loss.teacher),
-            "loss.teacher_momentum": _dspin(0.0, 1.0, 0.001, 4, d.loss.teacher_momentum),
-            "model.hidden": _spin(8, 8192, d.model.hidden),
-            "model.dim": _spin(2, 4096, d.model.dim),
-            "seed": _spin(0, 2**31 - 1, d.seed),
-            # One torch thread by default: on a small machine the GUI thread needs the other core.
-            "threads": _spin(1, max(1, os.cpu_count() or 1), 1),
-        }
-        labels = {
-            "loss.method": "Method",
-            "optim.epochs": "Epochs",
-            "optim.batch_size": "Batch size",
-            "optim.lr": "Learning rate",
-            "optim.weight_decay": "Weight decay",
-            "loss.margin": "Margin m",
-            "loss.mining": "Mining",
-            "schedule.r_start": "r start",
-            "schedule.r_end": "r end",
-            "schedule.shape": "r schedule",
-            "loss.lambda_dis": "λ dis",
-            "loss.temperature": "Teacher T",
-            "loss.teacher": "Teacher",
-            "loss.teacher_momentum": "EMA momentum",
-            "model.hidden": "Hidden",
-            "model.dim": "Embedding d",
-            "seed": "Seed",
-            "threads": "Torch threads",
-        }
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(3)
-        for i, (key, widget) in enumerate(self.fields.items()):
-            r, c = divmod(i, 2)
-            label = QLabel(labels[key])
-            label.setToolTip(key)
-            widget.setToolTip(key)
-            grid.addWidget(label, r, 2 * c, Qt.AlignmentFlag.AlignRight)
-            grid.addWidget(widget, r, 2 * c + 1)
-        self.fields["loss.method"].currentTextChanged.connect(self._method_changed)  # type: ignore[attr-defined]
         self._method_defaults = {
             "optim.epochs": d.optim.epochs,
             "optim.batch_size": d.optim.batch_size,
@@ -136,9 +53,18 @@ class TrainingPanel(QWidget):
         self.defaults_note.setWordWrap(True)
         self.defaults_note.setTextFormat(Qt.TextFormat.RichText)
         self.defaults_note.linkActivated.connect(self._defaults_link)
-        grid.addWidget(self.defaults_note, grid.rowCount(), 0, 1, 4)
         settings = QGroupBox("Run settings (defaults: METHOD.md)")
-        settings.setLayout(grid)
+        inner = QVBoxLayout(settings)
+        inner.setContentsMargins(4, 4, 4, 4)
+        inner.addWidget(self.form)
+        inner.addWidget(self.defaults_note)
+        # The form scrolls rather than squeezing the plots on a small screen.
+        scroll = QScrollArea()
+        scroll.setWidget(settings)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll = scroll
 
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Start a new run with these settings (Ctrl+R)")
@@ -146,9 +72,9 @@ class TrainingPanel(QWidget):
         self.pause_button.setToolTip("Pause / resume the running run (Ctrl+P)")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop the running run; its last state is saved (Ctrl+.)")
-        self.start_button.clicked.connect(lambda: self.startRequested.emit(self.config()))
-        self.pause_button.clicked.connect(self._pause_clicked)
-        self.stop_button.clicked.connect(self.stopRequested)
+        self.start_button.clicked.connect(lambda: state.request_training(self.config()))
+        self.pause_button.clicked.connect(state.toggle_pause)
+        self.stop_button.clicked.connect(state.stop_training)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
@@ -160,102 +86,87 @@ class TrainingPanel(QWidget):
         self.status.setWordWrap(True)
 
         self.runs = QListWidget()
-        self.runs.setToolTip("Checked runs are overlaid in the plots; select one to inspect it")
+        self.runs.setToolTip(
+            "Runs of this dataset, this session's and earlier ones (restored from their folders)."
+            " Checked runs are overlaid in the plots; select one to inspect it."
+        )
         self.runs.itemChanged.connect(self._run_item_changed)
         self.runs.currentItemChanged.connect(self._run_selected)
-        self.remove_button = QPushButton("Remove run")
-        self.remove_button.clicked.connect(self._remove_run)
+        self.delete_button = QPushButton("Delete run…")
+        self.delete_button.setToolTip("Delete the selected run and its folder (checkpoints)")
+        self.delete_button.clicked.connect(self._delete_run)
+        # Asked before deleting; tests answer it themselves.
+        self.confirm = self._confirm
 
-        form = QFormLayout()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(settings)
+        layout.addWidget(scroll, 3)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addLayout(form)
         layout.addWidget(QLabel("Runs (check to overlay)"))
-        layout.addWidget(self.runs, 1)
-        layout.addWidget(self.remove_button)
+        layout.addWidget(self.runs, 2)
+        layout.addWidget(self.delete_button)
+        self.setMinimumWidth(300)
 
-        session.runAdded.connect(self._run_added)
-        session.runStateChanged.connect(self._state_changed)
-        session.stepsAppended.connect(self._progress)
-        session.epochAdded.connect(lambda rid, _e: self._run_label(rid))
-        self._method_changed(self.fields["loss.method"].currentText())  # type: ignore[attr-defined]
+        state.runAdded.connect(self._run_added)
+        state.runRemoved.connect(self._run_removed)
+        state.runStateChanged.connect(self._state_changed)
+        state.stepsAppended.connect(self._progress)
+        state.epochAdded.connect(lambda rid, _e: self._run_label(rid))
+        state.datasetChanged.connect(self._dataset_changed)
+        state.currentRunChanged.connect(self._current_run_changed)
         self._update_buttons()
 
     # ----- settings ----------------------------------------------------------------------------
     def config(self) -> RunConfig:
-        values = {}
-        for key, w in self.fields.items():
-            if isinstance(w, QComboBox):
-                values[key] = w.currentText()
-            elif isinstance(w, QDoubleSpinBox):
-                values[key] = float(w.value())
-            elif isinstance(w, QSpinBox):
-                values[key] = int(w.value())
-        method = values.pop("loss.method")
-        cfg = RunConfig().replace(**values)
-        return method_config(method, cfg)
+        return self.form.config()
 
     def set_values(self, **values: object) -> None:
         """Set form fields by dotted name (tests and ``--train`` use it)."""
-        for key, value in values.items():
-            w = self.fields[key]
-            if isinstance(w, QComboBox):
-                w.setCurrentText(str(value))
-            else:
-                w.setValue(value)  # type: ignore[attr-defined]
-
-    def _method_changed(self, method: str) -> None:
-        psd = method == "psd"
-        for key in (
-            "schedule.r_start",
-            "schedule.r_end",
-            "schedule.shape",
-            "loss.temperature",
-            "loss.teacher",
-            "loss.teacher_momentum",
-        ):
-            self.fields[key].setEnabled(psd)
-        self.fields["loss.margin"].setEnabled(method != "infonce")
-        self.fields["loss.mining"].setEnabled(method != "infonce")
+        self.form.set_values(**values)
 
     # ----- run state ---------------------------------------------------------------------------
-    def _running_run(self):
-        for run in self.session.runs.values():
-            if run.state in ("starting", "running", "paused"):
-                return run
-        return None
-
     def _update_buttons(self) -> None:
-        run = self._running_run()
-        self.start_button.setEnabled(run is None and self.session.dataset is not None)
+        run = self.state.active_run
+        self.start_button.setEnabled(run is None and self.state.dataset is not None)
         self.pause_button.setEnabled(run is not None)
         self.stop_button.setEnabled(run is not None)
         self.pause_button.setText(
             "Resume" if run is not None and run.state == "paused" else "Pause"
         )
-
-    def _pause_clicked(self) -> None:
-        run = self._running_run()
-        if run is None:
-            return
-        if run.state == "paused":
-            self.resumeRequested.emit()
-        else:
-            self.pauseRequested.emit()
+        current = self.state.current_run
+        self.delete_button.setEnabled(current is not None and not current.active)
 
     def _run_added(self, rid: int) -> None:
+        run = self.state.runs[rid]
         item = QListWidgetItem()
         item.setData(Qt.ItemDataRole.UserRole, rid)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Checked)
-        item.setForeground(self.session.runs[rid].color)
+        self.runs.blockSignals(True)
+        item.setCheckState(Qt.CheckState.Checked if run.visible else Qt.CheckState.Unchecked)
+        item.setForeground(run.color)
         self.runs.addItem(item)
-        self.runs.setCurrentItem(item)
+        if rid == self.state.current_run_id:
+            self.runs.setCurrentItem(item)
+        self.runs.blockSignals(False)
         self._run_label(rid)
+        self._update_buttons()
+
+    def _run_removed(self, rid: int) -> None:
+        item = self._item(rid)
+        if item is not None:
+            self.runs.blockSignals(True)
+            self.runs.takeItem(self.runs.row(item))
+            self.runs.blockSignals(False)
+        self._update_buttons()
+
+    def _current_run_changed(self, rid: int) -> None:
+        item = self._item(rid)
+        if item is not None and self.runs.currentItem() is not item:
+            self.runs.blockSignals(True)
+            self.runs.setCurrentItem(item)
+            self.runs.blockSignals(False)
         self._update_buttons()
 
     def _item(self, rid: int) -> QListWidgetItem | None:
@@ -265,19 +176,18 @@ class TrainingPanel(QWidget):
         return None
 
     def _run_label(self, rid: int) -> None:
-        run, item = self.session.runs.get(rid), self._item(rid)
+        run, item = self.state.runs.get(rid), self._item(rid)
         if run is None or item is None:
             return
-        best = max(run.epochs, key=lambda e: e.val.avg, default=None)
-        score = f" · best val avg {best.val.avg:.3f}" if best else ""
         self.runs.blockSignals(True)
-        item.setText(f"{run.name} [{run.state}]{score}")
+        item.setText(f"{run.label()} [{run.state}]")
+        item.setToolTip(str(run.out_dir))
         self.runs.blockSignals(False)
 
     def _state_changed(self, rid: int) -> None:
         self._run_label(rid)
         self._update_buttons()
-        run = self.session.runs.get(rid)
+        run = self.state.runs.get(rid)
         if run is None:
             return
         if run.state in ("finished", "stopped") and run.finished is not None:
@@ -296,7 +206,7 @@ class TrainingPanel(QWidget):
             self.progress.setFormat(f"{run.name}: failed")
 
     def _progress(self, rid: int) -> None:
-        run = self.session.runs.get(rid)
+        run = self.state.runs.get(rid)
         if run is None or run.last_step is None or run.state != "running":
             return
         ev = run.last_step
@@ -311,26 +221,28 @@ class TrainingPanel(QWidget):
 
     def _run_item_changed(self, item: QListWidgetItem) -> None:
         rid = item.data(Qt.ItemDataRole.UserRole)
-        self.session.set_run_visible(rid, item.checkState() == Qt.CheckState.Checked)
+        self.state.set_run_visible(rid, item.checkState() == Qt.CheckState.Checked)
 
     def _run_selected(self, item: QListWidgetItem | None) -> None:
         if item is not None:
-            self.session.set_current_run(item.data(Qt.ItemDataRole.UserRole))
+            self.state.set_current_run(item.data(Qt.ItemDataRole.UserRole))
 
-    def _remove_run(self) -> None:
-        item = self.runs.currentItem()
-        if item is None:
+    def _delete_run(self) -> None:
+        run = self.state.current_run
+        if run is None or run.active:
             return
-        rid = item.data(Qt.ItemDataRole.UserRole)
-        if rid in self.session.runs and self.session.runs[rid].state in (
-            "finished",
-            "stopped",
-            "failed",
+        size = run_records.folder_size(run.out_dir) if run.out_dir.is_dir() else 0
+        if self.confirm(
+            f"Delete {run.label()}?\n\nIts folder {run.out_dir} ({size / 1e6:.1f} MB, "
+            "checkpoints included) will be deleted from disk."
         ):
-            self.runs.takeItem(self.runs.row(item))
-            self.session.remove_run(rid)
+            self.state.remove_run(run.id, delete_files=True)
 
-    def dataset_changed(self) -> None:
+    def _confirm(self, text: str) -> bool:
+        answer = QMessageBox.question(self, "Delete run", text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _dataset_changed(self) -> None:
         self._update_buttons()
         self.apply_dataset_defaults()
 
@@ -341,7 +253,7 @@ class TrainingPanel(QWidget):
         epoch, too few for the live curves to show anything; below 8 batches of 128 the form
         suggests 64 and 40 epochs instead.
         """
-        data = self.session.dataset
+        data = self.state.dataset
         md = self._method_defaults
         small = (
             suggested_run_settings(len(data.train), md["optim.batch_size"])

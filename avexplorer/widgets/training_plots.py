@@ -15,9 +15,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from avexplorer.session import Run, Session
-from avexplorer.widgets.frames import FrameScheduler
+from avexplorer.state import AppState, Run
+from avexplorer.widgets.paint_pacing import FrameScheduler
 
+# MAP curves: line style, marker, marker size (avg filled, A2V and V2A hollow).
+MAP_STYLES = {
+    "avg": (Qt.PenStyle.SolidLine, "o", 7),
+    "A2V": (Qt.PenStyle.DashLine, "t1", 10),
+    "V2A": (Qt.PenStyle.DotLine, "t", 10),
+}
 REFRESH_MS = 95  # the loss plot's shortest redraw interval: 10 Hz on 25 ms ticks
 _COMPONENT_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
@@ -163,17 +169,14 @@ class FollowRange:
 class TrainingPlots(QWidget):
     def __init__(
         self,
-        session: Session,
+        state: AppState,
         parent: QWidget | None = None,
         frames: FrameScheduler | None = None,
     ):
         super().__init__(parent)
-        self.session = session
+        self.state = state
         self.loss_plot = plot_widget("Loss per step", "step", "loss")
-        # Line styles in the title, not a legend box over the curves of a small plot.
-        self.map_plot = plot_widget(
-            "Validation MAP per epoch: avg ━ · A2V ╌ · V2A ┈", "epoch", "MAP"
-        )
+        self.map_plot = plot_widget("Validation MAP per epoch", "epoch", "MAP")
         self.r_plot = plot_widget("Annotated ratio r_t", "epoch", "r")
         self.loss_range = FollowRange(self.loss_plot, self._all_dirty)
         self.map_plot.setYRange(0, 1)
@@ -182,6 +185,12 @@ class TrainingPlots(QWidget):
         self.loss_legend = self.loss_plot.addLegend(
             offset=(-5, 5), labelTextSize="8pt", brush=legend_brush
         )
+        # A2V, V2A and avg are often within a hair of each other: each has its own line style
+        # and hollow marker (so a line under another still shows its markers) and a legend.
+        self.map_legend = self.map_plot.addLegend(
+            offset=(-5, -5), labelTextSize="8pt", brush=legend_brush, colCount=3
+        )
+        self._map_legend_run: int | None = None
         self.loss_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.map_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.r_curves: dict[int, pg.PlotDataItem] = {}
@@ -219,11 +228,11 @@ class TrainingPlots(QWidget):
         self.frames.add(self.refresh_epochs)
         # Not ``self._dirty.add``: ``refresh`` swaps in a new set, and a bound ``add`` would keep
         # filling the old one (steps then only showed at epoch ends).
-        session.stepsAppended.connect(self._mark_dirty)
-        session.epochAdded.connect(lambda rid, _e: self._mark_dirty(rid))
-        session.runAdded.connect(self._mark_dirty)
-        session.runVisibilityChanged.connect(self._all_dirty)
-        session.currentRunChanged.connect(lambda _r: self._all_dirty())
+        state.stepsAppended.connect(self._mark_dirty)
+        state.epochAdded.connect(lambda rid, _e: self._mark_dirty(rid))
+        state.runAdded.connect(self._mark_dirty)
+        state.runVisibilityChanged.connect(self._all_dirty)
+        state.currentRunChanged.connect(lambda _r: self._all_dirty())
 
     @property
     def alpha(self) -> float:
@@ -239,14 +248,14 @@ class TrainingPlots(QWidget):
         self._epochs_dirty.add(rid)
 
     def _all_dirty(self) -> None:
-        self._dirty.update(self.session.runs)
-        self._epochs_dirty.update(self.session.runs)
+        self._dirty.update(self.state.runs)
+        self._epochs_dirty.update(self.state.runs)
         # Runs removed from the session: hide their curves (kept, never recreated).
         for key, curve in [*self.loss_curves.items(), *self.map_curves.items()]:
-            if key[0] not in self.session.runs:
+            if key[0] not in self.state.runs:
                 curve.setVisible(False)
         for rid, curve in self.r_curves.items():
-            if rid not in self.session.runs:
+            if rid not in self.state.runs:
                 curve.setVisible(False)
 
     def refresh(self) -> None:
@@ -260,7 +269,7 @@ class TrainingPlots(QWidget):
             return False  # hidden (another tab): stay dirty, draw when shown
         dirty, self._dirty = self._dirty, set()
         for rid in dirty:
-            run = self.session.runs.get(rid)
+            run = self.state.runs.get(rid)
             if run is not None:
                 self._draw_losses(run)
         self._rebuild_legends()
@@ -274,13 +283,13 @@ class TrainingPlots(QWidget):
         x_lo, x_hi, y_lo, y_hi, cap = np.inf, -np.inf, np.inf, -np.inf, 0.0
         for (rid, _name), curve in self.loss_curves.items():
             x, y = curve.xData, curve.yData
-            if not curve.isVisible() or x is None or not len(x) or rid not in self.session.runs:
+            if not curve.isVisible() or x is None or not len(x) or rid not in self.state.runs:
                 continue
             x_lo, x_hi = min(x_lo, float(x[0])), max(x_hi, float(x[-1]))
             finite = y[np.isfinite(y)]
             if len(finite):
                 y_lo, y_hi = min(y_lo, float(finite.min())), max(y_hi, float(finite.max()))
-            cap = max(cap, float(self.session.runs[rid].total_steps))
+            cap = max(cap, float(self.state.runs[rid].total_steps))
         if np.isfinite(x_lo):
             self.loss_range.update(x_lo, x_hi, y_lo, y_hi, x_cap=cap or x_hi)
 
@@ -291,7 +300,7 @@ class TrainingPlots(QWidget):
         dirty, self._epochs_dirty = self._epochs_dirty, set()
         drew = False
         for rid in dirty:
-            run = self.session.runs.get(rid)
+            run = self.state.runs.get(rid)
             if run is not None:
                 drew |= self._draw_epochs(run)
         if drew:
@@ -307,7 +316,7 @@ class TrainingPlots(QWidget):
         return self._component_colors[name]
 
     def _draw_losses(self, run: Run) -> None:
-        current = run.id == self.session.current_run_id
+        current = run.id == self.state.current_run_id
         x = np.asarray(run.steps, dtype=np.float64)
         for name, values in run.losses.items():
             key = (run.id, name)
@@ -333,7 +342,7 @@ class TrainingPlots(QWidget):
                 curve.setData(*thin(x, smooth.extend(values)))
 
     def _draw_epochs(self, run: Run) -> bool:
-        current = run.id == self.session.current_run_id
+        current = run.id == self.state.current_run_id
         show = current or run.visible
         # Per-epoch curves change a few times a minute: leave them (and their plots) alone on
         # the step refreshes, or both plots repaint ten times a second for nothing.
@@ -351,24 +360,26 @@ class TrainingPlots(QWidget):
             key = (run.id, name)
             curve = self.map_curves.get(key)
             if curve is None:
-                style = {
-                    "avg": Qt.PenStyle.SolidLine,
-                    "A2V": Qt.PenStyle.DashLine,
-                    "V2A": Qt.PenStyle.DotLine,
-                }[name]
+                line, symbol, size = MAP_STYLES[name]
+                filled = name == "avg"
                 curve = self.map_plot.plot(
                     [],
                     [],
-                    name=f"{run.name} · {name}",
-                    pen=pg.mkPen(run.color, width=2 if name == "avg" else 1.2, style=style),
-                    symbol="o" if name == "avg" else None,
-                    symbolSize=6,
-                    symbolBrush=run.color,
-                    symbolPen=None,
+                    name=name,
+                    pen=pg.mkPen(run.color, width=2 if filled else 1.5, style=line),
+                    symbol=symbol,
+                    symbolSize=size,
+                    symbolBrush=run.color if filled else None,
+                    symbolPen=pg.mkPen(run.color, width=1.2),
                 )
                 self.map_curves[key] = curve
             curve.setVisible(show and (name == "avg" or current))
             curve.setData(x, np.asarray(values, dtype=np.float64))
+        if current and self._map_legend_run != run.id:
+            self._map_legend_run = run.id
+            self.map_legend.clear()
+            for name in series:
+                self.map_legend.addItem(self.map_curves[(run.id, name)], name)
         curve = self.r_curves.get(run.id)
         if curve is None:
             curve = self.r_plot.plot(
@@ -387,7 +398,6 @@ class TrainingPlots(QWidget):
 
     def _rebuild_legends(self) -> None:
         # Rebuilding a legend creates graphics items: do it only when the visible set changes.
-        # (The MAP plot has none: its line styles are in its title, runs in the run list.)
         keys = tuple(k for k, c in self.loss_curves.items() if c.isVisible())
         if keys == self._legend_keys:
             return

@@ -51,25 +51,46 @@ def gui_h5(tmp_path):
     return path
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, gui_h5):
-    """The main window on the tiny dataset (loaded from its .h5 like a user would)."""
+def make_window(qtbot, tmp_path, h5, train_fn):
     import pyqtgraph as pg
 
+    from avexplorer.jobs.controller import JobController
     from avexplorer.main_window import MainWindow
-    from avexplorer.session import Session
+    from avexplorer.state import AppState
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
-    session = Session(runs_root=tmp_path / "runs")
-    w = MainWindow(session)
+    state = AppState(runs_root=tmp_path / "runs")
+    w = MainWindow(state, JobController(state, train_fn=train_fn))
     qtbot.addWidget(w)
     w.show()
-    session.set_dataset(load_h5(gui_h5))
-    yield w
+    state.set_dataset(load_h5(h5))
+    return w
+
+
+def close_window(qtbot, w) -> None:
     w.jobs.close()
-    if w.jobs.train_worker is not None:
-        qtbot.waitUntil(lambda: w.jobs.train_worker is None, timeout=20_000)
-    session.close()
+    qtbot.waitUntil(lambda: not w.jobs.training, timeout=20_000)
+    w.jobs.wait(20_000)
+    w.state.close()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, gui_h5):
+    """The main window on the tiny dataset (loaded from its .h5 like a user would); training
+    runs the fake event source (``fake_training.fake_train``) in a thread."""
+    from tests.gui.fake_training import fake_train
+
+    w = make_window(qtbot, tmp_path, gui_h5, fake_train)
+    yield w
+    close_window(qtbot, w)
+
+
+@pytest.fixture
+def real_window(qtbot, tmp_path, gui_h5):
+    """The main window training for real, in the training process (as the app does)."""
+    w = make_window(qtbot, tmp_path, gui_h5, None)
+    yield w
+    close_window(qtbot, w)
 
 
 def small_config(window, method: str = "psd", epochs: int = 2):
@@ -110,6 +131,6 @@ def trained_checkpoint(tmp_path_factory):
 def loaded(qtbot, window, trained_checkpoint):
     """The window with the trained checkpoint loaded (gallery, model and PCA map ready)."""
     window.load_checkpoint(str(trained_checkpoint))
-    qtbot.waitUntil(lambda: window.session.gallery is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: window.state.gallery is not None, timeout=20_000)
     qtbot.waitUntil(lambda: window.map.layout_shown is not None, timeout=20_000)
     return window

@@ -6,14 +6,14 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QMouseEvent, QPainter, QTransform
 from PySide6.QtWidgets import QApplication
 
-from avexplorer.layouts import layout_of
+from avexplorer.projections import layout_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 
 
 def test_umap_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
     m = loaded.map
     assert m.layout_shown.method == "pca"
-    m.method_box.setCurrentText("UMAP")  # what View > Compute UMAP does
+    loaded.state.set_projection("umap")  # what View > Compute UMAP does
     # The request returns at once: the map says it is computing, the PCA stays on screen.
     assert "computing UMAP" in m.epoch_label.text()
     assert m.layout_shown.method == "pca"
@@ -21,7 +21,8 @@ def test_umap_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
     umap = m.layout_shown
     assert umap.coords.shape == (2 * 24, 2) and np.isfinite(umap.coords).all()
     assert "UMAP" in m.plot.getPlotItem().titleLabel.text
-    m.method_box.setCurrentText("PCA")  # back at once: the PCA layout is kept
+    m.method_box.setCurrentText("PCA")  # the map's own box: back at once, the PCA is kept
+    assert loaded.state.projection == "pca"
     assert m.layout_shown.method == "pca"
 
 
@@ -29,7 +30,7 @@ def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, l
     """During training a UMAP request comes every epoch: stale ones must not queue up."""
     from core.config import RunConfig
 
-    jobs, session = loaded.jobs, loaded.session
+    jobs, state = loaded.jobs, loaded.state
     release, computed = threading.Event(), []
 
     def slow_layout(epoch, audio, visual, method, previous):
@@ -39,14 +40,14 @@ def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, l
         return dataclasses.replace(pca, method=method)
 
     monkeypatch.setattr(jobs.projections, "layout", slow_layout)
-    emb = next(iter(session.embeddings_for(session.CHECKPOINT_RUN).values()))
-    run = session.new_run(RunConfig())
+    emb = next(iter(state.embeddings_for(state.CHECKPOINT_RUN).values()))
+    run = state.new_run(RunConfig())
     for epoch in range(4):
         run.embeddings[epoch] = dataclasses.replace(emb, epoch=epoch, layout=None)
         jobs.request_layout(run.id, epoch, "umap")
     qtbot.waitUntil(lambda: computed == [0], timeout=5_000)
     release.set()
-    qtbot.waitUntil(lambda: (3, "umap") in session.layouts_for(run.id), timeout=10_000)
+    qtbot.waitUntil(lambda: (3, "umap") in state.layouts_for(run.id), timeout=10_000)
     assert computed == [0, 3]  # epochs 1 and 2 were superseded while 0 ran
 
 
@@ -65,7 +66,7 @@ def _move(widget, pos) -> None:
 
 
 def test_hovering_a_point_shows_its_name_rank_and_first_frame(qtbot, loaded):
-    m, s = loaded.map, loaded.session
+    m, s = loaded.map, loaded.state
     frame = QImage(32, 24, QImage.Format.Format_RGB888)
     frame.fill(QColor("orange"))
     s.thumbnails[s.item_path("test", 7)] = frame

@@ -41,7 +41,7 @@ def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
         for i in range(2):
             make_video(root / f"class{c}" / f"c{c}_{i}.mp4", 1.0, size=32, color=color, tone=tone)
     opened = []
-    window.session.datasetChanged.connect(lambda: opened.append(window.session.dataset))
+    window.state.datasetChanged.connect(lambda: opened.append(window.state.dataset))
     window.open_folder(str(root))
     qtbot.waitUntil(lambda: bool(opened), timeout=60_000)
     data = opened[-1]
@@ -53,5 +53,5 @@ def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
     names = {panel.proxy.index(r, 0).data() for r in range(panel.proxy.rowCount())}
     assert names == {"c0_0.mp4", "c0_1.mp4", "c1_0.mp4", "c1_1.mp4"}
     # First frames and durations follow in the background.
-    qtbot.waitUntil(lambda: len(window.session.thumbnails) == 4, timeout=30_000)
+    qtbot.waitUntil(lambda: len(window.state.thumbnails) == 4, timeout=30_000)
     assert panel.proxy.index(0, 3).data().endswith(" s")

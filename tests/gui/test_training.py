@@ -2,10 +2,11 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import small_config
+from tests.gui.fake_training import val_scores
 
 
 def _run(window):
-    return window.session.current_run
+    return window.state.current_run
 
 
 def _wait_finished(qtbot, window, timeout=60_000):
@@ -13,15 +14,16 @@ def _wait_finished(qtbot, window, timeout=60_000):
         lambda: (
             _run(window) is not None
             and _run(window).state in ("finished", "stopped")
-            and window.jobs.train_worker is None
+            and not window.jobs.training
         ),
         timeout=timeout,
     )
 
 
-def test_two_epoch_run_from_the_start_button_feeds_loss_map_and_heatmaps(qtbot, window):
+def test_two_epoch_run_in_the_training_process_feeds_loss_map_and_heatmaps(qtbot, real_window):
+    """The one test that trains for real: Start button -> child process -> every view."""
+    window = real_window
     small_config(window, "psd", epochs=2)
-    window.session.runs.clear()
     qtbot.mouseClick(window.training_panel.start_button, Qt.MouseButton.LeftButton)
     _wait_finished(qtbot, window)
     run = _run(window)
@@ -52,38 +54,94 @@ def test_two_epoch_run_from_the_start_button_feeds_loss_map_and_heatmaps(qtbot, 
     text = window.heatmaps.show_cell(0, 1)
     assert "S = " in text and "cosine = " in text
 
-    # The finished run's test embeddings reach the map (PCA, computed in a worker).
+    # The finished run's test embeddings reach the map (PCA, computed in the training process).
     qtbot.waitUntil(lambda: window.map.layout_shown is not None, timeout=20_000)
     assert window.map.layout_shown.coords.shape == (2 * 24, 2)
-    assert window.session.gallery is not None
+    assert window.state.gallery is not None
 
 
 def test_pause_then_resume_then_stop(qtbot, window):
     small_config(window, "triplet", epochs=200)
-    window.start_training(window.training_panel.config())
+    window.state.request_training(window.training_panel.config())
     qtbot.waitUntil(lambda: len(_run(window).steps) > 0, timeout=20_000)
     qtbot.mouseClick(window.training_panel.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _run(window).state == "paused", timeout=10_000)
     assert window.training_panel.pause_button.text() == "Resume"
     n = len(_run(window).steps)
-    qtbot.wait(300)
+    qtbot.wait(100)
     assert len(_run(window).steps) == n  # paused: no new steps
-    qtbot.mouseClick(window.training_panel.pause_button, Qt.MouseButton.LeftButton)
+    window.state.toggle_pause()  # what Training > Pause / resume does: the same intent
     qtbot.waitUntil(lambda: len(_run(window).steps) > n, timeout=10_000)
+    assert _run(window).state == "running" and window.training_panel.pause_button.text() == "Pause"
     qtbot.mouseClick(window.training_panel.stop_button, Qt.MouseButton.LeftButton)
     _wait_finished(qtbot, window)
     assert _run(window).state == "stopped"
     assert _run(window).finished.stopped
     assert window.training_panel.start_button.isEnabled()
+    assert window.state.active_run is None
 
 
-def test_two_runs_are_kept_and_overlaid(qtbot, window):
+def test_two_runs_are_kept_and_overlaid_with_distinct_map_styles(qtbot, window):
     for method in ("psd", "triplet"):
-        small_config(window, method, epochs=1)
-        window.start_training(window.training_panel.config())
+        small_config(window, method, epochs=3)
+        window.state.request_training(window.training_panel.config())
         _wait_finished(qtbot, window)
-    assert len(window.session.runs) == 2
+    assert len(window.state.runs) == 2
     window.plots.refresh()
     visible = [k for k, c in window.plots.loss_curves.items() if k[1] == "total" and c.isVisible()]
     assert len(visible) == 2
     assert window.training_panel.runs.count() == 2
+    # The current run's A2V, V2A and avg MAP: the values of its epochs, each line its own style.
+    rid = window.state.current_run_id
+    curves = {n: window.plots.map_curves[(rid, n)] for n in ("avg", "A2V", "V2A")}
+    assert np.allclose(curves["A2V"].getData()[1], [val_scores(e).a2v for e in range(3)])
+    assert np.allclose(curves["V2A"].getData()[1], [val_scores(e).v2a for e in range(3)])
+    styles = {(c.opts["pen"].style(), c.opts["symbol"]) for c in curves.values()}
+    assert len(styles) == 3
+    assert {item[1].text for item in window.plots.map_legend.items} == {"avg", "A2V", "V2A"}
+
+
+def test_heatmaps_keep_full_batches_and_caption_the_batch_size(qtbot, window):
+    """64 train pairs in batches of 24: the last batch of each epoch has 16 pairs."""
+    small_config(window, "triplet", epochs=2)
+    window.training_panel.set_values(**{"optim.batch_size": 24, "snapshot_every": 1})
+    window.state.request_training(window.training_panel.config())
+    _wait_finished(qtbot, window)
+    heat = window.heatmaps
+    heat._pending = True
+    heat.refresh()
+    assert heat.teacher.image.image.shape == (24, 24)
+    assert "Batch of 24 pairs, epoch 2" in heat.info.text()
+    assert heat.teacher.plot.titleLabel.text == "Label agreement (triplet targets)"
+
+
+def test_hover_caption_space_is_reserved(qtbot, window):
+    small_config(window, "psd", epochs=1)
+    window.state.request_training(window.training_panel.config())
+    _wait_finished(qtbot, window)
+    heat = window.heatmaps
+    window.tabs.setCurrentIndex(0)
+    heat._pending = True
+    heat.refresh()
+    qtbot.wait(50)
+    before = heat.view.height()
+    heat.show_cell(0, 1)
+    heat.thumbs[0].setText("x")
+    qtbot.wait(50)
+    assert heat.view.height() == before
+    assert heat.info.height() == heat.info.minimumHeight() == heat.info.maximumHeight()
+
+
+def test_form_is_generated_from_the_config_and_disables_what_a_method_ignores(window):
+    from core.config import flat_fields, ignored_fields
+
+    form = window.training_panel.form
+    assert set(form.fields) == {name for name, _d, _t in flat_fields()}
+    for method in ("psd", "triplet", "infonce"):
+        form.set_values(**{"loss.method": method})
+        disabled = {k for k, w in form.fields.items() if not w.isEnabled()}
+        assert disabled == set(ignored_fields(method))
+    assert not form.fields["loss.lambda_dis"].isEnabled()  # infonce, and triplet before it
+    form.set_values(**{"loss.method": "psd", "loss.margin": 0.35, "model.dropout": 0.2})
+    cfg = window.training_panel.config()
+    assert (cfg.loss.margin, cfg.model.dropout, cfg.threads) == (0.35, 0.2, 1)

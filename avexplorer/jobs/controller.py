@@ -1,0 +1,271 @@
+"""``JobController``: carries out the state's requests with background jobs, feeds results back.
+
+It listens to the state's request signals (train, pause, resume, stop, layout, file query,
+checkpoint) and offers the dataset openers the window's menus call. One training run at a time
+(``AppState.active_run`` decides); any number of projection, thumbnail and query jobs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThreadPool
+from superqt.utils import WorkerBase
+
+from avexplorer.jobs import checkpoints, datasets, file_query, thumbnails
+from avexplorer.jobs.projection import ProjectionProcess
+from avexplorer.jobs.runner import live_workers, start
+from avexplorer.jobs.training_process import train_in_process, training_batches
+from avexplorer.projections import Layout, compute_layout
+from avexplorer.state import AppState
+from core.control import TrainControl
+
+
+class JobController(QObject):
+    def __init__(self, state: AppState, train_fn: Callable[..., Iterator[Any]] | None = None):
+        """``train_fn`` replaces the training process by a generator run in a thread (tests
+        and benchmarks give ``core.training.train`` or a fake event source)."""
+        super().__init__(state)
+        self.state = state
+        self._train_fn = train_fn
+        self._training: dict[int, tuple[WorkerBase, TrainControl]] = {}
+        self._thumb_worker: WorkerBase | None = None
+        self._pending_layouts: set[tuple[int, int, str]] = set()
+        self._slow_layout_next: tuple[int, int, str] | None = None
+        self.projections = ProjectionProcess()
+        state.trainRequested.connect(self.start_training)
+        state.pauseRequested.connect(lambda rid: self._control(rid, "pause"))
+        state.resumeRequested.connect(lambda rid: self._control(rid, "resume"))
+        state.stopRequested.connect(lambda rid: self._control(rid, "stop"))
+        state.layoutRequested.connect(self.request_layout)
+        state.fileQueryRequested.connect(self.query_file)
+        state.checkpointRequested.connect(self.load_checkpoint)
+        state.spectrogramsRequested.connect(self.load_spectrograms)
+        state.embeddingsAdded.connect(lambda rid, epoch: self.request_layout(rid, epoch, "pca"))
+
+    # ----- training ------------------------------------------------------------------------------
+    @property
+    def training(self) -> bool:
+        """Whether a training worker is still alive (it outlives its run's last event a little)."""
+        return bool(self._training)
+
+    def start_training(self, config: Any) -> int | None:
+        data = self.state.dataset
+        if data is None or self.state.active_run is not None:
+            return None
+        # spawn, not fork: forking a process that runs Qt and worker threads is unsafe.
+        ctx = mp.get_context("spawn")
+        run = self.state.new_run(config)
+        control = TrainControl(ctx.Event)
+        rid = run.id
+
+        if self._train_fn is not None:  # an injected generator: in a thread
+            fn, args = training_batches, (self._train_fn, config, data, run.out_dir, control)
+        else:
+            fn, args = train_in_process, (config, data, run.out_dir, control, ctx)
+        worker = start(
+            self.state,
+            f"Training {run.name}",
+            fn,
+            *args,
+            on_yield=lambda batch: self.state.handle_events(rid, batch),
+            on_error=lambda msg: self.state.run_failed(rid, msg),
+        )
+
+        def ended() -> None:
+            self._training.pop(rid, None)
+            self.state.run_ended(rid)
+
+        worker.finished.connect(ended)
+        self._training[rid] = (worker, control)
+        return rid
+
+    def _control(self, rid: int, what: str) -> None:
+        entry = self._training.get(rid)
+        if entry is not None:
+            getattr(entry[1], what)()
+
+    def close(self) -> None:
+        """The app is quitting: cancel every job now, stop training (it saves last.pt first)."""
+        self.state.cancel_all()
+        for _worker, control in self._training.values():
+            control.stop()
+        if self._thumb_worker is not None:
+            self._thumb_worker.quit()
+        for worker in live_workers():
+            if getattr(worker, "cancel", None) is not None:
+                worker.cancel.set()
+        self.projections.close()
+
+    def wait(self, msecs: int = 15_000) -> bool:
+        """Wait for the workers to end (after ``close``); False if some are still running."""
+        return QThreadPool.globalInstance().waitForDone(msecs)
+
+    # ----- projections -------------------------------------------------------------------------
+    def request_layout(self, rid: int, epoch: int, method: str) -> None:
+        key = (rid, epoch, method)
+        emb = self.state.embeddings_for(rid).get(epoch)
+        if (
+            emb is None
+            or key in self._pending_layouts
+            or (epoch, method) in self.state.layouts_for(rid)
+        ):
+            return
+        slow = method != "pca"
+        if slow and any(m != "pca" for _, _, m in self._pending_layouts):
+            # One UMAP at a time, and only the newest request waits: during training a request
+            # comes every epoch, and a queue of stale epochs would keep the map behind.
+            self._slow_layout_next = key
+            return
+        self._pending_layouts.add(key)
+        prev = self.state.previous_layout(rid, epoch, method)
+        prev_coords = prev.coords if prev is not None else None
+        title = f"{method.upper()} projection, epoch {epoch + 1}"
+
+        def settle() -> None:
+            self._pending_layouts.discard(key)
+            if slow:
+                waiting, self._slow_layout_next = self._slow_layout_next, None
+                if waiting is not None:
+                    self.request_layout(*waiting)
+
+        def done(layout: Layout) -> None:
+            self.state.add_layout(rid, layout)
+            settle()
+
+        def failed(msg: str) -> None:
+            settle()
+            self.state.report_error(f"{title} failed", msg)
+
+        if slow:
+            fn, args = self.projections.layout, (epoch, emb.audio, emb.visual, method, prev_coords)
+        else:
+            fn, args = compute_layout, (emb, method, prev_coords)
+        start(self.state, title, fn, *args, on_done=done, on_error=failed)
+
+    # ----- checkpoints and queries ---------------------------------------------------------------
+    def load_checkpoint(self, path: str) -> None:
+        """Load a checkpoint for queries and the map (a restored run's, or any file)."""
+        owner = next(
+            (r.id for r in self.state.runs.values() if path in map(str, r.checkpoints.values())),
+            None,
+        )
+
+        def done(result: tuple[Any, Any, Any]) -> None:
+            ckpt, model, emb = result
+            self.state.set_checkpoint_model(
+                model, ckpt.config, tuple(ckpt.class_names), emb, rid=owner
+            )
+            self.state.message.emit(f"Loaded checkpoint {Path(path).name}")
+            self.state.checkpointLoaded.emit(path, checkpoints.checkpoint_label(ckpt, path))
+
+        start(
+            self.state,
+            f"Loading {Path(path).name}",
+            checkpoints.load_checkpoint_for,
+            path,
+            self.state.dataset,
+            on_done=done,
+            on_error=lambda msg: self.state.report_error("Checkpoint not loaded", msg),
+        )
+
+    def query_file(self, path: str) -> None:
+        attrs = dict(self.state.dataset.attrs) if self.state.dataset is not None else {}
+        start(
+            self.state,
+            f"Encoding {Path(path).name}",
+            file_query.decode_query_file,
+            path,
+            attrs,
+            on_done=lambda r: self.state.set_file_query(path, r[0], r[1]),
+        )
+
+    # ----- datasets and thumbnails ---------------------------------------------------------------
+    def open_demo(self) -> None:
+        def done(result: tuple[Any, str]) -> None:
+            data, note = result
+            self.state.set_dataset(data)
+            self.state.message.emit(note or "Opened the demo dataset")
+            if not note:
+                self.build_demo_clips()
+
+        start(self.state, "Opening the demo", datasets.load_demo, on_done=done)
+
+    def build_demo_clips(self) -> None:
+        """Build the demo's clip files (first use only) so thumbnails and playback work."""
+        data = self.state.dataset
+        paths = (
+            [p for s in (data.train, data.val, data.test) if s.paths for p in s.paths]
+            if data
+            else []
+        )
+        if paths and all(Path(p).exists() for p in paths[:3]):
+            self.load_thumbnails()
+            return
+        start(
+            self.state,
+            "Building the demo clips (once)",
+            datasets.build_demo_clips,
+            unit="clips",
+            on_done=lambda _root: self.load_thumbnails(),
+        )
+
+    def open_h5(self, path: str) -> None:
+        from core.data import load_h5
+
+        def done(data: Any) -> None:
+            self.state.set_dataset(data)
+            self.state.message.emit(f"Opened {Path(path).name}")
+            self.load_thumbnails()
+
+        start(self.state, f"Opening {Path(path).name}", load_h5, path, on_done=done)
+
+    def open_folder(self, path: str) -> None:
+        """Extract features from every clip in a folder (cached), then open them."""
+
+        def done(data: Any) -> None:
+            self.state.set_dataset(data)
+            self.state.message.emit(f"Opened clips of {Path(path).name}")
+            self.load_thumbnails()
+
+        start(
+            self.state,
+            f"Extracting features of {Path(path).name}",
+            datasets.extract_folder,
+            path,
+            unit="clips",
+            on_done=done,
+        )
+
+    def load_thumbnails(self) -> None:
+        data = self.state.dataset
+        if self._thumb_worker is not None:
+            self._thumb_worker.quit()  # a generator worker stops at its next yield
+        if data is None:
+            return
+        paths = [p for s in (data.test, data.train, data.val) if s.paths for p in s.paths]
+        if not paths:
+            return
+        self._thumb_worker = start(
+            self.state,
+            "Thumbnails",
+            thumbnails.thumbnails,
+            paths,
+            quiet=True,
+            on_yield=lambda b: self.state.set_thumbnails(*b),
+            on_error=lambda _m: None,  # previews are optional; a missing decoder is not an error
+        )
+
+    def load_spectrograms(self, paths: list[str]) -> None:
+        start(
+            self.state,
+            "Spectrograms",
+            thumbnails.spectrograms,
+            paths,
+            quiet=True,
+            on_yield=self.state.set_spectrograms,
+            on_error=lambda _m: None,  # optional, like thumbnails
+        )

@@ -1,0 +1,54 @@
+"""UMAP layouts in a child process that lives for the session (PCA is cheap: see projections)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from avexplorer.projections import Layout, layout_of
+from core.errors import UserError
+
+
+class ProjectionProcess:
+    """One child process, started on first use and kept for the session, that computes UMAP.
+
+    UMAP's first fit in a process compiles numba code for 20-60 s, and much of UMAP is Python that
+    would contend with the GUI thread for the GIL: in a child it compiles once per session and
+    the window stays smooth. ``close`` ends the child at once; a fit waiting on it is abandoned.
+    """
+
+    def __init__(self) -> None:
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def layout(
+        self,
+        epoch: int,
+        audio: np.ndarray,
+        visual: np.ndarray,
+        method: str,
+        previous: np.ndarray | None,
+    ) -> Layout:
+        """Blocks until the child returns the layout: call it from a worker thread."""
+        with self._lock:
+            if self._closed.is_set():
+                raise UserError("the app is closing")
+            if self._pool is None:
+                import multiprocessing as mp
+
+                self._pool = mp.get_context("spawn").Pool(1)
+            pending = self._pool.apply_async(layout_of, (epoch, audio, visual, method, previous))
+        while not pending.ready():
+            if self._closed.wait(0.1):
+                raise UserError("the app is closing")
+        return pending.get()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            if self._pool is not None:
+                self._pool.terminate()
+                self._pool = None

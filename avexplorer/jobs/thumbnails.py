@@ -1,0 +1,113 @@
+"""Pictures of clips: first frames and durations for the tables, spectrograms for the sound.
+
+Plain functions run in worker threads; they return QImages (safe to build off the GUI thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+SPECTROGRAM_SR = 16_000
+SPECTROGRAM_MELS = 64
+
+
+def thumbnails(paths: list[str], size: int = 48, batch: int = 32) -> Iterator[tuple[dict, dict]]:
+    """Yield ({path: QImage}, {path: duration s}) in batches for clips that exist on disk."""
+    first_frame = _first_frame_fn()
+    if first_frame is None:
+        return
+    images: dict[str, QImage] = {}
+    durations: dict[str, float] = {}
+    for i, path in enumerate(paths):
+        if Path(path).exists():
+            try:
+                images[path] = rgb_image(first_frame(path, size))
+                duration = clip_duration(path)
+                if duration is not None:
+                    durations[path] = duration
+            except Exception:  # one unreadable clip must not stop the others
+                pass
+        if len(images) >= batch or i == len(paths) - 1:
+            if images or durations:
+                yield images, durations
+            images, durations = {}, {}
+
+
+def rgb_image(rgb: np.ndarray) -> QImage:
+    """A QImage owning a copy of an [h, w, 3] uint8 array."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _first_frame_fn() -> Callable[[str, int], np.ndarray] | None:
+    try:
+        from core.features.video import first_frame
+    except ImportError:
+        return None
+    return first_frame
+
+
+def clip_duration(path: str) -> float | None:
+    """A clip's duration from its container header (PyAV), None if unknown."""
+    try:
+        import av
+
+        with av.open(path) as c:
+            return float(c.duration) / 1e6 if c.duration else None
+    except Exception:
+        return None
+
+
+def spectrogram(path: str, seconds: float = 10.0) -> np.ndarray:
+    """[n_mels, frames] log-mel energies (dB, low frequencies in the last row) of a file's sound.
+
+    ``ClipError`` when the file has no decodable sound.
+    """
+    from core.features.audio import load_audio
+    from core.features.mel import power_mel
+
+    y = load_audio(path, sr=SPECTROGRAM_SR)[: int(seconds * SPECTROGRAM_SR)]
+    mel = power_mel(y, SPECTROGRAM_SR, 512, 160, SPECTROGRAM_MELS)  # 10 ms hops
+    db = 10 * np.log10(np.maximum(mel, 1e-10))
+    return db.T[::-1]
+
+
+def spectrogram_image(path: str, height: int = SPECTROGRAM_MELS, floor_db: float = 70) -> QImage:
+    """The spectrogram as a viridis picture: time left to right, pitch upwards, top 70 dB."""
+    import pyqtgraph as pg
+
+    db = spectrogram(path)
+    lo = db.max() - floor_db
+    norm = np.clip((db - lo) / floor_db, 0, 1)
+    lut = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=False)
+    rgb = lut[(norm * 255).astype(np.uint8)]
+    image = rgb_image(rgb)
+    return image.scaled(max(image.width(), 1), height) if image.height() != height else image
+
+
+def preview_image(path: str, size: int = 128) -> QImage | None:
+    """A file's picture: its first frame (video, image), else its sound's spectrogram."""
+    first_frame = _first_frame_fn()
+    if first_frame is not None:
+        try:
+            return rgb_image(first_frame(path, size))
+        except Exception:  # a sound file, or no decodable picture: try its sound
+            pass
+    try:
+        return spectrogram_image(path)
+    except Exception:
+        return None
+
+
+def spectrograms(paths: list[str]) -> Iterator[dict[str, QImage | None]]:
+    """Yield {path: spectrogram picture, or None for a clip without decodable sound}."""
+    for path in paths:
+        try:
+            yield {path: spectrogram_image(path) if Path(path).exists() else None}
+        except Exception:  # no sound track, or an unreadable file
+            yield {path: None}

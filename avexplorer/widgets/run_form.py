@@ -1,0 +1,211 @@
+"""The training form, generated from ``core.config.flat_fields()`` as the CLI's flags are.
+
+Every config field gets an editor by its type (a choice list for ``Literal`` fields, a spin box
+for numbers, a check box for booleans, a line for text): a field added to the config appears
+here with no change to the app. The method's ignored fields (``core.config.ignored_fields``) are
+disabled. The fields a run is usually tuned by are shown first; the rest under "More settings".
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.config import RunConfig, flat_fields, ignored_fields, method_config
+
+MAIN_FIELDS = (
+    "loss.method",
+    "optim.epochs",
+    "optim.batch_size",
+    "optim.lr",
+    "loss.margin",
+    "loss.mining",
+    "schedule.r_start",
+    "schedule.r_end",
+    "schedule.shape",
+    "loss.lambda_dis",
+    "loss.teacher",
+    "loss.temperature",
+)
+LABELS = {
+    "loss.method": "Method",
+    "optim.batch_size": "Batch size",
+    "optim.lr": "Learning rate",
+    "loss.margin": "Margin m",
+    "schedule.shape": "r schedule",
+    "loss.lambda_dis": "λ dis",
+    "loss.lambda_soft": "λ soft (<0: 1 − r)",
+    "loss.temperature": "Teacher T",
+    "loss.teacher_momentum": "EMA momentum",
+    "loss.infonce_temperature": "InfoNCE τ",
+    "model.dim": "Embedding d",
+    "threads": "Torch threads",
+    "snapshot_every": "Snapshot every (steps)",
+}
+# One torch thread by default: on a small machine the GUI thread needs the other core.
+APP_DEFAULTS: dict[str, Any] = {"threads": 1}
+
+
+def label_of(dotted: str) -> str:
+    return LABELS.get(dotted, dotted.split(".")[-1].replace("_", " ").capitalize())
+
+
+def choices_of(dotted: str) -> tuple[str, ...]:
+    """The allowed values of a ``Literal`` field, () for any other."""
+    hints = typing.get_type_hints(RunConfig)
+    *parents, leaf = dotted.split(".")
+    cls: Any = RunConfig
+    for p in parents:
+        cls = hints[p]
+        hints = typing.get_type_hints(cls)
+    args = typing.get_args(hints[leaf])
+    return tuple(str(a) for a in args) if typing.get_origin(hints[leaf]) is typing.Literal else ()
+
+
+def editor_for(dotted: str, default: Any) -> QWidget:
+    choices = choices_of(dotted)
+    if choices:
+        w: Any = QComboBox()
+        w.addItems(list(choices))
+        w.setCurrentText(str(default))
+    elif isinstance(default, bool):
+        w = QCheckBox()
+        w.setChecked(default)
+    elif isinstance(default, int):
+        w = QSpinBox()
+        w.setRange(-1, 2**31 - 1)
+        if dotted == "threads":
+            w.setRange(0, max(1, os.cpu_count() or 1))
+        w.setValue(default)
+    elif isinstance(default, float):
+        w = QDoubleSpinBox()
+        w.setDecimals(_decimals(default))
+        w.setRange(-1e6, 1e6)
+        w.setSingleStep(abs(default) / 10 if default else 0.05)
+        w.setValue(default)
+    else:
+        w = QLineEdit(str(default))
+    return w
+
+
+def _decimals(x: float) -> int:
+    """Enough decimals to show ``x`` and a tenth of it (1e-5 -> 6, 0.99 -> 3, 10.0 -> 2)."""
+    text = f"{abs(x):.10f}".rstrip("0")
+    return max(2, min(8, len(text.split(".")[1]) + 1))
+
+
+def value_of(w: QWidget) -> Any:
+    if isinstance(w, QComboBox):
+        return w.currentText()
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    if isinstance(w, QDoubleSpinBox):
+        return float(w.value())
+    if isinstance(w, QSpinBox):
+        return int(w.value())
+    return w.text()  # type: ignore[attr-defined]
+
+
+def set_value(w: QWidget, value: Any) -> None:
+    if isinstance(w, QComboBox):
+        w.setCurrentText(str(value))
+    elif isinstance(w, QCheckBox):
+        w.setChecked(bool(value))
+    elif isinstance(w, QSpinBox | QDoubleSpinBox):
+        w.setValue(value)
+    else:
+        w.setText(str(value))  # type: ignore[attr-defined]
+
+
+class RunForm(QWidget):
+    """Editors for every config field; ``config()`` is the run they describe."""
+
+    methodChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.fields: dict[str, QWidget] = {}
+        self.defaults: dict[str, Any] = {}
+        main, more = QGridLayout(), QGridLayout()
+        for grid in (main, more):
+            grid.setHorizontalSpacing(6)
+            grid.setVerticalSpacing(2)
+        rows = {id(main): 0, id(more): 0}
+        ordered = sorted(flat_fields(), key=lambda f: (f[0] not in MAIN_FIELDS, _rank(f[0])))
+        for dotted, default, _kind in ordered:
+            default = APP_DEFAULTS.get(dotted, default)
+            self.defaults[dotted] = default
+            w = editor_for(dotted, default)
+            tip = f"{dotted} (default {default})"
+            w.setToolTip(tip)
+            label = QLabel(label_of(dotted))
+            label.setToolTip(tip)
+            label.setBuddy(w)
+            self.fields[dotted] = w
+            grid = main if dotted in MAIN_FIELDS else more
+            r = rows[id(grid)]
+            grid.addWidget(label, r // 2, 2 * (r % 2), Qt.AlignmentFlag.AlignRight)
+            grid.addWidget(w, r // 2, 2 * (r % 2) + 1)
+            rows[id(grid)] = r + 1
+        for grid in (main, more):
+            grid.setColumnStretch(1, 1)
+            grid.setColumnStretch(3, 1)
+        self.more = QWidget()
+        self.more.setLayout(more)
+        self.more.hide()
+        self.more_button = QToolButton()
+        self.more_button.setText("More settings")
+        self.more_button.setCheckable(True)
+        self.more_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more_button.toggled.connect(self._toggle_more)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(main)
+        box.addWidget(self.more_button)
+        box.addWidget(self.more)
+        self.fields["loss.method"].currentTextChanged.connect(self._method_changed)  # type: ignore[attr-defined]
+        self._method_changed(self.method)
+
+    @property
+    def method(self) -> str:
+        return value_of(self.fields["loss.method"])
+
+    def _toggle_more(self, on: bool) -> None:
+        self.more.setVisible(on)
+        self.more_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+    def _method_changed(self, method: str) -> None:
+        ignored = ignored_fields(method)
+        for dotted, w in self.fields.items():
+            w.setEnabled(dotted not in ignored)
+        self.methodChanged.emit(method)
+
+    def config(self) -> RunConfig:
+        values = {k: value_of(w) for k, w in self.fields.items()}
+        method = values.pop("loss.method")
+        return method_config(method, RunConfig().replace(**values))
+
+    def set_values(self, **values: Any) -> None:
+        """Set fields by dotted name (``--train`` and tests use it)."""
+        for key, value in values.items():
+            set_value(self.fields[key], value)
+
+
+def _rank(dotted: str) -> int:
+    return MAIN_FIELDS.index(dotted) if dotted in MAIN_FIELDS else 0

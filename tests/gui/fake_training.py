@@ -1,0 +1,88 @@
+"""A fake event source for GUI tests: the events ``core.training.train`` yields, made up.
+
+``JobController(state, train_fn=fake_train)`` runs it in a thread instead of a training process,
+so tests of the app's behaviour (plots, heatmaps, pause and stop, runs kept on disk) do not pay
+for torch and a child process. It honours the ``TrainControl`` like the real loop, and writes
+``history.jsonl`` to the run folder as the core does. The numbers follow fixed formulas so tests
+can check what the views show against them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.events import (
+    AlignmentSnapshot,
+    EpochEnd,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    StepEnd,
+)
+from core.scores import MapScores
+
+
+def val_scores(epoch: int) -> MapScores:
+    """The fake val MAP of an epoch: A2V and V2A apart enough to tell the curves apart."""
+    a2v, v2a = 0.3 + 0.05 * epoch, 0.25 + 0.04 * epoch
+    return MapScores(a2v, v2a, (a2v + v2a) / 2, 16)
+
+
+def fake_train(config, data, out_dir=None, control=None, step_seconds: float = 0.002):
+    batch = config.optim.batch_size
+    n = len(data.train)
+    sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
+    epochs = config.optim.epochs
+    yield RunStarted(config.to_dict(), "cpu", n, len(data.val), len(sizes), epochs, 0, 0)
+    out = Path(out_dir) if out_dir is not None else None
+    history = []
+    for epoch in range(epochs):
+        r = 1.0 - 0.5 * epoch / max(epochs - 1, 1)
+        for step, size in enumerate(sizes):
+            if control is not None and control.paused:
+                yield Paused(epoch, step)
+                control.wait_while_paused()
+                if not control.stopped:
+                    yield Resumed(epoch, step)
+            if control is not None and control.stopped:
+                yield RunFinished(True, max(epoch - 1, 0), val_scores(max(epoch - 1, 0)))
+                return
+            g = epoch * len(sizes) + step
+            loss = 1.0 / (1 + g)
+            yield StepEnd(
+                epoch, step, g, epochs * len(sizes), {"total": loss, "cross": loss / 2}, r
+            )
+            if (config.snapshot_every and g % config.snapshot_every == 0) or step == len(sizes) - 1:
+                yield snapshot(epoch, g, size, data)
+            time.sleep(step_seconds)
+        val = val_scores(epoch)
+        history.append(
+            {
+                "epoch": epoch,
+                "r": r,
+                "losses": {"total": 0.5},
+                "val": val.as_dict(),
+                "seconds": 0.1,
+                "best": True,
+            }
+        )
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            with open(out / "history.jsonl", "a") as f:
+                f.write(json.dumps(history[-1]) + "\n")
+        yield EpochEnd(epoch, {"total": 0.5}, val, r, 0.1, True)
+    yield RunFinished(False, epochs - 1, val_scores(epochs - 1), history=history)
+
+
+def snapshot(epoch: int, global_step: int, size: int, data) -> AlignmentSnapshot:
+    idx = np.arange(size, dtype=np.int64)
+    labels = data.train.labels[idx].astype(np.int64)
+    same = (labels[:, None] == labels[None, :]).astype(np.float32)
+    return AlignmentSnapshot(
+        epoch, global_step, same, same * 0.8 - 0.1, labels, np.ones(size, bool), idx
+    )
