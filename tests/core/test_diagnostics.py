@@ -70,7 +70,7 @@ def test_extract_summary_names_the_fix_when_it_fell_back(no_aisfx, tmp_path, cap
 
 
 def test_a_sound_query_against_aisfx_features_names_the_fix(no_aisfx, tmp_path) -> None:
-    from avexplorer.workers import encode_query_file
+    from avexplorer.jobs.file_query import embed_file_features, file_features
     from core.config import ModelConfig
     from core.model import AVEmbedder
 
@@ -81,5 +81,5 @@ def test_a_sound_query_against_aisfx_features_names_the_fix(no_aisfx, tmp_path) 
         pytest.warns(UserWarning, match="aisfx is not installed"),
         pytest.raises(UserError, match="128 dimensions but the model expects 512") as err,
     ):
-        encode_query_file(str(wav), model, "audio", attrs)
+        embed_file_features(model, file_features(str(wav), attrs), "audio", wav.name)
     assert AISFX_INSTALL in str(err.value) and Path(wav).name in str(err.value)
