@@ -25,7 +25,7 @@ from benchmarks.common import (
     peak_memory,
     row,
 )
-from core.retrieval import GalleryIndex, import_faiss, recall_at_k, topk
+from core.retrieval import GalleryIndex, import_faiss, index_recall, topk
 
 SECTION = "Retrieval"
 K = 10
@@ -94,7 +94,7 @@ def run(quick: bool) -> list[dict]:
             results[kind] = _measure(kind, gallery, single, queries)
         exact = results["exact"]
         for kind, r in results.items():
-            recall = recall_at_k(r["found"], truth)
+            recall = index_recall(r["found"], truth)
             best = min(r["p50"], r["batch"])
             target = met = None
             if n == 1_000_000:
@@ -139,7 +139,7 @@ def _hard_case(n: int = 100_000) -> list[dict]:
             _, found = index.search(queries, K)
             per_query = (time.perf_counter() - t) / len(queries)
             recalls.append(
-                f"{tune} {value}: {recall_at_k(found, truth):.3f} ({fmt_s(per_query)}/q)"
+                f"{tune} {value}: {index_recall(found, truth):.3f} ({fmt_s(per_query)}/q)"
             )
         rows.append(
             row(

@@ -1,25 +1,263 @@
-"""Cross-modal retrieval MAP, as the lineage reports it (docs/method.md, "Evaluation").
+"""Cross-modal retrieval metrics: the one home of every number that judges a ranking.
 
-Every audio embedding queries all visual embeddings (A2V) and vice versa (V2A); similarity is
-cosine; an item is relevant when it shares the query's class; AP runs over the full ranking.
-Tied scores follow scikit-learn's ``average_precision_score``: a block of tied items counts as one
-threshold, so precision is taken at the end of the block. Queries with no relevant item have no
-defined AP and are left out of the mean (``n`` counts the queries that were scored).
+Protocol (docs/method.md, "Evaluation"): every audio embedding queries all visual embeddings
+(A2V) and vice versa (V2A); similarity is cosine; a gallery item is *relevant* when it shares the
+query's class; the *partner* of a query is the other modality of the same clip.
+
+Per query, in one pass over the similarities (``direction_metrics``):
+
+- ``ap``: average precision over the full ranking, ties as scikit-learn's
+  ``average_precision_score`` (a block of tied scores is one threshold: each relevant item in it
+  gets the precision at the block's end). The lineage's MAP is the mean of these.
+- ``map_at_r`` and ``r_precision`` (Musgrave et al., "A Metric Learning Reality Check", 2020),
+  with R the number of relevant gallery items.
+- ``partner_rank``: 1 + the number of other gallery items scoring at least the partner's score.
+- ``topk_counts``: how many of the top-k results fall in each class (for the class confusion).
+
+Ranks and MAP@R resolve ties against the query: an item tied with a relevant one (or with the
+partner) ranks before it. Top-k sets break a tie at the k-th place by gallery order. Queries with
+no relevant item have no AP, MAP@R or R-precision (NaN), and are left out of the means.
+
+How it runs: queries and gallery are grouped by class, so each class's relevant items are one
+block of columns. Similarities are computed a chunk of queries at a time (bounded memory), turned
+into integer keys that order like the floats, and sorted per row (a SIMD value sort, no argsort).
+The number of items below each relevant score then comes from a single binary search over the
+chunk's sorted rows laid end to end (each row offset by 2**32), so there is no Python loop over
+queries; everything else is array arithmetic on [queries, R] blocks.
 """
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from core.scores import MapScores
 
+__all__ = [
+    "RECALL_KS",
+    "CrossModalMetrics",
+    "DirectionMetrics",
+    "MapScores",
+    "average_precisions",
+    "cross_modal_map",
+    "cross_modal_metrics",
+    "direction_metrics",
+    "l2_normalize",
+    "mean_ap",
+]
+
+RECALL_KS = (1, 5, 10)  # the Recall@K reported by the CLI and the app
+CONFUSION_K = 10  # results per query counted in the class confusion
+
+# Similarities per chunk of queries: bounds memory (~7 bytes of working arrays each) whatever the
+# number of queries.
+_CHUNK_SIMS = 1 << 21
+
 
 def l2_normalize(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(x, dtype=torch.float32)
     return torch.nn.functional.normalize(t, dim=1)
+
+
+@dataclass(frozen=True)
+class DirectionMetrics:
+    """Per-query results of one retrieval direction, in the caller's query order."""
+
+    labels: np.ndarray  # [Q] class of each query
+    ap: np.ndarray  # [Q] float64, NaN where no gallery item is relevant
+    map_at_r: np.ndarray  # [Q] float64, NaN likewise
+    r_precision: np.ndarray  # [Q] float64, NaN likewise
+    partner_rank: np.ndarray | None  # [Q] int64, 1 = first; None when partners were not given
+    topk_counts: np.ndarray | None  # [Q, C] int32 results of each class among the top k
+    k: int  # the k of topk_counts (at most the gallery size), 0 when not computed
+    num_classes: int
+
+    @property
+    def scored(self) -> np.ndarray:
+        """[Q] bool: the query has at least one relevant gallery item."""
+        return ~np.isnan(self.ap)
+
+    def mean_ap(self) -> float:
+        return mean_ap(self.ap)
+
+    def class_ap(self) -> np.ndarray:
+        """[C] mean AP of the scored queries of each class; NaN for a class with none."""
+        return _class_means(self.ap, self.labels, self.num_classes)
+
+    def class_balanced_map(self) -> float:
+        """Mean of ``class_ap`` over the classes that have scored queries."""
+        return _nanmean(self.class_ap())
+
+    def mean_map_at_r(self) -> float:
+        return _nanmean(self.map_at_r)
+
+    def mean_r_precision(self) -> float:
+        return _nanmean(self.r_precision)
+
+    def recall_at(self, k: int) -> float:
+        """Share of queries whose partner ranks within the first ``k``."""
+        ranks = self._ranks()
+        return float((ranks <= k).mean()) if len(ranks) else math.nan
+
+    def median_rank(self) -> float:
+        ranks = self._ranks()
+        return float(np.median(ranks)) if len(ranks) else math.nan
+
+    def mean_reciprocal_rank(self) -> float:
+        ranks = self._ranks()
+        return float((1.0 / ranks).mean()) if len(ranks) else math.nan
+
+    def confusion(self) -> np.ndarray:
+        """[C, C] float: row i is the share of each class among the top-k results of the queries
+        of class i (rows sum to 1; NaN rows for classes without queries)."""
+        counts = self.confusion_counts()
+        totals = counts.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(totals > 0, counts / np.maximum(totals, 1), np.nan)
+
+    def confusion_counts(self) -> np.ndarray:
+        """[C, C] int64: how many top-k results of the queries of class i have class j."""
+        counts = self._topk()
+        out = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        np.add.at(out, self.labels, counts)
+        return out
+
+    def queries_retrieving(self, query_class: int, result_class: int) -> np.ndarray:
+        """Queries (indices) of ``query_class`` with at least one ``result_class`` item among
+        their top-k results, those with the most such results first."""
+        counts = self._topk()[:, result_class]
+        rows = np.flatnonzero((self.labels == query_class) & (counts > 0))
+        return rows[np.argsort(-counts[rows], kind="stable")]
+
+    def _ranks(self) -> np.ndarray:
+        if self.partner_rank is None:
+            raise ValueError("partner ranks were not computed (pass partners=)")
+        return self.partner_rank
+
+    def _topk(self) -> np.ndarray:
+        if self.topk_counts is None:
+            raise ValueError("top-k class counts were not computed (pass k=)")
+        return self.topk_counts
+
+
+@dataclass(frozen=True)
+class CrossModalMetrics:
+    """Both directions of a paired test set: audio queries visual (A2V) and the reverse (V2A)."""
+
+    a2v: DirectionMetrics
+    v2a: DirectionMetrics
+
+    @property
+    def directions(self) -> dict[str, DirectionMetrics]:
+        return {"a2v": self.a2v, "v2a": self.v2a}
+
+    def map_scores(self) -> MapScores:
+        """The lineage's MAP (mean AP over queries) with Recall@1 and the median partner rank."""
+        m_a2v, m_v2a = self.a2v.mean_ap(), self.v2a.mean_ap()
+        ranks = self.a2v.partner_rank is not None
+        return MapScores(
+            a2v=m_a2v,
+            v2a=m_v2a,
+            avg=(m_a2v + m_v2a) / 2,
+            n=int(self.a2v.scored.sum()),
+            recall_at_1=(
+                {d: m.recall_at(1) for d, m in self.directions.items()} if ranks else None
+            ),
+            median_rank=(
+                {d: m.median_rank() for d, m in self.directions.items()} if ranks else None
+            ),
+        )
+
+    def summary(self, class_names: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Every headline number, JSON-ready: NaN (undefined) becomes None."""
+        names = list(class_names) if class_names is not None else None
+        out: dict[str, Any] = {
+            k: _json_number(v) for k, v in self.map_scores().as_dict(ranks=False).items()
+        }
+        dirs = self.directions
+
+        def per_direction(f: Any) -> dict[str, Any]:
+            return {d: f(m) for d, m in dirs.items()}
+
+        def name(c: int) -> str:
+            return names[c] if names is not None and c < len(names) else str(c)
+
+        def classes(m: DirectionMetrics) -> dict[str, float | None]:
+            aps = m.class_ap()  # every class with queries, null where none was scored
+            return {name(c): _json_number(aps[c]) for c in np.unique(m.labels)}
+
+        out["per_class"] = per_direction(classes)
+        out["class_balanced_map"] = per_direction(lambda m: _json_number(m.class_balanced_map()))
+        out["map_at_r"] = per_direction(lambda m: _json_number(m.mean_map_at_r()))
+        out["r_precision"] = per_direction(lambda m: _json_number(m.mean_r_precision()))
+        if self.a2v.partner_rank is not None:
+            out["recall"] = per_direction(
+                lambda m: {str(k): _json_number(m.recall_at(k)) for k in RECALL_KS}
+            )
+            out["median_rank"] = per_direction(lambda m: _json_number(m.median_rank()))
+            out["mrr"] = per_direction(lambda m: _json_number(m.mean_reciprocal_rank()))
+        return out
+
+
+def direction_metrics(
+    queries: np.ndarray | torch.Tensor,
+    gallery: np.ndarray | torch.Tensor,
+    query_labels: np.ndarray | torch.Tensor,
+    gallery_labels: np.ndarray | torch.Tensor,
+    *,
+    partners: np.ndarray | None = None,
+    k: int | None = CONFUSION_K,
+    num_classes: int | None = None,
+    chunk: int | None = None,
+    threads: int | None = None,
+) -> DirectionMetrics:
+    """Every per-query metric of ``queries`` ranking ``gallery`` by cosine similarity.
+
+    ``partners[i]`` is the gallery index of query i's true partner (omit to skip ranks);
+    ``k`` the top-k of the class counts (None to skip); ``chunk`` queries per block (default:
+    ~2M similarities); ``threads`` worker threads (default: torch's thread count).
+    """
+    plan = _Plan(queries, gallery, query_labels, gallery_labels, partners, k, num_classes, chunk)
+    _run([plan], threads)
+    return plan.result()
+
+
+def cross_modal_metrics(
+    audio: np.ndarray | torch.Tensor,
+    visual: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    k: int | None = CONFUSION_K,
+    num_classes: int | None = None,
+    chunk: int | None = None,
+    threads: int | None = None,
+) -> CrossModalMetrics:
+    """A2V and V2A metrics of paired embeddings (row i of each is one clip) with shared labels;
+    both directions run in one pool of ``threads`` workers."""
+    n = len(audio)
+    if len(visual) != n or len(labels) != n:
+        raise ValueError(f"{n} audio rows, {len(visual)} visual rows and {len(labels)} labels")
+    pairs = np.arange(n)
+    plans = [
+        _Plan(q, g, labels, labels, pairs, k, num_classes, chunk)
+        for q, g in ((audio, visual), (visual, audio))
+    ]
+    _run(plans, threads)
+    return CrossModalMetrics(plans[0].result(), plans[1].result())
+
+
+def cross_modal_map(
+    audio: np.ndarray | torch.Tensor,
+    visual: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+) -> MapScores:
+    """A2V, V2A and average MAP (with Recall@1 and median rank) of paired test embeddings."""
+    return cross_modal_metrics(audio, visual, labels, k=None).map_scores()
 
 
 def average_precisions(
@@ -30,81 +268,199 @@ def average_precisions(
     chunk: int | None = None,
     threads: int | None = None,
 ) -> np.ndarray:
-    """AP of every query over the full cosine ranking of the gallery; NaN where none is relevant.
-
-    Runs over chunks of ``chunk`` queries (default: ~4M similarities per chunk) on ``threads``
-    threads (default: torch's thread count); see ``_ap_rows`` for the method.
-    """
-    q = l2_normalize(queries)
-    g = l2_normalize(gallery)
-    ql = np.asarray(torch.as_tensor(query_labels).long())
-    gl = np.asarray(torch.as_tensor(gallery_labels).long())
-    n = len(g)
-    out = np.empty(len(q), dtype=np.float64)
-    if len(q) == 0:
-        return out
-    if n == 0:
-        out[:] = np.nan
-        return out
-    chunk = chunk or max(1, (1 << 22) // n)
-    starts = range(0, len(q), chunk)
-
-    def run(start: int) -> None:
-        stop = min(start + chunk, len(q))
-        with torch.no_grad():
-            sims = (q[start:stop] @ g.T).numpy()
-        out[start:stop] = _ap_rows(sims, ql[start:stop], gl)
-
-    workers = min(threads or torch.get_num_threads(), len(starts))
-    if workers <= 1:
-        for start in starts:
-            run(start)
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, starts))
-    return out
-
-
-def _ap_rows(sims: np.ndarray, query_labels: np.ndarray, gallery_labels: np.ndarray) -> np.ndarray:
-    """AP of each row of ``sims`` [m, n] (relevant: same label), NaN where none is relevant.
-
-    AP = mean over relevant items r of (#relevant scoring >= r) / (#items scoring >= r): counting
-    ">=" is sklearn's tie rule. Both counts come from binary searches in sorted rows, so only a
-    value sort (fast, SIMD) is needed, never an argsort.
-    """
-    m, n = sims.shape
-    sorted_all = np.sort(sims, axis=1)
-    out = np.full(m, np.nan)
-    for c in np.unique(query_labels):
-        rows = np.flatnonzero(query_labels == c)
-        cols = np.flatnonzero(gallery_labels == c)
-        n_rel = len(cols)
-        if n_rel == 0:
-            continue
-        rel = np.sort(sims[np.ix_(rows, cols)], axis=1)  # [rows, n_rel] ascending
-        # Relevant items scoring >= each one: count from the start of its tie block.
-        block = np.ones(rel.shape, dtype=bool)
-        block[:, 1:] = rel[:, 1:] != rel[:, :-1]
-        block_start = np.maximum.accumulate(np.where(block, np.arange(n_rel), 0), axis=1)
-        below = np.empty(rel.shape, dtype=np.int64)  # items scoring < each relevant one
-        for j, row in enumerate(rows):
-            below[j] = np.searchsorted(sorted_all[row], rel[j], side="left")
-        out[rows] = ((n_rel - block_start) / (n - below)).mean(axis=1)
-    return out
+    """AP of every query over the full cosine ranking of the gallery; NaN where none is relevant."""
+    return direction_metrics(
+        queries, gallery, query_labels, gallery_labels, k=None, chunk=chunk, threads=threads
+    ).ap
 
 
 def mean_ap(ap: np.ndarray) -> float:
-    scored = ap[~np.isnan(ap)]
-    return float(scored.mean()) if len(scored) else float("nan")
+    return _nanmean(ap)
 
 
-def cross_modal_map(
-    audio: np.ndarray | torch.Tensor,
-    visual: np.ndarray | torch.Tensor,
-    labels: np.ndarray | torch.Tensor,
-) -> MapScores:
-    """A2V, V2A and their average MAP for paired test embeddings with shared labels."""
-    a2v = average_precisions(audio, visual, labels, labels)
-    v2a = average_precisions(visual, audio, labels, labels)
-    m_a2v, m_v2a = mean_ap(a2v), mean_ap(v2a)
-    return MapScores(a2v=m_a2v, v2a=m_v2a, avg=(m_a2v + m_v2a) / 2, n=int((~np.isnan(a2v)).sum()))
+# ----- the computation ----------------------------------------------------------------------------
+
+
+class _Plan:
+    """One direction prepared for chunked work: inputs sorted by class, outputs allocated."""
+
+    def __init__(
+        self,
+        queries: Any,
+        gallery: Any,
+        query_labels: Any,
+        gallery_labels: Any,
+        partners: np.ndarray | None,
+        k: int | None,
+        num_classes: int | None,
+        chunk: int | None,
+    ) -> None:
+        q = l2_normalize(queries)
+        g = l2_normalize(gallery)
+        if q.ndim != 2 or g.ndim != 2 or (len(q) and len(g) and q.shape[1] != g.shape[1]):
+            raise ValueError(f"queries {tuple(q.shape)} and gallery {tuple(g.shape)} do not match")
+        for name, x in (("queries", q), ("gallery", g)):
+            bad = ~torch.isfinite(x).all(dim=1)
+            if bool(bad.any()):
+                raise ValueError(f"{name} row {int(bad.nonzero()[0])} is not finite")
+        ql = np.asarray(torch.as_tensor(query_labels).long())
+        gl = np.asarray(torch.as_tensor(gallery_labels).long())
+        if len(ql) != len(q) or len(gl) != len(g):
+            raise ValueError(
+                f"{len(q)} queries with {len(ql)} labels, {len(g)} gallery items with {len(gl)}"
+            )
+        if (len(ql) and ql.min() < 0) or (len(gl) and gl.min() < 0):
+            raise ValueError("labels must be >= 0")
+        top = max(int(ql.max()) + 1 if len(ql) else 0, int(gl.max()) + 1 if len(gl) else 0)
+        self.num_classes = max(num_classes or 0, top)
+        self.labels = ql
+        # Group both sides by class: a class's relevant items become one block of columns.
+        self.q_order = np.argsort(ql, kind="stable")
+        self.g_order = np.argsort(gl, kind="stable")
+        self.q = q[torch.from_numpy(self.q_order)]
+        self.g = g[torch.from_numpy(self.g_order)]
+        self.ql = ql[self.q_order]
+        gl_sorted = gl[self.g_order]
+        classes = np.arange(self.num_classes)
+        self.g_start = np.searchsorted(gl_sorted, classes, "left")
+        self.g_stop = np.searchsorted(gl_sorted, classes, "right")
+        self.partner_cols = None
+        if partners is not None:
+            partners = np.asarray(partners, dtype=np.int64)
+            if partners.shape != (len(q),) or (
+                len(partners) and (partners.min() < 0 or partners.max() >= len(g))
+            ):
+                raise ValueError("partners must give one gallery index per query")
+            g_position = np.empty(len(g), dtype=np.int64)
+            g_position[self.g_order] = np.arange(len(g))
+            self.partner_cols = g_position[partners[self.q_order]]
+        self.k = min(k, len(g)) if k else 0
+        nq, n = len(q), len(g)
+        self.ap = np.full(nq, np.nan)
+        self.map_at_r = np.full(nq, np.nan)
+        self.r_precision = np.full(nq, np.nan)
+        self.rank = np.zeros(nq, dtype=np.int64) if partners is not None else None
+        self.topk = np.zeros((nq, self.num_classes), dtype=np.int32) if self.k else None
+        step = chunk or max(1, _CHUNK_SIMS // max(n, 1))
+        self.chunks = [(s, min(s + step, nq)) for s in range(0, nq, step)] if n else []
+
+    def run_chunk(self, start: int, stop: int) -> None:
+        with torch.no_grad():
+            sims = (self.q[start:stop] @ self.g.T).numpy()
+        keys = _sortable_keys(sims)
+        del sims
+        sorted_keys = np.sort(keys, axis=1)
+        m, n = keys.shape
+        row_offset = np.arange(m, dtype=np.int64)[:, None] << 32
+        # The chunk's sorted rows end to end, each offset so that rows do not overlap: one
+        # binary search answers "how many items of this row score below x" for every row.
+        flat = np.add(sorted_keys, row_offset, dtype=np.int64).ravel()
+        row_base = np.arange(m, dtype=np.int64)[:, None] * n
+
+        def below(rows: slice, needles: np.ndarray) -> np.ndarray:
+            """[rows, w]: items of each row scoring strictly below each needle key."""
+            found = np.searchsorted(flat, np.add(needles, row_offset[rows], dtype=np.int64))
+            return found - row_base[rows]
+
+        labels = self.ql[start:stop]
+        bounds = np.flatnonzero(np.diff(labels)) + 1
+        for a, b in zip(np.r_[0, bounds], np.r_[bounds, m], strict=True):
+            c = labels[a]
+            g0, g1 = self.g_start[c], self.g_stop[c]
+            if g1 > g0:
+                rel = np.sort(keys[a:b, g0:g1], axis=1)  # relevant scores, ascending
+                self._relevance(start + a, start + b, rel, below(slice(a, b), rel), n)
+        if self.rank is not None:
+            own = keys[np.arange(m), self.partner_cols[start:stop]][:, None]
+            self.rank[start:stop] = n - below(slice(0, m), own)[:, 0]
+        if self.topk is not None:
+            self.topk[start:stop] = self._class_counts(keys, sorted_keys, start)
+
+    def _relevance(self, s: int, e: int, rel: np.ndarray, below: np.ndarray, n: int) -> None:
+        """AP, MAP@R and R-precision of queries s:e from their sorted relevant scores ``rel``
+        [q, R] (int keys, ascending) and the number of items scoring below each."""
+        r = rel.shape[1]
+        idx = np.arange(r)
+        new_block = np.ones(rel.shape, dtype=bool)
+        new_block[:, 1:] = rel[:, 1:] != rel[:, :-1]
+        block_start = np.maximum.accumulate(np.where(new_block, idx, 0), axis=1)
+        rel_at_or_above = r - block_start  # relevant items scoring >= each
+        all_at_or_above = n - below  # all items scoring >= each
+        self.ap[s:e] = (rel_at_or_above / all_at_or_above).mean(axis=1)
+        # Pessimistic order: the j-th relevant item (best first) comes after every irrelevant
+        # item scoring at least as high.
+        j = r - idx
+        position = j + (all_at_or_above - rel_at_or_above)
+        in_top_r = position <= r
+        self.map_at_r[s:e] = np.where(in_top_r, j / position, 0.0).sum(axis=1) / r
+        self.r_precision[s:e] = in_top_r.sum(axis=1) / r
+
+    def _class_counts(self, keys: np.ndarray, sorted_keys: np.ndarray, start: int) -> np.ndarray:
+        """[m, C] results of each class among each row's top k (ties at the k-th place taken in
+        gallery order)."""
+        m, n = keys.shape
+        k = self.k
+        threshold = sorted_keys[:, n - k]
+        taken = keys >= threshold[:, None]  # exactly k per row unless tied at the k-th place
+        tied = np.flatnonzero(sorted_keys[:, n - k - 1] == threshold) if n > k else []
+        if len(tied):
+            sub, thr = keys[tied], threshold[tied, None]
+            need = k - (sub > thr).sum(axis=1, keepdims=True)
+            at_threshold = (sub == thr)[:, np.argsort(self.g_order)]  # in gallery order
+            first = at_threshold & (np.cumsum(at_threshold, axis=1) <= need)
+            taken[tied] = (sub > thr) | first[:, self.g_order]
+        counts = np.zeros((m, self.num_classes), dtype=np.int32)
+        for c in np.flatnonzero(self.g_stop > self.g_start):
+            counts[:, c] = taken[:, self.g_start[c] : self.g_stop[c]].sum(axis=1)
+        return counts
+
+    def result(self) -> DirectionMetrics:
+        back = np.empty_like(self.q_order)
+        back[self.q_order] = np.arange(len(self.q_order))
+        return DirectionMetrics(
+            labels=self.labels,
+            ap=self.ap[back],
+            map_at_r=self.map_at_r[back],
+            r_precision=self.r_precision[back],
+            partner_rank=self.rank[back] if self.rank is not None else None,
+            topk_counts=self.topk[back] if self.topk is not None else None,
+            k=self.k,
+            num_classes=self.num_classes,
+        )
+
+
+def _run(plans: list[_Plan], threads: int | None) -> None:
+    jobs = [(p, s, e) for p in plans for s, e in p.chunks]
+    workers = min(threads or torch.get_num_threads(), len(jobs))
+    if workers <= 1:
+        for p, s, e in jobs:
+            p.run_chunk(s, e)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda job: job[0].run_chunk(job[1], job[2]), jobs))
+
+
+def _sortable_keys(sims: np.ndarray) -> np.ndarray:
+    """int32 keys that order (and tie) exactly like the float32 scores: the sign bit flips the
+    rest for negatives. Adding 0.0 first makes -0.0 into +0.0, one tie as in scikit-learn."""
+    bits = (sims + np.float32(0.0)).view(np.int32)
+    return bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
+
+
+def _class_means(values: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    ok = ~np.isnan(values)
+    sums = np.bincount(labels[ok], weights=values[ok], minlength=num_classes)
+    counts = np.bincount(labels[ok], minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _nanmean(values: np.ndarray) -> float:
+    ok = values[~np.isnan(values)]
+    return float(ok.mean()) if len(ok) else math.nan
+
+
+def _json_number(x: Any) -> Any:
+    if isinstance(x, float | np.floating):
+        return float(x) if math.isfinite(x) else None
+    return x

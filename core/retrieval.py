@@ -148,8 +148,10 @@ def class_hits(
     return valid & (gl[np.where(valid, indices, 0)] == ql[:, None])
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean fraction of each row of ``truth`` (exact top-k indices) present in ``found``."""
+def index_recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """How well an approximate index finds the exact neighbours: the mean fraction of each row of
+    ``truth`` (exact top-k indices) present in ``found`` (the index's top-k). Not a retrieval
+    metric of the embeddings (those live in core.metrics)."""
     found, truth = np.asarray(found), np.asarray(truth)
     k = truth.shape[1]
     hits = sum(len(np.intersect1d(f[:k], t)) for f, t in zip(found, truth, strict=True))

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
 class MapScores:
+    """The lineage's MAP per direction and averaged, with the cheap true-partner numbers.
+
+    ``recall_at_1`` and ``median_rank`` ({"a2v": ..., "v2a": ...}) are None in histories written
+    before they were computed.
+    """
+
     a2v: float
     v2a: float
     avg: float
     n: int  # queries scored per direction (audio queries; visual queries are the same pairs)
+    recall_at_1: dict[str, float] | None = None  # share of queries whose partner ranks first
+    median_rank: dict[str, float] | None = None  # of the partner; 1 is best
 
-    def as_dict(self) -> dict[str, float]:
-        return {"a2v": self.a2v, "v2a": self.v2a, "avg": self.avg, "n": self.n}
+    def as_dict(self, ranks: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"a2v": self.a2v, "v2a": self.v2a, "avg": self.avg, "n": self.n}
+        if ranks and self.recall_at_1 is not None:
+            out["recall_at_1"] = dict(self.recall_at_1)
+        if ranks and self.median_rank is not None:
+            out["median_rank"] = dict(self.median_rank)
+        return out

@@ -5,7 +5,15 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from core.metrics import MapScores, average_precisions, cross_modal_map, l2_normalize, mean_ap
+from core.metrics import (
+    MapScores,
+    average_precisions,
+    cross_modal_map,
+    cross_modal_metrics,
+    direction_metrics,
+    l2_normalize,
+    mean_ap,
+)
 
 
 def reference_ap(scores: np.ndarray, relevant: np.ndarray) -> float:
@@ -149,4 +157,198 @@ def test_cross_modal_map_averages_both_directions_and_counts_scored_queries():
     assert scores.v2a == pytest.approx(v2a, abs=1e-6)
     assert scores.avg == pytest.approx((a2v + v2a) / 2, abs=1e-6)
     assert scores.n == 60
-    assert set(scores.as_dict()) == {"a2v", "v2a", "avg", "n"}
+    assert set(scores.as_dict(ranks=False)) == {"a2v", "v2a", "avg", "n"}
+    assert set(scores.as_dict()) == {"a2v", "v2a", "avg", "n", "recall_at_1", "median_rank"}
+
+
+# ----- the other metrics, each against a plain loop ----------------------------------------------
+
+
+def sims_of(queries, gallery) -> np.ndarray:
+    return (l2_normalize(queries) @ l2_normalize(gallery).T).numpy().astype(np.float64)
+
+
+def pessimistic_order(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """Best first; among equal scores the irrelevant items first (ties against the query)."""
+    return np.lexsort((relevant, -scores))
+
+
+def reference_map_at_r(scores, relevant) -> tuple[float, float]:
+    r = int(relevant.sum())
+    if r == 0:
+        return math.nan, math.nan
+    ranked = relevant[pessimistic_order(scores, relevant)][:r]
+    hits = np.cumsum(ranked)
+    precision_sum = sum(hits[i] / (i + 1) for i in range(r) if ranked[i])
+    return precision_sum / r, hits[-1] / r
+
+
+def reference_rank(scores, partner) -> int:
+    return int((scores >= scores[partner]).sum())
+
+
+def reference_topk_counts(scores, gallery_labels, k, num_classes) -> np.ndarray:
+    order = np.lexsort((np.arange(len(scores)), -scores))[:k]  # ties in gallery order
+    return np.bincount(gallery_labels[order], minlength=num_classes)
+
+
+def check_direction(queries, gallery, ql, gl, partners=None, k=3, **kw):
+    ql, gl = np.asarray(ql), np.asarray(gl)
+    out = direction_metrics(queries, gallery, ql, gl, partners=partners, k=k, **kw)
+    sims = sims_of(queries, gallery)
+    # The float32 similarities decide ties, as in the implementation.
+    sims32 = (l2_normalize(queries) @ l2_normalize(gallery).T).numpy()
+    c = out.num_classes
+    for i in range(len(sims32)):
+        relevant = gl == ql[i]
+        s = sims32[i]
+        m_at_r, r_prec = reference_map_at_r(s, relevant)
+        np.testing.assert_allclose(out.ap[i], reference_ap(s, relevant), atol=1e-9)
+        np.testing.assert_allclose(out.map_at_r[i], m_at_r, atol=1e-9)
+        np.testing.assert_allclose(out.r_precision[i], r_prec, atol=1e-9)
+        if partners is not None:
+            assert out.partner_rank[i] == reference_rank(s, partners[i])
+        if k:
+            expected = reference_topk_counts(s, gl, min(k, len(gl)), c)
+            np.testing.assert_array_equal(out.topk_counts[i], expected)
+    assert sims.shape == (len(ql), len(gl))
+    return out
+
+
+def tied_case(nq, ng, directions=4, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    dirs = rng.standard_normal((directions, 3)).astype(np.float32)
+    q = dirs[rng.integers(0, directions, nq)]
+    g = dirs[rng.integers(0, directions, ng)] * rng.uniform(0.5, 2.0, (ng, 1)).astype(np.float32)
+    return q, g, rng.integers(0, classes, nq), rng.integers(0, classes, ng)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_per_query_metric_matches_a_loop_without_ties(seed):
+    q, g, ql, gl = random_case(30, 30, classes=4, seed=seed)
+    check_direction(q, g, ql, gl, partners=np.arange(30), k=5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_per_query_metric_matches_a_loop_with_ties(seed):
+    q, g, ql, gl = tied_case(25, 40, seed=seed)
+    partners = np.random.default_rng(seed).integers(0, 40, 25)
+    out = check_direction(q, g, ql, gl, partners=partners, k=4)
+    assert (out.partner_rank > 1).any()  # ties push partners down
+
+
+def test_single_item_class_and_classes_absent_from_one_side():
+    q, g, ql, gl = random_case(20, 24, classes=3, seed=4)
+    gl[gl == 2] = 0
+    gl[7] = 2  # class 2: one gallery item
+    ql[:3] = 2
+    ql[3:5] = 4  # class 4: queries only
+    gl[10:12] = 5  # class 5: gallery only
+    out = check_direction(q, g, ql, gl, partners=np.arange(20), k=6)
+    assert np.isnan(out.ap[3:5]).all() and np.isnan(out.map_at_r[3:5]).all()
+    assert out.num_classes == 6
+    class_ap = out.class_ap()
+    assert np.isnan(class_ap[[4, 5]]).all()  # no scored query of class 4, no query of class 5
+    for c in (0, 1, 2):
+        assert class_ap[c] == pytest.approx(np.nanmean(out.ap[ql == c]))
+    assert out.class_balanced_map() == pytest.approx(np.mean(class_ap[:3]))
+    # A single relevant item: AP, MAP@R and R-precision all reduce to whether/where it ranks.
+    sims = (l2_normalize(q) @ l2_normalize(g).T).numpy()
+    rank = (sims[:3] >= sims[:3, 7:8]).sum(axis=1)
+    np.testing.assert_allclose(out.ap[:3], 1 / rank)
+    np.testing.assert_allclose(out.r_precision[:3], (rank == 1).astype(float))
+
+
+def test_rank_summaries_and_sklearn():
+    from sklearn.metrics import label_ranking_average_precision_score, top_k_accuracy_score
+
+    q, g, ql, gl = random_case(40, 40, classes=4, seed=9)
+    out = direction_metrics(q, g, ql, gl, partners=np.arange(40))
+    ranks = out.partner_rank
+    sims = sims_of(q, g)
+    onehot = np.eye(40, dtype=int)
+    assert out.mean_reciprocal_rank() == pytest.approx(
+        label_ranking_average_precision_score(onehot, sims)
+    )
+    for k in (1, 5, 10):
+        assert out.recall_at(k) == pytest.approx(
+            top_k_accuracy_score(np.arange(40), sims, k=k, labels=np.arange(40))
+        )
+        assert out.recall_at(k) == pytest.approx(np.mean(ranks <= k))
+    assert out.median_rank() == np.median(ranks)
+
+
+def test_mrr_follows_sklearn_with_ties():
+    from sklearn.metrics import label_ranking_average_precision_score
+
+    q, g, ql, gl = tied_case(20, 20, seed=5)
+    out = direction_metrics(q, g, ql, gl, partners=np.arange(20), k=None)
+    sims = (l2_normalize(q) @ l2_normalize(g).T).numpy()
+    assert out.mean_reciprocal_rank() == pytest.approx(
+        label_ranking_average_precision_score(np.eye(20, dtype=int), sims)
+    )
+
+
+def test_confusion_and_the_queries_behind_a_cell():
+    q, g, ql, gl = random_case(30, 35, classes=3, seed=2)
+    out = direction_metrics(q, g, ql, gl, k=5)
+    sims = (l2_normalize(q) @ l2_normalize(g).T).numpy()
+    counts = np.array([reference_topk_counts(s, gl, 5, 3) for s in sims])
+    expected = np.zeros((3, 3), dtype=int)
+    for label, row in zip(ql, counts, strict=True):
+        expected[label] += row
+    np.testing.assert_array_equal(out.confusion_counts(), expected)
+    np.testing.assert_allclose(out.confusion().sum(axis=1), 1.0)
+    for i in range(3):
+        for j in range(3):
+            listed = out.queries_retrieving(i, j)
+            assert set(listed) == {r for r in range(30) if ql[r] == i and counts[r, j] > 0}
+            assert list(counts[listed, j]) == sorted(counts[listed, j], reverse=True)
+
+
+def test_chunks_and_threads_do_not_change_anything():
+    # Axis vectors scaled by powers of two: every cosine is exactly -1, 0 or 1 whatever the
+    # matmul kernel of a chunk shape, so the heavy ties are the same in every chunking.
+    rng = np.random.default_rng(3)
+    axes = np.vstack([np.eye(3), -np.eye(3)]).astype(np.float32)
+    q = axes[rng.integers(0, 6, 37)] * 2.0 ** rng.integers(-2, 3, (37, 1))
+    g = axes[rng.integers(0, 6, 45)] * 2.0 ** rng.integers(-2, 3, (45, 1))
+    ql, gl = rng.integers(0, 3, 37), rng.integers(0, 3, 45)
+    base = direction_metrics(q, g, ql, gl, partners=np.arange(37), k=7, chunk=1000, threads=1)
+    for chunk, threads in ((1, 1), (4, 2), (10, 3)):
+        other = direction_metrics(
+            q, g, ql, gl, partners=np.arange(37), k=7, chunk=chunk, threads=threads
+        )
+        for name in ("ap", "map_at_r", "r_precision", "partner_rank", "topk_counts"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(base, name))
+
+
+def test_cross_modal_metrics_summary_is_json_without_nan():
+    import json
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 50)
+    labels[0] = 3  # a class with one pair: its queries have only their partner as relevant
+    audio = rng.standard_normal((50, 8)).astype(np.float32)
+    visual = audio + 0.3 * rng.standard_normal((50, 8)).astype(np.float32)
+    metrics = cross_modal_metrics(audio, visual, labels, num_classes=5)
+    summary = metrics.summary(["dog", "cat", "car", "bell", "rain"])
+    text = json.dumps(summary, allow_nan=False)
+    assert "NaN" not in text
+    assert set(summary["per_class"]["a2v"]) == {"dog", "cat", "car", "bell"}
+    assert summary["recall"]["v2a"]["1"] == metrics.v2a.recall_at(1)
+    assert summary["median_rank"]["a2v"] == metrics.a2v.median_rank()
+    scores = metrics.map_scores()
+    assert scores == cross_modal_map(audio, visual, labels)
+    assert scores.recall_at_1 == {"a2v": metrics.a2v.recall_at(1), "v2a": metrics.v2a.recall_at(1)}
+
+
+def test_bad_inputs_are_clear_errors():
+    q, g, ql, gl = random_case(5, 6, classes=2)
+    q[3, 1] = np.nan
+    with pytest.raises(ValueError, match="queries row 3 is not finite"):
+        direction_metrics(q, g, ql, gl)
+    with pytest.raises(ValueError, match="labels"):
+        direction_metrics(g, g, ql, gl)
+    with pytest.raises(ValueError, match="partners"):
+        direction_metrics(g, g, gl, gl, partners=np.arange(5))

@@ -6,7 +6,7 @@ from core.retrieval import (
     EXACT_MAX_ITEMS,
     GalleryIndex,
     class_hits,
-    recall_at_k,
+    index_recall,
     topk,
 )
 
@@ -82,7 +82,7 @@ def test_approximate_kinds_have_high_recall_at_10(kind, min_recall):
     index = GalleryIndex(g, kind)
     scores, idx = index.search(q, 10)
     _, ref_idx = brute_force(q, g, 10)
-    assert recall_at_k(idx, ref_idx) >= min_recall
+    assert index_recall(idx, ref_idx) >= min_recall
     assert scores.dtype == np.float32 and idx.dtype == np.int64
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
 
@@ -93,7 +93,7 @@ def test_ivf_recall_reaches_one_when_every_list_is_probed():
     index.set_search_params(nprobe=16)
     _, idx = index.search(q, 10)
     _, ref_idx = brute_force(q, g, 10)
-    assert recall_at_k(idx, ref_idx) == 1.0
+    assert index_recall(idx, ref_idx) == 1.0
 
 
 def test_auto_is_exact_up_to_the_threshold_and_faiss_above():
@@ -127,6 +127,6 @@ def test_class_hits_marks_same_class_and_treats_missing_as_miss():
     )
 
 
-def test_recall_at_k_counts_overlap_regardless_of_order():
-    assert recall_at_k(np.array([[3, 2, 1]]), np.array([[1, 2, 3]])) == 1.0
-    assert recall_at_k(np.array([[3, 9, 8]]), np.array([[1, 2, 3]])) == pytest.approx(1 / 3)
+def test_index_recall_counts_overlap_regardless_of_order():
+    assert index_recall(np.array([[3, 2, 1]]), np.array([[1, 2, 3]])) == 1.0
+    assert index_recall(np.array([[3, 9, 8]]), np.array([[1, 2, 3]])) == pytest.approx(1 / 3)
