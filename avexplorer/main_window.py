@@ -24,7 +24,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
-    QPainter,
     QPixmap,
 )
 from PySide6.QtWidgets import (
@@ -536,10 +535,7 @@ class MainWindow(QMainWindow):
         image = QPixmap(widget.size() * scale)
         image.setDevicePixelRatio(scale)
         image.fill(Qt.GlobalColor.white)
-        painter = QPainter(image)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        widget.render(painter)
-        painter.end()
+        widget.render(image)  # painted at the pixmap's device pixel ratio: 2x the detail
         if not image.save(path, "PNG"):
             self.show_error("Export failed", f"Could not write {path}")
             return

@@ -40,11 +40,15 @@ def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
         (root / f"class{c}").mkdir(parents=True)
         for i in range(2):
             make_video(root / f"class{c}" / f"c{c}_{i}.mp4", 1.0, size=32, color=color, tone=tone)
-    opened = []
+    opened, tasks = [], []
     window.state.datasetChanged.connect(lambda: opened.append(window.state.dataset))
+    window.state.taskChanged.connect(tasks.append)
     window.open_folder(str(root))
     qtbot.waitUntil(lambda: bool(opened), timeout=60_000)
     data = opened[-1]
+    # The status bar counted the clips, with their rate and the time left.
+    assert any(t.startswith("Extracting features of clips: 4/4 clips") for t in tasks)
+    assert any(t.endswith("ETA 0:00") and " clips/s" in t for t in tasks)
     assert data.class_names == ("class0", "class1")
     assert len(data.train) + len(data.val) + len(data.test) == 4
     assert data.audio_dim == 128 and data.visual_dim == 192

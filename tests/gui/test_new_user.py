@@ -1,0 +1,247 @@
+"""The issue-12 scenarios, tried as a new user would: file queries, stale state, checkpoints of
+other data, runs kept across launches, quitting mid-job, the keyboard, exports."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QKeySequence
+
+from tests.gui.conftest import close_window, make_window, small_config, tiny_dataset
+from tests.gui.fake_training import val_scores
+
+
+def _file_query(qtbot, window, path):
+    window.state.query_with_file(str(path))
+    qtbot.waitUntil(
+        lambda: window.state.query is not None and window.state.query.path == str(path),
+        timeout=20_000,
+    )
+
+
+def _ranking(state, split, index, modality):
+    state.set_item_query(split, index, modality)
+    return list(state.results.indices)
+
+
+# ----- 1: File > Query with a file -------------------------------------------------------------
+def test_query_with_a_file_from_the_menu_and_the_button(qtbot, loaded, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    data = tiny_dataset()
+    path = tmp_path / "q.npz"
+    np.savez(path, audio=data.test.audio[3], visual=data.test.visual[3])
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    menu = next(a for a in loaded.menuBar().actions() if a.text() == "&File").menu()
+    action = next(a for a in menu.actions() if a.text() == "&Query with a file…")
+    assert action.shortcut() == QKeySequence("Ctrl+Shift+F")
+    loaded.state.set_direction("A2V")
+    action.trigger()
+    qtbot.waitUntil(lambda: loaded.state.results is not None, timeout=20_000)
+    got = list(loaded.state.results.indices)
+    assert loaded.state.results.query.name == "q.npz"
+    assert got == _ranking(loaded.state, "test", 3, "audio")  # the file holds item 3's features
+
+    loaded.state.query = None
+    qtbot.mouseClick(loaded.retrieval.file_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: loaded.state.query is not None, timeout=20_000)
+    assert list(loaded.state.results.indices) == got
+    assert loaded.tabs.currentIndex() == 1  # the explore tab, where the results are
+
+
+# ----- 2: a file query never goes stale --------------------------------------------------------
+def test_a_file_query_follows_direction_and_model_and_has_no_hits(
+    qtbot, loaded, tmp_path, monkeypatch
+):
+    from avexplorer.jobs import file_query
+    from avexplorer.jobs.training_process import EpochEmbeddings
+    from core.embedding import embed_features, embed_split
+
+    data = tiny_dataset()
+    image = tmp_path / "frame.png"
+    picture = QImage(40, 30, QImage.Format.Format_RGB888)
+    picture.fill(QColor(200, 40, 40))
+    assert picture.save(str(image))
+    feats = {"audio": data.test.audio[5], "visual": data.test.visual[5]}
+    monkeypatch.setattr(file_query, "file_features", lambda p, attrs: dict(feats))
+    s = loaded.state
+    s.set_direction("A2V")
+    _file_query(qtbot, loaded, image)
+    assert s.results.direction == "A2V"
+    assert list(s.results.indices) == _ranking(s, "test", 5, "audio")
+
+    _file_query(qtbot, loaded, image)
+    s.set_direction("V2A")  # the same file, now queried with its picture
+    assert s.results.direction == "V2A"
+    assert "visual query" in loaded.retrieval.query_label.text()
+    assert list(s.results.indices) == _ranking(s, "test", 5, "visual")
+
+    _file_query(qtbot, loaded, image)
+    # Neither hits nor misses: the file has no class. The map rings its results in grey.
+    assert s.results.hits is None and s.results.ap is None
+    assert loaded.retrieval.table.item(0, 4).text() == ""
+    pens = {spot.pen().color().name() for spot in loaded.map.marks.points()}
+    assert pens == {"#787878"}
+    # Its thumbnail is its picture (the red frame), not an empty box.
+    thumb = loaded.retrieval.query_thumb.pixmap().toImage()
+    centre = thumb.pixelColor(thumb.width() // 2, thumb.height() // 2)
+    assert centre.red() > 150 and centre.green() < 100
+
+    # Another model (another run's, say): the same file is embedded again with it.
+    model = copy.deepcopy(s.model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    audio, visual = embed_split(model, data.test, "cpu")
+    s.use_embeddings(EpochEmbeddings(0, audio, visual, model))
+    want = embed_features(model, data.test.visual[5][None], "visual")[0]
+    assert np.allclose(s.query_vector, want, atol=1e-6)
+    assert list(s.results.indices) == list(np.argsort(-(audio @ want))[: s.k])
+
+
+def test_a_sound_file_query_shows_its_spectrogram(qtbot, loaded, tmp_path, monkeypatch):
+    from avexplorer.jobs import file_query
+    from tests.core.features_fixtures import make_wav
+
+    data = tiny_dataset()
+    wav = make_wav(tmp_path / "tone.wav", seconds=1.0)
+    monkeypatch.setattr(file_query, "file_features", lambda p, a: {"audio": data.test.audio[2]})
+    loaded.state.set_direction("V2A")
+    _file_query(qtbot, loaded, wav)
+    q = loaded.state.query
+    assert loaded.state.direction == "A2V"  # a sound can only be an audio query
+    assert q.image is not None and q.image.height() == 64  # 64 mel bands
+    qtbot.waitUntil(lambda: loaded.state.spectrograms.get(str(wav)) is not None, timeout=20_000)
+    assert loaded.retrieval.query_spec.pixmap() is not None
+    assert not loaded.retrieval.query_spec.pixmap().isNull()
+
+
+# ----- 3: checkpoints of other data; recent runs say what they are -----------------------------
+def test_a_checkpoint_of_other_data_is_refused_with_what_differs(qtbot, window, trained_checkpoint):
+    window.state.set_dataset(tiny_dataset(n_classes=3))
+    window.load_checkpoint(str(trained_checkpoint))
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=20_000)
+    title, message = window.last_error
+    assert title == "Checkpoint not loaded"
+    assert "4 classes, the data has 3" in message and "tiny.h5" in message
+    assert window.state.gallery is None and window.state.model is None
+    assert not json.loads(window_settings().value("recent/runs", "[]"))
+
+
+def window_settings():
+    from avexplorer.state import settings
+
+    return settings()
+
+
+def test_recent_runs_name_method_dataset_date_and_best_map(qtbot, loaded, trained_checkpoint):
+    from core.checkpoint import load_checkpoint
+
+    best = load_checkpoint(trained_checkpoint).run["best_avg"]
+    texts = [a.text() for a in loaded.recent_menu.actions()]
+    assert len(texts) == 1
+    method, dataset, when, score = texts[0].split(" · ")
+    assert (method, dataset, score) == ("triplet", "tiny.h5", f"best MAP {best:.3f}")
+    assert len(when) == len("2026-12-01 14:02")
+
+
+# ----- 7: runs outlive the session, and can be deleted -----------------------------------------
+def test_runs_are_restored_from_their_folders_and_deleted(qtbot, window, tmp_path, gui_h5):
+    from tests.gui.fake_training import fake_train
+
+    small_config(window, "psd", epochs=3)
+    window.state.request_training(window.training_panel.config())
+    qtbot.waitUntil(
+        lambda: window.state.current_run.state == "finished" and not window.jobs.training,
+        timeout=20_000,
+    )
+    live = window.state.current_run
+    folder = live.out_dir
+    close_window(qtbot, window)
+
+    again = make_window(qtbot, tmp_path, gui_h5, fake_train)  # a relaunch: same runs folder
+    try:
+        (run,) = again.state.runs.values()
+        assert run.restored and run.out_dir == folder and run.state == "finished"
+        assert [e.val.avg for e in run.epochs] == [val_scores(e).avg for e in range(3)]
+        assert run.steps == live.steps and run.losses["total"] == pytest.approx(
+            live.losses["total"]
+        )
+        assert [e.r for e in run.epochs] == [e.r for e in live.epochs]
+        assert "best MAP" in again.training_panel.runs.item(0).text()
+        again.training_panel.runs.item(0).setCheckState(Qt.CheckState.Checked)  # overlay it
+        again.plots.refresh()
+        x, y = again.plots.map_curves[(run.id, "avg")].getData()
+        assert list(x) == [1.0, 2.0, 3.0] and np.allclose(y, [e.val.avg for e in run.epochs])
+        _rx, ry = again.plots.r_curves[run.id].getData()
+        assert np.allclose(ry, [e.r for e in run.epochs])
+
+        again.training_panel.runs.setCurrentRow(0)
+        asked = []
+        again.training_panel.confirm = lambda text: asked.append(text) or True
+        again.training_panel.delete_button.click()
+        assert asked and str(folder) in asked[0]
+        assert not folder.exists() and not again.state.runs
+        assert again.training_panel.runs.count() == 0
+    finally:
+        close_window(qtbot, again)
+
+
+# ----- 10: quitting cancels background work at once ------------------------------------------
+def test_quitting_during_the_demo_build_cancels_it_at_once(qtbot, window, tmp_path, monkeypatch):
+    import time
+
+    from avexplorer.jobs.runner import live_workers
+
+    monkeypatch.setenv("AVEXPLORER_DEMO_CLIPS", str(tmp_path / "demo-clips"))
+    texts = []
+    window.state.taskChanged.connect(texts.append)
+    window.jobs.build_demo_clips()  # the tiny dataset's clip files do not exist: a build
+    qtbot.waitUntil(lambda: any("clips/s" in t for t in texts), timeout=60_000)
+    assert any("/600 clips" in t and "ETA" in t for t in texts)
+    assert window.cancel_button.isVisible()
+    errors = []
+    window.state.error.connect(lambda *e: errors.append(e))
+    t0 = time.monotonic()
+    window.close()
+    qtbot.waitUntil(lambda: not live_workers(), timeout=10_000)
+    ended = time.monotonic() - t0
+    assert ended < 10  # one clip's rendering at most, not the whole build
+    assert not (tmp_path / "demo-clips").exists()  # a cancelled build leaves nothing behind
+    assert not errors
+
+
+# ----- 11: the keyboard, one epoch numbering, 2x PNGs --------------------------------------------
+def test_arrow_keys_in_the_table_move_the_query(qtbot, loaded):
+    panel, s = loaded.dataset_panel, loaded.state
+    row = next(r for r in range(panel.proxy.rowCount()) if panel.proxy.index(r, 2).data() == "test")
+    panel.table.setFocus()
+    panel.table.clicked.emit(panel.proxy.index(row, 0))
+    panel.table.setCurrentIndex(panel.proxy.index(row, 0))
+    first = (s.query.split, s.query.index)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Down)
+    assert (s.query.split, s.query.index) == (first[0], first[1] + 1)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Up)
+    assert (s.query.split, s.query.index) == first
+    assert s.results is not None and s.results.query.index == first[1]
+
+
+def test_exported_epoch_matches_the_ui_and_pngs_are_2x(qtbot, loaded, tmp_path):
+    from core.checkpoint import load_checkpoint
+
+    trained = load_checkpoint(loaded.state.gallery.checkpoint).epoch  # epochs trained: 2
+    loaded.export_embeddings(str(tmp_path / "e.npz"))
+    z = np.load(tmp_path / "e.npz")
+    assert int(z["epochs_trained"]) == trained == 2
+    assert f"after epoch {trained} " in loaded.map.plot.getPlotItem().titleLabel.text
+    assert list(z["paths"]) == list(tiny_dataset().test.paths)
+
+    widget = loaded.map.canvas
+    loaded.export_png(widget, str(tmp_path / "map.png"))
+    png = QImage(str(tmp_path / "map.png"))
+    assert (png.width(), png.height()) == (2 * widget.width(), 2 * widget.height())
