@@ -626,6 +626,9 @@ def render(db: dict[str, Any], epochs: dict[str, int], diag: dict[str, Any] | No
     diffs = headline_deltas(db, epochs)
     if diffs:
         out += ["## Computed deltas (test avg MAP, points, mean over 3 seeds)", "", *diffs, ""]
+    from benchmarks.locate import section  # its own run and JSON (docs/results/locate.json)
+
+    out += section()
     return "\n".join(out)
 
 
