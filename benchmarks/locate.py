@@ -17,6 +17,7 @@ import json
 import platform
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -151,9 +152,7 @@ def section(path: Path = RESULTS) -> list[str]:
     db = json.loads(path.read_text())
     m = db["model"]
     test_map = m["test_map"]
-    lines = [
-        "## Locating a spoken digit in time (composite demo clips)",
-        "",
+    intro = (
         f"{db['meta']['count']} composite clips per design, each showing three distinct digits "
         "for 3 s apiece, each digit spoken once within its own stretch (core/composites.py, built "
         "from resources/demo/sources with the demo's renderer; timing recorded). For each shown "
@@ -162,9 +161,15 @@ def section(path: Path = RESULTS) -> list[str]:
         "middle of the best segment lies in the stretch showing that digit (chance 1/3). "
         f"Model: {m['method']}, default config, {m['epochs']} epochs, seed {m['seed']}, trained on "
         f"the shipped demo features (best epoch {m['best_epoch']}; clip-level test MAP a2v "
-        f"{100 * test_map['a2v']:.2f}, v2a {100 * test_map['v2a']:.2f}).",
+        f"{100 * test_map['a2v']:.2f}, v2a {100 * test_map['v2a']:.2f}). A composite is found "
+        "when at least two of its three queries hit."
+    )
+    lines = [
+        "## Locating a spoken digit in time (composite demo clips)",
         "",
-        "| design | queries | hit rate | composites found (most of 3 queries hit) |",
+        *textwrap.wrap(intro, 100, break_on_hyphens=False),
+        "",
+        "| design | queries | hit rate | composites found |",
         "| --- | --- | --- | --- |",
     ]
     for split, r in db["designs"].items():
@@ -173,12 +178,11 @@ def section(path: Path = RESULTS) -> list[str]:
             f"**{100 * r['hit_rate']:.1f} %** ({r['hits']}) | "
             f"{r['composites_found']} of {r['composites']} ({100 * r['composite_rate']:.0f} %) |"
         )
-    lines += [
-        "",
-        "Regenerate: `python -m benchmarks.locate` (writes docs/results/locate.json), then "
-        "`python -m benchmarks.results --render`.",
-        "",
-    ]
+    regenerate = (
+        "Regenerate: `python -m benchmarks.locate` (writes docs/results/locate.json, about 4 "
+        "minutes on 2 busy cores), then `python -m benchmarks.results --render`."
+    )
+    lines += ["", *textwrap.wrap(regenerate, 100, break_on_hyphens=False), ""]
     return lines
 
 
