@@ -59,7 +59,7 @@ VOICE_CREDITS = {  # written into each clip's metadata; resources/ATTRIBUTION.md
     "it_IT_m_Carlo": "Carlo Flora, http://www.segreterietelefoniche.it (CC BY 3.0)",
     "ru_RU_f_IvrvoiceRU": "Maxim Topal, http://www.ivrvoice.ru (CC BY 3.0)",
 }
-BUILD_VERSION = 2  # bump whenever rendering changes, so cached clips are rebuilt
+BUILD_VERSION = 3  # bump whenever rendering changes, so cached clips are rebuilt
 
 
 @dataclass(frozen=True)
@@ -306,9 +306,12 @@ def write_mp4(
         vs = out.add_stream(codec, rate=fps)
         vs.width, vs.height = frames.shape[2], frames.shape[1]
         vs.pix_fmt = "yuv420p"
-        vs.thread_count = 1  # one thread: same bytes on every machine
+        vs.thread_count = 1  # one thread: no race between encoder threads
         if codec == "libx264":
-            vs.options = {"crf": "23", "preset": "medium"}
+            # mbtree off: x264's macroblock-tree rate control reads uninitialised stack memory
+            # (valgrind shows it; x264 core 165, 112x112 frames), so with it on the same frames
+            # encoded twice in one process came out different (docs/demo.md, Reproducibility)
+            vs.options = {"crf": "23", "preset": "medium", "mbtree": "0"}
         else:
             vs.bit_rate = 400_000
         aus = out.add_stream("aac", rate=sample_rate)
@@ -454,6 +457,30 @@ def _is_complete(root: Path, spec: DemoSpec) -> bool:
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def clip_digest(path: str | Path) -> str:
+    """sha256 of a clip file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_clip_digests(clips_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Record the sha256 of every clip in ``clips_dir`` (``sha256sum -c`` format), default
+    ``resources/demo/clips.sha256``: the clips the shipped features were extracted from."""
+    clips_dir = Path(clips_dir)
+    out = Path(out) if out is not None else DEMO_DIR / "clips.sha256"
+    rows = [p.path for p in plan_clips(DemoSpec())]
+    out.write_text("".join(f"{clip_digest(clips_dir / r)}  {r}\n" for r in rows))
+    return out
+
+
+def shipped_clip_digests() -> dict[str, str]:
+    """{relative clip path: sha256} of the clips the shipped features were made from."""
+    path = DEMO_DIR / "clips.sha256"
+    if not path.exists():
+        return {}
+    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    return {rel: digest for digest, rel in pairs}
 
 
 def demo_features_path() -> Path:

@@ -26,6 +26,7 @@ STACK = (
     "numpy",
     "scipy",
     "h5py",
+    "soundfile",
     "av",
     "opencv-python-headless",
     "librosa",

@@ -12,6 +12,7 @@ features come from the same pipeline as ``avexplorer extract`` and are written t
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,9 @@ from core.demo import (  # noqa: E402
     DemoSpec,
     demo_clips_dir,
     demo_features_path,
+    write_clip_digests,
 )
+from core.diagnostics import stack_versions  # noqa: E402
 
 # Debian package -> name of its copyright file under resources/licences (the five asterisk core
 # sound packages share one identical file)
@@ -90,9 +93,23 @@ def extract_features(clips: Path, out: Path) -> None:
             "clips": "manifest.csv",  # relative to the clip folder, like the paths
             "demo_spec": DemoSpec().key(),
             "demo_seed": str(DemoSpec().seed),
+            # the stack the clips and features were made with (constraints.txt pins it)
+            "made_with": json.dumps(made_with(), sort_keys=True),
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         save_h5(out, replace(data, **splits, attrs=attrs))
+
+
+def made_with() -> dict[str, str]:
+    """Versions of the stack and the machine: what decides the clips' bytes and the features."""
+    import platform
+
+    import av
+
+    versions = stack_versions()
+    versions["libavcodec"] = ".".join(map(str, av.library_versions["libavcodec"]))
+    versions["machine"] = platform.machine()
+    return versions
 
 
 def _relative(path: str, clips: Path) -> str:
@@ -135,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.clips_only:
         extract_features(clips, args.out)
         print(f"features in {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+        if args.out == demo_features_path():
+            print(f"clip digests in {write_clip_digests(clips)}")
     return 0
 
 
