@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.jobs = jobs or JobController(state)
         self.setWindowTitle("avexplorer")
         self.setAcceptDrops(True)
-        self.resize(1500, 920)
+        self._fit_screen(1500, 920)
         self.last_error: tuple[str, str] | None = None
         self._exports: dict[str, QWidget] = {}
 
@@ -111,6 +111,15 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_settings()
+
+    def _fit_screen(self, width: int, height: int) -> None:
+        """Open at ``width`` x ``height``, or the whole screen when it is smaller (1280 x 800)."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None and (screen.width() < width or screen.height() < height):
+            self.resize(screen.width(), screen.height())
+            self.setWindowState(Qt.WindowState.WindowMaximized)
+        else:
+            self.resize(width, height)
 
     # ----- views -------------------------------------------------------------------------------
     def add_view(
@@ -535,7 +544,9 @@ class MainWindow(QMainWindow):
         image = QPixmap(widget.size() * scale)
         image.setDevicePixelRatio(scale)
         image.fill(Qt.GlobalColor.white)
-        widget.render(image)  # painted at the pixmap's device pixel ratio: 2x the detail
+        # QWidget's render (a QGraphicsView overrides it with a scene-only one), painted at the
+        # pixmap's device pixel ratio: twice the detail, not a scaled-up screen grab.
+        QWidget.render(widget, image)
         if not image.save(path, "PNG"):
             self.show_error("Export failed", f"Could not write {path}")
             return

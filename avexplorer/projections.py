@@ -37,20 +37,14 @@ class Layout:
         return int(j) if np.isfinite(dist) else None
 
 
-def match_ranks(audio: np.ndarray, visual: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Rank (1 = first) of each item's own clip in the other modality: audio rows, then visual."""
-    a = np.asarray(audio, dtype=np.float32)
-    v = np.asarray(visual, dtype=np.float32)
-    out = []
-    for q, g in ((a, v), (v, a)):
-        ranks = np.empty(len(q), dtype=np.int64)
-        for s in range(0, len(q), chunk):
-            sims = q[s : s + chunk] @ g.T
-            rows = np.arange(sims.shape[0])
-            own = sims[rows, s + rows]
-            ranks[s : s + chunk] = 1 + (sims > own[:, None]).sum(axis=1)
-        out.append(ranks)
-    return np.concatenate(out)
+def match_ranks(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
+    """Rank (1 = first) of each item's own clip in the other modality: audio rows, then visual
+    (``core.metrics``' partner rank; ties count against the item)."""
+    from core.metrics import cross_modal_metrics
+
+    one_class = np.zeros(len(audio), np.int64)  # ranks do not depend on the classes
+    m = cross_modal_metrics(audio, visual, one_class, k=None, threads=1)
+    return np.concatenate([m.a2v.partner_rank, m.v2a.partner_rank]).astype(np.int64)
 
 
 def compute_layout(emb: Any, method: str, previous: np.ndarray | None, seed: int = 0) -> Layout:

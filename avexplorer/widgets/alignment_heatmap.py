@@ -110,7 +110,7 @@ class AlignmentHeatmaps(QWidget):
         self.student = _Matrix(
             layout,
             1,
-            "Student cosine similarity (same batch)",
+            "Student cosine (same batch)",
             (-1.0, 1.0),
             "CET-D1",
             "cosine",

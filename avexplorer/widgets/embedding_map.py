@@ -76,9 +76,11 @@ class EmbeddingMap(QWidget):
         top.addWidget(self.method_box)
         top.addWidget(self.color_box)
         top.addWidget(self.lines_box)
-        top.addWidget(QLabel("Epoch"))
+        self.slider_label = QLabel("Epoch")
+        top.addWidget(self.slider_label)
         top.addWidget(self.slider, 1)
         top.addWidget(self.epoch_label)
+        top.addStretch(0)  # takes the slider's room when it is hidden
 
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
@@ -179,6 +181,9 @@ class EmbeddingMap(QWidget):
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(len(epochs) - 1, 0))
         self.slider.setEnabled(len(epochs) > 1)
+        # One epoch (a loaded checkpoint): nothing to walk through, so no slider.
+        self.slider.setVisible(len(epochs) > 1)
+        self.slider_label.setVisible(len(epochs) > 1)
         if show is not None and show in epochs:
             self.slider.setValue(epochs.index(show))
         elif self._follow and epochs:

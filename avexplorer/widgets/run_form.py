@@ -57,6 +57,7 @@ LABELS = {
     "threads": "Torch threads",
     "snapshot_every": "Snapshot every (steps)",
 }
+WIDE_FORM = 440  # px: from this width the form shows two fields a row
 # One torch thread by default: on a small machine the GUI thread needs the other core.
 APP_DEFAULTS: dict[str, Any] = {"threads": 1}
 
@@ -141,11 +142,8 @@ class RunForm(QWidget):
         super().__init__(parent)
         self.fields: dict[str, QWidget] = {}
         self.defaults: dict[str, Any] = {}
-        main, more = QGridLayout(), QGridLayout()
-        for grid in (main, more):
-            grid.setHorizontalSpacing(6)
-            grid.setVerticalSpacing(2)
-        rows = {id(main): 0, id(more): 0}
+        self.main_grid, self.more_grid = QGridLayout(), QGridLayout()
+        self.labels: dict[str, QLabel] = {}
         ordered = sorted(flat_fields(), key=lambda f: (f[0] not in MAIN_FIELDS, _rank(f[0])))
         for dotted, default, _kind in ordered:
             default = APP_DEFAULTS.get(dotted, default)
@@ -153,20 +151,16 @@ class RunForm(QWidget):
             w = editor_for(dotted, default)
             tip = f"{dotted} (default {default})"
             w.setToolTip(tip)
+            w.setMinimumWidth(70)
             label = QLabel(label_of(dotted))
             label.setToolTip(tip)
             label.setBuddy(w)
             self.fields[dotted] = w
-            grid = main if dotted in MAIN_FIELDS else more
-            r = rows[id(grid)]
-            grid.addWidget(label, r // 2, 2 * (r % 2), Qt.AlignmentFlag.AlignRight)
-            grid.addWidget(w, r // 2, 2 * (r % 2) + 1)
-            rows[id(grid)] = r + 1
-        for grid in (main, more):
-            grid.setColumnStretch(1, 1)
-            grid.setColumnStretch(3, 1)
+            self.labels[dotted] = label
+        self.columns = 0
+        self._flow(2)
         self.more = QWidget()
-        self.more.setLayout(more)
+        self.more.setLayout(self.more_grid)
         self.more.hide()
         self.more_button = QToolButton()
         self.more_button.setText("More settings")
@@ -176,11 +170,38 @@ class RunForm(QWidget):
         self.more_button.toggled.connect(self._toggle_more)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
-        box.addLayout(main)
+        box.addLayout(self.main_grid)
         box.addWidget(self.more_button)
         box.addWidget(self.more)
         self.fields["loss.method"].currentTextChanged.connect(self._method_changed)  # type: ignore[attr-defined]
         self._method_changed(self.method)
+
+    def _flow(self, columns: int) -> None:
+        """Lay the fields out in ``columns`` label-editor pairs per row (1 on a narrow panel)."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for dotted, w in self.fields.items():
+            grid = self.main_grid if dotted in MAIN_FIELDS else self.more_grid
+            grid.removeWidget(self.labels[dotted])
+            grid.removeWidget(w)
+        rows = {"main": 0, "more": 0}
+        for dotted, w in self.fields.items():
+            kind = "main" if dotted in MAIN_FIELDS else "more"
+            grid = self.main_grid if kind == "main" else self.more_grid
+            r, c = divmod(rows[kind], columns)
+            grid.addWidget(self.labels[dotted], r, 2 * c, Qt.AlignmentFlag.AlignRight)
+            grid.addWidget(w, r, 2 * c + 1)
+            rows[kind] += 1
+        for grid in (self.main_grid, self.more_grid):
+            grid.setHorizontalSpacing(6)
+            grid.setVerticalSpacing(2)
+            for c in range(4):
+                grid.setColumnStretch(c, 1 if c % 2 and c < 2 * columns else 0)
+
+    def fit_width(self, width: int) -> None:
+        """Two fields a row from ``WIDE_FORM`` pixels up, else one (the panel calls it)."""
+        self._flow(2 if width >= WIDE_FORM else 1)
 
     @property
     def method(self) -> str:

@@ -90,6 +90,7 @@ class TrainingPanel(QWidget):
             "Runs of this dataset, this session's and earlier ones (restored from their folders)."
             " Checked runs are overlaid in the plots; select one to inspect it."
         )
+        self.runs.setWordWrap(True)  # a run's label (method, dataset, date, MAP) in full
         self.runs.itemChanged.connect(self._run_item_changed)
         self.runs.currentItemChanged.connect(self._run_selected)
         self.delete_button = QPushButton("Delete run…")
@@ -100,12 +101,12 @@ class TrainingPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(scroll, 3)
+        layout.addWidget(scroll, 4)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(QLabel("Runs (check to overlay)"))
-        layout.addWidget(self.runs, 2)
+        layout.addWidget(self.runs, 1)
         layout.addWidget(self.delete_button)
         self.setMinimumWidth(300)
 
@@ -117,6 +118,10 @@ class TrainingPanel(QWidget):
         state.datasetChanged.connect(self._dataset_changed)
         state.currentRunChanged.connect(self._current_run_changed)
         self._update_buttons()
+
+    def resizeEvent(self, event) -> None:
+        self.form.fit_width(event.size().width())
+        super().resizeEvent(event)
 
     # ----- settings ----------------------------------------------------------------------------
     def config(self) -> RunConfig:
@@ -181,7 +186,7 @@ class TrainingPanel(QWidget):
             return
         self.runs.blockSignals(True)
         item.setText(f"{run.label()} [{run.state}]")
-        item.setToolTip(str(run.out_dir))
+        item.setToolTip(f"{run.label()}\n{run.out_dir}")
         self.runs.blockSignals(False)
 
     def _state_changed(self, rid: int) -> None:

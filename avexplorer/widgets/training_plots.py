@@ -326,8 +326,8 @@ class TrainingPlots(QWidget):
                 self.loss_curves[key] = curve
             if name == "total":
                 style = Qt.PenStyle.SolidLine if current else Qt.PenStyle.DashLine
-                # Pen widths are a cost: antialiased 1 px lines are the fast path (about 2 ms for
-                # five 1000-point curves), 2 px ~8 ms more, 2.5 px ~30 ms (measured, offscreen).
+                # Pen widths are a cost: antialiased 1 px lines are Qt's fast path, and wider
+                # pens cost several times more per repaint (docs/app.md gives the measurements).
                 curve.setPen(pg.mkPen(run.color, width=2 if current else 1, style=style))
                 show = current or run.visible
             else:
