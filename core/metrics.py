@@ -58,6 +58,12 @@ CONFUSION_K = 10  # results per query counted in the class confusion
 # number of queries.
 _CHUNK_SIMS = 1 << 21
 
+# Up to this many bytes of float32 similarities, cross_modal_metrics computes the whole A2V matrix
+# in one matmul and reads V2A's rows as its columns, instead of a second matmul of the same
+# products (the matmul is the largest single cost; the VEGAS test split needs 126 MB). Above it,
+# each direction multiplies its own chunks and memory stays at the chunks' working arrays.
+SHARED_SIMS_BYTES = 256 * 2**20
+
 
 def l2_normalize(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(x, dtype=torch.float32)
@@ -247,6 +253,13 @@ def cross_modal_metrics(
         _Plan(q, g, labels, labels, pairs, k, num_classes, chunk)
         for q, g in ((audio, visual), (visual, audio))
     ]
+    if 4 * n * n <= SHARED_SIMS_BYTES:
+        # Both plans order rows and columns by the same labels, so V2A's similarity rows are the
+        # columns of A2V's matrix.
+        with torch.no_grad():
+            sims = (plans[0].q @ plans[0].g.T).numpy()
+        plans[0].sims = lambda start, stop: sims[start:stop].copy()
+        plans[1].sims = lambda start, stop: _transposed(sims[:, start:stop])
     _run(plans, threads)
     return CrossModalMetrics(plans[0].result(), plans[1].result())
 
@@ -344,23 +357,29 @@ class _Plan:
         step = chunk or max(1, _CHUNK_SIMS // max(n, 1))
         self.chunks = [(s, min(s + step, nq)) for s in range(0, nq, step)] if n else []
 
-    def run_chunk(self, start: int, stop: int) -> None:
+    def sims(self, start: int, stop: int) -> np.ndarray:
+        """[stop - start, n] float32 similarities of a chunk of (class-sorted) queries, a new
+        C-contiguous array that the caller may overwrite."""
         with torch.no_grad():
-            sims = (self.q[start:stop] @ self.g.T).numpy()
-        keys = _sortable_keys(sims)
-        del sims
+            return (self.q[start:stop] @ self.g.T).numpy()
+
+    def run_chunk(self, start: int, stop: int) -> None:
+        keys = _sortable_keys(self.sims(start, stop))
         sorted_keys = np.sort(keys, axis=1)
         m, n = keys.shape
         row_offset = np.arange(m, dtype=np.int64)[:, None] << 32
         # The chunk's sorted rows end to end, each offset so that rows do not overlap: one
         # binary search answers "how many items of this row score below x" for every row.
         flat = np.add(sorted_keys, row_offset, dtype=np.int64).ravel()
-        row_base = np.arange(m, dtype=np.int64)[:, None] * n
+        rel_base = np.arange(m, dtype=np.int64)[:, None] * n
 
-        def below(rows: slice, needles: np.ndarray) -> np.ndarray:
-            """[rows, w]: items of each row scoring strictly below each needle key."""
-            found = np.searchsorted(flat, np.add(needles, row_offset[rows], dtype=np.int64))
-            return found - row_base[rows]
+        def below(a: int, b: int, needles: np.ndarray) -> np.ndarray:
+            """[b - a, w]: items of rows a:b scoring strictly below each of their needle keys
+            (searching only those rows' stretch of ``flat``)."""
+            found = np.searchsorted(
+                flat[a * n : b * n], np.add(needles, row_offset[a:b], dtype=np.int64)
+            )
+            return found - rel_base[: b - a]
 
         labels = self.ql[start:stop]
         bounds = np.flatnonzero(np.diff(labels)) + 1
@@ -369,10 +388,10 @@ class _Plan:
             g0, g1 = self.g_start[c], self.g_stop[c]
             if g1 > g0:
                 rel = np.sort(keys[a:b, g0:g1], axis=1)  # relevant scores, ascending
-                self._relevance(start + a, start + b, rel, below(slice(a, b), rel), n)
+                self._relevance(start + a, start + b, rel, below(a, b, rel), n)
         if self.rank is not None:
             own = keys[np.arange(m), self.partner_cols[start:stop]][:, None]
-            self.rank[start:stop] = n - below(slice(0, m), own)[:, 0]
+            self.rank[start:stop] = n - below(0, m, own)[:, 0]
         if self.topk is not None:
             self.topk[start:stop] = self._class_counts(keys, sorted_keys, start)
 
@@ -441,10 +460,22 @@ def _run(plans: list[_Plan], threads: int | None) -> None:
 
 
 def _sortable_keys(sims: np.ndarray) -> np.ndarray:
-    """int32 keys that order (and tie) exactly like the float32 scores: the sign bit flips the
-    rest for negatives. Adding 0.0 first makes -0.0 into +0.0, one tie as in scikit-learn."""
-    bits = (sims + np.float32(0.0)).view(np.int32)
-    return bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
+    """int32 keys that order (and tie) exactly like the float32 scores, made in place in
+    ``sims``' memory: the sign bit flips the rest for negatives. Adding 0.0 first makes -0.0 into
+    +0.0, one tie as in scikit-learn."""
+    sims += np.float32(0.0)
+    bits = sims.view(np.int32)
+    bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)
+    return bits
+
+
+def _transposed(block: np.ndarray, tile: int = 64) -> np.ndarray:
+    """A C-contiguous copy of ``block.T``, copied a few rows at a time: a plain transposing copy
+    walks memory with a large stride and is an order of magnitude slower."""
+    out = np.empty(block.shape[::-1], dtype=block.dtype)
+    for i in range(0, block.shape[0], tile):
+        out[:, i : i + tile] = block[i : i + tile].T
+    return out
 
 
 def _class_means(values: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
