@@ -39,12 +39,10 @@ class Layout:
 
 def match_ranks(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
     """Rank (1 = first) of each item's own clip in the other modality: audio rows, then visual
-    (``core.metrics``' partner rank; ties count against the item)."""
-    from core.metrics import cross_modal_metrics
+    (``core.metrics.partner_ranks``: ties count against the item)."""
+    from core.metrics import partner_ranks
 
-    one_class = np.zeros(len(audio), np.int64)  # ranks do not depend on the classes
-    m = cross_modal_metrics(audio, visual, one_class, k=None, threads=1)
-    return np.concatenate([m.a2v.partner_rank, m.v2a.partner_rank]).astype(np.int64)
+    return np.concatenate([partner_ranks(audio, visual), partner_ranks(visual, audio)])
 
 
 def compute_layout(emb: Any, method: str, previous: np.ndarray | None, seed: int = 0) -> Layout:

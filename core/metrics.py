@@ -49,6 +49,7 @@ __all__ = [
     "direction_metrics",
     "l2_normalize",
     "mean_ap",
+    "partner_ranks",
 ]
 
 RECALL_KS = (1, 5, 10)  # the Recall@K reported by the CLI and the app
@@ -289,6 +290,26 @@ def average_precisions(
 
 def mean_ap(ap: np.ndarray) -> float:
     return _nanmean(ap)
+
+
+def partner_ranks(
+    queries: np.ndarray | torch.Tensor,
+    gallery: np.ndarray | torch.Tensor,
+    partners: np.ndarray | None = None,
+    chunk: int | None = None,
+) -> np.ndarray:
+    """[Q] rank of each query's partner (``partners[i]``, default i) alone, without the rest of
+    ``direction_metrics`` (no sort: one comparison per similarity), with the same tie rule."""
+    q, g = l2_normalize(queries), l2_normalize(gallery)
+    cols = torch.as_tensor(np.arange(len(q)) if partners is None else partners).long()
+    step = chunk or max(1, _CHUNK_SIMS // max(len(g), 1))
+    out = np.empty(len(q), dtype=np.int64)
+    with torch.no_grad():
+        for s in range(0, len(q), step):
+            sims = q[s : s + step] @ g.T
+            own = sims.gather(1, cols[s : s + step, None])
+            out[s : s + step] = (sims >= own).sum(dim=1).numpy()
+    return out
 
 
 # ----- the computation ----------------------------------------------------------------------------
