@@ -46,6 +46,7 @@ from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.dataset_panel import DatasetPanel
 from avexplorer.widgets.embedding_map import EmbeddingMap
+from avexplorer.widgets.metrics_view import MetricsView
 from avexplorer.widgets.paint_pacing import FrameScheduler
 from avexplorer.widgets.retrieval_panel import RetrievalPanel
 from avexplorer.widgets.training_panel import TrainingPanel
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.heatmaps = AlignmentHeatmaps(state, frames=self.frames)
         self.map = EmbeddingMap(state)
         self.retrieval = RetrievalPanel(state)
+        self.metrics_view = MetricsView(state)
 
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
@@ -103,6 +105,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.add_view(self.training_split, "Training", exports=self.plots.plots())
         self.add_view(self.explore_split, "Explore: map and retrieval", exports=self.map.plots())
+        self.add_view(self.metrics_view, "Metrics", exports=self.metrics_view.plots())
+        # A query opened from the metrics (a failure, a confusion cell) shows in the retrieval view.
+        self.metrics_view.queryOpened.connect(
+            lambda: self.tabs.setCurrentWidget(self.explore_split)
+        )
         self._add_exports(self.heatmaps.plots())
         self.dataset_dock = self.add_view(self.dataset_panel, "Dataset", where="left")
         self.resizeDocks([self.dataset_dock], [340], Qt.Orientation.Horizontal)

@@ -259,6 +259,7 @@ class AppState(QObject):
     snapshotChanged = Signal(int)
     embeddingsAdded = Signal(int, int)  # run id (-1 for a loaded checkpoint), epoch
     layoutReady = Signal(int, int, str)  # run id, epoch, method
+    metricsReady = Signal(int, int)  # run id, epoch: ``metrics[(rid, epoch)]`` is computed
     currentRunChanged = Signal(int)
     modelChanged = Signal()
     directionChanged = Signal(str)
@@ -277,6 +278,7 @@ class AppState(QObject):
     resumeRequested = Signal(int)
     stopRequested = Signal(int)
     layoutRequested = Signal(int, int, str)  # run id, epoch, method
+    metricsRequested = Signal(int, int)  # run id, epoch: compute every test metric
     fileQueryRequested = Signal(str)  # path of a video, sound, image or feature file
     checkpointRequested = Signal(str)  # path of a checkpoint to load for queries and the map
     spectrogramsRequested = Signal(list)  # clip paths whose spectrograms a view wants
@@ -306,6 +308,9 @@ class AppState(QObject):
         # A loaded checkpoint's test embeddings and layouts (it has no Run).
         self.checkpoint_embeddings: dict[int, EpochEmbeddings] = {}
         self.checkpoint_layouts: dict[tuple[int, str], Layout] = {}
+        # Every test metric (core.metrics.CrossModalMetrics) of a run's epoch, computed on request.
+        self.metrics: dict[tuple[int, int], Any] = {}
+        self._metrics_pending: set[tuple[int, int]] = set()
         self.thumbnails: dict[str, Any] = {}  # clip path -> QImage
         self.durations: dict[str, float] = {}
         self.spectrograms: dict[str, Any] = {}  # clip path -> QImage (None: no sound)
@@ -327,6 +332,8 @@ class AppState(QObject):
         self.gallery = None
         self.model = None
         self.checkpoint_embeddings, self.checkpoint_layouts = {}, {}
+        self.metrics.clear()
+        self._metrics_pending.clear()
         self.datasetChanged.emit()
         self.queryChanged.emit()
         self.resultsChanged.emit()
@@ -490,6 +497,7 @@ class AppState(QObject):
         if run is None or run.active:
             return
         del self.runs[rid]
+        self._forget_metrics(rid)
         if delete_files and run.out_dir.is_dir():
             shutil.rmtree(run.out_dir, ignore_errors=True)
         if self.current_run_id == rid:
@@ -564,6 +572,7 @@ class AppState(QObject):
         elif rid == self.CHECKPOINT_RUN:
             self.checkpoint_embeddings = {emb.epoch: emb}
             self.checkpoint_layouts = {}
+            self._forget_metrics(rid)
         if rid == self.current_run_id or run is None:
             self.use_embeddings(emb, config=run.config if run else None)
         if emb.layout is not None:  # made by the training process with the embeddings
@@ -591,6 +600,40 @@ class AppState(QObject):
             return self.checkpoint_embeddings
         run = self.runs.get(rid)
         return run.embeddings if run is not None else {}
+
+    def latest_epoch(self, rid: int) -> int | None:
+        """The newest epoch of ``rid`` with test embeddings (what its metrics describe)."""
+        embeddings = self.embeddings_for(rid)
+        return max(embeddings) if embeddings else None
+
+    def request_metrics(self, rid: int, epoch: int) -> None:
+        """Ask for every test metric of a run's epoch (announced by ``metricsReady``)."""
+        key = (rid, epoch)
+        if key in self.metrics:
+            self.metricsReady.emit(rid, epoch)
+        elif key not in self._metrics_pending and epoch in self.embeddings_for(rid):
+            self._metrics_pending.add(key)
+            self.metricsRequested.emit(rid, epoch)
+
+    def set_metrics(self, rid: int, epoch: int, metrics: Any) -> None:
+        self._metrics_pending.discard((rid, epoch))
+        if epoch in self.embeddings_for(rid):  # else the run or dataset went meanwhile
+            self.metrics[(rid, epoch)] = metrics
+            self.metricsReady.emit(rid, epoch)
+
+    def metrics_failed(self, rid: int, epoch: int, message: str) -> None:
+        self._metrics_pending.discard((rid, epoch))
+        self.report_error("Metrics failed", message)
+
+    def _forget_metrics(self, rid: int) -> None:
+        for key in [k for k in self.metrics if k[0] == rid]:
+            del self.metrics[key]
+        self._metrics_pending = {k for k in self._metrics_pending if k[0] != rid}
+
+    def run_name(self, rid: int) -> str:
+        """A run's name for lists, "checkpoint" for a loaded checkpoint."""
+        run = self.runs.get(rid)
+        return run.name if run is not None else "loaded checkpoint"
 
     def previous_layout(self, rid: int, epoch: int, method: str) -> Layout | None:
         """The layout of the nearest earlier epoch with ``method`` (for alignment and UMAP init)."""

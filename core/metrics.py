@@ -141,6 +141,19 @@ class DirectionMetrics:
         rows = np.flatnonzero((self.labels == query_class) & (counts > 0))
         return rows[np.argsort(-counts[rows], kind="stable")]
 
+    def headline(self) -> list[tuple[str, float]]:
+        """(name, value) of every summary number, in the order reports show them."""
+        rows = [
+            ("MAP", self.mean_ap()),
+            ("class-balanced MAP", self.class_balanced_map()),
+            ("MAP@R", self.mean_map_at_r()),
+            ("R-precision", self.mean_r_precision()),
+        ]
+        if self.partner_rank is not None:
+            rows += [(f"Recall@{k}", self.recall_at(k)) for k in RECALL_KS]
+            rows += [("MRR", self.mean_reciprocal_rank()), ("median rank", self.median_rank())]
+        return rows
+
     def _ranks(self) -> np.ndarray:
         if self.partner_rank is None:
             raise ValueError("partner ranks were not computed (pass partners=)")

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from avexplorer.commands.eval import digits, headline_rows, number, split_metrics
+from avexplorer.commands.eval import digits, number, split_metrics
 from core.checkpoint import load_checkpoint
 from core.errors import UserError
 from core.metrics import CrossModalMetrics
@@ -67,7 +67,7 @@ def report(
     lines = [f"A: {args.checkpoint_a}", f"B: {args.checkpoint_b}", f"{args.split} split", ""]
     head = f"{'':20} {'A2V A':>8} {'A2V B':>8} {'B-A':>8}   {'V2A A':>8} {'V2A B':>8} {'B-A':>8}"
     lines.append(head)
-    columns = [headline_rows(m) for m in (a.a2v, b.a2v, a.v2a, b.v2a)]
+    columns = [m.headline() for m in (a.a2v, b.a2v, a.v2a, b.v2a)]
     for (name, x1), (_, y1), (_, x2), (_, y2) in zip(*columns, strict=True):
         cells = [number(v, digits=digits(name)) for v in (x1, y1, y1 - x1, x2, y2, y2 - x2)]
         lines.append(f"{name:20} {' '.join(cells[:3])}   {' '.join(cells[3:])}")

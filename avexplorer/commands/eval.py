@@ -9,7 +9,7 @@ import numpy as np
 
 from avexplorer.commands.common import add_model_split_args, load_model_and_split
 from core.embedding import embed_split
-from core.metrics import RECALL_KS, CrossModalMetrics, DirectionMetrics, cross_modal_metrics
+from core.metrics import CrossModalMetrics, cross_modal_metrics
 from core.training import evaluate
 
 
@@ -58,19 +58,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def headline_rows(m: DirectionMetrics) -> list[tuple[str, float]]:
-    """(name, value) of every summary metric of one direction, in report order."""
-    return [
-        ("MAP", m.mean_ap()),
-        ("class-balanced MAP", m.class_balanced_map()),
-        ("MAP@R", m.mean_map_at_r()),
-        ("R-precision", m.mean_r_precision()),
-        *((f"Recall@{k}", m.recall_at(k)) for k in RECALL_KS),
-        ("MRR", m.mean_reciprocal_rank()),
-        ("median rank", m.median_rank()),
-    ]
-
-
 def number(x: float, width: int = 8, digits: int = 4) -> str:
     """A table cell; "-" for an undefined (NaN) value."""
     return f"{x:{width}.{digits}f}" if x == x else f"{'-':>{width}}"
@@ -84,7 +71,7 @@ def full_report(metrics: CrossModalMetrics, names: list[str], split: str) -> str
     a2v, v2a = metrics.a2v, metrics.v2a
     lines = [f"{split} split: {len(a2v.labels)} pairs, {len(names)} classes", ""]
     lines.append(f"{'':20} {'A2V':>8} {'V2A':>8}")
-    for (name, x), (_, y) in zip(headline_rows(a2v), headline_rows(v2a), strict=True):
+    for (name, x), (_, y) in zip(a2v.headline(), v2a.headline(), strict=True):
         lines.append(f"{name:20} {number(x, digits=digits(name))} {number(y, digits=digits(name))}")
     lines += ["", f"{'per-class AP':20} {'A2V':>8} {'V2A':>8} {'pairs':>6}"]
     ap_a, ap_v = a2v.class_ap(), v2a.class_ap()

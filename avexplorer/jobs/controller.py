@@ -41,6 +41,7 @@ class JobController(QObject):
         state.resumeRequested.connect(lambda rid: self._control(rid, "resume"))
         state.stopRequested.connect(lambda rid: self._control(rid, "stop"))
         state.layoutRequested.connect(self.request_layout)
+        state.metricsRequested.connect(self.compute_metrics)
         state.fileQueryRequested.connect(self.query_file)
         state.checkpointRequested.connect(self.load_checkpoint)
         state.spectrogramsRequested.connect(self.load_spectrograms)
@@ -147,6 +148,24 @@ class JobController(QObject):
         start(self.state, title, fn, *args, on_done=done, on_error=failed)
 
     # ----- checkpoints and queries ---------------------------------------------------------------
+    def compute_metrics(self, rid: int, epoch: int) -> None:
+        """Every test metric of a run's epoch, computed by core in a worker thread."""
+        emb = self.state.embeddings_for(rid).get(epoch)
+        data = self.state.dataset
+        if emb is None or data is None:
+            return
+        start(
+            self.state,
+            f"Metrics of {self.state.run_name(rid)}",
+            _test_split_metrics,
+            emb.audio,
+            emb.visual,
+            data.test.labels,
+            data.num_classes,
+            on_done=lambda m: self.state.set_metrics(rid, epoch, m),
+            on_error=lambda msg: self.state.metrics_failed(rid, epoch, msg),
+        )
+
     def load_checkpoint(self, path: str) -> None:
         """Load a checkpoint for queries and the map (a restored run's, or any file)."""
         owner = next(
@@ -269,3 +288,9 @@ class JobController(QObject):
             on_yield=self.state.set_spectrograms,
             on_error=lambda _m: None,  # optional, like thumbnails
         )
+
+
+def _test_split_metrics(audio: Any, visual: Any, labels: Any, num_classes: int) -> Any:
+    from core.metrics import cross_modal_metrics
+
+    return cross_modal_metrics(audio, visual, labels, num_classes=num_classes)

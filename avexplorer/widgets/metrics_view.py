@@ -1,0 +1,463 @@
+"""The Metrics view: what one MAP number hides, for a run and against a second run.
+
+- Headline numbers per direction (MAP, class-balanced MAP, MAP@R, R-precision, Recall@1/5/10,
+  MRR, median rank of the true pair), and B - A when a second run is chosen.
+- Per-class AP bars for A2V and V2A; with a second run its bars stand beside the first's and a
+  third plot shows B - A per class (green: B better, red: B worse).
+- The class confusion of the top-10 results (row: the query's class; column: the results'
+  class). Clicking a cell lists the queries of the row's class whose top 10 hold the column's
+  class; clicking one opens it in the retrieval view.
+- A failure browser (the queries with the lowest AP, or whose true pair ranks worst), one click
+  from the retrieval view, and a histogram of the true pair's rank.
+
+Numbers come from ``core.metrics`` (computed in a worker when the view asks the state for them);
+the view renders ``AppState.metrics`` and sends intents (``request_metrics``, ``set_item_query``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from avexplorer.state import DIRECTIONS, AppState, modality_of
+from avexplorer.widgets.embedding_map import rank_bins
+from avexplorer.widgets.training_plots import cache_axes
+
+FAILURES = 50  # rows of the failure browser
+NO_RUN = -999  # the "compare with" box's "nobody" entry
+GAIN, LOSS = QColor("#2ca02c"), QColor("#d62728")
+CHECKPOINT_COLOR = QColor("#555555")
+
+
+class _ConfusionImage(pg.ImageItem):
+    """The confusion matrix; a click on a cell reports (row, column)."""
+
+    def __init__(self, on_click: Any) -> None:
+        super().__init__(axisOrder="row-major")
+        self._on_click = on_click
+
+    def mouseClickEvent(self, ev: Any) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or self.image is None:
+            return
+        pos = ev.pos()
+        row, col = int(np.floor(pos.y())), int(np.floor(pos.x()))
+        if 0 <= row < self.image.shape[0] and 0 <= col < self.image.shape[1]:
+            ev.accept()
+            self._on_click(row, col)
+
+
+def _plot(title: str, left: str) -> pg.PlotWidget:
+    w = pg.PlotWidget()
+    cache_axes(w.getPlotItem())
+    w.setTitle(title, size="9pt")
+    w.setLabel("left", left)
+    w.setMenuEnabled(False)
+    w.showGrid(y=True, alpha=0.2)
+    return w
+
+
+class MetricsView(QWidget):
+    queryOpened = Signal()  # a query was opened from here: the window shows the retrieval view
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.run_a = QComboBox()
+        self.run_a.setToolTip("The run whose latest test embeddings are measured")
+        self.run_b = QComboBox()
+        self.run_b.setToolTip("A second run to compare with (B - A)")
+        self.direction = QComboBox()
+        self.direction.addItems(list(DIRECTIONS))
+        self.direction.setToolTip("Direction of the confusion, failures and rank histogram")
+        self.status = QLabel()
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
+
+        self.bars = {d: _plot(f"Per-class AP, {d}", "AP") for d in DIRECTIONS}
+        self.diff_plot = _plot("B - A per class (A2V, V2A)", "AP difference")
+        for w in (*self.bars.values(), self.diff_plot):
+            w.setMouseEnabled(x=False, y=False)
+
+        self.heat_plot = _plot("Class confusion of the top 10", "query class")
+        self.heat_plot.setLabel("bottom", "class of the results")
+        self.heat_plot.invertY(True)
+        self.heat_plot.showGrid(y=False)
+        self.heat = _ConfusionImage(self.select_cell)
+        self.heat_plot.addItem(self.heat)
+        self.heat_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False, width=10
+        )
+        self.heat_bar.setImageItem(self.heat, insert_in=self.heat_plot.getPlotItem())
+        self.cell_title = QLabel("Click a cell of the confusion matrix")
+        self.cell_title.setWordWrap(True)
+        self.cell_list = QListWidget()
+        self.cell_list.itemClicked.connect(self._open_list_item)
+
+        self.failure_kind = QComboBox()
+        self.failure_kind.addItems(["lowest AP", "worst rank of the true pair"])
+        self.failures = QTableWidget(0, 4)
+        self.failures.setHorizontalHeaderLabels(["clip", "class", "AP", "pair rank"])
+        self.failures.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.failures.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.failures.verticalHeader().hide()
+        self.failures.horizontalHeader().setStretchLastSection(True)
+        self.failures.cellClicked.connect(self._open_failure)
+        self.hist_plot = _plot("Rank of the true pair", "queries")
+        self.hist_plot.setMouseEnabled(x=False, y=False)
+
+        top = QHBoxLayout()
+        for label, box in (("Run A", self.run_a), ("compare with B", self.run_b)):
+            top.addWidget(QLabel(label))
+            top.addWidget(box, 1)
+        top.addWidget(QLabel("Direction"))
+        top.addWidget(self.direction)
+        top.addWidget(self.status, 1)
+
+        upper = QSplitter(Qt.Orientation.Horizontal)
+        upper.addWidget(self.summary)
+        for w in (*self.bars.values(), self.diff_plot):
+            upper.addWidget(w)
+        upper.setSizes([300, 400, 400, 400])
+        cells = QWidget()
+        cells_layout = QVBoxLayout(cells)
+        cells_layout.setContentsMargins(0, 0, 0, 0)
+        cells_layout.addWidget(self.cell_title)
+        cells_layout.addWidget(self.cell_list)
+        fails = QWidget()
+        fails_layout = QGridLayout(fails)
+        fails_layout.setContentsMargins(0, 0, 0, 0)
+        fails_layout.addWidget(QLabel("Failures:"), 0, 0)
+        fails_layout.addWidget(self.failure_kind, 0, 1)
+        fails_layout.addWidget(self.failures, 1, 0, 1, 2)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        for w in (self.heat_plot, cells, fails, self.hist_plot):
+            lower.addWidget(w)
+        lower.setSizes([420, 260, 380, 360])
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(upper)
+        body.addWidget(lower)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(body, 1)
+
+        self.cell: tuple[int, int] | None = None
+        self._shown: tuple = ()
+        self.run_a.currentIndexChanged.connect(self._selection_changed)
+        self.run_b.currentIndexChanged.connect(self._selection_changed)
+        self.direction.currentTextChanged.connect(lambda _d: self._render(force=True))
+        self.failure_kind.currentIndexChanged.connect(lambda _i: self._render_failures())
+        for signal in (state.runAdded, state.runRemoved, state.embeddingsAdded):
+            signal.connect(lambda *_a: self._refresh_runs())
+        state.datasetChanged.connect(self._refresh_runs)
+        state.currentRunChanged.connect(lambda _rid: self._refresh_runs())
+        state.metricsReady.connect(lambda _rid, _epoch: self._render())
+        self._refresh_runs()
+
+    # ----- what is selected ----------------------------------------------------------------------
+    def _runs_with_embeddings(self) -> list[int]:
+        rids = [rid for rid in self.state.runs if self.state.embeddings_for(rid)]
+        if self.state.checkpoint_embeddings:
+            rids.append(self.state.CHECKPOINT_RUN)
+        return rids
+
+    def _refresh_runs(self) -> None:
+        rids = self._runs_with_embeddings()
+        a, b = self.run_a.currentData(), self.run_b.currentData()
+        current = self.state.current_run_id
+        for box in (self.run_a, self.run_b):
+            box.blockSignals(True)
+            box.clear()
+        self.run_b.addItem("— none —", NO_RUN)
+        for rid in rids:
+            name = self.state.run_name(rid)
+            self.run_a.addItem(name, rid)
+            self.run_b.addItem(name, rid)
+        if a not in rids:
+            a = current if current in rids else (rids[-1] if rids else None)
+        self._select(self.run_a, a)
+        self._select(self.run_b, b if b in rids else NO_RUN)
+        for box in (self.run_a, self.run_b):
+            box.blockSignals(False)
+        self._selection_changed()
+
+    @staticmethod
+    def _select(box: QComboBox, rid: int | None) -> None:
+        i = box.findData(rid) if rid is not None else -1
+        if i >= 0:
+            box.setCurrentIndex(i)
+
+    def set_runs(self, a: int, b: int | None = None) -> None:
+        """Show run ``a``, compared with ``b`` (None: no comparison)."""
+        self._select(self.run_a, a)
+        self._select(self.run_b, NO_RUN if b is None else b)
+
+    def _keys(self) -> list[tuple[int, int] | None]:
+        """(run id, epoch) of A and B (None where nothing is selected or embedded)."""
+        out: list[tuple[int, int] | None] = []
+        for box in (self.run_a, self.run_b):
+            rid = box.currentData()
+            epoch = self.state.latest_epoch(rid) if rid not in (None, NO_RUN) else None
+            out.append((rid, epoch) if epoch is not None else None)
+        return out
+
+    def metrics(self) -> tuple[Any, Any]:
+        """The computed metrics of A and B (None where not computed yet or not chosen)."""
+        a, b = self._keys()
+        return (
+            self.state.metrics.get(a) if a is not None else None,
+            self.state.metrics.get(b) if b is not None else None,
+        )
+
+    def _selection_changed(self, *_args: Any) -> None:
+        if self.isVisible():  # computed when looked at, not at every epoch of a run
+            for key in self._keys():
+                if key is not None:
+                    self.state.request_metrics(*key)
+        self._render()
+
+    # ----- rendering -----------------------------------------------------------------------------
+    def _render(self, force: bool = False) -> None:
+        a, b = self.metrics()
+        keys = self._keys()
+        shown = (id(a), id(b), self.direction.currentText())
+        if shown == self._shown and not force:
+            return
+        self._shown = shown
+        waiting = [k for k in keys if k is not None and k not in self.state.metrics]
+        if keys[0] is None:
+            self.status.setText("Train a run or load a checkpoint to see its test metrics.")
+        elif waiting:
+            self.status.setText("Computing the test metrics…")
+        else:
+            self.status.setText(f"test split, epoch {keys[0][1] + 1} of {self._name(0)}")
+        self._render_summary(a, b)
+        self._render_bars(a, b)
+        self._render_confusion(a)
+        self._render_failures()
+        self._render_histogram(a)
+
+    def _name(self, which: int) -> str:
+        box = self.run_a if which == 0 else self.run_b
+        return box.currentText()
+
+    def _color(self, which: int) -> QColor:
+        rid = (self.run_a if which == 0 else self.run_b).currentData()
+        run = self.state.runs.get(rid)
+        return QColor(run.color) if run is not None else CHECKPOINT_COLOR
+
+    def _class_names(self) -> list[str]:
+        data = self.state.dataset
+        return list(data.class_names) if data is not None else []
+
+    def _present_classes(self, m: Any) -> np.ndarray:
+        return np.unique(m.a2v.labels)
+
+    def _render_summary(self, a: Any, b: Any) -> None:
+        if a is None:
+            self.summary.setText("")
+            return
+
+        def cell(x: float, name: str) -> str:
+            return "–" if x != x else f"{x:.{1 if name == 'median rank' else 3}f}"
+
+        rows = {d: getattr(a, d.lower()).headline() for d in DIRECTIONS}
+        rows_b = {d: getattr(b, d.lower()).headline() for d in DIRECTIONS} if b else None
+        head = "<tr><th></th>" + "".join(f"<th>{d}</th>" for d in DIRECTIONS)
+        if rows_b:
+            head += "".join(f"<th>B−A {d}</th>" for d in DIRECTIONS)
+        lines = [f"<b>A: {self._name(0)}</b>"]
+        if b is not None:
+            lines.append(f"<br><b>B: {self._name(1)}</b>")
+        lines.append(f"<table cellspacing='4'>{head}</tr>")
+        for i, (name, _) in enumerate(rows["A2V"]):
+            tds = "".join(f"<td align='right'>{cell(rows[d][i][1], name)}</td>" for d in DIRECTIONS)
+            if rows_b:
+                for d in DIRECTIONS:
+                    delta = rows_b[d][i][1] - rows[d][i][1]
+                    better = delta < 0 if name == "median rank" else delta > 0
+                    color = GAIN.name() if better else LOSS.name() if delta else "#000000"
+                    tds += f"<td align='right' style='color:{color}'>{cell(delta, name)}</td>"
+            lines.append(f"<tr><td>{name}</td>{tds}</tr>")
+        lines.append("</table>")
+        self.summary.setText("".join(lines))
+
+    def _render_bars(self, a: Any, b: Any) -> None:
+        names = self._class_names()
+        for w in (*self.bars.values(), self.diff_plot):
+            w.clear()
+        self.diff_plot.setVisible(b is not None)
+        if a is None:
+            return
+        classes = self._present_classes(a)
+        x = np.arange(len(classes), dtype=np.float64)
+        ticks = [[(i, names[c] if c < len(names) else str(c)) for i, c in enumerate(classes)]]
+        width = 0.38 if b is not None else 0.7
+        for d in DIRECTIONS:
+            plot = self.bars[d]
+            for which, m in enumerate((a, b)):
+                if m is None:
+                    continue
+                ap = np.nan_to_num(getattr(m, d.lower()).class_ap()[classes])
+                offset = (which - 0.5) * width if b is not None else 0.0
+                plot.addItem(
+                    pg.BarGraphItem(x=x + offset, height=ap, width=width, brush=self._color(which))
+                )
+            plot.getAxis("bottom").setTicks(ticks)
+            plot.setYRange(0, 1, padding=0.02)
+            plot.setXRange(-0.6, len(classes) - 0.4, padding=0)
+        if b is not None:
+            for k, d in enumerate(DIRECTIONS):
+                diff = getattr(b, d.lower()).class_ap() - getattr(a, d.lower()).class_ap()
+                diff = np.nan_to_num(diff[classes])
+                brushes = [GAIN if v >= 0 else LOSS for v in diff]
+                # A2V left and solid, V2A right and lighter: both directions in one plot.
+                if k == 1:
+                    brushes = [QColor(c.red(), c.green(), c.blue(), 120) for c in brushes]
+                self.diff_plot.addItem(
+                    pg.BarGraphItem(
+                        x=x + (k - 0.5) * 0.38, height=diff, width=0.38, brushes=brushes
+                    )
+                )
+            self.diff_plot.getAxis("bottom").setTicks(ticks)
+            self.diff_plot.setXRange(-0.6, len(classes) - 0.4, padding=0)
+
+    def _direction_metrics(self, m: Any) -> Any:
+        return getattr(m, self.direction.currentText().lower()) if m is not None else None
+
+    def _render_confusion(self, a: Any) -> None:
+        d = self._direction_metrics(a)
+        self.cell_list.clear()
+        self.cell = None
+        self.cell_title.setText("Click a cell of the confusion matrix")
+        if d is None:
+            self.heat.clear()
+            return
+        confusion = np.nan_to_num(d.confusion())
+        self.heat.setImage(confusion, autoLevels=False, levels=(0, 1))
+        n = confusion.shape[0]
+        self.heat_plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+        names = self._class_names()
+        ticks = [[(i + 0.5, names[i] if i < len(names) else str(i)) for i in range(n)]]
+        for axis in ("left", "bottom"):
+            self.heat_plot.getAxis(axis).setTicks(ticks)
+        self.heat_plot.setTitle(
+            f"Class confusion of the top {d.k}, {self.direction.currentText()} "
+            "(row: query class; click a cell)",
+            size="9pt",
+        )
+
+    def select_cell(self, row: int, col: int) -> None:
+        """List the queries of class ``row`` whose top k hold class ``col``."""
+        d = self._direction_metrics(self.metrics()[0])
+        if d is None:
+            return
+        self.cell = (row, col)
+        names = self._class_names()
+        listed = d.queries_retrieving(row, col)
+        counts = d.topk_counts[listed, col]
+        self.cell_title.setText(
+            f"{len(listed)} {names[row]} queries with {names[col]} in their top {d.k} "
+            "(click one to open it)"
+        )
+        self.cell_list.clear()
+        for index, count in zip(listed, counts, strict=True):
+            item = QListWidgetItem(f"{self.state.item_name('test', int(index))} · {count}/{d.k}")
+            item.setData(Qt.ItemDataRole.UserRole, int(index))
+            self.cell_list.addItem(item)
+
+    def listed_queries(self) -> list[int]:
+        """Test indices in the confusion cell's list, in order."""
+        return [
+            self.cell_list.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.cell_list.count())
+        ]
+
+    def _render_failures(self) -> None:
+        d = self._direction_metrics(self.metrics()[0])
+        self.failures.setRowCount(0)
+        if d is None:
+            return
+        if self.failure_kind.currentIndex() == 0:
+            scored = np.flatnonzero(d.scored)
+            order = scored[np.argsort(d.ap[scored], kind="stable")][:FAILURES]
+        else:
+            order = np.argsort(-d.partner_rank, kind="stable")[:FAILURES]
+        names = self._class_names()
+        self.failures.setRowCount(len(order))
+        for row, index in enumerate(order):
+            ap = d.ap[index]
+            cells = [
+                self.state.item_name("test", int(index)),
+                names[d.labels[index]],
+                "–" if ap != ap else f"{ap:.3f}",
+                str(int(d.partner_rank[index])),
+            ]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, int(index))
+                self.failures.setItem(row, col, item)
+        self.failures.resizeColumnsToContents()
+
+    def _render_histogram(self, a: Any) -> None:
+        self.hist_plot.clear()
+        d = self._direction_metrics(a)
+        if d is None:
+            return
+        edges, labels = rank_bins(len(d.partner_rank))
+        counts = np.bincount(
+            np.searchsorted(edges, d.partner_rank, side="right") - 1, minlength=len(edges)
+        )
+        x = np.arange(len(edges), dtype=np.float64)
+        self.hist_plot.addItem(pg.BarGraphItem(x=x, height=counts, width=0.8, brush=self._color(0)))
+        self.hist_plot.getAxis("bottom").setTicks([list(enumerate(labels))])
+        self.hist_plot.setTitle(
+            f"Rank of the true pair, {self.direction.currentText()} "
+            f"(median {d.median_rank():.0f}, R@1 {d.recall_at(1):.2f})",
+            size="9pt",
+        )
+
+    # ----- intents -------------------------------------------------------------------------------
+    def open_query(self, index: int) -> None:
+        """Open test item ``index`` as the query in the view's direction."""
+        self.state.set_item_query("test", index, modality_of(self.direction.currentText()))
+        self.queryOpened.emit()
+
+    def _open_list_item(self, item: QListWidgetItem) -> None:
+        self.open_query(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _open_failure(self, row: int, _col: int) -> None:
+        item = self.failures.item(row, 0)
+        if item is not None:
+            self.open_query(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._selection_changed()
+
+    def plots(self) -> dict[str, pg.PlotWidget]:
+        return {
+            "Per-class AP A2V": self.bars["A2V"],
+            "Per-class AP V2A": self.bars["V2A"],
+            "Per-class AP difference": self.diff_plot,
+            "Class confusion": self.heat_plot,
+            "True-pair rank histogram": self.hist_plot,
+        }
