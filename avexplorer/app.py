@@ -8,6 +8,7 @@ workers, on request.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def run_app(argv: list[str] | None = None) -> int:
     # The first dataset opens right after start-up: freezing then also covers start-up's objects.
     state.datasetChanged.connect(freeze_long_lived)
     QTimer.singleShot(0, lambda: open_initial(window, args))
+    wake = close_on_signals(window)  # noqa: F841 (kept alive while the app runs)
     code = app.exec()
     # Closing the window cancelled every job; wait for the workers to end before their Qt
     # objects go away (a stopped run saves its state first, which takes a moment).
@@ -112,6 +114,20 @@ def show_encoder_problems(window) -> None:
         label.setToolTip("\n".join(problems))
         label.setStyleSheet("color: #a04000")
         window.statusBar().addWidget(label, 1)
+
+
+def close_on_signals(window) -> object:
+    """Ctrl-C (SIGINT) or SIGTERM in the app's terminal closes the window, as its close button
+    does: a running training saves its last step first. Qt's event loop runs no Python code by
+    itself, so a timer gives Python a moment, a few times a second, to run the handler."""
+    from PySide6.QtCore import QTimer
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: window.close())
+    timer = QTimer()
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return timer
 
 
 def open_initial(window, args: argparse.Namespace) -> None:

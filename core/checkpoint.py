@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from core.atomic import atomic_write
 from core.config import RunConfig
 from core.errors import UserError
 from core.model import AVEmbedder
@@ -36,6 +37,7 @@ class Checkpoint:
     rng: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)  # best score, history, epoch accumulators
     data_source: str = ""
+    data_fingerprint: str = ""  # AVDataset.fingerprint of the data trained on ("" if unknown)
 
     def build_model(self, device: torch.device | str = "cpu") -> AVEmbedder:
         model = AVEmbedder(
@@ -47,7 +49,6 @@ class Checkpoint:
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -64,10 +65,10 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
         "rng": ckpt.rng,
         "run": ckpt.run,
         "data_source": ckpt.data_source,
+        "data_fingerprint": ckpt.data_fingerprint,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # atomic: a reader sees the old file or the new one, never half of one
+    with atomic_write(path) as f:  # a reader sees the old file or the new one, never half of one
+        torch.save(payload, f)
     return path
 
 
@@ -115,6 +116,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         rng=payload.get("rng", {}),
         run=payload.get("run", {}),
         data_source=payload.get("data_source", ""),
+        data_fingerprint=payload.get("data_fingerprint", ""),
     )
 
 

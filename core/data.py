@@ -17,12 +17,15 @@ with split in {train, test} and optionally val.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from core.atomic import atomic_path
 from core.errors import UserError
 from core.segments import DEFAULT_SECONDS, Segments, masked_mean
 
@@ -76,6 +79,19 @@ class AVDataset:
         if name not in SPLITS:
             raise DataError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
         return getattr(self, name)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the pairs (every split's features and labels, and the class names): runs
+        resume only on data with the same fingerprint."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update("\0".join(self.class_names).encode())
+        for name in SPLITS:
+            s = self.split(name)
+            for a in (s.audio, s.visual, s.labels):
+                h.update(f"{name}{a.dtype}{a.shape}".encode())
+                h.update(np.ascontiguousarray(a).data)
+        return h.hexdigest()
 
 
 def stratified_split(
@@ -143,9 +159,7 @@ def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDat
 
 def save_h5(path: str | Path, data: AVDataset, include_val: bool = True) -> None:
     """Write a dataset in the lineage layout (atomically: temp file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for s in SPLITS:
             if s == "val" and not include_val:
                 continue
@@ -155,7 +169,6 @@ def save_h5(path: str | Path, data: AVDataset, include_val: bool = True) -> None
         )
         for k, v in data.attrs.items():
             f.attrs[k] = v
-    tmp.replace(path)
 
 
 def write_split(f: h5py.File, name: str, split: Split) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.atomic import atomic_write
 from core.data import Split
 from core.model import AVEmbedder
 
@@ -60,15 +61,15 @@ def save_embeddings(
     (how many epochs the model had trained: 40 for the model shown "after epoch 40").
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     paths = split.paths if split.paths is not None else ("",) * len(split)
-    np.savez_compressed(
-        path,
-        audio=np.asarray(audio, np.float32),
-        visual=np.asarray(visual, np.float32),
-        labels=np.asarray(split.labels, np.int64),
-        class_names=np.array(list(class_names)),
-        paths=np.array(list(paths)),
-        epochs_trained=np.int64(epochs_trained),
-    )
+    with atomic_write(path) as f:  # a failed write leaves an earlier file there as it was
+        np.savez_compressed(
+            f,
+            audio=np.asarray(audio, np.float32),
+            visual=np.asarray(visual, np.float32),
+            labels=np.asarray(split.labels, np.int64),
+            class_names=np.array(list(class_names)),
+            paths=np.array(list(paths)),
+            epochs_trained=np.int64(epochs_trained),
+        )
     return path

@@ -5,14 +5,21 @@
 
 Pause and stop are flags of ``control``, checked between steps. A stop (or Ctrl-C in the CLI)
 writes ``last.pt`` at the exact step, and ``train(..., resume_from=run_dir / "last.pt")``
-continues the same run: weights, optimiser, teacher, schedule position and every RNG. Each epoch
-end also writes ``last.pt`` (a crash loses at most the current epoch), ``model.pt`` when the val
-MAP improves, and a line of ``history.jsonl``.
+continues the same run (on the same data only): weights, optimiser, teacher, schedule position
+and every RNG. Each epoch end also writes ``last.pt`` (a crash loses at most the current epoch),
+``model.pt`` when the val MAP improves, and ``history.jsonl`` (rewritten whole from the run's
+state, so it always matches ``last.pt`` and never holds an epoch twice or another run's lines).
+
+The run folder is locked while the run writes it and must be new or empty unless the run resumes
+from it (see core/rundir.py). Every file is written atomically (core/atomic.py). A loss or a
+weight that stops being finite ends the run with an error naming the step; nothing from that
+step on is saved.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.atomic import atomic_write
 from core.checkpoint import Checkpoint, data_differences, load_checkpoint, save_checkpoint
 from core.config import RunConfig
 from core.control import TrainControl
@@ -44,6 +52,7 @@ from core.events import (
 from core.metrics import MapScores, cross_modal_map
 from core.model import AVEmbedder
 from core.objective import Objective
+from core.rundir import open_run_dir
 from core.schedules import ratio_schedule
 from core.teacher import make_teacher
 
@@ -77,9 +86,34 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     return [slice(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
 
-def evaluate(model: AVEmbedder, split: Split, device: torch.device) -> MapScores:
+MIN_SCORED = 2  # pairs a val or test split needs for a MAP that means anything
+
+
+def evaluate(model: AVEmbedder, split: Split, device: torch.device, name: str = "the") -> MapScores:
+    """Cross-modal MAP of ``model`` on ``split``; an error, never NaN, when nothing is scored."""
     audio, visual = embed_split(model, split, device)
-    return cross_modal_map(audio, visual, split.labels)
+    scores = cross_modal_map(audio, visual, split.labels)
+    if scores.n == 0 or not math.isfinite(scores.avg):
+        raise UserError(f"{name} split has no pairs that can be scored ({len(split)} pairs)")
+    return scores
+
+
+def check_splits(data: AVDataset) -> None:
+    """Refuse data a run cannot train and score on, before anything is written."""
+    if len(data.train) < 2:
+        raise UserError(f"{data.source or 'the data'}: the train split needs at least 2 pairs")
+    for name in ("val", "test"):
+        n = len(data.split(name))
+        if n < MIN_SCORED:
+            hint = " (raise --val-fraction)" if name == "val" and data.val_carved else ""
+            raise UserError(
+                f"{data.source or 'the data'}: the {name} split has {n} pairs; a run needs at "
+                f"least {MIN_SCORED} to score{hint}"
+            )
+
+
+class NonFiniteError(UserError):
+    """The loss or the weights stopped being finite numbers; the run cannot go on."""
 
 
 def train(
@@ -89,8 +123,12 @@ def train(
     control: TrainControl | None = None,
     resume_from: str | Path | None = None,
     dist: DistContext | None = None,
+    overwrite: bool = False,
 ) -> Iterator[Event]:
     """Train ``config.loss.method`` on ``data``, yielding events (see core/events.py).
+
+    ``out_dir`` must be new or empty, or hold the run ``resume_from`` continues; ``overwrite``
+    lets a new run replace the run files of a used folder (see core/rundir.py).
 
     Under ``torchrun`` (or with ``dist``) the batches are shared out across processes (see
     core/distributed.py); only the main process writes files.
@@ -98,13 +136,29 @@ def train(
     control = control or TrainControl()
     device = resolve_device(config.device)
     dist = dist or context_from_env(device)
+    check_splits(data)
     out = Path(out_dir) if out_dir is not None and dist.is_main else None
+    run_dir = None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        run_dir = open_run_dir(out, resume_from=resume_from, overwrite=overwrite)
+    try:
+        yield from _train(config, data, out, control, resume_from, dist, device)
+    finally:
+        if run_dir is not None:
+            run_dir.close()
+
+
+def _train(
+    config: RunConfig,
+    data: AVDataset,
+    out: Path | None,
+    control: TrainControl,
+    resume_from: str | Path | None,
+    dist: DistContext,
+    device: torch.device,
+) -> Iterator[Event]:
     set_threads(config.threads)
     torch.manual_seed(config.seed)
-    if len(data.train) < 2:
-        raise UserError("the train split needs at least 2 pairs")
 
     model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, config.model).to(device)
     if config.model.standardize:  # before the teacher copies the student
@@ -123,6 +177,9 @@ def train(
     state = _RunState()
     if resume_from is not None:
         state = _restore(resume_from, config, data, model, optimizer, teacher, generator)
+    if out is not None:
+        with atomic_write(out / "config.json", "w") as f:
+            f.write(json.dumps(config.to_dict(), indent=2) + "\n")
 
     epochs = config.optim.epochs
     ratios = ratio_schedule(config.schedule, epochs)
@@ -149,6 +206,7 @@ def train(
             rng=_rng_state(generator),
             run=_run_dict(state),
             data_source=data.source,
+            data_fingerprint=data.fingerprint,
         )
         save_checkpoint(path, ckpt)
         return CheckpointSaved(path=path, epoch=state.epoch, kind=kind)
@@ -191,6 +249,13 @@ def train(
                 losses = {"total": result.total.item()} | {
                     k: v.item() for k, v in result.parts.items()
                 }
+                if not all(math.isfinite(v) for v in losses.values()):
+                    bad = ", ".join(f"{k} {v}" for k, v in losses.items() if not math.isfinite(v))
+                    raise NonFiniteError(
+                        f"the loss is not a finite number at epoch {epoch + 1}, step "
+                        f"{state.step + 1} ({bad}); the run is stopped and nothing from this "
+                        f"epoch is saved{_LOWER_LR}"
+                    )
                 for k, v in losses.items():
                     state.loss_sums[k] = state.loss_sums.get(k, 0.0) + v
                 state.loss_steps += 1
@@ -200,7 +265,8 @@ def train(
                     yield _alignment(epoch, global_step, result, labels[idx], idx)
                 state.step += 1
 
-            val = evaluate(model, data.val, device)
+            _check_weights(model, f"the end of epoch {epoch + 1}")
+            val = evaluate(model, data.val, device, "the val")
             improved = val.avg > state.best_avg
             if improved:
                 state.best_avg, state.best_epoch, state.best_val = val.avg, epoch, val.as_dict()
@@ -219,14 +285,14 @@ def train(
             state.epoch, state.step, state.loss_sums, state.loss_steps = epoch + 1, 0, {}, 0
             yield EpochEnd(epoch, mean_losses, val, r, seconds, improved)
             if out is not None:
-                with open(out / "history.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
                 if improved:
                     yield snapshot_checkpoint("best", out / "model.pt")
                 yield snapshot_checkpoint("last", out / "last.pt")
+                _write_history(out, state.history)
     except _Stop:
         # Stops land between steps only, so the state saved here is exactly resumable.
         if out is not None:
+            _check_weights(model, f"epoch {state.epoch + 1}, step {state.step + 1}")
             yield snapshot_checkpoint("interrupt", out / "last.pt")
         best = MapScores(**state.best_val) if state.best_val else None
         yield RunFinished(
@@ -239,7 +305,7 @@ def train(
         best_weights = load_checkpoint(out / "model.pt").model  # best epoch came before a resume
     if best_weights is not None:
         model.load_state_dict(best_weights)
-    test = evaluate(model, data.test, device) if len(data.test) else None
+    test = evaluate(model, data.test, device, "the test")
     best = MapScores(**state.best_val) if state.best_val else None
     yield RunFinished(
         stopped=False,
@@ -252,6 +318,25 @@ def train(
 
 class _Stop(Exception):
     """Raised inside the loop when the control asks to stop."""
+
+
+_LOWER_LR = "; a lower --lr (or a larger --infonce-temperature / --temperature) may help"
+
+
+def _check_weights(model: AVEmbedder, when: str) -> None:
+    """Refuse to go on (and so to save) with weights that are not finite numbers."""
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise NonFiniteError(
+                f"the weights are not finite numbers at {when} ({name}); the run is stopped and "
+                f"they are not saved{_LOWER_LR}"
+            )
+
+
+def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
+    """``history.jsonl``, one line per finished epoch, rewritten whole from the run's state."""
+    with atomic_write(out / "history.jsonl", "w") as f:
+        f.writelines(json.dumps(record) + "\n" for record in history)
 
 
 def _alignment(
@@ -301,6 +386,12 @@ def _restore(
     differences = data_differences(ckpt, data)
     if differences:
         raise UserError(f"{path}: trained on other data ({'; '.join(differences)})")
+    if ckpt.data_fingerprint and ckpt.data_fingerprint != data.fingerprint:
+        raise UserError(
+            f"{path}: trained on other data ({ckpt.data_source or 'unknown file'}) than "
+            f"{data.source or 'this data'} (same shapes, different contents); resume on the "
+            "same data, or start a new run"
+        )
     # The architecture and the method must match; the epoch budget may grow on resume.
     fixed = ckpt.config.replace(
         **{"optim.epochs": config.optim.epochs, "device": config.device, "threads": config.threads}

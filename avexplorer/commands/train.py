@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -25,11 +24,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="train a model on a feature file",
         description="Train psd, triplet or infonce on a feature file. Writes "
         "RUN_DIR/model.pt (best on val), RUN_DIR/last.pt (for --resume) and "
-        "RUN_DIR/history.jsonl. Ctrl-C saves RUN_DIR/last.pt and exits.",
+        "RUN_DIR/history.jsonl. Ctrl-C (or SIGTERM) saves RUN_DIR/last.pt and exits. RUN_DIR "
+        "must be new or empty (or hold the run --resume continues); one run writes it at a time.",
     )
     p.add_argument("data", help="feature file in the lineage's HDF5 layout")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="start a new run in a used --out, replacing its run files (model.pt, last.pt, ...)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
     add_config_flags(p)
     p.set_defaults(run=run)
@@ -49,35 +54,40 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("on --resume only --epochs, --device and --threads may change")
         config = config.replace(**overrides)
     else:
-        if (out / "last.pt").exists():
-            raise UserError(
-                f"{out} already holds a run; pass --resume to continue it, or choose another --out"
-            )
         method = overrides.pop("loss.method", "psd")
         config = method_config(method, RunConfig().replace(**overrides))
+    if args.force and args.resume:
+        raise UserError("--force starts a new run; it does not go with --resume")
     data = load_data(args.data, config)
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
-    if main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
     control = TrainControl()
-    previous = signal.signal(signal.SIGINT, _stop_on_first_interrupt(control))
+    handler = _stop_on_first_signal(control)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        events = train(config, data, out_dir=out, control=control, resume_from=resume_from)
+        events = train(
+            config,
+            data,
+            out_dir=out,
+            control=control,
+            resume_from=resume_from,
+            overwrite=args.force,
+        )
         return _consume(events, quiet=args.quiet, silent=not main_process)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
-def _stop_on_first_interrupt(control: TrainControl):
-    """First Ctrl-C: stop after the current step (and save). Second: abort at once."""
+def _stop_on_first_signal(control: TrainControl):
+    """First Ctrl-C or SIGTERM: stop after the current step (and save). Second: abort at once."""
 
     def handler(signum, frame):
         if control.stopped:
             raise KeyboardInterrupt
         control.stop()
-        print("\nstopping after this step; Ctrl-C again to abort without saving", file=sys.stderr)
+        what = "Ctrl-C" if signum == signal.SIGINT else "the signal"
+        print(f"\nstopping after this step; {what} again aborts without saving", file=sys.stderr)
 
     return handler
 

@@ -48,7 +48,11 @@ def _child(
 ) -> None:
     """Entry point of the training process: run the core's generator, send event batches."""
     import os
+    import signal
 
+    # Ctrl-C in the terminal reaches the whole process group; the app decides what it means
+    # (stop the run through ``control``, which saves it), so the child does not die of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if nice:
             os.nice(nice)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from core.atomic import atomic_path
 from core.data import SPLITS, AVDataset, DataError, Split, save_h5, stratified_split
 from core.errors import UserError
 from core.features.cache import FeatureCache
@@ -427,17 +427,11 @@ def write_features(
 ) -> None:
     """``core.data.save_h5`` plus our extras, made visible at ``out`` in one rename.
 
-    The temporary name is unique per process, so two runs writing one ``--out`` cannot clash
+    The temporary name is unique per write, so two runs writing one ``--out`` cannot clash
     mid-write: the last rename wins and the file is always whole.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
-    try:
+    with atomic_path(out) as tmp:
         _write(tmp, data, indices, skipped, manifest_split, segments)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write(
