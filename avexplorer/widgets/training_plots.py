@@ -23,6 +23,7 @@ MAP_STYLES = {
     "avg": (Qt.PenStyle.SolidLine, "o", 7),
     "A2V": (Qt.PenStyle.DashLine, "t1", 10),
     "V2A": (Qt.PenStyle.DotLine, "t", 10),
+    "R@1": (Qt.PenStyle.DashDotLine, "s", 6),  # Recall@1 of the true pair, mean of directions
 }
 REFRESH_MS = 95  # the loss plot's shortest redraw interval: 10 Hz on 25 ms ticks
 _COMPONENT_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -176,7 +177,8 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         self.state = state
         self.loss_plot = plot_widget("Loss per step", "step", "loss")
-        self.map_plot = plot_widget("Validation MAP per epoch", "epoch", "MAP")
+        self.map_plot = plot_widget("Validation MAP and Recall@1 per epoch", "epoch", "MAP, R@1")
+        self.rank_plot = plot_widget("Median rank of the true pair (val)", "epoch", "rank")
         self.r_plot = plot_widget("Annotated ratio r_t", "epoch", "r")
         self.loss_range = FollowRange(self.loss_plot, self._all_dirty)
         self.map_plot.setYRange(0, 1)
@@ -194,6 +196,7 @@ class TrainingPlots(QWidget):
         self.loss_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.map_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.r_curves: dict[int, pg.PlotDataItem] = {}
+        self.rank_curves: dict[int, pg.PlotDataItem] = {}
         self._component_colors: dict[str, QColor] = {}
         self._smoothed: dict[tuple[int, str], SmoothedSeries] = {}
         self._legend_keys: tuple = ()
@@ -220,6 +223,7 @@ class TrainingPlots(QWidget):
         layout.addLayout(row)
         bottom = QHBoxLayout()
         bottom.addWidget(self.map_plot, 3)
+        bottom.addWidget(self.rank_plot, 2)
         bottom.addWidget(self.r_plot, 2)
         layout.addLayout(bottom, 2)
 
@@ -254,7 +258,7 @@ class TrainingPlots(QWidget):
         for key, curve in [*self.loss_curves.items(), *self.map_curves.items()]:
             if key[0] not in self.state.runs:
                 curve.setVisible(False)
-        for rid, curve in self.r_curves.items():
+        for rid, curve in [*self.r_curves.items(), *self.rank_curves.items()]:
             if rid not in self.state.runs:
                 curve.setVisible(False)
 
@@ -355,6 +359,7 @@ class TrainingPlots(QWidget):
             "avg": [e.val.avg for e in run.epochs],
             "A2V": [e.val.a2v for e in run.epochs],
             "V2A": [e.val.v2a for e in run.epochs],
+            "R@1": [_mean_of_directions(e.val.recall_at_1) for e in run.epochs],
         }
         for name, values in series.items():
             key = (run.id, name)
@@ -380,6 +385,20 @@ class TrainingPlots(QWidget):
             self.map_legend.clear()
             for name in series:
                 self.map_legend.addItem(self.map_curves[(run.id, name)], name)
+        rank = self.rank_curves.get(run.id)
+        if rank is None:
+            rank = self.rank_plot.plot(
+                [],
+                [],
+                pen=pg.mkPen(run.color, width=2),
+                symbol="o",
+                symbolSize=5,
+                symbolBrush=run.color,
+                symbolPen=None,
+            )
+            self.rank_curves[run.id] = rank
+        rank.setVisible(show)
+        rank.setData(x, np.array([_mean_of_directions(e.val.median_rank) for e in run.epochs]))
         curve = self.r_curves.get(run.id)
         if curve is None:
             curve = self.r_plot.plot(
@@ -408,4 +427,14 @@ class TrainingPlots(QWidget):
                 self.loss_legend.addItem(curve, curve.name())
 
     def plots(self) -> dict[str, pg.PlotWidget]:
-        return {"Loss": self.loss_plot, "Validation MAP": self.map_plot, "r_t": self.r_plot}
+        return {
+            "Loss": self.loss_plot,
+            "Validation MAP": self.map_plot,
+            "Median rank": self.rank_plot,
+            "r_t": self.r_plot,
+        }
+
+
+def _mean_of_directions(values: dict[str, float] | None) -> float:
+    """The mean over A2V and V2A of a per-direction number; NaN in histories without it."""
+    return float(np.mean(list(values.values()))) if values else float("nan")

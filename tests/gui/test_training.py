@@ -98,7 +98,13 @@ def test_two_runs_are_kept_and_overlaid_with_distinct_map_styles(qtbot, window):
     assert np.allclose(curves["V2A"].getData()[1], [val_scores(e).v2a for e in range(3)])
     styles = {(c.opts["pen"].style(), c.opts["symbol"]) for c in curves.values()}
     assert len(styles) == 3
-    assert {item[1].text for item in window.plots.map_legend.items} == {"avg", "A2V", "V2A"}
+    legend = {item[1].text for item in window.plots.map_legend.items}
+    assert legend == {"avg", "A2V", "V2A", "R@1"}
+    # Recall@1 beside the MAP and the median rank of the true pair: means of both directions.
+    r1 = window.plots.map_curves[(rid, "R@1")].getData()[1]
+    assert np.allclose(r1, [np.mean(list(val_scores(e).recall_at_1.values())) for e in range(3)])
+    ranks = window.plots.rank_curves[rid].getData()[1]
+    assert np.allclose(ranks, [np.mean(list(val_scores(e).median_rank.values())) for e in range(3)])
 
 
 def test_heatmaps_keep_full_batches_and_caption_the_batch_size(qtbot, window):
