@@ -4,7 +4,9 @@ What it holds: the dataset and the class colours every view shares; the training
 restored from their folders) with their step losses, epoch metrics, latest alignment snapshot,
 test embeddings and 2-D layouts per epoch; which run is current; the model and the test
 embeddings that queries search; the query, the retrieval direction, k and the results; the map's
-projection method; thumbnails; the background tasks with their progress.
+projection method; thumbnails; the background tasks with their progress; the selection (which
+audio and visual test items the user picked on the map, in the table or by class: every view
+reads ``selection``, and ``selectionChanged`` says when it changes).
 
 How views use it: a view reads the state, connects to the signals it renders, and sends intents
 by calling the state's methods (``set_direction``, ``toggle_pause``, ``request_training``, ...).
@@ -49,6 +51,7 @@ from core.events import (
     StepEnd,
 )
 from core.scores import MapScores
+from core.selection import Selection, SelectionError, mean_query
 
 DIRECTIONS = ("A2V", "V2A")
 PROJECTIONS = ("pca", "umap")
@@ -203,10 +206,11 @@ class Query:
     path: str | None = None  # clip file, for playback, thumbnails and spectrograms
     features: dict[str, np.ndarray] | None = None  # a file query's features per modality
     image: Any = None  # a file query's picture (QImage): first frame, or a spectrogram
+    group: Selection | None = None  # a selection whose mean embedding is the query
 
     @property
     def is_file(self) -> bool:
-        return self.split is None
+        return self.split is None and self.group is None
 
 
 @dataclass
@@ -269,6 +273,7 @@ class AppState(QObject):
     thumbnailsChanged = Signal()
     spectrogramsChanged = Signal()
     taskChanged = Signal(str)  # the text of the newest task, "" when idle
+    selectionChanged = Signal()
     message = Signal(str)  # one-line status for the status bar
     error = Signal(str, str)  # title, message
 
@@ -283,6 +288,7 @@ class AppState(QObject):
     checkpointRequested = Signal(str)  # path of a checkpoint to load for queries and the map
     spectrogramsRequested = Signal(list)  # clip paths whose spectrograms a view wants
     checkpointLoaded = Signal(str, str)  # path, a label (method, dataset, date, best MAP)
+    selectionExportRequested = Signal(str, str)  # kind ("csv", "npz", "h5"), path
 
     CHECKPOINT_RUN = -1  # run id under which a loaded checkpoint's embeddings are kept
 
@@ -316,11 +322,16 @@ class AppState(QObject):
         self.spectrograms: dict[str, Any] = {}  # clip path -> QImage (None: no sound)
         self._spectrograms_pending: set[str] = set()
         self.tasks: list[Task] = []
+        self.selection: Selection | None = None  # test items picked; None when nothing is
+        self.item_names: dict[str, tuple[str, ...]] = {}  # names given by show(), per split
         self._ids = itertools.count(1)
 
     # ----- dataset -----------------------------------------------------------------------------
-    def set_dataset(self, data: AVDataset) -> None:
+    def set_dataset(self, data: AVDataset, names: dict[str, tuple[str, ...]] | None = None) -> None:
+        """Open ``data``; ``names`` (per split) name items that have no clip file."""
         self.dataset = data
+        self.item_names = dict(names or {})
+        self.selection = None
         self.colors = class_colors(data.num_classes)
         self.thumbnails.clear()
         self.spectrograms.clear()
@@ -338,6 +349,7 @@ class AppState(QObject):
         self.queryChanged.emit()
         self.resultsChanged.emit()
         self.modelChanged.emit()
+        self.selectionChanged.emit()
         self.restore_runs()
 
     def items(self) -> list[tuple[str, int]]:
@@ -353,6 +365,9 @@ class AppState(QObject):
         return paths[index] if paths is not None else None
 
     def item_name(self, split: str, index: int) -> str:
+        names = self.item_names.get(split)
+        if names is not None:
+            return names[index]
         path = self.item_path(split, index)
         return Path(path).name if path else f"{split} #{index}"
 
@@ -724,7 +739,9 @@ class AppState(QObject):
         """Embed the query in the current direction with the current model, then search."""
         q = self.query
         self.query_vector = None
-        if q is not None and q.is_file:
+        if q is not None and q.group is not None:
+            self.query_vector = self._group_vector(q.group)
+        elif q is not None and q.is_file:
             from avexplorer.jobs.file_query import MissingModality, embed_file_features
 
             try:
@@ -790,6 +807,119 @@ class AppState(QObject):
         """The best (else last) checkpoint of the current run."""
         run = self.current_run
         return run.best_checkpoint() if run is not None else None
+
+    # ----- selection ---------------------------------------------------------------------------
+    def select(self, sel: Selection, mode: str = "replace") -> None:
+        """Make ``sel`` the selection, or add it to / subtract it from the current one."""
+        if self.dataset is None or len(sel) != len(self.dataset.test):
+            return
+        current = self.selection or Selection.empty(len(sel))
+        new = current.combine(sel, mode)
+        new = new if new else None
+        if (new is None and self.selection is None) or (
+            new is not None and new.equals(self.selection)
+        ):
+            return
+        self.selection = new
+        self.selectionChanged.emit()
+
+    def select_points(self, mask: np.ndarray, mode: str = "replace") -> None:
+        """Select map points (a mask over audio rows then visual rows, as in a Layout)."""
+        self.select(Selection.of_points(mask), mode)
+
+    def select_clips(self, indices: Any, mode: str = "replace") -> None:
+        """Select both sides of test clips."""
+        if self.dataset is not None:
+            self.select(Selection.of_clips(len(self.dataset.test), indices), mode)
+
+    def select_class(self, class_id: int, mode: str = "replace") -> None:
+        if self.dataset is not None:
+            self.select(Selection.of_class(self.dataset.test.labels, class_id), mode)
+
+    def clear_selection(self) -> None:
+        if self.selection is not None:
+            self.selection = None
+            self.selectionChanged.emit()
+
+    def _group_vector(self, group: Selection) -> np.ndarray | None:
+        g = self.gallery
+        if g is None or len(group) != len(g.audio):
+            return None
+        side = self.query_modality
+        return mean_query(g.audio if side == "audio" else g.visual, getattr(group, side))
+
+    def query_with_selection(self, modality: str) -> None:
+        """Query with the mean of the selection's ``modality`` items (A2V for audio, V2A for
+        visual); the mean follows the model, like any query."""
+        sel = self.selection
+        if sel is None or self.gallery is None:
+            self.report_error(
+                "Nothing to query with", "Select items on the map (with a model loaded) first."
+            )
+            return
+        if not getattr(sel, modality).any():
+            self.message.emit(f"The selection holds no {modality} item to query with.")
+            return
+        self.query = Query(f"mean of {sel.count} selected items", None, group=sel)
+        self._set_direction_quietly(modality)
+        self.queryChanged.emit()
+        self._requery()
+
+    def export_selection(self, kind: str, path: str) -> None:
+        """Write the selection: ``csv`` (clip list), ``npz`` (embeddings) or ``h5`` (features);
+        ``JobController`` writes it in the background."""
+        if self.selection is None:
+            self.report_error("Nothing to export", "Select items on the map first.")
+        elif kind == "npz" and self.gallery is None:
+            self.report_error("No embeddings", "Train a model or load a checkpoint first.")
+        else:
+            self.selectionExportRequested.emit(kind, path)
+
+    def selections_file(self) -> Path | None:
+        """Where the dataset's named selections are kept."""
+        from core.selection_files import selections_file
+
+        if self.dataset is None:
+            return None
+        fallback = self._tmp if self.runs_root == self._tmp else self.runs_root.parent
+        return selections_file(self.dataset, fallback / "selections")
+
+    def saved_selections(self) -> list[str]:
+        from core.selection_files import read_named
+
+        path = self.selections_file()
+        try:
+            return sorted(read_named(path)["selections"]) if path is not None else []
+        except SelectionError as e:
+            self.message.emit(str(e))
+            return []
+
+    def save_selection(self, name: str) -> None:
+        from core.selection_files import fingerprint, save_named
+
+        path, data, sel = self.selections_file(), self.dataset, self.selection
+        if path is None or data is None or sel is None:
+            self.report_error("Nothing to save", "Select items on the map first.")
+            return
+        try:
+            save_named(path, name, sel, fingerprint(data.test.labels, data.class_names))
+        except SelectionError as e:
+            self.report_error("Selection not saved", str(e))
+            return
+        self.message.emit(f"Saved selection {name.strip()!r} in {path}")
+
+    def load_selection(self, name: str) -> None:
+        from core.selection_files import fingerprint, load_named
+
+        path, data = self.selections_file(), self.dataset
+        if path is None or data is None:
+            return
+        try:
+            sel = load_named(path, name, fingerprint(data.test.labels, data.class_names))
+        except SelectionError as e:
+            self.report_error("Selection not loaded", str(e))
+            return
+        self.select(sel)
 
     # ----- tasks and errors --------------------------------------------------------------------
     def task_started(self, name: str, cancel: threading.Event | None = None) -> Task:

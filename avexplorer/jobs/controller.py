@@ -45,6 +45,7 @@ class JobController(QObject):
         state.fileQueryRequested.connect(self.query_file)
         state.checkpointRequested.connect(self.load_checkpoint)
         state.spectrogramsRequested.connect(self.load_spectrograms)
+        state.selectionExportRequested.connect(self.export_selection)
         state.embeddingsAdded.connect(lambda rid, epoch: self.request_layout(rid, epoch, "pca"))
 
     # ----- training ------------------------------------------------------------------------------
@@ -200,6 +201,31 @@ class JobController(QObject):
             path,
             attrs,
             on_done=lambda r: self.state.set_file_query(path, r[0], r[1]),
+        )
+
+    def export_selection(self, kind: str, path: str) -> None:
+        """Write the current selection in the background (atomic; errors name the file)."""
+        from core import selection_files
+
+        s = self.state
+        sel, data, g = s.selection, s.dataset, s.gallery
+        if sel is None or data is None:
+            return
+        names = {int(i): s.item_name("test", int(i)) for i in sel.clips()}
+        # The views say "after epoch N" for the model of 0-based epoch N - 1.
+        emb = (g.audio, g.visual, g.epoch + 1) if g is not None else None
+        start(
+            s,
+            f"Exporting the selection to {Path(path).name}",
+            selection_files.export,
+            kind,
+            path,
+            sel,
+            data,
+            names,
+            emb,
+            on_done=lambda p: s.message.emit(f"Exported {sel.count} selected items to {p}"),
+            on_error=lambda msg: s.report_error("Selection not exported", msg),
         )
 
     # ----- datasets and thumbnails ---------------------------------------------------------------

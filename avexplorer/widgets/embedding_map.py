@@ -6,6 +6,11 @@ clip's first frame, clicking makes the item the retrieval query. An epoch slider
 layouts of past epochs; each layout was Procrustes-aligned to the previous epoch's, so the cloud
 moves rather than jumps. Projections are computed by workers; this widget only draws.
 
+Selections: the Lasso and Box tools (or a drag with Shift or Ctrl held) select the points inside
+the outline (Shift adds, Ctrl subtracts; ``map_selection.py``), a click on a class in the legend
+selects the class, Esc clears. The selection is the state's; the map draws the points outside it
+in grey, under the selected ones.
+
 Performance with 100k+ points: the points are one ``PointCloud`` item (``point_cloud.py``) with
 a sprite per (modality, colour), culled and de-duplicated per pixel at each paint, and no
 per-point objects; hover and click find the point under the cursor with the layout's KD-tree.
@@ -18,20 +23,25 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
     QSlider,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from avexplorer.state import PROJECTIONS, AppState, Layout
+from avexplorer.widgets.map_selection import TOOLS, SelectingViewBox, mode_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 from avexplorer.widgets.training_plots import cache_axes
+from core.selection import points_in_polygon
 
 RANK_EDGES = (1, 2, 4, 11, 51, 201, 1001, 5001, 20001)  # bins 1, 2-3, 4-10, 11-50, ...
 RANK_COLOURS = len(RANK_EDGES)  # the plasma lookup table has one colour per possible bin
@@ -48,6 +58,12 @@ def rank_bins(n: int) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 HIT_RADIUS_PX = 6  # hover and click pick the nearest point within this many pixels
+GREY = QColor(205, 205, 205)  # points outside the selection
+TOOL_TIPS = {
+    "pan": "Drag to pan, wheel to zoom (Shift-drag lassoes to add, Ctrl-drag to subtract)",
+    "lasso": "Draw around points to select them (Shift adds, Ctrl subtracts, Esc clears)",
+    "box": "Drag a box to select points (Shift adds, Ctrl subtracts, Esc clears)",
+}
 
 
 class EmbeddingMap(QWidget):
@@ -71,8 +87,21 @@ class EmbeddingMap(QWidget):
         self.legend_label = QLabel("● audio   ▲ visual")
         self.legend_label.setWordWrap(True)
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
+        self.legend_label.setToolTip("Click a class to select it (Shift adds, Ctrl subtracts)")
+        self.legend_label.linkActivated.connect(self._legend_clicked)
 
+        self.tools = QButtonGroup(self)
         top = QHBoxLayout()
+        for i, tool in enumerate(TOOLS):
+            button = QToolButton()
+            button.setText(tool.title())
+            button.setCheckable(True)
+            button.setChecked(i == 0)
+            button.setToolTip(TOOL_TIPS[tool])
+            self.tools.addButton(button, i)
+            top.addWidget(button)
+        self.selection_label = QLabel("")
+        top.addWidget(self.selection_label)
         top.addWidget(self.method_box)
         top.addWidget(self.color_box)
         top.addWidget(self.lines_box)
@@ -82,7 +111,8 @@ class EmbeddingMap(QWidget):
         top.addWidget(self.epoch_label)
         top.addStretch(0)  # takes the slider's room when it is hidden
 
-        self.plot = pg.PlotWidget()
+        self.viewbox = SelectingViewBox()
+        self.plot = pg.PlotWidget(viewBox=self.viewbox)
         self.plot.setAspectLocked(True)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
@@ -138,6 +168,12 @@ class EmbeddingMap(QWidget):
         state.resultsChanged.connect(self._mark_query)
         state.queryChanged.connect(self._mark_query)
         state.projectionChanged.connect(self._projection_changed)
+        state.selectionChanged.connect(self.redraw)
+        self.tools.idClicked.connect(lambda i: self.viewbox.set_tool(TOOLS[i]))
+        self.viewbox.selected.connect(self.select_polygon)
+        clear = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        clear.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        clear.activated.connect(state.clear_selection)
 
     @property
     def method(self) -> str:
@@ -246,8 +282,11 @@ class EmbeddingMap(QWidget):
                 "● audio   ▲ visual   "
                 + " ".join(
                     f"<span style='white-space:nowrap'><span style='color:{c.name()}'>■</span>"
-                    f"&nbsp;{html.escape(name)}</span>"
-                    for c, name in zip(self.state.colors, data.class_names, strict=True)
+                    f"&nbsp;<a href='class:{i}' style='color:black; text-decoration:none'>"
+                    f"{html.escape(name)}</a></span>"
+                    for i, (c, name) in enumerate(
+                        zip(self.state.colors, data.class_names, strict=True)
+                    )
                 )
             )
         else:
@@ -261,14 +300,28 @@ class EmbeddingMap(QWidget):
                     for b, t in zip(self._rank_brushes, names, strict=False)
                 )
             )
-        # Sprites: audio circles for each colour, then visual triangles for each colour.
+        # Sprites: audio circles for each colour, then visual triangles for each colour, then
+        # the grey circle and triangle of points outside the selection.
         k = len(brushes)
+        grey = QBrush(GREY)
         sprites = [Sprite("o", 7, b) for b in brushes] + [Sprite("t", 8, b) for b in brushes]
+        sprites += [Sprite("o", 7, grey), Sprite("t", 8, grey)]
         if len(colour) == n:  # one colour per clip (class): the same for both modalities
             style = np.concatenate([colour, colour + k])
         else:  # one per item (rank)
             style = np.concatenate([colour[:n], colour[n:] + k])
-        self.points.set_data(layout.coords, style, sprites)
+        sel = self.state.selection
+        if sel is not None and len(sel) == n:
+            chosen = sel.points()
+            style[:n][~sel.audio] = 2 * k
+            style[n:][~sel.visual] = 2 * k + 1
+            # The grey points first, so the selected ones are drawn over them.
+            order = np.concatenate([np.flatnonzero(~chosen), np.flatnonzero(chosen)])
+            self.points.set_data(layout.coords[order], style[order], sprites)
+            self.selection_label.setText(f"{sel.count} selected")
+        else:
+            self.points.set_data(layout.coords, style, sprites)
+            self.selection_label.setText("")
         a, v = layout.coords[:n], layout.coords[n:]
         if self.lines_box.isChecked():
             xy = np.empty((2 * n, 2), dtype=np.float32)
@@ -314,6 +367,21 @@ class EmbeddingMap(QWidget):
                         }
                     )
         self.marks.setData(spots)
+
+    # ----- selection -------------------------------------------------------------------------
+    def select_polygon(self, polygon: np.ndarray, mode: str = "replace") -> None:
+        """Select the points of the shown layout inside ``polygon`` (data coordinates)."""
+        layout = self.layout_shown
+        if layout is None or self.state.dataset is None:
+            return
+        if len(layout.coords) != 2 * len(self.state.dataset.test):
+            return
+        self.state.select_points(points_in_polygon(layout.coords, polygon), mode)
+
+    def _legend_clicked(self, link: str) -> None:
+        if link.startswith("class:"):
+            mode = mode_of(QApplication.keyboardModifiers())
+            self.state.select_class(int(link.split(":", 1)[1]), mode)
 
     # ----- interaction -------------------------------------------------------------------------
     def item_at(self, scene_pos) -> tuple[str, int] | None:
