@@ -31,7 +31,7 @@ def drag(qtbot, m, points_xy, modifiers=NONE) -> None:
     left = Qt.MouseButton.LeftButton
     _mouse(view, QEvent.Type.MouseButtonPress, px[0], left, modifiers)
     for p in px[1:]:
-        qtbot.wait(12)
+        qtbot.wait(20)
         _mouse(view, QEvent.Type.MouseMove, p, left, modifiers)
     _mouse(view, QEvent.Type.MouseButtonRelease, px[-1], Qt.MouseButton.NoButton, modifiers)
 
@@ -45,7 +45,7 @@ def clustered_layout(qtbot, window) -> tuple[np.ndarray, Layout]:
     """A layout with each class at its own corner: audio and visual of class c near centre c."""
     labels = window.state.dataset.test.labels
     n = len(labels)
-    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    centres = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0], [20.0, 20.0]])
     rng = np.random.default_rng(0)
     coords = np.vstack([centres[labels], centres[labels]]) + rng.uniform(-1, 1, (2 * n, 2))
     layout = Layout(0, "pca", coords, np.ones(2 * n, np.int64))
@@ -60,7 +60,7 @@ def test_a_lasso_over_a_cluster_selects_exactly_its_points(qtbot, loaded):
     loaded.tabs.setCurrentIndex(1)
     labels, _ = clustered_layout(qtbot, loaded)
     m.tools.button(1).click()  # Lasso
-    drag(qtbot, m, circle(10, 0, 1.6))
+    drag(qtbot, m, circle(20, 0, 2.5))
     assert s.selection is not None
     assert np.array_equal(s.selection.audio, labels == 1)
     assert np.array_equal(s.selection.visual, labels == 1)
@@ -72,13 +72,13 @@ def test_a_lasso_over_a_cluster_selects_exactly_its_points(qtbot, loaded):
     assert m.selection_label.text() == f"{s.selection.count} selected"
 
     m.tools.button(2).click()  # Box, Shift adds
-    drag(qtbot, m, [(-1.5, 8.5), (1.5, 11.5)], SHIFT)
+    drag(qtbot, m, [(-2.5, 17.5), (2.5, 22.5)], SHIFT)
     assert np.array_equal(s.selection.audio, np.isin(labels, [1, 2]))
     m.tools.button(0).click()  # Pan: a Ctrl-drag still lassoes, and subtracts
-    drag(qtbot, m, circle(0, 10, 1.6), CTRL)
+    drag(qtbot, m, circle(0, 20, 2.5), CTRL)
     assert np.array_equal(s.selection.visual, labels == 1)
     m.tools.button(0).click()
-    drag(qtbot, m, [(9, 0), (3, 3)])  # a plain drag pans, the selection stays
+    drag(qtbot, m, [(18, 0), (6, 6)])  # a plain drag pans, the selection stays
     assert np.array_equal(s.selection.audio, labels == 1)
 
     m.setFocus()
