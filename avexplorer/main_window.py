@@ -49,6 +49,7 @@ from avexplorer.widgets.embedding_map import EmbeddingMap
 from avexplorer.widgets.metrics_view import MetricsView
 from avexplorer.widgets.paint_pacing import FrameScheduler
 from avexplorer.widgets.retrieval_panel import RetrievalPanel
+from avexplorer.widgets.selection_panel import SelectionPanel
 from avexplorer.widgets.training_panel import TrainingPanel
 from avexplorer.widgets.training_plots import TrainingPlots
 
@@ -114,6 +115,9 @@ class MainWindow(QMainWindow):
         self.dataset_dock = self.add_view(self.dataset_panel, "Dataset", where="left")
         self.resizeDocks([self.dataset_dock], [340], Qt.Orientation.Horizontal)
         self.view_menu.addAction(self.dataset_dock.toggleViewAction())
+        self.selection_panel = SelectionPanel(state)
+        self.selection_dock = self.add_view(self.selection_panel, "Selection", where="left")
+        self.view_menu.addAction(self.selection_dock.toggleViewAction())
 
         self._build_status_bar()
         self._connect()

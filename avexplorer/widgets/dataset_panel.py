@@ -1,5 +1,8 @@
 """Dataset panel: where the data comes from, and a filterable table of its items.
 
+Selecting several rows (Ctrl- or Shift-click) makes their test clips the state's selection; a
+selection made anywhere filters the table to its clips ("Selection only").
+
 The table is a model/view pair (``ItemsModel`` + a filter proxy) rather than a QTableWidget so
 that 100k items cost one Python object per column lookup on screen, not one widget per cell.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -20,6 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -130,24 +135,30 @@ class ItemsModel(QAbstractTableModel):
 
 
 class ItemsFilter(QSortFilterProxyModel):
-    """Filter rows by class id (-1 for all) and by a case-insensitive text (name, class, split)."""
+    """Filter rows by class id (-1 for all), by a case-insensitive text (name, class, split) and
+    by a mask of test clips (``only``; None for all rows)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.class_id = -1
         self.text = ""
+        self.only: np.ndarray | None = None
 
-    def set_filter(self, class_id: int, text: str) -> None:
+    def set_filter(self, class_id: int, text: str, only: np.ndarray | None = None) -> None:
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateFilter() is deprecated
             self.beginFilterChange()
-            self.class_id, self.text = class_id, text.strip().lower()
+            self.class_id, self.text, self.only = class_id, text.strip().lower(), only
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         else:
-            self.class_id, self.text = class_id, text.strip().lower()
+            self.class_id, self.text, self.only = class_id, text.strip().lower(), only
             self.invalidateFilter()
 
     def filterAcceptsRow(self, row: int, parent: Index) -> bool:
         model: ItemsModel = self.sourceModel()  # type: ignore[assignment]
+        if self.only is not None:
+            split, i = model.rows[row]
+            if split != "test" or not self.only[i]:
+                return False
         if self.class_id >= 0 and model.label(row) != self.class_id:
             return False
         if not self.text:
@@ -191,12 +202,18 @@ class DatasetPanel(QWidget):
         self.text_box.setClearButtonEnabled(True)
         self.class_box.currentIndexChanged.connect(self._refilter)
         self.text_box.textChanged.connect(self._refilter)
+        self.selection_only = QCheckBox("Selection only")
+        self.selection_only.setToolTip("Show only the clips of the selection")
+        self.selection_only.setEnabled(False)
+        self.selection_only.toggled.connect(self._refilter)
+        self._from_table = False  # the selection being made is this table's
         self.count = QLabel()
 
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Several rows (Ctrl/Shift-click) become the selection; one row is the query.
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setIconSize(QSize(THUMB, THUMB))
         self.table.verticalHeader().hide()
         # Long names lose their middle ("clip_0…_0012.mp4"), not the end that tells them apart.
@@ -210,6 +227,7 @@ class DatasetPanel(QWidget):
         self.table.clicked.connect(self._activated)
         # Moving with the arrow keys (or Page Up/Down) moves the query too.
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table.selectionModel().selectionChanged.connect(self._rows_selected)
         self._showing_query = False
 
         top = QHBoxLayout()
@@ -219,6 +237,7 @@ class DatasetPanel(QWidget):
         filters = QHBoxLayout()
         filters.addWidget(self.class_box, 1)
         filters.addWidget(self.text_box, 2)
+        filters.addWidget(self.selection_only)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.source)
@@ -232,6 +251,7 @@ class DatasetPanel(QWidget):
         state.datasetChanged.connect(self._dataset_changed)
         state.thumbnailsChanged.connect(self._thumbnails_changed)
         state.queryChanged.connect(self._query_changed)
+        state.selectionChanged.connect(self._selection_changed)
 
     def _thumbnails_changed(self) -> None:
         # Rows grow to thumbnail height only once there are thumbnails to show.
@@ -278,7 +298,11 @@ class DatasetPanel(QWidget):
 
     def _refilter(self) -> None:
         cid = self.class_box.currentData()
-        self.proxy.set_filter(cid if isinstance(cid, int) else -1, self.text_box.text())
+        sel = self.state.selection
+        only = (
+            sel.audio | sel.visual if sel is not None and self.selection_only.isChecked() else None
+        )
+        self.proxy.set_filter(cid if isinstance(cid, int) else -1, self.text_box.text(), only)
         self.count.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} items")
 
     def _activated(self, index: QModelIndex) -> None:
@@ -290,6 +314,36 @@ class DatasetPanel(QWidget):
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid() and not self._showing_query:
             self._activated(current)
+
+    def _rows_selected(self, *_args: Any) -> None:
+        """Several rows selected: their test clips become the selection."""
+        rows = self.table.selectionModel().selectedRows()
+        if len(rows) < 2 or self._showing_query:
+            return
+        items = [self.proxy.data(r, Qt.ItemDataRole.UserRole) for r in rows]
+        test = [i for split, i in items if split == "test"]
+        if len(test) < len(items):
+            self.state.message.emit(
+                f"{len(items) - len(test)} train/val rows left out: the map and the selection "
+                "hold test clips"
+            )
+        if test:
+            self._from_table = True
+            self.state.select_clips(test)
+            self._from_table = False
+
+    def _selection_changed(self) -> None:
+        """A selection made elsewhere (map, legend) filters the table to its clips."""
+        has = self.state.selection is not None
+        self.selection_only.blockSignals(True)
+        self.selection_only.setEnabled(has)
+        if not has:
+            self.selection_only.setChecked(False)
+        elif not self._from_table:
+            self.selection_only.setChecked(True)
+        self.selection_only.blockSignals(False)
+        if not self._from_table:
+            self._refilter()
 
     def _query_changed(self) -> None:
         q = self.state.query

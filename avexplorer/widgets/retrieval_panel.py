@@ -169,7 +169,9 @@ class RetrievalPanel(QWidget):
             self.query_thumb.clear()
             self.query_label.setText("No query.")
             return
-        where = f"{q.split} #{q.index}" if not q.is_file else "file"
+        where = (
+            "file" if q.is_file else "selection" if q.group is not None else f"{q.split} #{q.index}"
+        )
         cls = s.class_name(q.label) if q.label is not None else "no label"
         self.query_label.setText(f"<b>{q.name}</b><br>{s.query_modality} query · {cls} · {where}")
         self.query_thumb.setPixmap(self._pixmap(q.path, q.label, QUERY_THUMB, q.image))

@@ -70,6 +70,8 @@ def test_summary_counts_split_pairs_and_similarity():
     rng = np.random.default_rng(1)
     audio = rng.normal(size=(5, 8))
     visual = rng.normal(size=(5, 8))
+    audio /= np.linalg.norm(audio, axis=1, keepdims=True)  # unit rows, as the app keeps them
+    visual /= np.linalg.norm(visual, axis=1, keepdims=True)
     sel = Selection(np.array([1, 1, 1, 0, 0], bool), np.array([1, 0, 0, 1, 0], bool))
     s = summary(sel, labels, 3, audio, visual)
     assert s.audio_per_class.tolist() == [2, 1, 0] and s.visual_per_class.tolist() == [1, 1, 0]
@@ -79,6 +81,7 @@ def test_summary_counts_split_pairs_and_similarity():
     sims = u @ u.T
     expected = (sims.sum() - np.trace(sims)) / (5 * 4)
     assert s.mean_similarity == pytest.approx(expected)
+    assert mean_pairwise_cosine(rows * 3.0) == pytest.approx(expected)  # any lengths
     assert mean_pairwise_cosine(rows[:1]) is None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -95,3 +97,132 @@ def test_a_legend_click_selects_the_class_and_shift_adds(qtbot, loaded):
     assert np.array_equal(s.selection.audio, labels == 2)
     s.select_class(3, "add")
     assert np.array_equal(s.selection.visual, np.isin(labels, [2, 3]))
+
+
+def test_the_selection_view_counts_queries_with_its_mean_and_filters_the_table(qtbot, loaded):
+    s, panel, table = loaded.state, loaded.selection_panel, loaded.dataset_panel
+    labels = s.dataset.test.labels
+    n = len(labels)
+    audio = labels == 1
+    visual = (labels == 1) | (labels == 2)
+    s.select(_selection(audio, visual))
+    sm = panel.summary
+    assert sm.audio_per_class.tolist() == np.bincount(labels[audio], minlength=4).tolist()
+    assert sm.visual_per_class[2] == (labels == 2).sum()
+    assert len(sm.split_pairs) == (labels == 2).sum() and sm.audio_only == 0
+    assert f"{audio.sum() + visual.sum()} selected" in panel.headline.text()
+    assert panel.table.rowCount() == 2  # only the classes present
+    g = s.gallery
+    rows = np.vstack([g.audio[audio], g.visual[visual]])
+    sims = rows @ rows.T
+    expected = (sims.sum() - np.trace(sims)) / (len(rows) * (len(rows) - 1))
+    assert abs(sm.mean_similarity - expected) < 1e-5
+    assert (
+        f"{expected:.3f}" in panel.similarity.text() and "whole test set" in panel.similarity.text()
+    )
+    assert "pairs split" in panel.split.text()
+
+    # The table shows the selection's clips only (the split pairs' clips included).
+    assert table.selection_only.isChecked()
+    assert table.proxy.rowCount() == int(visual.sum())
+
+    panel.query_audio.click()  # A2V with the mean of the selected audio
+    assert s.direction == "A2V" and s.results is not None and s.results.hits is None
+    mean = g.audio[audio].mean(axis=0)
+    best = int(np.argmax(g.visual @ (mean / np.linalg.norm(mean))))
+    assert int(s.results.indices[0]) == best
+    assert "selection" in loaded.retrieval.query_label.text()
+    panel.query_visual.click()  # V2A with the visual mean
+    assert s.direction == "V2A" and s.results.modality == "visual"
+    mean = g.visual[visual].mean(axis=0)
+    assert int(s.results.indices[0]) == int(np.argmax(g.audio @ mean))
+
+    panel.clear_button.click()
+    assert s.selection is None and table.proxy.rowCount() == table.model.rowCount()
+    assert not table.selection_only.isEnabled() and panel.table.rowCount() == 0
+    assert s.query is not None  # clearing the selection keeps the query
+    assert n == len(g.audio)
+
+
+def _selection(audio, visual):
+    from core.selection import Selection
+
+    return Selection(audio, visual)
+
+
+def test_several_table_rows_become_the_selection(qtbot, loaded):
+    from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+    s, table = loaded.state, loaded.dataset_panel
+    rows = [r for r, (split, _i) in enumerate(table.model.rows) if split == "test"][:3]
+    rows.append(0)  # a train row: left out, with a message
+    messages = []
+    s.message.connect(messages.append)
+    sel = QItemSelection()
+    for r in rows:
+        index = table.proxy.mapFromSource(table.model.index(r, 0))
+        sel.select(index, index)
+    flags = (
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+    )
+    table.table.selectionModel().select(sel, flags)
+    assert s.selection.clips().tolist() == [0, 1, 2]
+    assert s.selection.count == 6  # both sides of each clip
+    assert any("train/val rows left out" in m for m in messages)
+    assert not table.selection_only.isChecked()  # the table does not filter away its own rows
+
+
+def test_exports_from_the_app_round_trip_and_a_bad_target_says_so(qtbot, loaded, tmp_path):
+    from core.data import load_h5
+
+    s = loaded.state
+    errors = []
+    s.error.connect(lambda title, msg: errors.append((title, msg)))
+    s.select_class(3)
+    clips = np.flatnonzero(s.dataset.test.labels == 3)
+    done = []
+    s.message.connect(lambda m: done.append(m) if m.startswith("Exported") else None)
+    for kind in ("csv", "npz", "h5"):
+        s.export_selection(kind, str(tmp_path / f"sel.{kind}"))
+    qtbot.waitUntil(lambda: len(done) == 3, timeout=10_000)
+    assert not errors
+    npz = np.load(tmp_path / "sel.npz")
+    assert np.array_equal(npz["audio"], s.gallery.audio[clips])
+    sub = load_h5(tmp_path / "sel.h5")
+    assert np.array_equal(sub.test.visual, s.dataset.test.visual[clips])
+    text = (tmp_path / "sel.csv").read_text().splitlines()
+    assert len(text) == 1 + len(clips) and s.item_name("test", int(clips[0])) in text[1]
+
+    # Onto the open dataset, or into a file posing as a folder: refused, nothing written.
+    source = s.dataset.source
+    before = Path(source).read_bytes()
+    s.export_selection("h5", source)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    s.export_selection("csv", str(blocker / "sel.csv"))
+    qtbot.waitUntil(lambda: len(errors) == 2, timeout=10_000)
+    assert all(title == "Selection not exported" for title, _ in errors)
+    assert "is the open dataset" in errors[0][1] or "is the open dataset" in errors[1][1]
+    assert Path(source).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("sel")) == [
+        "sel.csv",
+        "sel.h5",
+        "sel.npz",
+    ]
+
+
+def test_named_selections_are_saved_with_the_dataset_and_loaded_back(qtbot, loaded, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    s, panel = loaded.state, loaded.selection_panel
+    s.select_class(0)
+    s.select_points(np.r_[np.zeros(len(s.dataset.test), bool), s.dataset.test.labels == 1], "add")
+    kept = s.selection
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("dogs and cats", True))
+    panel.save_button.click()
+    path = s.selections_file()
+    assert path.parent == Path(s.dataset.source).parent
+    assert [panel.saved.itemText(i) for i in range(panel.saved.count())] == ["dogs and cats"]
+    s.clear_selection()
+    panel.load_button.click()
+    assert s.selection.equals(kept)
