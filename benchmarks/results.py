@@ -28,7 +28,7 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,6 @@ class Job:
     data: tuple[tuple[str, Any], ...] = ()  # SyntheticSpec overrides, e.g. label noise
 
     def spec(self) -> Any:
-        from dataclasses import replace
 
         from core.synthetic import SHAPES
 
@@ -85,11 +84,17 @@ class Job:
     @property
     def key(self) -> str:
         """The full recipe: the resolved config (so a changed default makes new runs) and the
-        generator's spec for the shape."""
+        generator's spec for the shape. Fields added after runs were recorded are left out while
+        they hold the value under which the old code behaved the same, so old runs keep their
+        keys."""
         spec = self.spec()
         cfg = self.config().to_dict()
         for k in ("device", "threads", "snapshot_every"):
             cfg.pop(k)
+        for dotted, neutral in _LATER_FIELDS.items():
+            section, name = dotted.split(".")
+            if name in cfg[section] and _neutral(cfg, dotted, neutral):
+                del cfg[section][name]
         recipe = {
             "shape": self.shape,
             "data_seed": DATA_SEED,
@@ -101,6 +106,24 @@ class Job:
             "config": cfg,
         }
         return json.dumps(recipe, sort_keys=True)
+
+
+# Config fields added after the first runs, and the value each had in effect before (None: it
+# has no effect when every train pair is labelled, i.e. data.label_fraction = 1).
+_LATER_FIELDS: dict[str, Any] = {
+    "data.label_fraction": 1.0,
+    "data.label_seed": None,
+    "optim.labelled_share": None,
+    "loss.soft_start": 0,
+    "loss.confidence": 0.0,
+}
+
+
+def _neutral(cfg: dict[str, Any], dotted: str, neutral: Any) -> bool:
+    section, name = dotted.split(".")
+    if neutral is None:
+        return cfg["data"].get("label_fraction", 1.0) == 1.0
+    return cfg[section][name] == neutral
 
 
 @dataclass(frozen=True)
@@ -119,6 +142,7 @@ class Group:
     shapes: tuple[str, ...]
     rows: tuple[Row, ...]
     seeds: dict[str, tuple[int, ...]]  # per shape: the seeds to run
+    epochs: dict[str, int] | None = None  # per shape, instead of EPOCHS
 
 
 def _rend_rows() -> tuple[Row, ...]:
@@ -133,6 +157,75 @@ def _rend_rows() -> tuple[Row, ...]:
         )
         for r in (1.0, 0.7, 0.5, 0.3, 0.1)
     )
+
+
+# The label-rate study (issue 10): the current defaults (the pins above undone), F the share of
+# train pairs that keep their label. VEGAS-like gets 10 epochs: the grid must fit the machine.
+LABEL_FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
+LABEL_EPOCHS = {"vegas": 10, "ave": 30, "demo": 40}
+_CURRENT = (("model.standardize", True), ("loss.mining", "semi_hard"))
+_CURRENT_DEMO = (*_CURRENT, ("optim.batch_size", 64))
+
+
+def _percent(f: float) -> str:
+    return f"{100 * f:g} %"
+
+
+def _label_rows(extra: tuple[tuple[str, Any], ...], only: tuple[str, ...] | None) -> list[Row]:
+    rows = []
+    for f in LABEL_FRACTIONS:
+        frac = () if f == 1.0 else (("data.label_fraction", f),)
+        for method in ("psd", "triplet"):
+            rows.append(Row(f"{method}, F = {_percent(f)}", method, (*extra, *frac), only=only))
+    # infonce uses no label, so one run per seed stands for every F.
+    rows.append(Row("infonce (uses no labels)", "infonce", extra, only=only))
+    return rows
+
+
+def _label_groups() -> tuple[Group, ...]:
+    rows = (*_label_rows(_CURRENT, ("ave", "vegas")), *_label_rows(_CURRENT_DEMO, ("demo",)))
+    explore = tuple(
+        Row(f"{label}, F = {_percent(f)}", method, (*_CURRENT, ("data.label_fraction", f), *ov))
+        for f in (0.05, 0.1)
+        for label, method, ov in _EXPLORE
+    )
+    return (
+        Group(
+            "labels",
+            "Learning from few labels: test MAP against the label rate F",
+            ("vegas", "ave", "demo"),
+            rows,
+            {"vegas": SEEDS, "ave": SEEDS, "demo": SEEDS},
+            LABEL_EPOCHS,
+        ),
+        Group(
+            "labels_explore",
+            "Few labels, design exploration on VEGAS-like (seed 0)",
+            ("vegas",),
+            explore,
+            {"vegas": (0,)},
+            LABEL_EPOCHS,
+        ),
+    )
+
+
+# What was tried at 5 % and 10 % labels before the grid. r_end = 1 (every label used) won at 5 %
+# on a first look, so the other teacher knobs are tried on top of it.
+_R1 = (("schedule.r_end", 1.0),)
+_EXPLORE: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = (
+    ("triplet", "triplet", ()),
+    ("psd, r_end = 0.3 (the full-label default)", "psd", ()),
+    ("psd, r_end = 1: every label used, U = the unlabelled pairs", "psd", _R1),
+    (
+        "psd, r_end = 1, lambda_soft = 0: no distillation (labelled losses + l_dis on all pairs)",
+        "psd",
+        (*_R1, ("loss.lambda_soft", 0.0)),
+    ),
+    ("psd, r_end = 1, l_soft from epoch 3 (soft_start 2)", "psd", (*_R1, ("loss.soft_start", 2))),
+    ("psd, r_end = 1, confidence >= 0.7", "psd", (*_R1, ("loss.confidence", 0.7))),
+    ("psd, r_end = 1, labelled share 0.5", "psd", (*_R1, ("optim.labelled_share", 0.5))),
+    ("psd, r_end = 1, teacher momentum 0.999", "psd", (*_R1, ("loss.teacher_momentum", 0.999))),
+)
 
 
 # Current defaults on the demo: undo the pins above; batch 64 gives 6 steps/epoch on 390 pairs.
@@ -279,6 +372,7 @@ GROUPS: tuple[Group, ...] = (
         ),
         {"vegas": (0,)},
     ),
+    *_label_groups(),
 )
 
 
@@ -294,34 +388,54 @@ def _demo_digest() -> str:
 def jobs_of(group: Group, shape: str, row: Row, epochs: dict[str, int]) -> list[Job]:
     if row.only is not None and shape not in row.only:
         return []
+    n = group_epochs(group, shape, epochs)
     return [
-        Job(shape, row.method, row.overrides, seed, epochs[shape], row.data)
+        Job(shape, row.method, row.overrides, seed, n, row.data)
         for seed in group.seeds.get(shape, ())
     ]
+
+
+def group_epochs(group: Group, shape: str, epochs: dict[str, int]) -> int:
+    """The group's epoch budget on ``shape``; ``--quick`` caps every group at its budget."""
+    return min(epochs[shape], (group.epochs or {}).get(shape, epochs[shape]))
 
 
 # ---------------------------------------------------------------------------------------------
 # Running
 
 
-def run_job(job: Job, data: Any) -> dict[str, Any]:
-    """Train one run (best-on-val checkpoint into a temp dir) and return its record."""
+def run_job(job: Job, data: Any, clean: Any = None) -> dict[str, Any]:
+    """Train one run (best-on-val checkpoint into a temp dir) and return its record.
+
+    ``clean``: the generator's train labels before label noise, to score pseudo-labels against
+    the truth as well as against the (noisy) labels that were hidden."""
     import torch
 
     from core.checkpoint import load_checkpoint
-    from core.events import EpochEnd, RunFinished
+    from core.events import EpochEnd, PseudoLabels, RunFinished, RunStarted
     from core.training import evaluate, train
 
     cfg = job.config()
     seconds: list[float] = []
+    pseudo: list[float | None] = []
+    pseudo_clean: list[float] = []
+    n_labelled = -1
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="avx-bench-") as tmp:
         for ev in train(cfg, data, out_dir=tmp):
-            if isinstance(ev, EpochEnd):
+            if isinstance(ev, RunStarted):
+                n_labelled = ev.n_labelled
+            elif isinstance(ev, PseudoLabels) and clean is not None:
+                hit = ev.predicted == clean[ev.indices]
+                pseudo_clean.append(round(float(hit.mean()), 4))
+            elif isinstance(ev, EpochEnd):
                 seconds.append(ev.seconds)
+                pseudo.append(None if ev.pseudo_accuracy is None else round(ev.pseudo_accuracy, 4))
                 print(
                     f"    epoch {ev.epoch + 1}/{job.epochs}: val avg {ev.val.avg:.4f} r {ev.r:.2f}"
-                    f" {ev.seconds:.1f}s" + (" *" if ev.best else ""),
+                    f" {ev.seconds:.1f}s"
+                    + ("" if ev.pseudo_accuracy is None else f" pseudo {ev.pseudo_accuracy:.3f}")
+                    + (" *" if ev.best else ""),
                     file=sys.stderr,
                     flush=True,
                 )
@@ -343,6 +457,9 @@ def run_job(job: Job, data: Any) -> dict[str, Any]:
         "test": _scores(finished.test),
         "last_test": _scores(last_test),
         "val_curve": [round(h["val"]["avg"], 4) for h in finished.history],
+        **({"pseudo_curve": pseudo} if any(p is not None for p in pseudo) else {}),
+        **({"pseudo_clean_curve": pseudo_clean} if pseudo_clean else {}),
+        **({"n_labelled": n_labelled} if cfg.data.label_fraction < 1 else {}),
         "sec_per_epoch": round(sum(seconds) / len(seconds), 3),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
@@ -358,8 +475,13 @@ def load_runs(path: Path) -> dict[str, Any]:
     return {"meta": {}, "runs": {}}
 
 
-def save_runs(path: Path, db: dict[str, Any]) -> None:
+def save_runs(path: Path, db: dict[str, Any], merge: bool = False) -> None:
+    """Write ``db``; with ``merge``, keep the runs that another process wrote to the file
+    meanwhile (two processes may fill one JSON side by side, e.g. ``--method psd`` and
+    ``--method triplet``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if merge and path.exists():
+        db["runs"] = {**json.loads(path.read_text()).get("runs", {}), **db["runs"]}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(db, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
@@ -393,6 +515,8 @@ def run_all(args: argparse.Namespace, json_path: Path) -> dict[str, Any]:
                 for job in jobs_of(group, shape, row, args.epochs):
                     if args.seeds is not None and job.seed not in args.seeds:
                         continue
+                    if args.method and job.method not in args.method:
+                        continue
                     if job.key not in db["runs"] and job not in todo:
                         todo.append(job)
     print(f"{len(todo)} runs to do", file=sys.stderr)
@@ -404,15 +528,18 @@ def run_all(args: argparse.Namespace, json_path: Path) -> dict[str, Any]:
             datasets[data_key] = (
                 load_demo() if job.shape == "demo" else make_dataset(job.spec(), DATA_SEED)
             )
+            if job.shape not in REAL_SHAPES:  # the same features, drawn before the label flips
+                clean_spec = replace(job.spec(), label_noise=0.0)
+                datasets["clean"] = make_dataset(clean_spec, DATA_SEED).train.labels
         print(
             f"[{i}/{len(todo)}] {job.shape} {job.method} seed {job.seed} {dict(job.overrides)} "
             f"{dict(job.data)}",
             file=sys.stderr,
             flush=True,
         )
-        record = run_job(job, datasets[data_key])
+        record = run_job(job, datasets[data_key], datasets.get("clean"))
         db["runs"][job.key] = record
-        save_runs(json_path, db)
+        save_runs(json_path, db, merge=True)
         t = record["test"]
         print(
             f"  test avg {t['avg']:.4f} (a2v {t['a2v']:.4f} v2a {t['v2a']:.4f}), best epoch "
@@ -428,7 +555,6 @@ def diagnose(out_path: Path, seed: int = 0) -> dict[str, Any]:
     after each epoch, the argmax of the EMA teacher's (psd) or the model's own (triplet) class
     probabilities on the *train* pairs, compared with the clean labels (which the generator
     knows) and with the noisy ones the run was trained on, over the mislabelled pairs."""
-    from dataclasses import replace
 
     import numpy as np
     import torch
@@ -609,7 +735,8 @@ def render(db: dict[str, Any], epochs: dict[str, int], diag: dict[str, Any] | No
         for shape in group.shapes:
             lines = table(db, group, shape, epochs)
             if lines:
-                blocks += [f"**{SHAPE_NAMES[shape]}** ({epochs[shape]} epochs)", "", *lines, ""]
+                n = group_epochs(group, shape, epochs)
+                blocks += [f"**{SHAPE_NAMES[shape]}** ({n} epochs)", "", *lines, ""]
         if blocks:
             out += [f"## {group.title}", "", *blocks]
     out += [DATA.strip(), ""]
@@ -966,6 +1093,9 @@ def main(argv: list[str] | None = None) -> int:
         type=lambda s: [int(x) for x in s.split(",")],
         help="only these training seeds, e.g. 0,1",
     )
+    p.add_argument(
+        "--method", action="append", choices=("psd", "triplet", "infonce"), help="only this method"
+    )
     p.add_argument("--render", action="store_true", help="no training; rewrite the report")
     p.add_argument(
         "--diagnose",
@@ -977,7 +1107,7 @@ def main(argv: list[str] | None = None) -> int:
     args.epochs = dict(EPOCHS)
     out_dir, report = args.out or RESULTS_DIR, REPORT if args.out is None else None
     if args.quick:
-        args.epochs = {"ave": 2, "vegas": 2}
+        args.epochs = dict.fromkeys(EPOCHS, 2)
         args.shape, args.group, args.seeds = args.shape or ["ave"], ["main"], [0]
         if args.out is None:
             out_dir, report = Path(tempfile.mkdtemp(prefix="avx-quick-")), None

@@ -95,6 +95,11 @@ class LossConfig(_Validated):
     teacher: Literal["ema", "self"] = "ema"
     teacher_momentum: float = bounded(0.99, 0.0, 1.0)
     infonce_temperature: float = bounded(0.07, 0.0, lo_open=True)
+    # psd with unlabelled pairs (docs/method.md, "Few labels"): l_soft is off for the first
+    # soft_start epochs (the teacher first learns from the labelled pairs), and a teacher soft
+    # label whose pair confidence is below `confidence` is left out of S (0 keeps every one).
+    soft_start: int = bounded(0, 0)
+    confidence: float = bounded(0.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -111,12 +116,19 @@ class OptimConfig(_Validated):
     weight_decay: float = bounded(1e-5, 0.0)
     batch_size: int = bounded(128, 2)  # a triplet needs two pairs
     epochs: int = bounded(30, 1)
+    # When some train pairs are unlabelled, psd's batches hold at least this share of labelled
+    # pairs, re-sampled from the labelled pool (docs/method.md, "Batches when labels are scarce").
+    labelled_share: float = bounded(0.25, 0.0, 1.0, lo_open=True)
 
 
 @dataclass(frozen=True)
 class DataConfig(_Validated):
     # carved from train (stratified, seeded) when the file has no val split
     val_fraction: float = bounded(0.1, 0.0, 1.0, lo_open=True, hi_open=True)
+    # Simulate a low label rate: keep the labels of this fraction of the train pairs (stratified
+    # per class, at least one per class, drawn with label_seed) and hide the others.
+    label_fraction: float = bounded(1.0, 0.0, 1.0, lo_open=True)
+    label_seed: int = bounded(0, 0)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Layout (one file per dataset)::
 
     audio_{split}   [N, Da]  float (or uint8, YouTube-8M style, dequantised as (x - 128) / 256)
     visual_{split}  [N, Dv]
-    lab_{split}     [N] int class ids, or [N, C] one-hot
+    lab_{split}     [N] int class ids, or [N, C] one-hot; -1 (or an all-zero one-hot row) marks
+                    an unlabelled pair, allowed in train only
     path_{split}    [N] utf-8 clip paths (optional; ours, for previews)
     audio_seg_{split}, visual_seg_{split} [N, T, D], seg_count_{split} [N] (optional; ours:
                     per-segment features, see core/segments.py); 3-D audio_{split} /
@@ -13,6 +14,10 @@ Layout (one file per dataset)::
     attrs: audio_encoder, visual_encoder (optional; ours: which encoders made the features)
 
 with split in {train, test} and optionally val.
+
+Unlabelled pairs (label -1) are training data for psd (the teacher labels them) and infonce;
+triplet skips them. Val and test pairs must be labelled (model selection and MAP need classes),
+so a val split carved from train is drawn from its labelled pairs only.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from core.errors import UserError
 from core.segments import DEFAULT_SECONDS, Segments, masked_mean
 
 SPLITS = ("train", "val", "test")
+UNLABELLED = -1  # the class id of a pair without a label
 
 
 class DataError(UserError, ValueError):
@@ -40,17 +46,28 @@ class DataError(UserError, ValueError):
 class Split:
     audio: np.ndarray  # [N, Da] float32
     visual: np.ndarray  # [N, Dv] float32
-    labels: np.ndarray  # [N] int64
+    labels: np.ndarray  # [N] int64, UNLABELLED (-1) for a pair without a label
     paths: tuple[str, ...] | None = None  # clip paths, when known
     segments: Segments | None = None  # per-segment features, when the file has them
+    # The labels before some were hidden to simulate a low label rate (core.labels), kept only to
+    # measure pseudo-label accuracy; None when nothing was hidden.
+    true_labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def labelled(self) -> np.ndarray:
+        """[N] bool: the pairs that have a label."""
+        return self.labels != UNLABELLED
+
     def subset(self, index: np.ndarray) -> Split:
         paths = tuple(self.paths[i] for i in index) if self.paths is not None else None
         segments = self.segments.take(index) if self.segments is not None else None
-        return Split(self.audio[index], self.visual[index], self.labels[index], paths, segments)
+        true = self.true_labels[index] if self.true_labels is not None else None
+        return Split(
+            self.audio[index], self.visual[index], self.labels[index], paths, segments, true
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,9 @@ class AVDataset:
     test: Split
     class_names: tuple[str, ...]
     val_carved: bool = False  # True when val was carved from the file's train split
+    # Rows of the file's train split that ``train`` holds, in order (None: all of them); lets
+    # labels given to ``train`` pairs be written back to the file's rows (core.labels).
+    train_rows: np.ndarray | None = None
     source: str = ""
     attrs: dict[str, str] = field(default_factory=dict)
 
@@ -130,20 +150,35 @@ def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDat
         len(names) if names else 1 + max(int(s.labels.max(initial=-1)) for s in raw.values())
     )
     for s, split in raw.items():
-        bad = np.flatnonzero((split.labels < 0) | (split.labels >= num_classes))
+        unlabelled = np.flatnonzero(split.labels == UNLABELLED)
+        if s != "train" and len(unlabelled):
+            raise DataError(
+                f"{path}: lab_{s}[{unlabelled[0]}] is unlabelled ({len(unlabelled)} such rows); "
+                f"{s} pairs must all be labelled (unlabelled pairs belong in train)"
+            )
+        bad = np.flatnonzero(
+            ((split.labels < 0) & (split.labels != UNLABELLED)) | (split.labels >= num_classes)
+        )
         if len(bad):
             raise DataError(
                 f"{path}: lab_{s}[{bad[0]}] = {split.labels[bad[0]]} is out of range "
-                f"0..{num_classes - 1}" + (" (class_names has that many entries)" if names else "")
+                f"0..{num_classes - 1} (or -1 for unlabelled)"
+                + (" (class_names has that many entries)" if names else "")
             )
+    if num_classes == 0:
+        raise DataError(f"{path}: no labels and no class_names, so the classes are unknown")
     dims = {(s.audio.shape[1], s.visual.shape[1]) for s in raw.values()}
     if len(dims) > 1:
         raise DataError(f"{path}: feature dimensions differ between splits: {sorted(dims)}")
     carved = "val" not in raw
-    if carved:
-        kept, held = stratified_split(raw["train"].labels, val_fraction, seed)
+    train_rows = None
+    if carved:  # from the labelled pairs only: model selection needs classes
+        labelled = np.flatnonzero(raw["train"].labelled)
+        _, held = stratified_split(raw["train"].labels[labelled], val_fraction, seed)
+        held = labelled[held]
+        train_rows = np.setdiff1d(np.arange(len(raw["train"])), held)
         raw["val"] = raw["train"].subset(held)
-        raw["train"] = raw["train"].subset(kept)
+        raw["train"] = raw["train"].subset(train_rows)
     if not names:
         names = [str(c) for c in range(num_classes)]
     return AVDataset(
@@ -152,6 +187,7 @@ def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDat
         test=raw["test"],
         class_names=tuple(names),
         val_carved=carved,
+        train_rows=train_rows,
         source=str(path),
         attrs=attrs,
     )
@@ -295,10 +331,15 @@ def _features(f: h5py.File, key: str, path: Path) -> tuple[np.ndarray | None, np
 
 def _labels(f: h5py.File, key: str, path: Path) -> np.ndarray:
     y = f[key][()]
-    if y.ndim == 2:  # one-hot, as some lineage files store it
-        if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
-            raise DataError(f"{path}: {key} is 2-D but not one-hot (each row needs a single 1)")
-        return y.argmax(axis=1).astype(np.int64)
+    if y.ndim == 2:  # one-hot, as some lineage files store it; an all-zero row is unlabelled
+        ones = y.sum(axis=1)
+        if not np.isin(y, (0, 1)).all() or (ones > 1).any():
+            bad = np.flatnonzero(~np.isin(y, (0, 1)).all(axis=1) | (ones > 1))[0]
+            raise DataError(
+                f"{path}: {key}[{bad}] is not one-hot (each row needs a single 1, "
+                "or all zeros for an unlabelled pair)"
+            )
+        return np.where(ones == 1, y.argmax(axis=1), UNLABELLED).astype(np.int64)
     if y.ndim != 1:
         raise DataError(
             f"{path}: {key} must be [N] class ids or [N, C] one-hot, found shape {y.shape}"

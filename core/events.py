@@ -24,6 +24,7 @@ class RunStarted:
     total_epochs: int
     start_epoch: int  # > 0 when resuming
     start_step: int  # step within start_epoch, > 0 when resuming mid-epoch
+    n_labelled: int = -1  # train pairs with a label (after data.label_fraction), -1: unknown
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class AlignmentSnapshot:
     global_step: int
     soft: np.ndarray  # [n, n] float32, S_ij = <q_i^a, q_j^v>
     student: np.ndarray  # [n, n] float32, cosine(f_a(a_i), f_v(v_j))
-    labels: np.ndarray  # [n] int64 true labels of the batch's pairs
+    labels: np.ndarray  # [n] int64 labels the step used (-1: unlabelled pair)
     annotated: np.ndarray  # [n] bool, True for pairs in the annotated subset A
     indices: np.ndarray  # [n] int64 positions of the pairs in the train split
 
@@ -60,6 +61,27 @@ class EpochEnd:
     r: float
     seconds: float
     best: bool  # val avg MAP improved on every earlier epoch
+    # Share of the unlabelled train pairs whose pseudo-label (PseudoLabels) equals the hidden
+    # label; None unless labels were hidden with data.label_fraction < 1.
+    pseudo_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """At each epoch end, the predicted class and confidence of every unlabelled train pair.
+
+    psd's come from its teacher (the soft labels it distils), triplet's from the student's label
+    head; infonce has no trained head and sends none. Positions index ``AVDataset.train`` as the
+    run loaded it (val carved with the run's seed), so ``train.paths[indices]`` are the clips.
+    """
+
+    epoch: int
+    indices: np.ndarray  # [U] int64 positions in the train split
+    predicted: np.ndarray  # [U] int64 class ids
+    confidence: np.ndarray  # [U] float32, the predicted class's probability
+    source: str  # "teacher" or "student"
+    true_labels: np.ndarray | None = None  # [U] hidden labels when simulated, else None
+    accuracy: float | None = None  # mean(predicted == true_labels) when known
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,7 @@ Event = (
     | StepEnd
     | AlignmentSnapshot
     | EpochEnd
+    | PseudoLabels
     | CheckpointSaved
     | Paused
     | Resumed

@@ -36,12 +36,23 @@ class StepOutput:
     annotated: torch.Tensor  # [n] bool
 
 
-def draw_annotated(n: int, r: float, generator: torch.Generator) -> torch.Tensor:
-    """The annotated subset A: ceil(r * n) pairs chosen at random, as a boolean mask."""
-    k = min(n, math.ceil(r * n - 1e-9))
+def draw_annotated(
+    n: int, r: float, generator: torch.Generator, labelled: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The annotated subset A as a boolean mask: ceil(r * L) of the batch's L labelled pairs
+    (all n when ``labelled`` is None), chosen at random. Unlabelled pairs are never in A."""
+    perm = torch.randperm(n, generator=generator)
+    if labelled is not None:
+        perm = perm[labelled.cpu()[perm]]
+    k = min(len(perm), math.ceil(r * len(perm) - 1e-9))
     mask = torch.zeros(n, dtype=torch.bool)
-    mask[torch.randperm(n, generator=generator)[:k]] = True
+    mask[perm[:k]] = True
     return mask
+
+
+def pair_confidence(qa: torch.Tensor, qv: torch.Tensor) -> torch.Tensor:
+    """[n] a pair's confidence: the largest class probability of its two modalities' mean."""
+    return (0.5 * (qa + qv)).amax(dim=1)
 
 
 class Objective:
@@ -72,18 +83,26 @@ class Objective:
         r: float,
         generator: torch.Generator,
         dist: DistContext | None = None,
+        use_soft: bool = True,
     ) -> StepOutput:
-        """Losses of one batch. ``labels`` covers the whole batch; with ``dist`` active, ``audio``
-        and ``visual`` are this rank's shard of it (``dist.shard``) and the embeddings, logits and
-        teacher outputs are gathered so that the loss is the full batch's on every rank."""
+        """Losses of one batch. ``labels`` covers the whole batch (-1 for unlabelled pairs, which
+        psd puts in U and triplet must not be given); with ``dist`` active, ``audio`` and
+        ``visual`` are this rank's shard of it (``dist.shard``) and the embeddings, logits and
+        teacher outputs are gathered so that the loss is the full batch's on every rank.
+        ``use_soft=False`` (psd's warm-up, ``loss.soft_start``) leaves out l_soft and the
+        teacher."""
         dist = dist or DistContext()
         n = len(labels)
         method = self.cfg.method
-        annotated = (
-            draw_annotated(n, r, generator) if method == "psd" else torch.ones(n, dtype=torch.bool)
-        ).to(audio.device)
-        teacher_labels = None
+        labelled = labels >= 0
+        all_labelled = bool(labelled.all())
         if method == "psd":
+            annotated = draw_annotated(n, r, generator, None if all_labelled else labelled)
+        else:
+            annotated = labelled.cpu()
+        annotated = annotated.to(audio.device)
+        teacher_labels = None
+        if method == "psd" and use_soft:
             assert teacher is not None, "psd needs a teacher"
             teacher_labels = self._teacher_labels(
                 teacher, audio, visual, (~annotated)[dist.shard(n)], model.head.out_features
@@ -105,22 +124,34 @@ class Objective:
             "lab": self.labels(logits_a[a], logits_v[a], labels[a]),
             "cross": self.cross(za[a], zv[a], labels[a]),
         }
-        onehot = torch.nn.functional.one_hot(labels, logits_a.shape[1]).float()
+        onehot = torch.nn.functional.one_hot(labels.clamp_min(0), logits_a.shape[1]).float()
+        onehot = onehot * labelled[:, None]
         if method == "triplet":
+            if not all_labelled:
+                raise ValueError("triplet was given unlabelled pairs")
             total = parts["lab"] + parts["cross"]
             return StepOutput(total, parts, za, zv, onehot @ onehot.T, annotated)
 
-        assert teacher_labels is not None
-        qa, qv = teacher_labels.result()
-        qa = torch.where(a[:, None], onehot, dist.gather(qa, n))
-        qv = torch.where(a[:, None], onehot, dist.gather(qv, n))
-        s = qa @ qv.T
-        parts["soft"] = self.soft(za, zv, s, ~a)
+        if teacher_labels is None:  # warm-up: no soft labels yet
+            qa = qv = torch.where(a[:, None], onehot, 0.0)
+            s = qa @ qv.T
+            parts["soft"] = za.sum() * 0.0
+        else:
+            qa, qv = teacher_labels.result()
+            qa = torch.where(a[:, None], onehot, dist.gather(qa, n))
+            qv = torch.where(a[:, None], onehot, dist.gather(qv, n))
+            usable = None
+            if self.cfg.confidence > 0:  # unsure soft labels take no part in l_soft
+                usable = a | (pair_confidence(qa, qv) >= self.cfg.confidence)
+            s = qa @ qv.T
+            anchors = ~a if usable is None else ~a & usable
+            parts["soft"] = self.soft(za, zv, s, anchors, usable)
         parts["dis"] = self.pair(za, zv)
+        share = 1.0 if all_labelled else float(labelled.float().mean())
         total = (
             parts["lab"]
             + parts["cross"]
-            + soft_weight(self.cfg.lambda_soft, r) * parts["soft"]
+            + soft_weight(self.cfg.lambda_soft, r * share) * parts["soft"]
             + self.cfg.lambda_dis * parts["dis"]
         )
         return StepOutput(total, parts, za, zv, s, annotated)

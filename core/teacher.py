@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -63,6 +64,28 @@ class EmaTeacher:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state)
+
+
+@torch.no_grad()
+def predict_classes(
+    model: AVEmbedder,
+    audio: torch.Tensor,
+    visual: torch.Tensor,
+    temperature: float = 1.0,
+    chunk: int = 8192,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-labels of pairs: (class [N] int64, confidence [N] float32) from ``model``'s head,
+    the class with the largest probability averaged over the two modalities (as
+    ``core.objective.pair_confidence``), in eval mode, in chunks of ``chunk`` pairs."""
+    preds, confs = [], []
+    for i in range(0, len(audio), chunk):
+        qa, qv = _class_probs(model, audio[i : i + chunk], visual[i : i + chunk], temperature)
+        conf, pred = (0.5 * (qa + qv)).max(dim=1)
+        preds.append(pred.cpu().numpy())
+        confs.append(conf.float().cpu().numpy())
+    if not preds:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(preds).astype(np.int64), np.concatenate(confs)
 
 
 def _class_probs(

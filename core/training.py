@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from core.atomic import atomic_write
+from core.batches import BatchSampler, batch_slices, epoch_order
 from core.checkpoint import Checkpoint, data_differences, load_checkpoint, save_checkpoint
 from core.config import RunConfig
 from core.control import TrainControl
@@ -44,17 +45,21 @@ from core.events import (
     EpochEnd,
     Event,
     Paused,
+    PseudoLabels,
     Resumed,
     RunFinished,
     RunStarted,
     StepEnd,
 )
+from core.labels import hide_labels
 from core.metrics import MapScores, cross_modal_map
 from core.model import AVEmbedder
 from core.objective import Objective
 from core.rundir import open_run_dir
 from core.schedules import ratio_schedule
-from core.teacher import make_teacher
+from core.teacher import make_teacher, predict_classes
+
+__all__ = ["TrainControl", "batch_slices", "epoch_order", "evaluate", "train"]
 
 
 @dataclass
@@ -69,21 +74,6 @@ class _RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     loss_sums: dict[str, float] = field(default_factory=dict)  # of the epoch in progress
     loss_steps: int = 0
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The epoch's shuffle, a pure function of (seed, epoch) so a mid-epoch resume replays it."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g)
-
-
-def batch_slices(n: int, batch_size: int) -> list[slice]:
-    """Batches of ``batch_size``; a last batch of fewer than 2 pairs (no triplet) joins the
-    one before."""
-    starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] < 2:
-        starts.pop()
-    return [slice(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
 
 MIN_SCORED = 2  # pairs a val or test split needs for a MAP that means anything
@@ -159,6 +149,17 @@ def _train(
 ) -> Iterator[Event]:
     set_threads(config.threads)
     torch.manual_seed(config.seed)
+    train_split = hide_labels(data.train, config.data.label_fraction, config.data.label_seed)
+    try:
+        sampler = BatchSampler(
+            train_split.labelled,
+            config.loss.method,
+            config.optim.batch_size,
+            config.optim.labelled_share,
+            config.seed,
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
     model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, config.model).to(device)
     if config.model.standardize:  # before the teacher copies the student
@@ -183,12 +184,12 @@ def _train(
 
     epochs = config.optim.epochs
     ratios = ratio_schedule(config.schedule, epochs)
-    train_split = data.train
     audio = torch.as_tensor(train_split.audio, device=device)
     visual = torch.as_tensor(train_split.visual, device=device)
     labels = torch.as_tensor(train_split.labels, device=device)
-    slices = batch_slices(len(train_split), config.optim.batch_size)
-    total_steps = epochs * len(slices)
+    steps_per_epoch = sampler.steps_per_epoch
+    total_steps = epochs * steps_per_epoch
+    unlabelled = np.flatnonzero(~train_split.labelled)
     best_weights: dict[str, torch.Tensor] | None = None
 
     def snapshot_checkpoint(kind: str, path: Path) -> CheckpointSaved:
@@ -216,18 +217,19 @@ def _train(
         device=str(device),
         n_train=len(train_split),
         n_val=len(data.val),
-        steps_per_epoch=len(slices),
+        steps_per_epoch=steps_per_epoch,
         total_epochs=epochs,
         start_epoch=state.epoch,
         start_step=state.step,
+        n_labelled=int(train_split.labelled.sum()),
     )
     try:
         while state.epoch < epochs:
             epoch, r = state.epoch, float(ratios[state.epoch])
-            order = epoch_order(config.seed, epoch, len(train_split)).to(device)
+            use_soft = epoch >= config.loss.soft_start
             started = time.perf_counter()
             model.train()
-            while state.step < len(slices):
+            while state.step < steps_per_epoch:
                 if control.paused:
                     yield Paused(epoch, state.step)
                     control.wait_while_paused()
@@ -235,10 +237,18 @@ def _train(
                         yield Resumed(epoch, state.step)
                 if dist.any(control.stopped, device):
                     raise _Stop
-                idx = order[slices[state.step]]
+                idx = sampler.batch(epoch, state.step).to(device)
                 local = idx[dist.shard(len(idx))]
                 result = objective(
-                    model, teacher, audio[local], visual[local], labels[idx], r, generator, dist
+                    model,
+                    teacher,
+                    audio[local],
+                    visual[local],
+                    labels[idx],
+                    r,
+                    generator,
+                    dist,
+                    use_soft,
                 )
                 optimizer.zero_grad(set_to_none=True)
                 result.total.backward()
@@ -259,13 +269,14 @@ def _train(
                 for k, v in losses.items():
                     state.loss_sums[k] = state.loss_sums.get(k, 0.0) + v
                 state.loss_steps += 1
-                global_step = epoch * len(slices) + state.step
+                global_step = epoch * steps_per_epoch + state.step
                 yield StepEnd(epoch, state.step, global_step, total_steps, losses, r)
                 if config.snapshot_every and global_step % config.snapshot_every == 0:
                     yield _alignment(epoch, global_step, result, labels[idx], idx)
                 state.step += 1
 
             _check_weights(model, f"the end of epoch {epoch + 1}")
+            pseudo = _pseudo_labels(epoch, model, teacher, config, train_split, unlabelled, device)
             val = evaluate(model, data.val, device, "the val")
             improved = val.avg > state.best_avg
             if improved:
@@ -280,10 +291,27 @@ def _train(
                 "val": val.as_dict(),
                 "seconds": seconds,
                 "best": improved,
+                "n_labelled": int(train_split.labelled.sum()),
             }
+            if pseudo is not None:
+                record["pseudo"] = {
+                    "accuracy": pseudo.accuracy,
+                    "confidence": float(pseudo.confidence.mean()) if len(unlabelled) else None,
+                    "n": len(unlabelled),
+                }
             state.history.append(record)
             state.epoch, state.step, state.loss_sums, state.loss_steps = epoch + 1, 0, {}, 0
-            yield EpochEnd(epoch, mean_losses, val, r, seconds, improved)
+            if pseudo is not None:
+                yield pseudo
+            yield EpochEnd(
+                epoch,
+                mean_losses,
+                val,
+                r,
+                seconds,
+                improved,
+                pseudo.accuracy if pseudo is not None else None,
+            )
             if out is not None:
                 if improved:
                     yield snapshot_checkpoint("best", out / "model.pt")
@@ -337,6 +365,41 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     """``history.jsonl``, one line per finished epoch, rewritten whole from the run's state."""
     with atomic_write(out / "history.jsonl", "w") as f:
         f.writelines(json.dumps(record) + "\n" for record in history)
+
+
+def _pseudo_labels(
+    epoch: int,
+    model: AVEmbedder,
+    teacher: Any,
+    config: RunConfig,
+    split: Split,
+    unlabelled: np.ndarray,
+    device: torch.device,
+) -> PseudoLabels | None:
+    """The epoch's pseudo-labels of the unlabelled train pairs: one forward of psd's teacher
+    (triplet: the student's head) over them; None when there are none or no head is trained."""
+    if not len(unlabelled) or config.loss.method == "infonce":
+        return None
+    source_model = getattr(teacher, "model", model)  # EMA teacher's copy; self-teacher: student
+    audio = torch.as_tensor(split.audio[unlabelled], device=device)
+    visual = torch.as_tensor(split.visual[unlabelled], device=device)
+    predicted, confidence = predict_classes(source_model, audio, visual, config.loss.temperature)
+    true = split.true_labels[unlabelled] if split.true_labels is not None else None
+    known = true >= 0 if true is not None else None
+    accuracy = (
+        float((predicted[known] == true[known]).mean())
+        if true is not None and known is not None and known.any()
+        else None
+    )
+    return PseudoLabels(
+        epoch=epoch,
+        indices=unlabelled.astype(np.int64),
+        predicted=predicted,
+        confidence=confidence,
+        source="teacher" if teacher is not None else "student",
+        true_labels=true,
+        accuracy=accuracy,
+    )
 
 
 def _alignment(

@@ -107,9 +107,11 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                     initial=ev.start_epoch * ev.steps_per_epoch + ev.start_step,
                     dynamic_ncols=True,
                 )
+            labelled = f" ({ev.n_labelled} labelled)" if 0 <= ev.n_labelled < ev.n_train else ""
             print(
-                f"training {ev.config['loss']['method']} on {ev.device}: {ev.n_train} train / "
-                f"{ev.n_val} val pairs, {ev.total_epochs} epochs x {ev.steps_per_epoch} steps"
+                f"training {ev.config['loss']['method']} on {ev.device}: {ev.n_train} train"
+                f"{labelled} / {ev.n_val} val pairs, {ev.total_epochs} epochs x "
+                f"{ev.steps_per_epoch} steps"
                 + (
                     f", resuming at epoch {ev.start_epoch + 1}"
                     if ev.start_epoch or ev.start_step
@@ -124,7 +126,13 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
             line = (
                 f"epoch {ev.epoch + 1}: loss {ev.losses.get('total', float('nan')):.4f}  "
                 f"val MAP a2v {ev.val.a2v:.4f} v2a {ev.val.v2a:.4f} avg {ev.val.avg:.4f}  "
-                f"r {ev.r:.2f}  {ev.seconds:.1f}s" + ("  *best" if ev.best else "")
+                f"r {ev.r:.2f}  {ev.seconds:.1f}s"
+                + (
+                    ""
+                    if ev.pseudo_accuracy is None
+                    else f"  pseudo-labels {100 * ev.pseudo_accuracy:.1f}% right"
+                )
+                + ("  *best" if ev.best else "")
             )
             (bar.write if bar is not None else print)(line)
         elif isinstance(ev, CheckpointSaved) and ev.kind == "interrupt":

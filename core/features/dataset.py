@@ -1,7 +1,9 @@
 """Clip folders and manifests to a feature file in the lineage's HDF5 layout; shards and merging.
 
 A clip set is either a folder with one subfolder per class (class name = folder name, files found
-recursively) or a CSV manifest ``path,label[,split]`` (paths relative to the manifest).
+recursively) or a CSV manifest ``path,label[,split]`` (paths relative to the manifest). Clips in
+a subfolder named ``_unlabelled``, or on manifest rows with an empty label, become unlabelled
+pairs (label -1, always in train; see core/data.py), not a class.
 
 Clips are pairs: a clip whose audio or picture is missing (no audio track, too short, a sound or
 still image in a class folder) is left out of the file and reported with its reason. Splits are
@@ -29,7 +31,15 @@ import h5py
 import numpy as np
 
 from core.atomic import atomic_path
-from core.data import SPLITS, AVDataset, DataError, Split, save_h5, stratified_split
+from core.data import (
+    SPLITS,
+    UNLABELLED,
+    AVDataset,
+    DataError,
+    Split,
+    save_h5,
+    stratified_split,
+)
 from core.errors import UserError
 from core.features.cache import FeatureCache
 from core.features.encoders import Encoders
@@ -39,13 +49,14 @@ from core.features.media import MEDIA_EXTS
 from core.features.segment_store import SegmentSource, SegmentSpool, shard_segments
 
 MANIFEST_NAME = "manifest.csv"
+UNLABELLED_DIR = "_unlabelled"  # its clips are pairs without a label, not a class
 _SKIPPED = ("skipped_path", "skipped_kind", "skipped_reason")
 
 
 @dataclass(frozen=True)
 class ClipItem:
     path: Path
-    label: str
+    label: str  # "" for an unlabelled clip
     split: str | None = None  # from a manifest; None: assigned by assign_splits
 
 
@@ -77,9 +88,10 @@ def _scan_folder(root: Path) -> Listing:
     classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     for d in classes:
         files = sorted(p for p in d.rglob("*") if p.is_file() and not _hidden(p, d))
+        label = "" if d.name == UNLABELLED_DIR else d.name
         for p in files:
             if p.suffix.lower() in MEDIA_EXTS:
-                items.append(ClipItem(p, d.name))
+                items.append(ClipItem(p, label))
             else:
                 ignored.append((str(p), f"not a media file name ({p.suffix or 'no extension'})"))
         if not files:
@@ -89,8 +101,14 @@ def _scan_folder(root: Path) -> Listing:
             f"{root}: no clips found; expected one subfolder per class holding video files, "
             f"or a {MANIFEST_NAME} (path,label[,split])"
         )
-    names = tuple(sorted({it.label for it in items}))
-    return Listing(items, names, ignored, str(root.resolve()))
+    return Listing(items, _class_names(items, root), ignored, str(root.resolve()))
+
+
+def _class_names(items: list[ClipItem], source: Path) -> tuple[str, ...]:
+    names = tuple(sorted({it.label for it in items} - {""}))
+    if not names:
+        raise UserError(f"{source}: every clip is unlabelled; label at least one clip per class")
+    return names
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -111,19 +129,26 @@ def _read_manifest(path: Path) -> Listing:
         items: list[ClipItem] = []
         for line, row in enumerate(reader, start=2):
             clip, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-            if not clip or not label:
-                raise UserError(f"{path}, line {line}: empty path or label")
+            if not clip:
+                raise UserError(f"{path}, line {line}: empty path")
             split = (row.get("split") or "").strip().lower() or None
-            if "split" in fields and split not in SPLITS:
+            if "split" in fields and split not in SPLITS and not (split is None and not label):
                 raise UserError(
                     f"{path}, line {line}: split {row.get('split')!r} is not one of "
                     f"{', '.join(SPLITS)}"
                 )
+            if not label and split not in (None, "train"):
+                raise UserError(
+                    f"{path}, line {line}: an unlabelled clip (empty label) can only be in train, "
+                    f"not {split}"
+                )
+            if not label:
+                split = "train" if "split" in fields else None
             p = Path(clip)
             items.append(ClipItem(p if p.is_absolute() else path.parent / p, label, split))
     if not items:
         raise UserError(f"{path}: the manifest lists no clips")
-    return Listing(items, tuple(sorted({it.label for it in items})), [], str(path.resolve()))
+    return Listing(items, _class_names(items, path), [], str(path.resolve()))
 
 
 @dataclass(frozen=True)
@@ -154,15 +179,18 @@ class SplitRule:
 
 def assign_splits(labels: np.ndarray, rule: SplitRule) -> np.ndarray:
     """Split name per clip: test drawn first, then val out of the rest, so the test set does not
-    move when only --val changes. Deterministic given the labels (in order) and the seed."""
+    move when only --val changes. Deterministic given the labels (in order) and the seed.
+    Unlabelled clips (-1) stay in train and are not counted: val and test are drawn from the
+    labelled ones."""
     splits = np.full(len(labels), "train", dtype=object)
-    rest = np.arange(len(labels))
+    rest = np.flatnonzero(labels != UNLABELLED)
+    labels = labels[rest]
     if rule.test > 0 and len(labels):
         kept, held = stratified_split(labels, rule.test, rule.seed)
-        splits[held] = "test"
-        rest = kept
+        splits[rest[held]] = "test"
+        rest, labels = rest[kept], labels[kept]
     if rule.val > 0 and len(rest):
-        _, held = stratified_split(labels[rest], rule.val / (1 - rule.test), rule.seed + 1)
+        _, held = stratified_split(labels, rule.val / (1 - rule.test), rule.seed + 1)
         splits[rest[held]] = "val"
     return splits
 
@@ -375,7 +403,13 @@ def _rows(listing: Listing, kept: list[tuple[int, ClipResult]], da: int, dv: int
         audio=np.stack([f.audio for f in feats]) if feats else np.zeros((0, da), np.float32),  # type: ignore[union-attr]
         visual=np.stack([f.visual for f in feats]) if feats else np.zeros((0, dv), np.float32),  # type: ignore[union-attr]
         labels=np.array(
-            [listing.class_names.index(listing.items[i].label) for i, _ in kept], np.int64
+            [
+                listing.class_names.index(listing.items[i].label)
+                if listing.items[i].label
+                else UNLABELLED
+                for i, _ in kept
+            ],
+            np.int64,
         ),
         paths=[str(Path(r.path).resolve()) for _, r in kept],
         index=np.array([i for i, _ in kept], np.int64),

@@ -44,16 +44,24 @@ class SoftCrossModalTriplet(nn.Module):
         self.distance = distance
 
     def forward(
-        self, za: torch.Tensor, zv: torch.Tensor, soft: torch.Tensor, anchors: torch.Tensor
+        self,
+        za: torch.Tensor,
+        zv: torch.Tensor,
+        soft: torch.Tensor,
+        anchors: torch.Tensor,
+        candidates: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """za, zv: [n, d] embeddings of the batch's pairs; soft: [n, n] S (audio rows, visual
-        columns); anchors: [n] bool, the pairs whose two modalities act as anchors (the set U)."""
+        columns); anchors: [n] bool, the pairs whose two modalities act as anchors (the set U);
+        candidates: [n] bool, the pairs that may serve as positives or negatives (all if None)."""
         if not anchors.any():
             return za.sum() * 0.0
         # Both directions in one pass: audio anchors' rows of S on top, visual anchors' below.
         d = torch.cat([self.distance(za[anchors], zv), self.distance(zv[anchors], za)])
         s = torch.cat([soft[anchors], soft.T[anchors]])
         w_neg = 1.0 - s
+        if candidates is not None:
+            s, w_neg = s * candidates, w_neg * candidates
         # p == n is no triplet: its term is margin * S_ip (1 - S_ip); take it out of both sums.
         same = (s * w_neg).sum(1)
         weight = s.sum(1) * w_neg.sum(1) - same

@@ -90,6 +90,8 @@ def test_bad_input_is_one_line_and_nonzero(tiny_h5, tmp_path):
         (["--threads", "100000"], "--threads: must be <="),
         (["--method", "moco"], "--method: unknown method 'moco'"),
         (["--val-fraction", "1.5"], "--val-fraction: must be < 1"),
+        (["--label-fraction", "0"], "--label-fraction: must be > 0"),
+        (["--labelled-share", "1.5"], "--labelled-share: must be <= 1"),
     ],
 )
 def test_bad_config_flags_are_one_line_and_create_no_run_folder(
@@ -119,3 +121,15 @@ def test_app_flags_are_checked_before_any_window_opens(argv, message, capsys):
     with pytest.raises(SystemExit) as code:
         check_args(parser, parser.parse_args(argv))
     assert code.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_label_fraction_flag_hides_labels_and_is_recorded(tiny_h5, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", str(tiny_h5), "--out", str(run), "--quiet", *FAST]
+    assert main([*argv, "--label-fraction", "0.25", "--label-seed", "3"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["label_fraction"] == 0.25 and config["data"]["label_seed"] == 3
+    history = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    assert history[-1]["n_labelled"] == 24  # a quarter of the 96 train pairs, per class
+    assert 0 <= history[-1]["pseudo"]["accuracy"] <= 1
+    assert "pseudo-labels" in capsys.readouterr().out

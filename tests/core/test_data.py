@@ -73,10 +73,11 @@ def test_one_hot_labels_are_read_as_class_ids(tmp_path):
         (lambda a: a.update(lab_train=a["lab_train"][:-1]), "lengths differ"),
         (lambda a: a["audio_train"].__setitem__((3, 1), np.nan), r"audio_train\[3, 1\] is nan"),
         (lambda a: a["visual_test"].__setitem__((0, 0), np.inf), r"visual_test\[0, 0\] is inf"),
-        (lambda a: a["lab_test"].__setitem__(2, -1), r"lab_test\[2\] = -1 is out of range"),
+        (lambda a: a["lab_test"].__setitem__(2, -1), r"lab_test\[2\] is unlabelled.*must all be"),
+        (lambda a: a["lab_train"].__setitem__(2, -2), r"lab_train\[2\] = -2 is out of range"),
         (lambda a: a.update(audio_test=np.zeros((8, 5), np.float32)), "dimensions differ"),
         (lambda a: a.update(audio_train=np.zeros(20, np.float32)), "audio_train must be a 2-D"),
-        (lambda a: a.update(lab_train=np.full((20, 3), 1)), "not one-hot"),
+        (lambda a: a.update(lab_train=np.full((20, 3), 1)), r"lab_train\[0\] is not one-hot"),
         (lambda a: a.update(lab_train=np.full(20, 0.5)), "non-integer labels"),
     ],
 )
@@ -107,3 +108,28 @@ def test_stratified_split_keeps_every_class_on_both_sides():
     kept, held = stratified_split(labels, 0.3, seed=0)
     assert sorted(np.concatenate([kept, held]).tolist()) == list(range(13))
     assert set(labels[held]) == {0, 1} and set(labels[kept]) == {0, 1, 2}
+
+
+def test_unlabelled_train_rows_as_minus_one_or_all_zero_one_hot(tmp_path):
+    arrays = lineage()
+    arrays["lab_train"][[1, 4]] = -1
+    ints = load_h5(write(tmp_path / "ints.h5", **arrays), val_fraction=0.2)
+    onehot = np.eye(3, dtype=np.int64)[lineage()["lab_train"]]
+    onehot[[1, 4]] = 0
+    arrays["lab_train"] = onehot
+    hot = load_h5(write(tmp_path / "hot.h5", **arrays), val_fraction=0.2)
+    for data in (ints, hot):
+        assert data.num_classes == 3
+        # both unlabelled pairs stay in train: val is carved from labelled pairs only
+        assert (data.train.labels == -1).sum() == 2 and not data.train.labelled.all()
+        assert (data.val.labels >= 0).all() and len(data.val) == 3  # 1 of 6 per class
+        assert len(data.train) + len(data.val) == 20 and data.train_rows is not None
+    assert np.array_equal(ints.train.labels, hot.train.labels)
+
+
+def test_an_unlabelled_one_hot_test_row_names_the_row(tmp_path):
+    arrays = lineage()
+    arrays["lab_test"] = np.eye(3, dtype=np.int64)[arrays["lab_test"]]
+    arrays["lab_test"][5] = 0
+    with pytest.raises(DataError, match=r"d.h5: lab_test\[5\] is unlabelled \(1 such rows\)"):
+        load_h5(write(tmp_path / "d.h5", **arrays))

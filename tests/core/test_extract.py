@@ -279,3 +279,46 @@ def test_a_decoder_crash_costs_one_file_not_the_batch(tmp_path, monkeypatch):
     results = list(extract.iter_features(paths, Encoders(LogMelStats(), ColorGrid()), workers=2))
     assert [r.error is None for r in results] == [True, False, True, True]
     assert "crashed" in str(results[1].error) and str(paths[1]) in str(results[1].error)
+
+
+def test_unlabelled_folder_and_empty_manifest_labels_become_unlabelled_train_pairs(
+    clips_dir, tmp_path
+):
+    root = tmp_path / "clips"
+    for name in ("bell", "drum"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            (root / name / f"{name}{i}.mp4").symlink_to(clips_dir / name / f"{name}{i}.mp4")
+    (root / "_unlabelled").mkdir()
+    for i in range(2):
+        (root / "_unlabelled" / f"wind{i}.mp4").symlink_to(clips_dir / "wind" / f"wind{i}.mp4")
+    common = ["--no-cache", "--quiet", "--workers", "1", "--val", "0.34", "--test", "0.34", *CHEAP]
+    out = tmp_path / "folder.h5"
+    assert main(["extract", str(root), "--out", str(out), *common]) == 0
+    data = load_h5(out)
+    assert data.class_names == ("bell", "drum")  # not a class called _unlabelled
+    unlabelled = [p for p, y in zip(data.train.paths, data.train.labels, strict=True) if y == -1]
+    assert sorted(p.rsplit("/", 1)[1] for p in unlabelled) == ["wind0.mp4", "wind1.mp4"]
+    assert (data.val.labels >= 0).all() and (data.test.labels >= 0).all()
+    assert len(data.test) == 2  # one per class, drawn among the labelled clips only
+
+    manifest = tmp_path / "list.csv"
+    manifest.write_text(
+        "path,label\n"
+        + "".join(f"{root / 'bell' / f'bell{i}.mp4'},bell\n" for i in range(3))
+        + "".join(f"{root / 'drum' / f'drum{i}.mp4'},drum\n" for i in range(3))
+        + f"{root / '_unlabelled' / 'wind0.mp4'},\n"
+    )
+    out = tmp_path / "manifest.h5"
+    assert main(["extract", "--manifest", str(manifest), "--out", str(out), *common]) == 0
+    data = load_h5(out)
+    assert data.class_names == ("bell", "drum")
+    assert (data.train.labels == -1).sum() == 1
+
+
+def test_an_unlabelled_manifest_row_outside_train_is_a_one_line_error(tmp_path, capsys):
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text("path,label,split\na.mp4,x,train\nb.mp4,,test\n")
+    assert main(["extract", "--manifest", str(manifest), "--out", str(tmp_path / "x.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "line 3" in err and "unlabelled" in err
