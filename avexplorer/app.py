@@ -62,29 +62,15 @@ def run_app(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     check_args(parser, args)
-    import pyqtgraph as pg
-    from PySide6.QtCore import QStandardPaths, QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QTimer
 
-    import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None, True, False)
-
-    # The training worker runs Python between torch kernels; a shorter GIL switch interval lets
-    # the GUI thread in sooner (the default 5 ms would be a visible share of a 50 ms budget).
-    sys.setswitchinterval(0.001)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("avexplorer")
-    app.setOrganizationName("avexplorer")
-    pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
+    app = qt_application()
 
     from avexplorer.gc_freeze import freeze_long_lived
     from avexplorer.main_window import MainWindow
     from avexplorer.state import AppState
 
-    runs = (
-        Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation))
-        / "runs"
-    )
-    state = AppState(runs_root=runs)
+    state = AppState(runs_root=runs_folder())
     window = MainWindow(state)
     window.show()
     show_encoder_problems(window)
@@ -99,6 +85,31 @@ def run_app(argv: list[str] | None = None) -> int:
     window.jobs.wait(15_000)
     state.close()
     return code
+
+
+def qt_application():
+    """The QApplication, set up for the app: the running one (a notebook's) or a new one."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None, True, False)
+
+    # The training worker runs Python between torch kernels; a shorter GIL switch interval lets
+    # the GUI thread in sooner (the default 5 ms would be a visible share of a 50 ms budget).
+    sys.setswitchinterval(0.001)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("avexplorer")
+    app.setOrganizationName("avexplorer")
+    pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
+    return app
+
+
+def runs_folder() -> Path:
+    """Where the app keeps its training runs (the user's application data folder)."""
+    from PySide6.QtCore import QStandardPaths
+
+    location = QStandardPaths.StandardLocation.AppLocalDataLocation
+    return Path(QStandardPaths.writableLocation(location)) / "runs"
 
 
 def show_encoder_problems(window) -> None:

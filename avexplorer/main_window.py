@@ -66,6 +66,8 @@ DOCK_AREAS = {
 
 
 class MainWindow(QMainWindow):
+    closing = Signal()  # the window is closing (``avexplorer.show``'s handle listens)
+
     def __init__(self, state: AppState, jobs: JobController | None = None):
         super().__init__()
         self.state = state
@@ -302,6 +304,7 @@ class MainWindow(QMainWindow):
         settings().setValue(f"paths/{kind}", str(p if p.is_dir() else p.parent))
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.closing.emit()
         self.save_settings()
         self.jobs.close()  # cancels every job now; app.py waits for the workers to end
         super().closeEvent(event)
