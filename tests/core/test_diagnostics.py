@@ -20,7 +20,10 @@ from tests.core.features_fixtures import make_clip_folder, make_wav
 def no_aisfx(monkeypatch: pytest.MonkeyPatch):
     """aisfx as on a machine where the second set-up command was not run: `import aisfx` fails
     and importlib finds no such module."""
-    monkeypatch.setitem(sys.modules, "aisfx", None)
+    # Submodules too: once another test imported aisfx.inference, `from aisfx.inference import`
+    # would find it in sys.modules without looking at the parent.
+    for name in [m for m in sys.modules if m == "aisfx" or m.startswith("aisfx.")] + ["aisfx"]:
+        monkeypatch.setitem(sys.modules, name, None)
     enc_mod._audio_encoder.cache_clear()
     yield
     enc_mod._audio_encoder.cache_clear()
