@@ -115,7 +115,7 @@ def runs_folder() -> Path:
 def show_encoder_problems(window) -> None:
     """A missing pretrained encoder, said in the status bar for as long as the app runs (a
     normal status widget: temporary messages cover it, then it comes back)."""
-    from PySide6.QtWidgets import QLabel
+    from PySide6.QtWidgets import QLabel, QSizePolicy
 
     from core.diagnostics import encoder_problems
 
@@ -124,6 +124,8 @@ def show_encoder_problems(window) -> None:
         label = QLabel("⚠ " + "; ".join(problems))
         label.setToolTip("\n".join(problems))
         label.setStyleSheet("color: #a04000")
+        # cut on a narrow window rather than widen it; the tooltip has the whole text
+        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         window.statusBar().addWidget(label, 1)
 
 
