@@ -69,13 +69,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_write(
+    path: str | Path, mode: str = "wb", *, sync: bool = True, **kwargs: Any
+) -> Iterator[IO[Any]]:
     """An open file that becomes ``path`` only when the block ends without error (synced first,
-    so a crash right after the rename cannot leave an empty file)."""
+    so a crash right after the rename cannot leave an empty file; ``sync=False`` skips that for
+    files that can be made again, such as cache entries)."""
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
-        f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def _remove(path: Path) -> None:

@@ -208,6 +208,10 @@ def save_h5(path: str | Path, data: AVDataset, include_val: bool = True) -> None
 
 
 def write_split(f: h5py.File, name: str, split: Split) -> None:
+    for key, x in ((f"audio_{name}", split.audio), (f"visual_{name}", split.visual)):
+        if not np.isfinite(x).all():  # the one writer of feature files never writes NaN
+            row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+            raise DataError(f"not written: {key}[{row}] holds NaN or infinite values")
     f.create_dataset(f"audio_{name}", data=split.audio.astype(np.float32))
     f.create_dataset(f"visual_{name}", data=split.visual.astype(np.float32))
     f.create_dataset(f"lab_{name}", data=split.labels.astype(np.int64))

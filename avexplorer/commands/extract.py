@@ -37,6 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="feature file to write (.h5)")
     p.add_argument("--manifest", help="CSV path,label[,split] (default: CLIPS_DIR/manifest.csv)")
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="let the manifest list clips outside its own folder tree",
+    )
     p.add_argument("--val", type=float, default=0.1, help="validation fraction (default 0.1)")
     p.add_argument("--test", type=float, default=0.2, help="test fraction (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the stratified split")
@@ -114,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--segments must be a positive number of seconds")
     shard = parse_shard(args.shard) if args.shard else None
     rule = SplitRule(args.val, args.test, args.seed)
-    listing = list_clips(args.clips, args.manifest)
+    listing = list_clips(args.clips, args.manifest, allow_outside=args.allow_outside)
     set_threads(args.threads)
     encoders = load_encoders(args.audio_encoder, args.visual_encoder, args.device)
     cache = None if args.no_cache else FeatureCache(args.cache)

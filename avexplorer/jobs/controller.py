@@ -271,10 +271,14 @@ class JobController(QObject):
     def open_folder(self, path: str) -> None:
         """Extract features from every clip in a folder (cached), then open them."""
 
-        def done(data: Any) -> None:
+        def done(result: Any) -> None:
+            data, report = result
             self.state.set_dataset(data)
             self.state.message.emit(f"Opened clips of {Path(path).name}")
             self.load_thumbnails()
+            left_out = report.left_out()  # the same summary as the CLI's extract
+            if left_out:
+                self.state.error.emit("Some clips were left out", left_out)
 
         start(
             self.state,

@@ -46,7 +46,7 @@ def build_demo_clips(progress: Progress | None = None) -> str:
 def extract_folder(
     folder: str, out_dir: str | Path | None = None, progress: Progress | None = None
 ) -> Any:
-    """Features of every clip in ``folder`` (one subfolder per class) as an AVDataset.
+    """Features of every clip in ``folder`` (one subfolder per class): (AVDataset, ExtractReport).
 
     The feature file goes to ``out_dir`` (default: the user's cache), named after the folder;
     the per-clip feature cache of ``core.features`` makes a second opening fast.
@@ -76,7 +76,7 @@ def extract_folder(
         if progress is not None:
             progress(done[0], total)
 
-    extract_dataset(
+    report = extract_dataset(
         listing,
         out,
         encoders,
@@ -84,4 +84,4 @@ def extract_folder(
         cache=FeatureCache(),
         on_result=on_result,
     )
-    return load_h5(out)
+    return load_h5(out), report

@@ -14,11 +14,13 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from core.atomic import atomic_write
 
 _CHUNK = 1 << 20
 
@@ -53,18 +55,26 @@ class FeatureCache:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
         return self.root / safe / digest[:2] / f"{digest}.npz"
 
-    def get(self, digest: str, key: str) -> CacheEntry | None:
+    def get(self, digest: str, key: str, dim: int | None = None) -> CacheEntry | None:
+        """The entry, or None when there is none or it cannot be trusted (damaged, not finite,
+        or not ``dim`` wide): the caller then encodes the clip again."""
         path = self._path(digest, key)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                vector = z["vector"] if "vector" in z.files else None
-                note = str(z["note"]) if "note" in z.files else None
-                duration = float(z["duration"]) if "duration" in z.files else None
+            with open(path, "rb") as fh:
+                z = np.load(fh, allow_pickle=False)
+                if not isinstance(z, np.lib.npyio.NpzFile):  # a bare array: not ours
+                    return None
+                with z:
+                    vector = z["vector"] if "vector" in z.files else None
+                    note = str(z["note"]) if "note" in z.files else None
+                    duration = float(z["duration"]) if "duration" in z.files else None
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, EOFError):  # damaged entry: encode again
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged entry
             return None
         if vector is None and note is None:
+            return None
+        if vector is not None and not _usable(vector, dim):
             return None
         return CacheEntry(vector, note, duration)
 
@@ -77,14 +87,19 @@ class FeatureCache:
             arrays["note"] = np.array(entry.note)
         if entry.duration is not None:
             arrays["duration"] = np.array(entry.duration, dtype=np.float64)
-        tmp: str | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except OSError:  # a read-only or full cache must not stop extraction
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        if "vector" in arrays and not _usable(arrays["vector"], None):
+            return  # never keep NaN features: the next run encodes the clip again
+        # A read-only or full cache must not stop extraction.
+        with contextlib.suppress(OSError), atomic_write(path, sync=False) as f:
+            np.savez(f, **arrays)
+
+
+def _usable(vector: np.ndarray, dim: int | None) -> bool:
+    """A stored vector (or [S, D] segment matrix) that features can be made of."""
+    return (
+        vector.ndim in (1, 2)
+        and vector.size > 0
+        and np.issubdtype(vector.dtype, np.floating)
+        and (dim is None or vector.shape[-1] == dim)
+        and bool(np.isfinite(vector).all())
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -43,7 +44,7 @@ from core.data import (
 from core.errors import UserError
 from core.features.cache import FeatureCache
 from core.features.encoders import Encoders
-from core.features.errors import NO_AUDIO, NO_VISUAL
+from core.features.errors import NO_AUDIO, NO_VISUAL, NOT_FINITE
 from core.features.extract import PADDED, ClipResult, decode_spec, iter_features
 from core.features.media import MEDIA_EXTS
 from core.features.segment_store import SegmentSource, SegmentSpool, shard_segments
@@ -68,29 +69,48 @@ class Listing:
     source: str = ""
 
 
-def list_clips(clips_dir: str | Path | None, manifest: str | Path | None = None) -> Listing:
+def list_clips(
+    clips_dir: str | Path | None,
+    manifest: str | Path | None = None,
+    allow_outside: bool = False,
+) -> Listing:
     """The clips of a class-per-folder tree, or of a manifest (given, or ``manifest.csv`` found
-    in ``clips_dir``). Files whose name is not a media type are ignored and reported."""
+    in ``clips_dir``). Files whose name is not a media type, unreadable folders and links that
+    lead nowhere are left out and reported in ``ignored``.
+
+    A manifest may list each clip once, and only clips inside its own folder tree unless
+    ``allow_outside`` (so a shared manifest cannot make extraction read files elsewhere).
+    """
     if manifest is None and clips_dir is not None and (Path(clips_dir) / MANIFEST_NAME).is_file():
         manifest = Path(clips_dir) / MANIFEST_NAME
     if manifest is not None:
-        return _read_manifest(Path(manifest))
+        return _read_manifest(Path(manifest), allow_outside)
     if clips_dir is None:
         raise UserError("give a clips folder or a manifest")
     return _scan_folder(Path(clips_dir))
 
 
 def _scan_folder(root: Path) -> Listing:
-    if not root.is_dir():
+    if not root.exists():
         raise UserError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise UserError(f"{root}: is a file, not a folder of clips")
     items: list[ClipItem] = []
     ignored: list[tuple[str, str]] = []
-    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    try:
+        classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    except OSError as e:
+        raise UserError(f"{root}: cannot read this folder ({e.strerror or e})") from None
+    seen: dict[Path, Path] = {}  # real file -> the path it was first listed under
     for d in classes:
-        files = sorted(p for p in d.rglob("*") if p.is_file() and not _hidden(p, d))
+        files = _files_under(d, ignored)
         label = "" if d.name == UNLABELLED_DIR else d.name
         for p in files:
-            if p.suffix.lower() in MEDIA_EXTS:
+            real = p.resolve()
+            if real in seen:
+                ignored.append((str(p), f"the same file as {seen[real]}, listed once"))
+            elif p.suffix.lower() in MEDIA_EXTS:
+                seen[real] = p
                 items.append(ClipItem(p, label))
             else:
                 ignored.append((str(p), f"not a media file name ({p.suffix or 'no extension'})"))
@@ -111,44 +131,89 @@ def _class_names(items: list[ClipItem], source: Path) -> tuple[str, ...]:
     return names
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _files_under(folder: Path, ignored: list[tuple[str, str]]) -> list[Path]:
+    """Files below ``folder`` (sorted, hidden ones left out); what cannot be walked (unreadable
+    folders, links to folders, links that lead nowhere or in a loop) goes to ``ignored``."""
+    files: list[Path] = []
+
+    def unreadable(e: OSError) -> None:
+        ignored.append((str(e.filename), f"unreadable folder ({e.strerror or e})"))
+
+    for top, dirs, names in os.walk(folder, onerror=unreadable):
+        here = Path(top)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:
+            if (here / d).is_symlink():  # os.walk does not follow them: say so
+                ignored.append((str(here / d), "a link to a folder, not followed"))
+        for name in names:
+            p = here / name
+            if name.startswith("."):
+                continue
+            if not p.is_file():
+                ignored.append((str(p), "a link that leads nowhere (broken or a loop)"))
+                continue
+            files.append(p)
+    return sorted(files)
 
 
-def _read_manifest(path: Path) -> Listing:
+def _read_manifest(path: Path, allow_outside: bool = False) -> Listing:
+    # Messages quote no text of the file: a manifest may be any file a user points at.
     if not path.is_file():
         raise UserError(f"{path}: no such manifest")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        fields = [c.strip().lower() for c in reader.fieldnames or []]
-        if "path" not in fields or "label" not in fields:
-            raise UserError(
-                f"{path}: the header must name columns path,label[,split]; found {fields}"
-            )
-        reader.fieldnames = fields
-        items: list[ClipItem] = []
-        for line, row in enumerate(reader, start=2):
-            clip, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-            if not clip:
-                raise UserError(f"{path}, line {line}: empty path")
-            split = (row.get("split") or "").strip().lower() or None
-            if "split" in fields and split not in SPLITS and not (split is None and not label):
-                raise UserError(
-                    f"{path}, line {line}: split {row.get('split')!r} is not one of "
-                    f"{', '.join(SPLITS)}"
-                )
-            if not label and split not in (None, "train"):
-                raise UserError(
-                    f"{path}, line {line}: an unlabelled clip (empty label) can only be in train, "
-                    f"not {split}"
-                )
-            if not label:
-                split = "train" if "split" in fields else None
-            p = Path(clip)
-            items.append(ClipItem(p if p.is_absolute() else path.parent / p, label, split))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            items = _manifest_items(path, csv.DictReader(f), allow_outside)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text (UTF-8) CSV manifest") from None
+    except csv.Error as e:
+        raise UserError(f"{path}: not a readable CSV manifest ({e})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
     if not items:
         raise UserError(f"{path}: the manifest lists no clips")
     return Listing(items, _class_names(items, path), [], str(path.resolve()))
+
+
+def _manifest_items(path: Path, reader: csv.DictReader, allow_outside: bool) -> list[ClipItem]:
+    fields = [c.strip().lower() for c in reader.fieldnames or []]
+    if "path" not in fields or "label" not in fields:
+        raise UserError(
+            f"{path}: the first line must be a header naming the columns path,label[,split]"
+        )
+    reader.fieldnames = fields
+    tree = path.parent.resolve()
+    items: list[ClipItem] = []
+    lines: dict[Path, int] = {}  # each clip's real path -> the line that listed it
+    for line, row in enumerate(reader, start=2):
+        clip, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        if not clip:
+            raise UserError(f"{path}, line {line}: empty path")
+        split = (row.get("split") or "").strip().lower() or None
+        if "split" in fields and split not in SPLITS and not (split is None and not label):
+            raise UserError(f"{path}, line {line}: the split must be one of {', '.join(SPLITS)}")
+        if not label and split not in (None, "train"):
+            raise UserError(
+                f"{path}, line {line}: an unlabelled clip (empty label) can only be in train, "
+                f"not {split}"
+            )
+        if not label:
+            split = "train" if "split" in fields else None
+        p = Path(clip)
+        p = p if p.is_absolute() else path.parent / p
+        real = p.resolve()
+        if not allow_outside and not real.is_relative_to(tree):
+            raise UserError(
+                f"{path}, line {line}: the clip lies outside the manifest's folder ({tree}); "
+                "pass --allow-outside to read it anyway"
+            )
+        if real in lines:
+            raise UserError(
+                f"{path}, lines {lines[real]} and {line}: the same clip is listed twice (it "
+                "would land in more than one split or class)"
+            )
+        lines[real] = line
+        items.append(ClipItem(p, label, split))
+    return items
 
 
 @dataclass(frozen=True)
@@ -218,6 +283,16 @@ class ExtractReport:
     seconds: float = 0.0  # decoding + encoding time (models already loaded)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, kind, reason)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+
+    def left_out(self) -> str | None:
+        """None when every listed clip was written and nothing was ignored; else a headline, a
+        blank line and the summary (a front end shows the headline and the rest as details)."""
+        if not self.skipped and not self.ignored:
+            return None
+        head = f"{len(self.skipped)} of {self.listed} clips were left out" if self.skipped else ""
+        if self.ignored:
+            head += ("; " if head else "") + f"{len(self.ignored)} entries were not clips"
+        return f"{head}\n\n{self.summary()}"
 
     def summary(self, limit: int = 20) -> str:
         total = sum(self.written.values())
@@ -380,6 +455,10 @@ def _why_unpaired(result: ClipResult) -> tuple[str, str] | None:
         return NO_VISUAL, _note(f.notes, "picture")
     if f.audio is None:
         return NO_AUDIO, _note(f.notes, "audio", "sound")
+    for name in ("audio", "visual", "audio_seg", "visual_seg"):
+        x = getattr(f, name, None)
+        if x is not None and not np.isfinite(x).all():
+            return NOT_FINITE, f"the {name.split('_')[0]} encoder gave NaN or infinite features"
     return None
 
 

@@ -83,6 +83,9 @@ class Job:
     # cache keys of the per-segment features (core/features/segment_encoding.py), when wanted
     audio_seg_key: str | None = None
     visual_seg_key: str | None = None
+    # the encoders' widths: a cached vector of another width is ignored (encoded again)
+    audio_dim: int | None = None
+    visual_dim: int | None = None
 
 
 @dataclass
@@ -106,13 +109,13 @@ def prepare(job: Job) -> Prepared:
             cache = FeatureCache(job.cache_root)
             out.digest = file_digest(job.path)
             if job.audio_key:
-                out.audio_hit = cache.get(out.digest, job.audio_key)
+                out.audio_hit = cache.get(out.digest, job.audio_key, job.audio_dim)
             if job.visual_key:
-                out.visual_hit = cache.get(out.digest, job.visual_key)
+                out.visual_hit = cache.get(out.digest, job.visual_key, job.visual_dim)
             if job.audio_seg_key:
-                out.audio_seg_hit = cache.get(out.digest, job.audio_seg_key)
+                out.audio_seg_hit = cache.get(out.digest, job.audio_seg_key, job.audio_dim)
             if job.visual_seg_key:
-                out.visual_seg_hit = cache.get(out.digest, job.visual_seg_key)
+                out.visual_seg_hit = cache.get(out.digest, job.visual_seg_key, job.visual_dim)
         want_audio = bool(job.audio_key) and (
             out.audio_hit is None or (bool(job.audio_seg_key) and out.audio_seg_hit is None)
         )

@@ -16,6 +16,7 @@ NO_AUDIO = "no audio"
 NO_VISUAL = "no picture"
 TOO_SHORT = "too short"
 UNREADABLE = "unreadable"
+NOT_FINITE = "non-finite features"
 
 
 class ClipError(UserError):

@@ -119,8 +119,13 @@ def iter_features(
     audio_key, visual_key = cache_keys(encoders, spec, pad_short)
     seg_keys = segment_keys(audio_key, visual_key, segments)
     root = str(cache.root) if cache is not None else None
+    dims = (
+        encoders.audio.dim if encoders.audio else None,
+        encoders.visual.dim if encoders.visual else None,
+    )
     jobs = (
-        Job(i, str(p), spec, audio_key, visual_key, root, *seg_keys) for i, p in enumerate(paths)
+        Job(i, str(p), spec, audio_key, visual_key, root, *seg_keys, *dims)
+        for i, p in enumerate(paths)
     )
     batch: list[Prepared] = []
     frames = 0

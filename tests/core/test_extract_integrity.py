@@ -1,0 +1,222 @@
+"""``extract`` keeps the data honest: each clip once, only the clips asked for, no NaN written,
+a bad cache entry encoded again, and everything left out said."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avexplorer.cli import main
+from core.data import SPLITS, DataError, load_h5, save_h5
+from core.errors import UserError
+from core.features.cache import CacheEntry, FeatureCache
+from core.features.dataset import extract_dataset, list_clips
+from core.features.encoders import load_encoders
+from core.features.errors import NOT_FINITE
+from tests.core.features_fixtures import make_video
+
+CHEAP = ["--audio-encoder", "logmel-stats", "--visual-encoder", "color-grid"]
+SECRET = "s3cr3t-token-do-not-print"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    for name, color in (("bell", (200, 40, 40)), ("drum", (40, 40, 200))):
+        (root / name).mkdir()
+        for i in range(3):
+            make_video(root / name / f"{name}{i}.mp4", 2.0, color=color, tone=440.0 + 50 * i)
+    return root
+
+
+def manifest(folder: Path, *rows: str, name: str = "list.csv") -> Path:
+    path = folder / name
+    path.write_text("\n".join(["path,label", *rows]) + "\n")
+    return path
+
+
+# --- the manifest: each clip once, inside its own tree, no content echoed -------------------
+
+
+@pytest.mark.parametrize("second", ["bell/bell0.mp4", "./bell/bell0.mp4", "drum/../bell/bell0.mp4"])
+def test_a_clip_listed_twice_is_an_error_naming_both_lines(clips, second):
+    path = manifest(clips, "bell/bell0.mp4,bell", "drum/drum0.mp4,drum", f"{second},drum")
+    with pytest.raises(UserError, match=r"lines 2 and 4: the same clip is listed twice"):
+        list_clips(None, path)
+
+
+def test_a_clip_outside_the_manifest_tree_is_refused_unless_allowed(clips, tmp_path):
+    inner = clips / "bell" / "list.csv"
+    inner.write_text("path,label\nbell0.mp4,bell\n../drum/drum0.mp4,drum\n")
+    try:
+        with pytest.raises(UserError, match="line 3: the clip lies outside the manifest's"):
+            list_clips(None, inner)
+        assert len(list_clips(None, inner, allow_outside=True).items) == 2
+    finally:
+        inner.unlink()
+    absolute = manifest(tmp_path, f"{clips / 'bell' / 'bell0.mp4'},bell")
+    with pytest.raises(UserError, match="--allow-outside"):
+        list_clips(None, absolute)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"{SECRET}:x:0:0:root:/root:/bin/bash\n".encode(),  # a file that is no manifest
+        b"\x89PNG\r\n\x1a\n\x00\x00" + SECRET.encode(),  # binary, with a NUL
+        b"\xff\xfe\xfa" + SECRET.encode(),  # not UTF-8
+        f"path,label,split\na.mp4,x,{SECRET}\n".encode(),  # a bad split value
+    ],
+    ids=["passwd-like", "binary", "not-utf8", "bad-split"],
+)
+def test_a_bad_manifest_is_one_line_that_quotes_none_of_it(tmp_path, capsys, content):
+    path = tmp_path / "m.csv"
+    path.write_bytes(content)
+    assert main(["extract", "--manifest", str(path), "--out", str(tmp_path / "x.h5")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and SECRET not in err
+    assert not (tmp_path / "x.h5").exists()
+
+
+# --- folders: what cannot be listed is said, each file once -----------------------------------
+
+
+def test_links_loops_and_unreadable_folders_are_listed_not_dropped(clips, tmp_path, monkeypatch):
+    root = tmp_path / "tree"
+    (root / "bell" / "sub").mkdir(parents=True)
+    (root / "drum").mkdir()
+    (root / "bell" / "a.mp4").symlink_to(clips / "bell" / "bell0.mp4")
+    (root / "drum" / "copy.mp4").symlink_to(clips / "bell" / "bell0.mp4")  # the same clip again
+    (root / "drum" / "b.mp4").symlink_to(clips / "drum" / "drum0.mp4")
+    (root / "drum" / "loop.mp4").symlink_to(root / "drum" / "loop.mp4")
+    (root / "drum" / "gone.mp4").symlink_to(root / "nowhere.mp4")
+    (root / "drum" / "more").symlink_to(clips / "drum")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path) == root / "bell" / "sub":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    listing = list_clips(root)
+    assert [p.path.name for p in listing.items] == ["a.mp4", "b.mp4"]
+    why = {Path(p).name: reason for p, reason in listing.ignored}
+    assert why["copy.mp4"].startswith("the same file as")
+    assert "leads nowhere" in why["loop.mp4"] and "leads nowhere" in why["gone.mp4"]
+    assert why["more"] == "a link to a folder, not followed"
+    assert why["sub"].startswith("unreadable folder (Permission denied")
+
+
+@pytest.mark.parametrize("kind", ["file", "missing"])
+def test_a_clips_folder_that_is_not_one_is_a_one_line_error(tmp_path, capsys, kind):
+    target = tmp_path / "clips"
+    if kind == "file":
+        target.write_text("x")
+    assert main(["extract", str(target), "--out", str(tmp_path / "x.h5")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(target) in err
+
+
+# --- the cache and the features --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        b"garbage, not an npz",
+        b"PK\x03\x04 a broken zip",
+        {"vector": np.ones(7, np.float32)},  # another width
+        {"vector": np.full(4, np.nan, np.float32)},
+        {"vector": np.array(["text"])},
+    ],
+    ids=["garbage", "broken-zip", "wrong-width", "nan", "text"],
+)
+def test_an_untrustworthy_cache_entry_reads_as_a_miss(tmp_path, entry):
+    cache = FeatureCache(tmp_path)
+    path = cache._path("ab" * 20, "enc")
+    path.parent.mkdir(parents=True)
+    if isinstance(entry, bytes):
+        path.write_bytes(entry)
+    else:
+        np.savez(path, **entry)
+    assert cache.get("ab" * 20, "enc", dim=4) is None
+
+
+def test_the_cache_never_keeps_nan(tmp_path):
+    cache = FeatureCache(tmp_path)
+    cache.put("cd" * 20, "enc", CacheEntry(np.array([1.0, np.nan], np.float32)))
+    assert cache.get("cd" * 20, "enc") is None and not list(tmp_path.rglob("*.npz"))
+
+
+def test_damaged_cache_entries_are_encoded_again(clips, tmp_path, capsys):
+    argv = ["extract", str(clips), "--cache", str(tmp_path / "cache"), "--quiet", *CHEAP]
+    argv += ["--workers", "1"]
+    assert main([*argv, "--out", str(tmp_path / "a.h5")]) == 0
+    entries = sorted((tmp_path / "cache").rglob("*.npz"))
+    assert entries
+    for i, entry in enumerate(entries):  # every other one garbage, the rest the wrong width
+        if i % 2:
+            entry.write_bytes(b"garbage")
+        else:
+            np.savez(entry, vector=np.ones(3, np.float32))
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "b.h5")]) == 0
+    assert "encoded 6, 0 from the cache" in capsys.readouterr().out
+    a, b = load_h5(tmp_path / "a.h5"), load_h5(tmp_path / "b.h5")
+    for s in SPLITS:
+        assert np.array_equal(a.split(s).audio, b.split(s).audio)
+        assert np.array_equal(a.split(s).visual, b.split(s).visual)
+
+
+def test_nan_features_are_left_out_with_a_reason_and_never_cached(clips, tmp_path):
+    encoders = load_encoders("logmel-stats", "color-grid", "cpu")
+    real = encoders.visual.features
+    calls = []
+
+    def nan_for_the_first(frames):
+        out = [np.asarray(v, np.float32).copy() for v in real(frames)]
+        if not calls:
+            out[0][:] = np.nan
+        calls.append(len(frames))
+        return out
+
+    encoders.visual.features = nan_for_the_first  # type: ignore[method-assign]
+    cache = FeatureCache(tmp_path / "cache")
+    report = extract_dataset(
+        list_clips(clips), tmp_path / "f.h5", encoders, cache=cache, batch_frames=1
+    )
+    assert [kind for _, kind, _ in report.skipped] == [NOT_FINITE]
+    assert "the visual encoder gave NaN" in report.summary()
+    data = load_h5(tmp_path / "f.h5")  # load_h5 refuses NaN, so this also checks the file
+    assert sum(len(data.split(s)) for s in SPLITS) == 5
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 6 + 5  # audio for all, no NaN
+
+
+def test_no_writer_puts_nan_in_a_feature_file(tiny_data, tmp_path):
+    audio = tiny_data.train.audio.copy()
+    audio[3, 1] = np.nan
+    bad = replace(tiny_data, train=replace(tiny_data.train, audio=audio))
+    with pytest.raises(DataError, match=r"audio_train\[3\] holds NaN"):
+        save_h5(tmp_path / "x.h5", bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_report_says_what_was_left_out(tmp_path, clips):
+    root = tmp_path / "tree"
+    (root / "bell").mkdir(parents=True)
+    (root / "bell" / "a.mp4").symlink_to(clips / "bell" / "bell0.mp4")
+    (root / "bell" / "b.mp4").symlink_to(clips / "bell" / "bell1.mp4")
+    (root / "bell" / "empty.mp4").write_bytes(b"")
+    (root / "bell" / "loop.mp4").symlink_to(root / "bell" / "loop.mp4")
+    encoders = load_encoders("logmel-stats", "color-grid", "cpu")
+    report = extract_dataset(list_clips(root), tmp_path / "f.h5", encoders)
+    text = report.left_out()
+    assert text is not None
+    head, details = text.split("\n\n", 1)
+    assert head == "1 of 3 clips were left out; 1 entries were not clips"
+    assert "empty.mp4" in details and "loop.mp4" in details
