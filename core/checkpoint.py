@@ -38,12 +38,19 @@ class Checkpoint:
     run: dict[str, Any] = field(default_factory=dict)  # best score, history, epoch accumulators
     data_source: str = ""
     data_fingerprint: str = ""  # AVDataset.fingerprint of the data trained on ("" if unknown)
+    path: str = ""  # the file it was loaded from (not stored), for messages
 
     def build_model(self, device: torch.device | str = "cpu") -> AVEmbedder:
         model = AVEmbedder(
             self.audio_dim, self.visual_dim, len(self.class_names), self.config.model
         )
-        model.load_state_dict(self.model)
+        try:
+            model.load_state_dict(self.model)
+        except RuntimeError as e:  # missing, unexpected or misshapen weights
+            raise UserError(
+                f"{self.path or 'the checkpoint'}: its weights do not fit its own model "
+                f"({_first_line(e)})"
+            ) from None
         return model.to(device).eval()
 
 
@@ -89,7 +96,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except Exception as e:  # torch raises several types for corrupt or foreign files
         raise UserError(
             f"{path}: not a readable avexplorer checkpoint ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200]})"
+            f"{_first_line(e)[:200]})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path}: not an avexplorer checkpoint (no '{FORMAT}' marker)")
@@ -98,10 +105,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"{path}: written by a newer avexplorer (format {payload['version']}); "
             "upgrade avexplorer to read it"
         )
+    problem = _payload_problem(payload)
+    if problem:
+        raise UserError(f"{path}: a damaged or foreign checkpoint ({problem})")
     try:
         config = RunConfig.from_dict(_this_machine(payload["config"]))
     except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{path}: its config is not understood ({e})") from None
+        raise UserError(f"{path}: its config is not understood ({_first_line(e)})") from None
     return Checkpoint(
         config=config,
         class_names=list(payload["class_names"]),
@@ -117,7 +127,40 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         run=payload.get("run", {}),
         data_source=payload.get("data_source", ""),
         data_fingerprint=payload.get("data_fingerprint", ""),
+        path=str(path),
     )
+
+
+def _payload_problem(payload: dict[str, Any]) -> str | None:
+    """What is wrong with a loaded checkpoint's fields, or None: checked before anything uses
+    them, so a damaged file is one clear error rather than a failure deep inside."""
+    for key in ("config", "class_names", "audio_dim", "visual_dim", "model"):
+        if key not in payload:
+            return f"no {key!r}"
+    names = payload["class_names"]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        return "class_names is not a list of names"
+    if not names:
+        return "class_names is empty"
+    for key in ("audio_dim", "visual_dim", "epoch", "step"):
+        value = payload.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"{key} is not a whole number >= 0"
+    model = payload["model"]
+    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        return "model is not a set of weight tensors"
+    for key in ("optimizer", "teacher"):
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            return f"{key} is not a state dict"
+    for key in ("rng", "run", "attrs"):
+        if not isinstance(payload.get(key, {}), dict):
+            return f"{key} is not a mapping"
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def data_differences(ckpt: Checkpoint, data: Any) -> list[str]:

@@ -141,11 +141,13 @@ def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDat
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise DataError(f"{path}: not a readable HDF5 file ({e})") from None
+        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(e)})") from None
     with f:
         names = _class_names(f, path)
         raw = {s: _read_split(f, s, path) for s in SPLITS if f"audio_{s}" in f or s != "val"}
         attrs = {k: str(v) for k, v in f.attrs.items()}
+    if not names:  # ids without names: as many classes as the largest id says, within reason
+        _check_label_ids(raw, path)
     num_classes = (
         len(names) if names else 1 + max(int(s.labels.max(initial=-1)) for s in raw.values())
     )
@@ -231,7 +233,7 @@ def write_split(f: h5py.File, name: str, split: Split) -> None:
 def _class_names(f: h5py.File, path: Path) -> list[str]:
     if "class_names" not in f:
         return []
-    raw = f["class_names"][()]
+    raw = _read(f, "class_names", path)
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.atleast_1d(raw)]
     if len(set(names)) != len(names):
         raise DataError(f"{path}: class_names has duplicate entries")
@@ -254,7 +256,7 @@ def _read_split(f: h5py.File, s: str, path: Path) -> Split:
         raise DataError(f"{path}: lengths differ: " + ", ".join(f"{k}={v}" for k, v in n.items()))
     paths = None
     if f"path_{s}" in f:
-        raw = f[f"path_{s}"][()]
+        raw = np.atleast_1d(_read(f, f"path_{s}", path))
         paths = tuple(p.decode() if isinstance(p, bytes) else str(p) for p in raw)
         if len(paths) != len(labels):
             raise DataError(f"{path}: path_{s} has {len(paths)} entries, lab_{s} has {len(labels)}")
@@ -288,7 +290,7 @@ def _segments(
         raise DataError(f"{path}: {s} segments must be [{n}, T, D] alike, found {shapes}")
     t = next(iter(arrays.values())).shape[1]
     if f"seg_count_{s}" in f:
-        count = np.asarray(f[f"seg_count_{s}"][()]).astype(np.int64)
+        count = np.asarray(_read(f, f"seg_count_{s}", path)).astype(np.int64)
         if count.shape != (n,):
             raise DataError(f"{path}: seg_count_{s} has shape {count.shape}, expected ({n},)")
         bad = np.flatnonzero((count < 1) | (count > t))
@@ -305,19 +307,17 @@ def _segments(
 def _segment_array(f: h5py.File, key: str, path: Path) -> np.ndarray:
     x = _features(f, key, path)[1]
     if x is None:
-        raise DataError(f"{path}: {key} must be a 3-D array [N, T, D], found {f[key].shape}")
+        raise DataError(f"{path}: {key} must be a 3-D array [N, T, D]")
     return x
 
 
 def _features(f: h5py.File, key: str, path: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(clip-level [N, D], per-segment [N, T, D]): one of them, as the file stores it."""
-    ds = f[key]
-    if not isinstance(ds, h5py.Dataset) or ds.ndim not in (2, 3):
+    x = _read(f, key, path)
+    if x.ndim not in (2, 3):
         raise DataError(
-            f"{path}: {key} must be a 2-D array [N, D] or 3-D [N, T, D], "
-            f"found shape {getattr(ds, 'shape', '?')}"
+            f"{path}: {key} must be a 2-D array [N, D] or 3-D [N, T, D], found shape {x.shape}"
         )
-    x = ds[()]
     if x.dtype == np.uint8:
         x = (x.astype(np.float32) - 128.0) / 256.0
     elif not np.issubdtype(x.dtype, np.number):
@@ -334,7 +334,7 @@ def _features(f: h5py.File, key: str, path: Path) -> tuple[np.ndarray | None, np
 
 
 def _labels(f: h5py.File, key: str, path: Path) -> np.ndarray:
-    y = f[key][()]
+    y = np.asarray(_read(f, key, path))
     if y.ndim == 2:  # one-hot, as some lineage files store it; an all-zero row is unlabelled
         ones = y.sum(axis=1)
         if not np.isin(y, (0, 1)).all() or (ones > 1).any():
@@ -354,3 +354,41 @@ def _labels(f: h5py.File, key: str, path: Path) -> np.ndarray:
     elif not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{path}: {key} has non-numeric dtype {y.dtype}")
     return y.astype(np.int64)
+
+
+def _read(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    """The array stored at ``key``: every read of a feature file goes through here, so a group,
+    a link to another file or an unreadable dataset is one ``DataError`` naming the key."""
+    link = f.get(key, getlink=True)
+    if link is None:
+        raise DataError(f"{path}: missing dataset {key!r}")
+    if isinstance(link, h5py.ExternalLink):
+        raise DataError(f"{path}: {key} is a link to another file ({link.filename}); not followed")
+    try:
+        ds = f[key]
+    except (KeyError, OSError) as e:
+        raise DataError(f"{path}: {key} cannot be opened ({_first_line(e)})") from None
+    if not isinstance(ds, h5py.Dataset):
+        raise DataError(f"{path}: {key} must be an array (a dataset), found a group")
+    try:
+        return ds[()]
+    except (OSError, ValueError, TypeError) as e:
+        raise DataError(f"{path}: {key} cannot be read ({_first_line(e)})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def _check_label_ids(raw: dict[str, Split], path: Path) -> None:
+    """Without class_names the ids themselves say how many classes there are; an id past the
+    file's number of pairs cannot be a class (and would make that many names)."""
+    limit = sum(len(s) for s in raw.values())
+    for name, split in raw.items():
+        bad = np.flatnonzero(split.labels >= limit)
+        if len(bad):
+            raise DataError(
+                f"{path}: lab_{name}[{bad[0]}] = {split.labels[bad[0]]} is far past the class "
+                f"ids a file of {limit} pairs can use (no class_names dataset names the classes)"
+            )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint import Checkpoint, load_checkpoint
+from core.checkpoint import Checkpoint, data_differences, load_checkpoint
 from core.config import RunConfig, flat_fields
 from core.data import AVDataset, Split, load_h5
 from core.device import resolve_device
@@ -86,11 +86,9 @@ def load_model_and_split(args: argparse.Namespace) -> tuple[AVEmbedder, Checkpoi
     """
     ckpt = load_checkpoint(args.checkpoint)
     data = load_data(args.data, ckpt.config)
-    if (ckpt.audio_dim, ckpt.visual_dim) != (data.audio_dim, data.visual_dim):
-        raise UserError(
-            f"{args.checkpoint} expects {ckpt.audio_dim}-d audio and {ckpt.visual_dim}-d visual "
-            f"features; {data.source} has {data.audio_dim}-d and {data.visual_dim}-d"
-        )
+    differences = data_differences(ckpt, data)
+    if differences:
+        raise UserError(f"{args.checkpoint} does not fit {data.source}: {'; '.join(differences)}")
     device = resolve_device(args.device)
     return ckpt.build_model(device), ckpt, data.split(args.split), device
 

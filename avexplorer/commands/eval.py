@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             print(full_report(metrics, names, args.split))
         return 0
     model, _, split, device = load_model_and_split(args)
-    scores = evaluate(model, split, device)
+    scores = evaluate(model, split, device, f"the {args.split}")
     if args.json:
         print(json.dumps(scores.as_dict(ranks=False)))
     else:

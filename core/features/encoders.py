@@ -38,12 +38,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``auto`` means CUDA when torch sees a GPU, else the CPU."""
-    if device != "auto":
-        return device
-    import torch
+    """``auto`` means CUDA when torch sees a GPU, else the CPU; an explicit name is checked
+    (core.device's rule: an unknown device or CUDA without a GPU is a UserError)."""
+    from core.device import resolve_device as checked
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(checked(device))
 
 
 def set_threads(threads: int) -> int:

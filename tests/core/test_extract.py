@@ -137,6 +137,7 @@ def test_manifest_gives_labels_and_splits(clips_dir, tmp_path):
                 "extract",
                 "--manifest",
                 str(manifest),
+                "--allow-outside",  # the clips lie beside the manifest's folder, not under it
                 "--out",
                 str(out),
                 "--no-cache",
