@@ -6,7 +6,9 @@ Every front end (the CLI, the app's training process, a script) reaches a run fo
 - one writer at a time: the folder is locked (an OS file lock, released by the kernel when the
   process ends, even on a crash) for as long as the run writes it;
 - a new run starts in an empty (or new) folder; a folder holding anything else is refused unless
-  the caller asks to overwrite, and then only the run's own files are removed;
+  the caller asks to overwrite, and then only the run's own files are removed (a front end's
+  record of the run it is starting, ``RECORD_FILES``, may already be there: training never
+  writes those);
 - a resumed run continues in the folder of the checkpoint it resumes.
 """
 
@@ -23,6 +25,8 @@ from core.errors import UserError
 LOCK_NAME = ".avexplorer.lock"
 # What a run writes; --force removes exactly these, never a user's other files.
 RUN_FILES = ("config.json", "history.jsonl", "model.pt", "last.pt")
+# What the app keeps beside a run (avexplorer/run_records.py), written before the run starts.
+RECORD_FILES = ("run.json", "steps.npz")
 
 
 class RunDirError(UserError):
@@ -81,7 +85,7 @@ def open_run_dir(
 
 def _check_contents(path: Path, resume_from: str | Path | None, overwrite: bool) -> None:
     present = sorted(p.name for p in path.iterdir() if p.name != LOCK_NAME)
-    if not present:
+    if not set(present) - set(RECORD_FILES):
         return
     if resume_from is not None:
         if Path(resume_from).resolve().parent == path.resolve():

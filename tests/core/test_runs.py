@@ -281,3 +281,9 @@ def test_embed_that_fails_to_write_keeps_the_earlier_file(tiny_h5, tmp_path, mon
     err = capsys.readouterr().err
     assert "emb.npz: could not be written (No space left on device)" in err
     assert out.read_bytes() == b"earlier" and stray_files(tmp_path) == []
+
+
+def test_a_front_ends_record_of_the_run_may_precede_it(tiny_data, tmp_path):
+    (tmp_path / "run.json").write_text("{}")  # the app writes its record first
+    list(train(small(epochs=1), tiny_data, out_dir=tmp_path))
+    assert (tmp_path / "run.json").read_text() == "{}" and history_epochs(tmp_path) == [0]
