@@ -1,0 +1,32 @@
+"""Opening a folder of clips says what it left out, with core's extract summary."""
+
+from __future__ import annotations
+
+
+def test_clips_left_out_of_a_folder_are_reported(qtbot, window, tmp_path, monkeypatch):
+    from core.features import encoders
+    from tests.core.features_fixtures import make_video
+
+    monkeypatch.setattr(
+        encoders,
+        "load_encoders",
+        lambda *a, **k: encoders.Encoders(encoders.LogMelStats(), encoders.ColorGrid()),
+    )
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "clips"
+    for c, color in enumerate(((220, 30, 30), (30, 30, 220))):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(2):
+            make_video(root / f"class{c}" / f"c{c}_{i}.mp4", 1.0, size=32, color=color)
+    (root / "class0" / "empty.mp4").write_bytes(b"")
+    (root / "class1" / "loop.mp4").symlink_to(root / "class1" / "loop.mp4")
+    errors = []
+    window.state.error.connect(lambda title, message: errors.append((title, message)))
+    window.open_folder(str(root))
+    qtbot.waitUntil(lambda: bool(errors), timeout=60_000)
+    title, message = errors[-1]
+    head, details = message.split("\n\n", 1)
+    assert title == "Some clips were left out"
+    assert head == "1 of 5 clips were left out; 1 entries were not clips"
+    assert "empty.mp4" in details and "loop.mp4: a link that leads nowhere" in details
+    assert window.state.dataset is not None and len(window.state.dataset.test) >= 1
