@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import signal
 import sys
 import traceback
 
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(argv)
     args = build_parser().parse_args(argv)
     prog = f"avexplorer {args.command}"
+    # SIGTERM stops a command as Ctrl-C does (train saves first; see commands/train.py), so that
+    # clean-up runs: temporary files removed, decoding processes ended.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.run(args) or 0)
     except ConfigError as e:
@@ -81,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _one_line(text: str) -> str:

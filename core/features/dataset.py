@@ -181,7 +181,9 @@ def _manifest_items(path: Path, reader: csv.DictReader, allow_outside: bool) -> 
             f"{path}: the first line must be a header naming the columns path,label[,split]"
         )
     reader.fieldnames = fields
-    tree = path.parent.resolve()
+    # Inside the tree by the manifest's own text (a link placed in the tree is the folder
+    # owner's choice, as in a class folder); the same clip twice by where it really is.
+    tree = Path(os.path.normpath(path.parent.absolute()))
     items: list[ClipItem] = []
     lines: dict[Path, int] = {}  # each clip's real path -> the line that listed it
     for line, row in enumerate(reader, start=2):
@@ -201,7 +203,7 @@ def _manifest_items(path: Path, reader: csv.DictReader, allow_outside: bool) -> 
         p = Path(clip)
         p = p if p.is_absolute() else path.parent / p
         real = p.resolve()
-        if not allow_outside and not real.is_relative_to(tree):
+        if not allow_outside and not Path(os.path.normpath(p.absolute())).is_relative_to(tree):
             raise UserError(
                 f"{path}, line {line}: the clip lies outside the manifest's folder ({tree}); "
                 "pass --allow-outside to read it anyway"

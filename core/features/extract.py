@@ -9,8 +9,12 @@ is in memory at any time, never a corpus.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -191,6 +195,10 @@ def _as_encoders(
 
 
 def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group: the main process handles it and shuts the pool
+    # down; a decoder must not die mid-job of it (and print a traceback).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     # Decoding processes share the machine with the encoder: one thread each.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -199,6 +207,21 @@ def _init_worker() -> None:
         cv2.setNumThreads(1)
     except ImportError:  # pragma: no cover
         pass
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to end this process when its parent ends, however it ends (even SIGKILL), so
+    that killing ``extract`` leaves no decoding process behind. A no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent was already gone before the request took effect
+            os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _prepared(jobs: Iterator[Job], workers: int) -> Iterator[Prepared]:

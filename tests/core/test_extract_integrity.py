@@ -220,3 +220,14 @@ def test_the_report_says_what_was_left_out(tmp_path, clips):
     head, details = text.split("\n\n", 1)
     assert head == "1 of 3 clips were left out; 1 entries were not clips"
     assert "empty.mp4" in details and "loop.mp4" in details
+
+
+def test_a_link_placed_inside_the_manifest_tree_is_the_folder_owners_choice(clips, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").symlink_to(clips / "bell" / "bell0.mp4")
+    (tmp_path / "in" / "b.mp4").symlink_to(clips / "bell" / "bell0.mp4")
+    path = manifest(tmp_path, "in/a.mp4,bell")
+    assert [it.path.name for it in list_clips(None, path).items] == ["a.mp4"]
+    path = manifest(tmp_path, "in/a.mp4,bell", "in/b.mp4,drum")  # one clip under two names
+    with pytest.raises(UserError, match="lines 2 and 3: the same clip is listed twice"):
+        list_clips(None, path)
