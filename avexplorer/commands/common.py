@@ -89,8 +89,11 @@ def load_model_and_split(args: argparse.Namespace) -> tuple[AVEmbedder, Checkpoi
     differences = data_differences(ckpt, data)
     if differences:
         raise UserError(f"{args.checkpoint} does not fit {data.source}: {'; '.join(differences)}")
+    split = data.split(args.split)
+    if not len(split):  # nothing to score or embed: an error, never a NaN score
+        raise UserError(f"{data.source}: the {args.split} split has no pairs")
     device = resolve_device(args.device)
-    return ckpt.build_model(device), ckpt, data.split(args.split), device
+    return ckpt.build_model(device), ckpt, split, device
 
 
 def _parse_bool(text: str) -> bool:

@@ -236,7 +236,10 @@ def test_a_checkpoint_whose_classes_differ_from_the_data_is_refused(run, tmp_pat
 
 def test_eval_of_an_empty_split_is_an_error_not_nan(run, tmp_path, capsys):
     empty_test = _copy_with(run / "tiny.h5", tmp_path / "e.h5", H5_CASES["empty test split"][0])
-    argv = ["eval", str(run / "run" / "model.pt"), str(empty_test), "--json"]
+    for extra in ([], ["--full"]):
+        argv = ["eval", str(run / "run" / "model.pt"), str(empty_test), "--json", *extra]
+        assert "test split has no pairs" in one_line_error(argv, capsys)
+    argv = ["embed", str(run / "run" / "model.pt"), str(empty_test), "--out", str(tmp_path / "x")]
     assert "test split has no pairs" in one_line_error(argv, capsys)
     assert main(["eval", str(run / "run" / "model.pt"), str(run / "tiny.h5"), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
