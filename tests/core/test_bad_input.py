@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from avexplorer.cli import main
-from core.checkpoint import load_checkpoint
 from core.data import save_h5
 
 FAST = ["--epochs", "1", "--batch-size", "32", "--hidden", "16", "--dim", "8", "--threads", "1"]
@@ -284,5 +283,21 @@ def test_an_unexpected_error_is_one_line_unless_debug(run, capsys, monkeypatch):
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_the_trained_run_is_whole(run):
-    assert load_checkpoint(run / "run" / "model.pt").class_names
+class _Hostile:
+    """Unpickling this would run code: it writes a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+def test_a_hostile_checkpoint_never_executes(run, tmp_path, capsys):
+    marker = tmp_path / "marker"
+    payload = torch.load(run / "run" / "model.pt", weights_only=True)
+    payload["attrs"] = _Hostile(marker)
+    torch.save(payload, tmp_path / "model.pt")
+    argv = ["eval", str(tmp_path / "model.pt"), str(run / "tiny.h5")]
+    assert "not a readable avexplorer checkpoint" in one_line_error(argv, capsys)
+    assert not marker.exists()
