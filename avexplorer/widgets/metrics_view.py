@@ -42,9 +42,12 @@ from avexplorer.widgets.embedding_map import rank_bins
 from avexplorer.widgets.training_plots import cache_axes
 
 FAILURES = 50  # rows of the failure browser
+CELL_HINT = "Click a cell of the confusion (row: the queries' class, column: their results')"
 NO_RUN = -999  # the "compare with" box's "nobody" entry
 GAIN, LOSS = QColor("#2ca02c"), QColor("#d62728")
-CHECKPOINT_COLOR = QColor("#555555")
+# Bars of run A and run B: fixed colours, apart from the gain/loss green and red (a run's own
+# colour could be either).
+RUN_COLORS = (QColor("#4363d8"), QColor("#f58231"))
 
 
 class _ConfusionImage(pg.ImageItem):
@@ -69,6 +72,7 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     cache_axes(w.getPlotItem())
     w.setTitle(title, size="9pt")
     w.setLabel("left", left)
+    w.getAxis("left").enableAutoSIPrefix(False)  # AP differences in AP units, not "x0.001"
     w.setMenuEnabled(False)
     w.showGrid(y=True, alpha=0.2)
     return w
@@ -107,7 +111,7 @@ class MetricsView(QWidget):
             values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False, width=10
         )
         self.heat_bar.setImageItem(self.heat, insert_in=self.heat_plot.getPlotItem())
-        self.cell_title = QLabel("Click a cell of the confusion matrix")
+        self.cell_title = QLabel(CELL_HINT)
         self.cell_title.setWordWrap(True)
         self.cell_list = QListWidget()
         self.cell_list.itemClicked.connect(self._open_list_item)
@@ -260,9 +264,7 @@ class MetricsView(QWidget):
         return box.currentText()
 
     def _color(self, which: int) -> QColor:
-        rid = (self.run_a if which == 0 else self.run_b).currentData()
-        run = self.state.runs.get(rid)
-        return QColor(run.color) if run is not None else CHECKPOINT_COLOR
+        return RUN_COLORS[which]
 
     def _class_names(self) -> list[str]:
         data = self.state.dataset
@@ -284,9 +286,12 @@ class MetricsView(QWidget):
         head = "<tr><th></th>" + "".join(f"<th>{d}</th>" for d in DIRECTIONS)
         if rows_b:
             head += "".join(f"<th>B−A {d}</th>" for d in DIRECTIONS)
-        lines = [f"<b>A: {self._name(0)}</b>"]
+        swatch = "<span style='color:{}'>■</span> "
+        lines = [swatch.format(RUN_COLORS[0].name()) + f"<b>A: {self._name(0)}</b>"]
         if b is not None:
-            lines.append(f"<br><b>B: {self._name(1)}</b>")
+            lines.append(
+                "<br>" + swatch.format(RUN_COLORS[1].name()) + f"<b>B: {self._name(1)}</b>"
+            )
         lines.append(f"<table cellspacing='4'>{head}</tr>")
         for i, (name, _) in enumerate(rows["A2V"]):
             tds = "".join(f"<td align='right'>{cell(rows[d][i][1], name)}</td>" for d in DIRECTIONS)
@@ -347,7 +352,7 @@ class MetricsView(QWidget):
         d = self._direction_metrics(a)
         self.cell_list.clear()
         self.cell = None
-        self.cell_title.setText("Click a cell of the confusion matrix")
+        self.cell_title.setText(CELL_HINT)
         if d is None:
             self.heat.clear()
             return
@@ -360,9 +365,7 @@ class MetricsView(QWidget):
         for axis in ("left", "bottom"):
             self.heat_plot.getAxis(axis).setTicks(ticks)
         self.heat_plot.setTitle(
-            f"Class confusion of the top {d.k}, {self.direction.currentText()} "
-            "(row: query class; click a cell)",
-            size="9pt",
+            f"Top-{d.k} class confusion, {self.direction.currentText()}", size="9pt"
         )
 
     def select_cell(self, row: int, col: int) -> None:
@@ -375,8 +378,8 @@ class MetricsView(QWidget):
         listed = d.queries_retrieving(row, col)
         counts = d.topk_counts[listed, col]
         self.cell_title.setText(
-            f"{len(listed)} {names[row]} queries with {names[col]} in their top {d.k} "
-            "(click one to open it)"
+            f"{len(listed)} queries of class “{names[row]}” with class “{names[col]}” in "
+            f"their top {d.k} (click one to open it)"
         )
         self.cell_list.clear()
         for index, count in zip(listed, counts, strict=True):
@@ -430,8 +433,7 @@ class MetricsView(QWidget):
         self.hist_plot.addItem(pg.BarGraphItem(x=x, height=counts, width=0.8, brush=self._color(0)))
         self.hist_plot.getAxis("bottom").setTicks([list(enumerate(labels))])
         self.hist_plot.setTitle(
-            f"Rank of the true pair, {self.direction.currentText()} "
-            f"(median {d.median_rank():.0f}, R@1 {d.recall_at(1):.2f})",
+            f"True-pair rank, {self.direction.currentText()} (median {d.median_rank():.0f})",
             size="9pt",
         )
 
