@@ -18,6 +18,9 @@ def _show_metrics(qtbot, window):
 
 def _click_cell(qtbot, view, row: int, col: int) -> None:
     plot = view.heat_plot
+    qtbot.waitExposed(plot)
+    qtbot.wait(50)  # let the window settle its layout, then fix the view's transform to it
+    plot.getViewBox().prepareForPaint()
     scene_pos = view.heat.mapToScene(QPointF(col + 0.5, row + 0.5))
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.mapFromScene(scene_pos))
 
