@@ -52,6 +52,8 @@ from avexplorer.widgets.retrieval_panel import RetrievalPanel
 from avexplorer.widgets.selection_panel import SelectionPanel
 from avexplorer.widgets.training_panel import TrainingPanel
 from avexplorer.widgets.training_plots import TrainingPlots
+from core.atomic import atomic_path, atomic_write
+from core.errors import UserError
 
 MAX_RECENT = 10
 QUERY_FILE_SHORTCUT = "Ctrl+Shift+F"
@@ -433,7 +435,12 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to save", "Train a model or load a checkpoint first.")
             return
         if Path(src).resolve() != Path(path).resolve():
-            shutil.copyfile(src, path)  # checkpoints are complete files; a copy is a save
+            try:  # checkpoints are complete files; a copy is a save
+                with open(src, "rb") as source, atomic_write(path) as f:
+                    shutil.copyfileobj(source, f)
+            except (OSError, UserError) as e:
+                self.show_error("Save failed", _why(e))
+                return
         self._remember_dir("checkpoints", path)
         run = self.state.current_run
         self.add_recent(path, run.label() if run is not None else Path(path).stem)
@@ -476,13 +483,17 @@ class MainWindow(QMainWindow):
         g, data = self.state.gallery, self.state.dataset
         if g is None or data is None:
             return
-        if path.endswith(".npz"):
-            from core.embedding import save_embeddings
+        try:
+            if path.endswith(".npz"):
+                from core.embedding import save_embeddings
 
-            # The views say "after epoch N" for the model of 0-based epoch N - 1.
-            save_embeddings(path, g.audio, g.visual, data.test, data.class_names, g.epoch + 1)
-        else:
-            self._export_embeddings_csv(path)
+                # The views say "after epoch N" for the model of 0-based epoch N - 1.
+                save_embeddings(path, g.audio, g.visual, data.test, data.class_names, g.epoch + 1)
+            else:
+                self._export_embeddings_csv(path)
+        except (OSError, UserError) as e:
+            self.show_error("Export failed", _why(e))
+            return
         self._remember_dir("exports", path)
         self.state.message.emit(f"Exported embeddings to {path}")
 
@@ -491,7 +502,7 @@ class MainWindow(QMainWindow):
         assert g is not None and data is not None
         labels = data.test.labels
         paths = data.test.paths or tuple("" for _ in labels)
-        with open(path, "w", newline="") as f:
+        with atomic_write(path, "w", newline="") as f:
             w = csv.writer(f)
             dims = [f"e{j}" for j in range(g.audio.shape[1])]
             w.writerow(["index", "modality", "label", "class", "path", *dims])
@@ -518,8 +529,19 @@ class MainWindow(QMainWindow):
         r, s = self.state.results, self.state
         if r is None or s.dataset is None:
             return
+        try:
+            self._write_results(path)
+        except (OSError, UserError) as e:
+            self.show_error("Export failed", _why(e))
+            return
+        self._remember_dir("exports", path)
+        self.state.message.emit(f"Exported results to {path}")
+
+    def _write_results(self, path: str) -> None:
+        r, s = self.state.results, self.state
+        assert r is not None and s.dataset is not None
         columns = ["query", "query_class", "direction", "ap", "rank", "index", "clip", "class"]
-        with open(path, "w", newline="") as f:
+        with atomic_write(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow([*columns, "cosine", "hit"])
             for rank, (i, score) in enumerate(zip(r.indices, r.scores, strict=True)):
@@ -539,8 +561,6 @@ class MainWindow(QMainWindow):
                         hit,
                     ]
                 )
-        self._remember_dir("exports", path)
-        self.state.message.emit(f"Exported results to {path}")
 
     def export_png_dialog(self, widget: QWidget, name: str) -> None:
         stem = name.lower().replace(" ", "-")
@@ -561,8 +581,12 @@ class MainWindow(QMainWindow):
         # QWidget's render (a QGraphicsView overrides it with a scene-only one), painted at the
         # pixmap's device pixel ratio: twice the detail, not a scaled-up screen grab.
         QWidget.render(widget, image)
-        if not image.save(path, "PNG"):
-            self.show_error("Export failed", f"Could not write {path}")
+        try:
+            with atomic_path(path) as tmp:
+                if not image.save(str(tmp), "PNG"):
+                    raise OSError(f"Qt could not write a PNG to {path}")
+        except (OSError, UserError) as e:
+            self.show_error("Export failed", _why(e))
             return
         self._remember_dir("exports", path)
         self.state.message.emit(f"Saved {path}")
@@ -583,3 +607,8 @@ def device_text() -> str:
     if torch.cuda.is_available():
         return f"Device: CUDA ({torch.cuda.get_device_name(0)})"
     return f"Device: CPU ({torch.get_num_threads()} threads)"
+
+
+def _why(e: Exception) -> str:
+    """A failed write in one line: our WriteError says it all; an OS error names its cause."""
+    return str(e) if isinstance(e, UserError) else f"{e.strerror or e}"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core.atomic import atomic_write
 from core.data import AVDataset
 from core.events import EpochEnd
 from core.scores import MapScores
@@ -57,21 +58,20 @@ def record_of(run: Any, data: AVDataset | None) -> dict[str, Any]:
 
 
 def write(folder: Path, record: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{RECORD}.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(folder / RECORD)
+    with atomic_write(folder / RECORD, "w") as f:
+        f.write(json.dumps(record, indent=1))
 
 
 def write_steps(folder: Path, steps: list[int], losses: dict[str, list[float]], r: list[float]):
     if not steps or not folder.is_dir():
         return
-    np.savez_compressed(
-        folder / STEPS,
-        steps=np.asarray(steps, np.int64),
-        r=np.asarray(r, np.float32),
-        **{f"loss/{k}": np.asarray(v, np.float32) for k, v in losses.items()},
-    )
+    with atomic_write(folder / STEPS) as f:
+        np.savez_compressed(
+            f,
+            steps=np.asarray(steps, np.int64),
+            r=np.asarray(r, np.float32),
+            **{f"loss/{k}": np.asarray(v, np.float32) for k, v in losses.items()},
+        )
 
 
 def scan(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
