@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1")
     if args.fps <= 0:
         raise UserError("--fps must be positive")
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if not 0 <= args.threads <= (os.cpu_count() or 1):
+        raise UserError(f"--threads must be between 0 (automatic) and {os.cpu_count() or 1}")
     if args.segments is not None and args.segments <= 0:
         raise UserError("--segments must be a positive number of seconds")
     shard = parse_shard(args.shard) if args.shard else None

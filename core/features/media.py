@@ -81,9 +81,8 @@ def open_failure(path: str | Path, error: Exception) -> ClipError:
             f"looks like media but cannot be opened: truncated or corrupt ({_short(error)})",
             CORRUPT,
         )
-    if _looks_like_text(head):
-        snippet = head[:40].decode("utf-8", "replace").split("\n")[0].strip()
-        return ClipError(path, f"not a media file: it holds text ({snippet!r}...)", NOT_MEDIA)
+    if _looks_like_text(head):  # said, never quoted: the text may be anything (a key, a password)
+        return ClipError(path, "not a media file: it holds text", NOT_MEDIA)
     return ClipError(path, f"not a media file FFmpeg can read ({_short(error)})", NOT_MEDIA)
 
 

@@ -257,6 +257,8 @@ def test_eval_of_an_empty_split_is_an_error_not_nan(run, tmp_path, capsys):
         (["--fps", "0"], "--fps must be positive"),
         (["--val", "0.7", "--test", "0.5"], "val + test < 1"),
         (["--shard", "3/2"], "need 0 <= i < n"),
+        (["--threads", "100000"], "--threads must be between 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
     ],
 )
 def test_extract_option_errors_are_one_line(tmp_path, capsys, extra, message):

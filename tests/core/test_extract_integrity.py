@@ -231,3 +231,18 @@ def test_a_link_placed_inside_the_manifest_tree_is_the_folder_owners_choice(clip
     path = manifest(tmp_path, "in/a.mp4,bell", "in/b.mp4,drum")  # one clip under two names
     with pytest.raises(UserError, match="lines 2 and 3: the same clip is listed twice"):
         list_clips(None, path)
+
+
+def test_no_file_content_reaches_a_message_or_the_feature_file(clips, tmp_path, capsys):
+    root = tmp_path / "tree"
+    (root / "bell").mkdir(parents=True)
+    for i in range(3):
+        (root / "bell" / f"b{i}.mp4").symlink_to(clips / "bell" / f"bell{i}.mp4")
+    (root / "bell" / "key.mp4").write_text(f"API_KEY={SECRET}\n")
+    out = tmp_path / "f.h5"
+    argv = ["extract", str(root), "--out", str(out), "--no-cache", "--quiet", "--workers", "1"]
+    assert main([*argv, *CHEAP]) == 0
+    captured = capsys.readouterr()
+    assert "key.mp4: not a media file: it holds text" in captured.err
+    assert SECRET not in captured.out + captured.err
+    assert SECRET.encode() not in out.read_bytes()
