@@ -17,25 +17,17 @@ import torch
 
 from core.atomic import WriteError, atomic_write
 from core.checkpoint import load_checkpoint
-from core.config import method_config
 from core.errors import UserError
 from core.events import RunStarted
 from core.rundir import RunDirError, open_run_dir
 from core.training import NonFiniteError, train
+from tests.core.test_training import small as small_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def small(method="triplet", epochs=2, **over):
-    over = {
-        "optim.epochs": epochs,
-        "optim.batch_size": 32,
-        "model.hidden": 32,
-        "model.dim": 16,
-        "threads": 1,
-        "snapshot_every": 0,
-    } | over
-    return method_config(method).replace(**over)
+    return small_config(method, epochs, **({"snapshot_every": 0} | over))
 
 
 def history_epochs(run: Path) -> list[int]:
