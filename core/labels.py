@@ -61,13 +61,17 @@ def with_label_fraction(data: AVDataset, fraction: float, seed: int) -> AVDatase
     return replace(data, train=hide_labels(data.train, fraction, seed))
 
 
-def write_labelled_copy(data: AVDataset, assignments: Mapping[int, int], dest: str | Path) -> Path:
-    """Copy ``data``'s feature file to ``dest`` with new labels for some train pairs.
+def write_labelled_copy(
+    data: AVDataset, assignments: Mapping[int, int], dest: str | Path
+) -> Path:
+    """Copy ``data``'s feature file to ``dest`` with the train labels that ``data`` holds, and
+    ``assignments`` (positions in ``data.train`` -> class id, or -1 to unlabel) on top.
 
-    ``assignments`` maps positions in ``data.train`` to class ids (or -1 to unlabel). Everything
-    else in the file is copied unchanged (one-hot label rows stay one-hot). The source is never
-    written: ``dest`` must be another path, and it appears whole or not at all (temp file, then a
-    rename).
+    So with ``data`` as loaded, the copy differs from the source only at the assigned pairs; with
+    ``data`` after ``with_label_fraction``, the hidden labels are written as -1 too (the copy is
+    what that run saw, plus the assignments). Everything else is copied unchanged (one-hot label
+    rows stay one-hot). The source is never written: ``dest`` must be another path, and it appears
+    whole or not at all (temp file, then a rename).
     """
     source = Path(data.source)
     dest = Path(dest)
@@ -75,32 +79,31 @@ def write_labelled_copy(data: AVDataset, assignments: Mapping[int, int], dest: s
         raise DataError(f"{source}: the source feature file is gone; cannot copy it")
     if dest.exists() and dest.resolve() == source.resolve():
         raise DataError(f"{dest}: that is the source file; save the labels under another name")
-    rows = data.train_rows if data.train_rows is not None else np.arange(len(data.train))
+    labels = data.train.labels.copy()
     for i, c in assignments.items():
-        if not 0 <= i < len(data.train):
-            raise DataError(f"train pair {i} does not exist (train has {len(data.train)} pairs)")
+        if not 0 <= i < len(labels):
+            raise DataError(f"train pair {i} does not exist (train has {len(labels)} pairs)")
         if not (c == UNLABELLED or 0 <= c < data.num_classes):
             raise DataError(f"train pair {i}: class {c} is not one of 0..{data.num_classes - 1}")
+        labels[i] = c
+    rows = data.train_rows if data.train_rows is not None else np.arange(len(labels))
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         shutil.copyfile(source, tmp)
         with h5py.File(tmp, "r+") as f:
             y = f["lab_train"][()]
-            for i, c in assignments.items():
-                row = int(rows[i])
-                if y.ndim == 2:
-                    y[row] = 0
-                    if c != UNLABELLED:
-                        y[row, c] = 1
-                else:
-                    y[row] = c
-            if y.ndim == 1 and not np.issubdtype(y.dtype, np.signedinteger):
-                y = y.astype(np.int64)  # -1 needs a signed type
-                del f["lab_train"]
-                f.create_dataset("lab_train", data=y)
+            if len(y) != len(rows) + (0 if data.train_rows is None else len(data.val)):
+                raise DataError(f"{source}: lab_train no longer matches the loaded data")
+            if y.ndim == 2:
+                y[rows] = 0
+                hot = labels != UNLABELLED
+                y[rows[hot], labels[hot]] = 1
             else:
-                f["lab_train"][...] = y
+                y = y.astype(np.int64)  # -1 needs a signed type
+                y[rows] = labels
+            del f["lab_train"]
+            f.create_dataset("lab_train", data=y)
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)

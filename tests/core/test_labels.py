@@ -74,6 +74,14 @@ def test_labelled_copy_round_trip_never_touches_the_source(tmp_path, tiny_data, 
         assert sorted(a) == sorted(b)
         assert all(np.array_equal(a[k][()], b[k][()]) for k in a if k != "lab_train")
     assert (load_h5(dest).train.labels == -1).sum() == 1
+    # a run's view with hidden labels is saved as it was seen, plus the assignments
+    seen = with_label_fraction(data, 0.5, seed=0)
+    dest = write_labelled_copy(seen, {0: 2}, tmp_path / "seen.h5")
+    expected = file_labels(source)
+    expected[data.train_rows] = seen.train.labels
+    expected[data.train_rows[0]] = 2
+    assert np.array_equal(file_labels(dest), expected)
+    assert (expected == -1).sum() > 0.4 * len(data.train)
     with pytest.raises(ValueError, match="source file"):
         write_labelled_copy(data, {0: 1}, source)
     with pytest.raises(ValueError, match="class 9"):
