@@ -61,9 +61,7 @@ def with_label_fraction(data: AVDataset, fraction: float, seed: int) -> AVDatase
     return replace(data, train=hide_labels(data.train, fraction, seed))
 
 
-def write_labelled_copy(
-    data: AVDataset, assignments: Mapping[int, int], dest: str | Path
-) -> Path:
+def write_labelled_copy(data: AVDataset, assignments: Mapping[int, int], dest: str | Path) -> Path:
     """Copy ``data``'s feature file to ``dest`` with the train labels that ``data`` holds, and
     ``assignments`` (positions in ``data.train`` -> class id, or -1 to unlabel) on top.
 
