@@ -404,7 +404,9 @@ class _Plan:
         row_offset = np.arange(m, dtype=np.int64)[:, None] << 32
         # The chunk's sorted rows end to end, each offset so that rows do not overlap: one
         # binary search answers "how many items of this row score below x" for every row.
-        flat = np.add(sorted_keys, row_offset, dtype=np.int64).ravel()
+        flat = sorted_keys.astype(np.int64)
+        flat += row_offset
+        flat = flat.ravel()
         rel_base = np.arange(m, dtype=np.int64)[:, None] * n
 
         def below(a: int, b: int, needles: np.ndarray) -> np.ndarray:
@@ -434,10 +436,13 @@ class _Plan:
         [q, R] (int keys, ascending) and the number of items scoring below each."""
         r = rel.shape[1]
         idx = np.arange(r)
-        new_block = np.ones(rel.shape, dtype=bool)
-        new_block[:, 1:] = rel[:, 1:] != rel[:, :-1]
-        block_start = np.maximum.accumulate(np.where(new_block, idx, 0), axis=1)
-        rel_at_or_above = r - block_start  # relevant items scoring >= each
+        new_block = rel[:, 1:] != rel[:, :-1]
+        if new_block.all():  # no tied relevant scores (the usual case): each is its own block
+            rel_at_or_above = r - idx  # relevant items scoring >= each
+        else:
+            starts = np.where(new_block, idx[1:], 0)
+            block_start = np.maximum.accumulate(np.c_[np.zeros(len(rel), int), starts], axis=1)
+            rel_at_or_above = r - block_start
         all_at_or_above = n - below  # all items scoring >= each
         self.ap[s:e] = (rel_at_or_above / all_at_or_above).mean(axis=1)
         # Pessimistic order: the j-th relevant item (best first) comes after every irrelevant
