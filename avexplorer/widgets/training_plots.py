@@ -385,34 +385,29 @@ class TrainingPlots(QWidget):
             self.map_legend.clear()
             for name in series:
                 self.map_legend.addItem(self.map_curves[(run.id, name)], name)
-        rank = self.rank_curves.get(run.id)
-        if rank is None:
-            rank = self.rank_plot.plot(
-                [],
-                [],
-                pen=pg.mkPen(run.color, width=2),
-                symbol="o",
-                symbolSize=5,
-                symbolBrush=run.color,
-                symbolPen=None,
-            )
-            self.rank_curves[run.id] = rank
-        rank.setVisible(show)
-        rank.setData(x, np.array([_mean_of_directions(e.val.median_rank) for e in run.epochs]))
-        curve = self.r_curves.get(run.id)
-        if curve is None:
-            curve = self.r_plot.plot(
-                [],
-                [],
-                pen=pg.mkPen(run.color, width=2),
-                symbol="s",
-                symbolSize=5,
-                symbolBrush=run.color,
-                symbolPen=None,
-            )
-            self.r_curves[run.id] = curve
-        curve.setVisible(show)
-        curve.setData(x, np.array([e.r for e in run.epochs], dtype=np.float64))
+        per_epoch = (
+            (
+                self.rank_plot,
+                self.rank_curves,
+                "o",
+                [_mean_of_directions(e.val.median_rank) for e in run.epochs],
+            ),
+            (self.r_plot, self.r_curves, "s", [e.r for e in run.epochs]),
+        )
+        for plot, curves, symbol, values in per_epoch:
+            curve = curves.get(run.id)
+            if curve is None:
+                curve = curves[run.id] = plot.plot(
+                    [],
+                    [],
+                    pen=pg.mkPen(run.color, width=2),
+                    symbol=symbol,
+                    symbolSize=5,
+                    symbolBrush=run.color,
+                    symbolPen=None,
+                )
+            curve.setVisible(show)
+            curve.setData(x, np.asarray(values, dtype=np.float64))
         return True
 
     def _rebuild_legends(self) -> None:
