@@ -120,6 +120,7 @@ def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Mask [M] of the points [M, 2] inside a closed polygon [K, 2] (even-odd rule).
 
     A lasso is closed from its last vertex back to its first. Fewer than 3 vertices: nothing.
+    For many tests on the same points (a map's lassos), ``PolygonIndex`` sorts them once.
     """
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
@@ -130,24 +131,49 @@ def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     cand = np.flatnonzero(
         (xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1])
     )
-    if not len(cand):
+    if len(cand):
+        order = cand[np.argsort(xy[cand, 1])]
+        inside[order] = _crossed(xy[order, 0], xy[order, 1], poly)
+    return inside
+
+
+class PolygonIndex:
+    """Points sorted by y once, for many point-in-polygon tests on the same points: each test
+    then costs the edges' bands only (no sort, no pass over the points outside the lasso's
+    y-range)."""
+
+    def __init__(self, xy: np.ndarray) -> None:
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        self.n = len(xy)
+        self.order = np.argsort(xy[:, 1])
+        self.xs = np.ascontiguousarray(xy[self.order, 0])
+        self.ys = np.ascontiguousarray(xy[self.order, 1])
+
+    def inside(self, polygon: np.ndarray) -> np.ndarray:
+        """Mask [M] of the points inside ``polygon``, as ``points_in_polygon``."""
+        poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+        inside = np.zeros(self.n, bool)
+        if len(poly) < 3 or not self.n:
+            return inside
+        s = int(np.searchsorted(self.ys, poly[:, 1].min(), side="left"))
+        e = int(np.searchsorted(self.ys, poly[:, 1].max(), side="right"))
+        inside[self.order[s:e]] = _crossed(self.xs[s:e], self.ys[s:e], poly)
         return inside
-    order = np.argsort(xy[cand, 1], kind="stable")
-    ys = xy[cand[order], 1]
-    xs = xy[cand[order], 0]
-    flips = np.zeros(len(cand), bool)
+
+
+def _crossed(xs: np.ndarray, ys: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Even-odd inside test of points sorted by y (``ys`` ascending) against ``poly``."""
+    flips = np.zeros(len(ys), bool)
     x0, y0 = poly[:, 0], poly[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
     # Half-open spans [min y, max y) so a vertex shared by two edges is crossed once.
     starts = np.searchsorted(ys, np.minimum(y0, y1), side="left")
     stops = np.searchsorted(ys, np.maximum(y0, y1), side="left")
-    for k in np.flatnonzero(stops > starts):
-        s, e = starts[k], stops[k]
-        py = ys[s:e]
-        t = (py - y0[k]) / (y1[k] - y0[k])  # y1 != y0: a flat edge spans no points
-        flips[s:e] ^= xs[s:e] < x0[k] + t * (x1[k] - x0[k])
-    inside[cand[order]] = flips
-    return inside
+    slope = np.divide(x1 - x0, y1 - y0, out=np.zeros_like(x0), where=y1 != y0)
+    for k in np.flatnonzero(stops > starts):  # a flat edge spans no points
+        a, b = starts[k], stops[k]
+        flips[a:b] ^= xs[a:b] < x0[k] + (ys[a:b] - y0[k]) * slope[k]
+    return flips
 
 
 def points_in_box(xy: np.ndarray, corner: Sequence[float], other: Sequence[float]) -> np.ndarray:

@@ -41,7 +41,7 @@ from avexplorer.state import PROJECTIONS, AppState, Layout
 from avexplorer.widgets.map_selection import TOOLS, SelectingViewBox, mode_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 from avexplorer.widgets.training_plots import cache_axes
-from core.selection import points_in_polygon
+from core.selection import PolygonIndex
 
 RANK_EDGES = (1, 2, 4, 11, 51, 201, 1001, 5001, 20001)  # bins 1, 2-3, 4-10, 11-50, ...
 RANK_COLOURS = len(RANK_EDGES)  # the plasma lookup table has one colour per possible bin
@@ -157,6 +157,8 @@ class EmbeddingMap(QWidget):
         lut = pg.colormap.get("plasma").getLookupTable(0.95, 0.1, RANK_COLOURS, alpha=False)
         self._rank_brushes = [QBrush(QColor(*map(int, rgb))) for rgb in lut]
         self._hover: tuple[str, int] | None = None
+        self._lasso_index: tuple[Layout, PolygonIndex] | None = None
+        self._drawn: Layout | None = None  # the layout whose positions the point cloud holds
 
         self.method_box.currentTextChanged.connect(lambda text: state.set_projection(text))
         self.color_box.currentIndexChanged.connect(lambda _i: self.redraw())
@@ -183,6 +185,7 @@ class EmbeddingMap(QWidget):
     def _dataset_changed(self) -> None:
         self._class_brushes = [QBrush(c) for c in self.state.colors]
         self.run_id, self.layout_shown, self._epochs = None, None, []
+        self._drawn = None
         self.points.clear()
         self.lines.setData([], [])
         self.marks.clear()
@@ -278,7 +281,7 @@ class EmbeddingMap(QWidget):
         labels = data.test.labels
         if self.color_box.currentIndex() == 0:
             brushes, colour = self._class_brushes, labels
-            self.legend_label.setText(
+            self._legend(
                 "● audio   ▲ visual   "
                 + " ".join(
                     f"<span style='white-space:nowrap'><span style='color:{c.name()}'>■</span>"
@@ -293,7 +296,7 @@ class EmbeddingMap(QWidget):
             edges, names = rank_bins(n)
             bins = np.searchsorted(edges, layout.ranks, side="right") - 1
             brushes, colour = self._rank_brushes, np.clip(bins, 0, len(names) - 1)
-            self.legend_label.setText(
+            self._legend(
                 "● audio   ▲ visual   colour = rank of the true match: "
                 + "  ".join(
                     f"<span style='color:{b.color().name()}'>■</span>&nbsp;{t}"
@@ -311,17 +314,20 @@ class EmbeddingMap(QWidget):
         else:  # one per item (rank)
             style = np.concatenate([colour[:n], colour[n:] + k])
         sel = self.state.selection
+        order = None
         if sel is not None and len(sel) == n:
-            chosen = sel.points()
             style[:n][~sel.audio] = 2 * k
             style[n:][~sel.visual] = 2 * k + 1
             # The grey points first, so the selected ones are drawn over them.
+            chosen = sel.points()
             order = np.concatenate([np.flatnonzero(~chosen), np.flatnonzero(chosen)])
-            self.points.set_data(layout.coords[order], style[order], sprites)
             self.selection_label.setText(f"{sel.count} selected")
         else:
-            self.points.set_data(layout.coords, style, sprites)
             self.selection_label.setText("")
+        if self._drawn is not layout:  # new positions; else only colours and order change
+            self.points.set_data(layout.coords, style, sprites)
+            self._drawn = layout
+        self.points.set_style(style, sprites, order)
         a, v = layout.coords[:n], layout.coords[n:]
         if self.lines_box.isChecked():
             xy = np.empty((2 * n, 2), dtype=np.float32)
@@ -368,6 +374,10 @@ class EmbeddingMap(QWidget):
                     )
         self.marks.setData(spots)
 
+    def _legend(self, text: str) -> None:
+        if text != self.legend_label.text():  # a selection redraws the points, not the legend
+            self.legend_label.setText(text)
+
     # ----- selection -------------------------------------------------------------------------
     def select_polygon(self, polygon: np.ndarray, mode: str = "replace") -> None:
         """Select the points of the shown layout inside ``polygon`` (data coordinates)."""
@@ -376,7 +386,9 @@ class EmbeddingMap(QWidget):
             return
         if len(layout.coords) != 2 * len(self.state.dataset.test):
             return
-        self.state.select_points(points_in_polygon(layout.coords, polygon), mode)
+        if self._lasso_index is None or self._lasso_index[0] is not layout:
+            self._lasso_index = (layout, PolygonIndex(layout.coords))  # once per layout shown
+        self.state.select_points(self._lasso_index[1].inside(polygon), mode)
 
     def _legend_clicked(self, link: str) -> None:
         if link.startswith("class:"):

@@ -41,6 +41,7 @@ class PointCloud(pg.GraphicsObject):
         super().__init__()
         self.xy = np.zeros((0, 2), np.float64)
         self.style = np.zeros(0, np.int32)
+        self.order: np.ndarray | None = None  # drawing order (None: as given); last on top
         self._sprites: list[Sprite] = []
         self._atlas: QPixmap | None = None
         self._atlas_dpr = 0.0
@@ -60,6 +61,7 @@ class PointCloud(pg.GraphicsObject):
         self.prepareGeometryChange()
         self.xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         self.style = np.asarray(style, dtype=np.int32).reshape(-1)
+        self.order = None
         if len(self.style) != len(self.xy):
             raise ValueError("one style index per point")
         self._sprites = list(sprites)
@@ -73,9 +75,13 @@ class PointCloud(pg.GraphicsObject):
         self.informViewBoundsChanged()
         self.update()
 
-    def set_style(self, style: np.ndarray, sprites: list[Sprite]) -> None:
-        """New colours for the same points (no geometry change)."""
+    def set_style(
+        self, style: np.ndarray, sprites: list[Sprite], order: np.ndarray | None = None
+    ) -> None:
+        """New colours for the same points (no geometry change), and the order to draw them in
+        (a permutation of the points; None: as given)."""
         self.style = np.asarray(style, dtype=np.int32).reshape(-1)
+        self.order = None if order is None else np.asarray(order, dtype=np.int64)
         self._sprites = list(sprites)
         self._atlas = None
         self.update()
@@ -147,7 +153,7 @@ class PointCloud(pg.GraphicsObject):
         w, h = dev.width(), dev.height()
         pad = int(np.ceil(self._pad))
         inside = (dx > -pad) & (dx < w + pad) & (dy > -pad) & (dy < h + pad)
-        idx = np.flatnonzero(inside)
+        idx = np.flatnonzero(inside) if self.order is None else self.order[inside[self.order]]
         if not len(idx):
             self.drawn = 0
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -109,8 +110,14 @@ class SelectionPanel(QWidget):
 
         self.summary: Summary | None = None
         self._baseline: tuple[object, float | None] | None = None  # (the gallery, its mean)
-        state.selectionChanged.connect(self.refresh)
-        state.modelChanged.connect(self.refresh)
+        # The counts and the similarity follow a lasso on the next turn of the event loop: the
+        # map greys first, and a burst of changes costs one refresh.
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.setInterval(0)
+        self._pending.timeout.connect(self.refresh)
+        state.selectionChanged.connect(self._pending.start)
+        state.modelChanged.connect(self._pending.start)
         state.datasetChanged.connect(self._dataset_changed)
         self.refresh()
 

@@ -8,6 +8,7 @@ import pytest
 from core.atomic import WriteError
 from core.data import load_h5
 from core.selection import (
+    PolygonIndex,
     Selection,
     SelectionError,
     mean_pairwise_cosine,
@@ -39,6 +40,9 @@ def test_points_in_polygon_matches_a_brute_force_ray_cast_on_a_concave_lasso():
             j = k
     assert 0.1 < got.mean() < 0.9
     assert np.array_equal(got, inside)
+    index = PolygonIndex(xy)  # sorted once, for many lassos on one map
+    assert np.array_equal(index.inside(star), inside)
+    assert np.array_equal(index.inside(star * 0.5), points_in_polygon(xy, star * 0.5))
 
 
 def test_points_in_polygon_and_box_edge_cases():
