@@ -42,7 +42,8 @@ def train_demo_model(out_dir: Path, epochs: int = EPOCHS, seed: int = SEED) -> d
     base = RunConfig(device="cpu", threads=1, snapshot_every=0, seed=seed)
     config = method_config("psd", base.replace(**{"optim.epochs": epochs}))
     finished = None
-    for ev in train(config, load_demo(), out_dir=out_dir):
+    # A scratch run: a rerun with the same --work replaces the previous one.
+    for ev in train(config, load_demo(), out_dir=out_dir, overwrite=True):
         if isinstance(ev, RunFinished):
             finished = ev
     assert finished is not None and finished.test is not None
