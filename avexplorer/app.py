@@ -156,9 +156,11 @@ def open_initial(window, args: argparse.Namespace) -> None:
         if args.train:
             panel = window.training_panel
             panel.set_values(**{"loss.method": args.train})
-            if args.epochs:
+            config = panel.config()
+            if args.epochs:  # checked by check_args; the form's spin box may show less
                 panel.set_values(**{"optim.epochs": args.epochs})
-            state.request_training(panel.config())
+                config = config.replace(**{"optim.epochs": args.epochs})
+            state.request_training(config)
             if args.tab:
                 window.tabs.setCurrentIndex(0 if args.tab == "training" else 1)
         if args.query is not None:

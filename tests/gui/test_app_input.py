@@ -1,4 +1,4 @@
-"""Opening a folder of clips says what it left out, with core's extract summary."""
+"""The app says what it could not do: clips left out of a folder, a query past the test split."""
 
 from __future__ import annotations
 
@@ -30,3 +30,14 @@ def test_clips_left_out_of_a_folder_are_reported(qtbot, window, tmp_path, monkey
     assert head == "1 of 5 clips were left out; 1 entries were not clips"
     assert "empty.mp4" in details and "loop.mp4: a link that leads nowhere" in details
     assert window.state.dataset is not None and len(window.state.dataset.test) >= 1
+
+
+def test_a_query_past_the_test_split_is_a_dialog(qtbot, window, gui_h5, trained_checkpoint):
+    from avexplorer.app import build_parser, open_initial
+
+    args = build_parser().parse_args(
+        ["--data", str(gui_h5), "--checkpoint", str(trained_checkpoint), "--query", "99999"]
+    )
+    open_initial(window, args)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=60_000)
+    assert window.last_error == ("No such item", "--query 99999: the test split has 24 items")
