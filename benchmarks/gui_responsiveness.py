@@ -135,28 +135,38 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     }
 
 
-def measure_map(n: int = 100_000, frames: int = 20) -> dict[str, float]:
-    """Draw an n-clip layout on the map, pan it, and read the resident memory (with torch
-    imported, as it is once the app holds a model)."""
-    import torch  # noqa: F401
-
+def explore_window(labels: np.ndarray):
+    """(app, state, window): the main window on its Explore tab, on a dataset of these test
+    labels with 1-wide placeholder features (the map benchmarks set layouts themselves)."""
     from avexplorer.main_window import MainWindow
-    from avexplorer.state import AppState, Layout
+    from avexplorer.state import AppState
     from core.data import AVDataset, Split
 
     app = _app()
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, n)
+    n = len(labels)
     tiny = np.zeros((n, 1), np.float32)
-    test = Split(tiny, tiny, labels)
     small = Split(tiny[:4], tiny[:4], labels[:4])
-    data = AVDataset(small, small, test, tuple(f"c{i}" for i in range(10)), source="100k")
+    names = tuple(f"c{i}" for i in range(int(labels.max()) + 1))
+    data = AVDataset(small, small, Split(tiny, tiny, labels), names, source=f"{n // 1000}k")
     state = AppState(runs_root=tempfile.mkdtemp(prefix="avx-bench-"))
     window = MainWindow(state)
     window.resize(1500, 920)
     window.show()
     window.tabs.setCurrentIndex(1)
     state.set_dataset(data)
+    return app, state, window
+
+
+def measure_map(n: int = 100_000, frames: int = 20) -> dict[str, float]:
+    """Draw an n-clip layout on the map, pan it, and read the resident memory (with torch
+    imported, as it is once the app holds a model)."""
+    import torch  # noqa: F401
+
+    from avexplorer.state import Layout
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, n)
+    app, state, window = explore_window(labels)
     centres = rng.normal(size=(10, 2)) * 10
     coords = np.concatenate([centres[labels], centres[labels]]) + rng.normal(size=(2 * n, 2))
     layout = Layout(0, "pca", coords.astype(np.float32), rng.integers(1, 100, 2 * n))

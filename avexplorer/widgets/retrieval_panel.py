@@ -127,6 +127,7 @@ class RetrievalPanel(QWidget):
         state.queryChanged.connect(self._query_changed)
         state.directionChanged.connect(self._direction_changed)
         state.resultsChanged.connect(self._results_changed)
+        state.selectionChanged.connect(self._results_changed)
         state.thumbnailsChanged.connect(self._query_changed)
         state.spectrogramsChanged.connect(self._show_spectrograms)
 
@@ -186,12 +187,23 @@ class RetrievalPanel(QWidget):
         s = self.state
         self.ap_label.setText(f"AP {r.ap:.3f}" if r.ap is not None else "AP — (no label)")
         self.table.setRowCount(len(r.indices))
+        # Results in the selection (their side of it: results are of the other modality) are
+        # shown in bold.
+        sel = s.selection
+        chosen = None
+        if sel is not None and len(sel) == len(s.dataset.test):  # type: ignore[union-attr]
+            chosen = sel.visual if r.modality == "audio" else sel.audio
         for row, (i, score) in enumerate(zip(r.indices, r.scores, strict=True)):
             i = int(i)
             label = int(s.dataset.test.labels[i])  # type: ignore[union-attr]
             clip = QTableWidgetItem(s.item_name("test", i))
             clip.setIcon(self._pixmap(s.item_path("test", i), label, THUMB))
             clip.setData(Qt.ItemDataRole.UserRole, i)
+            if chosen is not None and chosen[i]:
+                font = clip.font()
+                font.setBold(True)
+                clip.setFont(font)
+                clip.setToolTip("In the selection")
             cls = QTableWidgetItem(s.class_name(label))
             dot = QPixmap(12, 12)
             dot.fill(s.colors[label])

@@ -134,6 +134,10 @@ def test_the_selection_view_counts_queries_with_its_mean_and_filters_the_table(q
     best = int(np.argmax(g.visual @ (mean / np.linalg.norm(mean))))
     assert int(s.results.indices[0]) == best
     assert "selection" in loaded.retrieval.query_label.text()
+    # Results in the selection (their visual side, for an A2V query) are in bold.
+    retrieval = loaded.retrieval
+    for row, i in enumerate(s.results.indices):
+        assert retrieval.table.item(row, 1).font().bold() == bool(visual[int(i)])
     panel.query_visual.click()  # V2A with the visual mean
     assert s.direction == "V2A" and s.results.modality == "visual"
     mean = g.visual[visual].mean(axis=0)
