@@ -128,13 +128,18 @@ class MainWindow(QMainWindow):
         self._restore_settings()
 
     def _fit_screen(self, width: int, height: int) -> None:
-        """Open at ``width`` x ``height``, or the whole screen when it is smaller (1280 x 800)."""
+        """Open at ``width`` x ``height`` or 90 % of a larger screen; maximised on a smaller one
+        (1280 x 800). A saved geometry, restored next, wins over both."""
         screen = self.screen().availableGeometry() if self.screen() is not None else None
-        if screen is not None and (screen.width() < width or screen.height() < height):
+        if screen is None:
+            self.resize(width, height)
+        elif screen.width() < width or screen.height() < height:
             self.resize(screen.width(), screen.height())
             self.setWindowState(Qt.WindowState.WindowMaximized)
         else:
-            self.resize(width, height)
+            self.resize(
+                max(width, int(screen.width() * 0.9)), max(height, int(screen.height() * 0.9))
+            )
 
     # ----- views -------------------------------------------------------------------------------
     def add_view(

@@ -221,6 +221,7 @@ class RetrievalPanel(QWidget):
         self.table.resizeColumnToContents(0)
         self.table.resizeColumnToContents(2)
         self.table.resizeColumnToContents(4)
+        self.table.selectRow(0)  # the best match, to hear or see beside the query
         self._show_spectrograms()
 
     def selected_result(self) -> int | None:
@@ -249,8 +250,10 @@ class RetrievalPanel(QWidget):
                 label.setToolTip(f"Log-mel spectrogram of {path}")
             else:
                 label.clear()
-                known = path in s.spectrograms
-                label.setText("no sound" if not path or known else "…")
+                if label is self.result_spec and i is None:
+                    label.setText("select a result")
+                else:
+                    label.setText("no sound" if not path or path in s.spectrograms else "…")
         wanted = [p for p in paths if p and p not in s.spectrograms]
         if wanted:
             s.request_spectrograms(wanted)

@@ -245,3 +245,42 @@ def test_exported_epoch_matches_the_ui_and_pngs_are_2x(qtbot, loaded, tmp_path):
     loaded.export_png(widget, str(tmp_path / "map.png"))
     png = QImage(str(tmp_path / "map.png"))
     assert (png.width(), png.height()) == (2 * widget.width(), 2 * widget.height())
+
+
+def test_selecting_a_restored_run_loads_its_best_checkpoint(
+    qtbot, tmp_path, gui_h5, trained_checkpoint
+):
+    """A run trained by the CLI into the app's runs folder, plus the app's record: after a
+    relaunch, picking it in the list makes its model the one the map and queries use."""
+    import shutil
+
+    from avexplorer import run_records
+    from core.checkpoint import load_checkpoint
+    from core.data import load_h5
+    from tests.gui.fake_training import fake_train
+
+    ckpt = load_checkpoint(trained_checkpoint)
+    folder = tmp_path / "runs" / "20261201-120000-triplet-1"
+    folder.mkdir(parents=True)
+    shutil.copy(trained_checkpoint, folder / "model.pt")
+    shutil.copy(trained_checkpoint.parent / "history.jsonl", folder / "history.jsonl")
+    record = {
+        "name": "triplet 1",
+        "config": ckpt.config.to_dict(),
+        "dataset": "tiny.h5",
+        "dataset_key": run_records.dataset_key(load_h5(gui_h5)),
+        "created": 0.0,
+        "state": "finished",
+    }
+    (folder / "run.json").write_text(json.dumps(record))
+    w = make_window(qtbot, tmp_path, gui_h5, fake_train)
+    try:
+        (run,) = w.state.runs.values()
+        assert len(run.epochs) == 2 and run.checkpoints["best"] == folder / "model.pt"
+        w.training_panel.runs.setCurrentRow(0)
+        qtbot.waitUntil(lambda: w.state.gallery is not None, timeout=20_000)
+        assert w.state.current_run_id == run.id and set(run.embeddings) == {ckpt.epoch - 1}
+        qtbot.waitUntil(lambda: w.map.layout_shown is not None, timeout=20_000)
+        assert w.map.run_id == run.id
+    finally:
+        close_window(qtbot, w)
