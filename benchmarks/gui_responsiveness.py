@@ -340,7 +340,7 @@ def write_doc(rows: list[dict], quick: bool) -> None:
         "choice, run at a lower CPU priority) the GUI thread only waits for its own work.",
         "Its own work includes Python's full garbage collections over the ~280k objects of Qt,",
         "pyqtgraph and the dataset; the app freezes those each time a dataset is opened, the",
-        "first just after start-up (`avexplorer/heap.py`), which halves the objects a full",
+        "first just after start-up (`avexplorer/gc_freeze.py`), which halves the objects a full",
         "collection walks (in",
         "one probe each, full collections took 25-136 ms without and 19-76 ms with). An idle",
         "window here showed no gap over 13 ms in 30 s.",

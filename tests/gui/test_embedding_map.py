@@ -103,3 +103,33 @@ def test_point_cloud_culls_and_keeps_the_top_point_of_each_pixel(qapp):
     assert image.pixelColor(10, 10).blue() > 200 and image.pixelColor(10, 10).red() < 50
     assert image.pixelColor(30, 30).red() > 200
     assert cloud.boundingRect().contains(QRectF(QPointF(10.2, 10.2), QPointF(500, 500)))
+
+
+def test_rank_bins_end_at_the_gallery_size():
+    from avexplorer.widgets.embedding_map import rank_bins
+
+    edges, names = rank_bins(120)
+    assert names == ("1", "2–3", "4–10", "11–50", "51–120")
+    assert list(edges) == [1, 2, 4, 11, 51]
+    assert rank_bins(3)[1] == ("1", "2–3")
+    assert rank_bins(5000)[1][-1] == "1001–5000"
+
+
+def test_map_legend_names_the_classes_and_is_in_the_png(qtbot, loaded, tmp_path):
+    m = loaded.map
+    text = m.legend_label.text()
+    for c, name in enumerate(loaded.state.dataset.class_names):
+        assert f"color:{loaded.state.colors[c].name()}" in text and name in text
+    m.color_box.setCurrentIndex(1)  # by rank: 24 test items, so no bin beyond 24
+    assert "11–24" in m.legend_label.text() and "51" not in m.legend_label.text()
+    m.color_box.setCurrentIndex(0)
+    assert loaded.plot_widgets()["Embedding map"] is m.canvas  # the plot and its legend
+    loaded.export_png(m.canvas, str(tmp_path / "map.png"))
+    png = QImage(str(tmp_path / "map.png"))
+    legend_top = 2 * m.legend_label.y()
+    colours = {
+        png.pixelColor(x, y).name()
+        for x in range(0, png.width(), 2)
+        for y in range(legend_top, png.height(), 2)
+    }
+    assert {c.name() for c in loaded.state.colors} <= colours  # every swatch is in the image
