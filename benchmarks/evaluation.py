@@ -101,6 +101,28 @@ def run(quick: bool) -> list[dict]:
     if quick:
         return rows
 
+    # One worker thread and one torch thread, like the sklearn loop: the ratio without
+    # parallelism (and the one that holds best on a machine busy with other jobs).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = timeit(lambda: cross_modal_map(audio, visual, labels, threads=1), repeat=repeat)
+    finally:
+        torch.set_num_threads(before)
+    t_one = float(np.median(one))
+    rows.append(
+        row(
+            SECTION,
+            f"cross_modal_map {shape}, 1 thread",
+            fmt_s(t_one),
+            f"per-query sklearn average_precision_score loop: {fmt_s(t_sklearn)}",
+            fmt_ratio(t_sklearn, t_one),
+            None,
+            ">= 50x",
+            t_sklearn / t_one >= 50,
+        )
+    )
+
     # What sorting alone costs: the similarity matrix of each direction sorted row by row.
     sims = (l2_normalize(audio) @ l2_normalize(visual).T).numpy()
     sims_t = np.ascontiguousarray(sims.T)

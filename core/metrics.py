@@ -57,7 +57,7 @@ CONFUSION_K = 10  # results per query counted in the class confusion
 
 # Similarities per chunk of queries: bounds memory (~7 bytes of working arrays each) whatever the
 # number of queries.
-_CHUNK_SIMS = 1 << 21
+_CHUNK_SIMS = 1 << 20
 
 # Up to this many bytes of float32 similarities, cross_modal_metrics computes the whole A2V matrix
 # in one matmul and reads V2A's rows as its columns, instead of a second matmul of the same
@@ -282,9 +282,10 @@ def cross_modal_map(
     audio: np.ndarray | torch.Tensor,
     visual: np.ndarray | torch.Tensor,
     labels: np.ndarray | torch.Tensor,
+    threads: int | None = None,
 ) -> MapScores:
     """A2V, V2A and average MAP (with Recall@1 and median rank) of paired test embeddings."""
-    return cross_modal_metrics(audio, visual, labels, k=None).map_scores()
+    return cross_modal_metrics(audio, visual, labels, k=None, threads=threads).map_scores()
 
 
 def average_precisions(
