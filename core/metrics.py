@@ -141,6 +141,15 @@ class DirectionMetrics:
         rows = np.flatnonzero((self.labels == query_class) & (counts > 0))
         return rows[np.argsort(-counts[rows], kind="stable")]
 
+    def lowest_ap(self, n: int) -> np.ndarray:
+        """The ``n`` scored queries with the lowest AP, worst first."""
+        scored = np.flatnonzero(self.scored)
+        return scored[np.argsort(self.ap[scored], kind="stable")][:n]
+
+    def worst_ranked(self, n: int) -> np.ndarray:
+        """The ``n`` queries whose partner ranks lowest, worst first."""
+        return np.argsort(-self._ranks(), kind="stable")[:n]
+
     def headline(self) -> list[tuple[str, float]]:
         """(name, value) of every summary number, in the order reports show them."""
         rows = [

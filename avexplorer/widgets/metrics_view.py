@@ -400,10 +400,9 @@ class MetricsView(QWidget):
         if d is None:
             return
         if self.failure_kind.currentIndex() == 0:
-            scored = np.flatnonzero(d.scored)
-            order = scored[np.argsort(d.ap[scored], kind="stable")][:FAILURES]
+            order = d.lowest_ap(FAILURES)
         else:
-            order = np.argsort(-d.partner_rank, kind="stable")[:FAILURES]
+            order = d.worst_ranked(FAILURES)
         names = self._class_names()
         self.failures.setRowCount(len(order))
         for row, index in enumerate(order):

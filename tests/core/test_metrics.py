@@ -365,3 +365,15 @@ def test_partner_ranks_alone_equal_the_full_pass():
     np.testing.assert_array_equal(
         partner_ranks(q, g), direction_metrics(q, g, ql, gl, partners=np.arange(30)).partner_rank
     )
+
+
+def test_failures_are_the_lowest_ap_and_the_worst_ranked_queries():
+    q, g, ql, gl = random_case(40, 40, classes=4, seed=12)
+    ql[5] = 7  # no relevant item: never listed as a low AP
+    out = direction_metrics(q, g, ql, gl, partners=np.arange(40))
+    low = out.lowest_ap(6)
+    assert 5 not in low and list(out.ap[low]) == sorted(out.ap[low])
+    assert out.ap[low[-1]] <= np.nanmin(np.delete(out.ap, np.r_[low, 5]))
+    worst = out.worst_ranked(6)
+    assert out.partner_rank[worst[0]] == out.partner_rank.max()
+    assert list(out.partner_rank[worst]) == sorted(out.partner_rank[worst], reverse=True)
