@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start training at once (psd, triplet or infonce)",
     )
     p.add_argument("--epochs", type=int, help="epochs for --train")
-    p.add_argument("--tab", choices=("training", "explore"), help="tab to show")
+    p.add_argument("--tab", choices=("training", "explore", "time"), help="tab to show")
     p.add_argument(
         "--query", type=int, metavar="N", help="query with test item N when a model exists"
     )
@@ -150,7 +150,7 @@ def open_initial(window, args: argparse.Namespace) -> None:
     def after_dataset() -> None:
         state.datasetChanged.disconnect(after_dataset)
         if args.tab:
-            window.tabs.setCurrentIndex(0 if args.tab == "training" else 1)
+            window.tabs.setCurrentIndex(("training", "explore", "time").index(args.tab))
         if args.checkpoint:
             window.load_checkpoint(args.checkpoint)
         if args.train:
@@ -162,7 +162,7 @@ def open_initial(window, args: argparse.Namespace) -> None:
                 config = config.replace(**{"optim.epochs": args.epochs})
             state.request_training(config)
             if args.tab:
-                window.tabs.setCurrentIndex(0 if args.tab == "training" else 1)
+                window.tabs.setCurrentIndex(("training", "explore", "time").index(args.tab))
         if args.query is not None:
 
             def query() -> None:

@@ -41,7 +41,9 @@ from PySide6.QtWidgets import (
 
 from avexplorer.jobs.controller import JobController
 from avexplorer.jobs.file_query import MEDIA_FILTER
+from avexplorer.jobs.segments import SegmentJobs
 from avexplorer.state import AppState, settings
+from avexplorer.time_state import TimeState
 from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.dataset_panel import DatasetPanel
@@ -50,6 +52,7 @@ from avexplorer.widgets.metrics_view import MetricsView
 from avexplorer.widgets.paint_pacing import FrameScheduler
 from avexplorer.widgets.retrieval_panel import RetrievalPanel
 from avexplorer.widgets.selection_panel import SelectionPanel
+from avexplorer.widgets.time_view import TimeView
 from avexplorer.widgets.training_panel import TrainingPanel
 from avexplorer.widgets.training_plots import TrainingPlots
 from core.atomic import atomic_path, atomic_write
@@ -89,6 +92,9 @@ class MainWindow(QMainWindow):
         self.map = EmbeddingMap(state)
         self.retrieval = RetrievalPanel(state)
         self.metrics_view = MetricsView(state)
+        self.time_state = TimeState(state)
+        self.segment_jobs = SegmentJobs(state, self.time_state)
+        self.time_view = TimeView(state, self.time_state)
 
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
@@ -115,6 +121,7 @@ class MainWindow(QMainWindow):
         self.metrics_view.queryOpened.connect(
             lambda: self.tabs.setCurrentWidget(self.explore_split)
         )
+        self.add_view(self.time_view, "Time: sync and moments", exports=self.time_view.plots())
         self._add_exports(self.heatmaps.plots())
         self.dataset_dock = self.add_view(self.dataset_panel, "Dataset", where="left")
         self.resizeDocks([self.dataset_dock], [340], Qt.Orientation.Horizontal)

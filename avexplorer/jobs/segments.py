@@ -1,0 +1,112 @@
+"""Background work of the time views: a clip's segment features, and its pictures per segment.
+
+``clip_segments`` encodes a clip's segments with the encoders its dataset was made with (for
+datasets extracted without ``--segments``, such as the demo's shipped features; the feature cache
+makes a second look free). ``clip_pictures`` decodes one small frame per segment and the sound's
+spectrogram for the sync view's axes. ``SegmentJobs`` runs them when the ``TimeState`` asks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject
+
+from avexplorer.jobs.runner import start
+from avexplorer.state import AppState
+from avexplorer.time_state import ClipPictures, ClipSegments, TimeState
+from core.errors import UserError
+
+FRAME_SIZE = 64
+
+
+def clip_segments(paths: list[str], attrs: dict[str, str], seconds: float):
+    """Yield {path: ClipSegments or an error message} for each clip, encoded as its dataset was."""
+    from core.features.cache import FeatureCache
+    from core.features.encoders import load_encoders
+    from core.features.extract import encode_path
+
+    names = (attrs.get("audio_encoder"), attrs.get("visual_encoder"))
+    if not all(names):
+        raise UserError(
+            "this dataset does not name the encoders of its features, so its clips cannot be "
+            "cut into segments; extract it with avexplorer extract --segments"
+        )
+    encoders = load_encoders(*names, device="cpu")
+    fps = float(attrs.get("frame_rate", 1.0))
+    for path in paths:
+        try:
+            if not Path(path).exists():
+                raise UserError(f"{path}: the clip file is missing")
+            f = encode_path(
+                path,
+                encoders.audio,
+                encoders.visual,
+                fps=fps,
+                segments=seconds,
+                cache=FeatureCache(),
+                device="cpu",
+            )
+            if f.audio_seg is None or f.visual_seg is None:
+                raise UserError(f"{path}: {'; '.join(f.notes) or 'a modality is missing'}")
+            t = min(len(f.audio_seg), len(f.visual_seg))
+            yield {path: ClipSegments(f.audio_seg[:t], f.visual_seg[:t], seconds, f.duration)}
+        except UserError as e:
+            yield {path: str(e)}
+
+
+def clip_pictures(path: str, seconds: float, count: int) -> ClipPictures:
+    """One frame per segment (its first sampled frame) and the log-mel spectrogram of the sound."""
+    from avexplorer.jobs.thumbnails import spectrogram
+    from core.features.segment_encoding import frame_groups
+    from core.features.video import decode_video
+
+    frames: list[np.ndarray] = []
+    try:
+        dec = decode_video(path, 1.0 / seconds, FRAME_SIZE)
+        if dec.frames is not None and dec.frame_times is not None:
+            groups = frame_groups(dec.frame_times, count, seconds)
+            frames = [dec.frames[g[0]] for g in groups]
+    except UserError:
+        pass  # a sound file: no pictures
+    try:
+        spec = spectrogram(path, seconds=count * seconds)
+    except UserError:
+        spec = None
+    return ClipPictures(frames, spec)
+
+
+class SegmentJobs(QObject):
+    """Carries out the TimeState's requests in worker threads."""
+
+    def __init__(self, state: AppState, time_state: TimeState):
+        super().__init__(time_state)
+        self.state, self.time = state, time_state
+        time_state.segmentsRequested.connect(self.load_segments)
+        time_state.picturesRequested.connect(self.load_pictures)
+
+    def load_segments(self, paths: list[str], attrs: dict, seconds: float) -> None:
+        start(
+            self.state,
+            "Segment features",
+            clip_segments,
+            paths,
+            attrs,
+            seconds,
+            on_yield=self.time.set_segments,
+            on_error=lambda m: self.time.set_segments(dict.fromkeys(paths, m)),
+        )
+
+    def load_pictures(self, path: str, seconds: float, count: int) -> None:
+        start(
+            self.state,
+            "Segment pictures",
+            clip_pictures,
+            path,
+            seconds,
+            count,
+            quiet=True,
+            on_done=lambda p: self.time.set_pictures(path, p),
+            on_error=lambda _m: self.time.set_pictures(path, ClipPictures([], None)),
+        )

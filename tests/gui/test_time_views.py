@@ -1,0 +1,184 @@
+"""The Time tab: the sync view's matrix and the moments strips, on a dataset whose segments are
+known (each test clip's segment t holds the features of a clip of class label + t), and the
+clicks that play from a moment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from core.data import save_h5
+from core.locate import sync_matrix
+from core.segments import Segments
+from tests.gui.conftest import close_window, make_window, tiny_dataset
+
+T = 4  # segments per clip; also the number of classes of the tiny dataset
+
+
+def segmented_dataset(shift: int = 0):
+    """The tiny dataset with test segments: segment t of clip i shows (visual) and sounds
+    (audio) like a test clip of class (label_i + t) % 4; ``shift`` delays the sound by that many
+    segments (out of sync)."""
+    data = tiny_dataset()
+    test = data.test
+    by_class = {c: np.flatnonzero(test.labels == c) for c in range(T)}
+    audio = np.zeros((len(test), T, test.audio.shape[1]), np.float32)
+    visual = np.zeros((len(test), T, test.visual.shape[1]), np.float32)
+    for i, y in enumerate(test.labels):
+        for t in range(T):
+            src = by_class[(y + t) % T][(i + t) % len(by_class[(y + t) % T])]
+            visual[i, t] = test.visual[src]
+            audio[i, (t + shift) % T] = test.audio[src]
+    segments = Segments(audio, visual, np.full(len(test), T), 1.0)
+    return replace(data, test=replace(test, segments=segments))
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory):
+    """10 epochs on the tiny dataset: every test clip's sound and picture are matched by class
+    (the session's 2-epoch checkpoint is too rough for per-segment claims)."""
+    from core.config import RunConfig, method_config
+    from core.training import train
+
+    out = tmp_path_factory.mktemp("good")
+    cfg = method_config("triplet", RunConfig()).replace(
+        **{
+            "optim.epochs": 10,
+            "optim.batch_size": 16,
+            "model.hidden": 32,
+            "model.dim": 16,
+            "threads": 1,
+        }
+    )
+    for _ in train(cfg, tiny_dataset(), out_dir=out):
+        pass
+    return out / "model.pt"
+
+
+@pytest.fixture
+def time_window(qtbot, tmp_path, good_checkpoint):
+    from tests.gui.fake_training import fake_train
+
+    h5 = tmp_path / "segmented.h5"
+    save_h5(h5, segmented_dataset())
+    w = make_window(qtbot, tmp_path, h5, fake_train)
+    w.load_checkpoint(str(good_checkpoint))
+    qtbot.waitUntil(lambda: w.state.model is not None, timeout=20_000)
+    w.tabs.setCurrentWidget(w.time_view)
+    yield w
+    close_window(qtbot, w)
+
+
+def test_sync_view_shows_the_clip_s_audio_by_visual_segment_matrix(time_window, qtbot):
+    w = time_window
+    sync = w.time_view.sync
+    assert sync.data is None and "Pick a clip" in sync.title.text()
+    w.state.set_item_query("test", 5)
+    data = sync.data
+    assert data is not None and data.matrix.shape == (T, T)
+    seg = w.state.dataset.test.segments
+    expected = sync_matrix(w.state.model, seg.of(5, "audio"), seg.of(5, "visual"))
+    np.testing.assert_allclose(data.matrix, expected, atol=1e-5)
+    # in sync: each sound segment is closest to the picture of the same moment
+    assert list(data.matrix.argmax(axis=1)) == list(range(T))
+    diag = np.diag(data.matrix).mean()
+    assert diag > data.matrix[~np.eye(T, dtype=bool)].mean() + 0.3
+    assert "diagonal" in sync.title.text()
+    # a cell plays the sound from its row's moment
+    text = sync.play_cell_at(x=0.5, y=2.5)
+    assert "sound 2-3 s vs picture 0-1 s" in text
+    assert sync.status.text() == text
+    assert sync.play_cell_at(x=9.0, y=0.5) == ""  # outside the matrix: nothing
+
+
+def test_an_out_of_sync_clip_moves_the_bright_cells_off_the_diagonal(
+    qtbot, tmp_path, good_checkpoint
+):
+    from tests.gui.fake_training import fake_train
+
+    h5 = tmp_path / "late.h5"
+    save_h5(h5, segmented_dataset(shift=1))
+    w = make_window(qtbot, tmp_path, h5, fake_train)
+    try:
+        w.load_checkpoint(str(good_checkpoint))
+        qtbot.waitUntil(lambda: w.state.model is not None, timeout=20_000)
+        w.state.set_item_query("test", 2)
+        m = w.time_view.sync.data.matrix
+        # the sound of moment t + 1 goes with the picture of moment t
+        assert list(m.argmax(axis=1)) == [(a - 1) % T for a in range(T)]
+    finally:
+        close_window(qtbot, w)
+
+
+def test_moment_strips_mark_where_each_result_matches_the_query(time_window, qtbot):
+    w = time_window
+    strips = w.time_view.moments
+    assert not strips.strips
+    w.state.set_item_query("test", 0, "audio")
+    r = w.state.results
+    assert r is not None
+    indices = [int(i) for i in r.indices]
+    assert list(strips.strips) == indices
+    query_label = int(w.state.dataset.test.labels[0])
+    labels = w.state.dataset.test.labels
+    for i in indices:
+        st = strips.strips[i]
+        assert st.scores.shape == (T,)
+        # the picture segment of the query's class is segment (query class - clip class) % 4
+        assert st.best == (query_label - int(labels[i])) % T, (i, st.scores)
+    name, widget, best = strips.rows[0]
+    assert name.text().startswith("1. ")
+    assert widget.isVisible() and widget.strip is strips.strips[indices[0]]
+    assert best.text().endswith(f"{strips.strips[indices[0]].scores.max():.2f}")
+    # clicking three quarters along the first strip plays the first result from 3 s
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(int(widget.width() * 0.8), 5))
+    assert " at 3." in strips.status.text() or "from 3." in strips.status.text()
+    # a new direction re-scores the strips against the results' sound
+    w.state.set_direction("V2A")
+    assert list(strips.strips) == [int(i) for i in w.state.results.indices]
+
+
+def test_a_dataset_without_segments_says_why_there_are_none(window, qtbot):
+    """The tiny dataset stores no segments and names no encoders: the view says so."""
+    sync = window.time_view.sync
+    window.state.set_item_query("test", 1)
+    qtbot.waitUntil(lambda: "does not name the encoders" in sync.title.text(), timeout=20_000)
+
+
+def test_a_folder_extracted_without_segments_gets_them_from_its_clip_files(qtbot, tmp_path):
+    """As for the demo's shipped features: the clips' segments are encoded on request, with the
+    encoders the dataset names, off the GUI thread; the sync view then shows them."""
+    from avexplorer.cli import main
+    from core.features.extract import encode_path
+    from tests.core.features_fixtures import make_video
+    from tests.gui.fake_training import fake_train
+
+    clips = tmp_path / "clips"
+    for name, color, tone in (("red", (200, 40, 40), 440.0), ("blue", (40, 40, 200), 1760.0)):
+        (clips / name).mkdir(parents=True)
+        for i in range(4):
+            make_video(clips / name / f"{name}{i}.mp4", 3.0, color=color, tone=tone)
+    h5, run = tmp_path / "f.h5", tmp_path / "run"
+    cheap = ["--audio-encoder", "logmel-stats", "--visual-encoder", "color-grid"]
+    assert main(["extract", str(clips), "--out", str(h5), "--quiet", "--workers", "1", *cheap]) == 0
+    train = ["train", str(h5), "--out", str(run), "--quiet", "--epochs", "2", "--threads", "1"]
+    assert main([*train, "--batch-size", "4", "--hidden", "16", "--dim", "8"]) == 0
+    w = make_window(qtbot, tmp_path, h5, fake_train)
+    try:
+        w.load_checkpoint(str(run / "model.pt"))
+        qtbot.waitUntil(lambda: w.state.model is not None, timeout=20_000)
+        sync = w.time_view.sync
+        w.state.set_item_query("test", 0)
+        qtbot.waitUntil(lambda: sync.data is not None, timeout=60_000)
+        path = w.state.item_path("test", 0)
+        f = encode_path(path, "logmel-stats", "color-grid", segments=1.0)
+        expected = sync_matrix(w.state.model, f.audio_seg, f.visual_seg)
+        np.testing.assert_allclose(sync.data.matrix, expected, atol=1e-5)
+        assert sync.data.matrix.shape == (3, 3)
+        # the frames along the picture axis arrive too, one per segment
+        qtbot.waitUntil(lambda: len(sync.frame_items) == 3, timeout=60_000)
+    finally:
+        close_window(qtbot, w)
