@@ -143,16 +143,21 @@ def close_on_signals(window) -> object:
     return timer
 
 
+def show_tab(window, name: str) -> None:
+    tabs = {"training": window.training_split, "explore": window.explore_split}
+    window.tabs.setCurrentWidget(tabs.get(name, window.time_view))
+
+
 def open_initial(window, args: argparse.Namespace) -> None:
     """Open the dataset the arguments ask for, then run the requested follow-ups once it is in."""
     state = window.state
 
     def after_dataset() -> None:
         state.datasetChanged.disconnect(after_dataset)
-        if args.tab:
-            window.tabs.setCurrentIndex(("training", "explore", "time").index(args.tab))
         if args.checkpoint:
-            window.load_checkpoint(args.checkpoint)
+            window.load_checkpoint(args.checkpoint)  # shows the Explore tab, unless --tab says
+        if args.tab:
+            show_tab(window, args.tab)
         if args.train:
             panel = window.training_panel
             panel.set_values(**{"loss.method": args.train})
@@ -162,7 +167,7 @@ def open_initial(window, args: argparse.Namespace) -> None:
                 config = config.replace(**{"optim.epochs": args.epochs})
             state.request_training(config)
             if args.tab:
-                window.tabs.setCurrentIndex(("training", "explore", "time").index(args.tab))
+                show_tab(window, args.tab)
         if args.query is not None:
 
             def query() -> None:

@@ -256,6 +256,7 @@ class MainWindow(QMainWindow):
         v = self.view_menu = m.addMenu("&View")
         self._action(v, "&Training", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
         self._action(v, "&Explore", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
+        self._action(v, "T&ime", lambda: self.tabs.setCurrentWidget(self.time_view), "Ctrl+3")
         self._action(v, "Compute &UMAP", lambda: s.set_projection("umap"), "Ctrl+U")
         self._action(v, "&PCA", lambda: s.set_projection("pca"), "Ctrl+Shift+U")
 

@@ -1,5 +1,6 @@
-"""Sync view: for the selected clip (the current query, when it is a dataset item or a video
-file), the cosine of every audio segment with every visual segment under the current model.
+"""Sync view: for the selected clip (the current query when it is a dataset item or a video
+file, else the query's top result), the cosine of every audio segment with every visual segment
+under the current model (coloured over the clip's own range of cosines).
 
 Rows are the sound's segments (its spectrogram runs down the left), columns the picture's (one
 frame per segment along the bottom); a bright diagonal means sound and picture agree in time, a
@@ -78,7 +79,11 @@ class SyncView(QWidget):
         self.matrix_image.setColorMap(pg.colormap.get("viridis"))
         self.matrix_plot.addItem(self.matrix_image)
         self.colorbar = pg.ColorBarItem(
-            colorMap=pg.colormap.get("viridis"), values=(-1, 1), interactive=False, width=12
+            colorMap=pg.colormap.get("viridis"),
+            values=(-1, 1),
+            interactive=False,
+            width=12,
+            label="cosine",
         )
         self.colorbar.setImageItem(self.matrix_image, insert_in=self.matrix_plot)
         self.spec_image = pg.ImageItem()
@@ -95,21 +100,28 @@ class SyncView(QWidget):
 
         state.queryChanged.connect(self.refresh)
         state.modelChanged.connect(self.refresh)
+        state.resultsChanged.connect(self.refresh)
         time_state.segmentsChanged.connect(self.refresh)
         time_state.picturesChanged.connect(self._pictures_arrived)
         self.refresh()
 
     # ----- data --------------------------------------------------------------------------------
     def clip(self) -> tuple[str, str | None, ClipSegments | str | None]:
-        """(name, path, segments or why not or None while pending) of the clip to show."""
+        """(name, path, segments or why not or None while pending) of the clip to show: the query
+        when it is a clip with sound and picture, else the query's top result."""
         q = self.state.query
         if q is None:
             return "", None, "Pick a clip (a dataset item, or a video file as the query)."
         if not q.is_file:
             return q.name, q.path, self.time.item_segments(q.split, q.index)  # type: ignore[arg-type]
-        if q.path is None or q.features is None or len(q.features) < 2:
+        if q.path is not None and q.features is not None and len(q.features) == 2:
+            return q.name, q.path, self.time.path_segments(q.path)
+        r = self.state.results  # a sound or an image has nothing to sync: show the top result
+        if r is None or not len(r.indices):
             return q.name, q.path, "A sound or an image has only one modality: nothing to sync."
-        return q.name, q.path, self.time.path_segments(q.path)
+        top = int(r.indices[0])
+        name = f"{self.state.item_name('test', top)} (top result of {q.name})"
+        return name, self.state.item_path("test", top), self.time.item_segments("test", top)
 
     def sync_data(self) -> SyncData | str:
         """The view's data, or the sentence it shows instead."""
@@ -142,7 +154,10 @@ class SyncView(QWidget):
             f"<b>{data.name}</b>: {ta} sound × {tv} picture segments of {s:g} s · mean cosine on "
             f"the diagonal {diag:.3f}, off it {off:.3f} · click a cell to play from that moment"
         )
-        self.matrix_image.setImage(data.matrix, levels=(-1, 1))
+        # the clip's own range: a sync pattern is a contrast within one clip
+        lo, hi = float(data.matrix.min()), float(data.matrix.max())
+        self.matrix_image.setImage(data.matrix)
+        self.colorbar.setLevels((lo, hi if hi > lo else lo + 1e-3))
         self.matrix_image.setRect(0, 0, tv * s, ta * s)
         self.matrix_plot.setRange(xRange=(0, tv * s), yRange=(0, ta * s), padding=0)
         self.spec_plot.setXRange(0, SPEC_WIDTH, padding=0)
