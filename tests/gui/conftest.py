@@ -109,13 +109,17 @@ def small_config(window, method: str = "psd", epochs: int = 2):
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory):
     """A 2-epoch checkpoint of the tiny dataset, trained headless once per test session."""
+    return tiny_checkpoint(tmp_path_factory.mktemp("trained"))
+
+
+def tiny_checkpoint(out, epochs: int = 2):
+    """Train triplet on the tiny dataset headless for ``epochs``; the best checkpoint's path."""
     from core.config import RunConfig, method_config
     from core.training import train
 
-    out = tmp_path_factory.mktemp("trained")
     cfg = method_config("triplet", RunConfig()).replace(
         **{
-            "optim.epochs": 2,
+            "optim.epochs": epochs,
             "optim.batch_size": 16,
             "model.hidden": 32,
             "model.dim": 16,

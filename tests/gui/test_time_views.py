@@ -13,7 +13,7 @@ from PySide6.QtCore import QPoint, Qt
 from core.data import save_h5
 from core.locate import sync_matrix
 from core.segments import Segments
-from tests.gui.conftest import close_window, make_window, tiny_dataset
+from tests.gui.conftest import close_window, make_window, tiny_checkpoint, tiny_dataset
 
 T = 4  # segments per clip; also the number of classes of the tiny dataset
 
@@ -40,22 +40,7 @@ def segmented_dataset(shift: int = 0):
 def good_checkpoint(tmp_path_factory):
     """10 epochs on the tiny dataset: every test clip's sound and picture are matched by class
     (the session's 2-epoch checkpoint is too rough for per-segment claims)."""
-    from core.config import RunConfig, method_config
-    from core.training import train
-
-    out = tmp_path_factory.mktemp("good")
-    cfg = method_config("triplet", RunConfig()).replace(
-        **{
-            "optim.epochs": 10,
-            "optim.batch_size": 16,
-            "model.hidden": 32,
-            "model.dim": 16,
-            "threads": 1,
-        }
-    )
-    for _ in train(cfg, tiny_dataset(), out_dir=out):
-        pass
-    return out / "model.pt"
+    return tiny_checkpoint(tmp_path_factory.mktemp("good"), epochs=10)
 
 
 @pytest.fixture
