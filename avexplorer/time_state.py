@@ -82,6 +82,12 @@ class TimeState(QObject):
         self.segmentsChanged.emit()
 
     # ----- segment features ------------------------------------------------------------------
+    def stores_segments(self, split: str) -> bool:
+        """Whether the dataset's split holds segment features of both modalities."""
+        data = self.state.dataset
+        seg = data.split(split).segments if data is not None else None
+        return seg is not None and seg.audio is not None and seg.visual is not None
+
     def item_segments(self, split: str, index: int) -> ClipSegments | str | None:
         """A dataset item's segments; a reason when it has none; None while they are encoded
         (asked for here, announced by ``segmentsChanged``)."""
@@ -89,7 +95,7 @@ class TimeState(QObject):
         if data is None:
             return None
         stored = data.split(split).segments
-        if stored is not None and stored.audio is not None and stored.visual is not None:
+        if stored is not None and self.stores_segments(split):
             return ClipSegments(
                 stored.of(index, "audio"), stored.of(index, "visual"), stored.seconds
             )

@@ -126,9 +126,10 @@ class MomentStrips(QWidget):
             f"<b>{r.query.name}</b> ({r.modality}) against the {other} of each result, segment "
             "by segment; ▲ the best moment; click a strip to play from there"
         )
-        self.time.request_segments(
-            [p for i in indices if (p := s.item_path("test", i)) is not None]
-        )
+        if not self.time.stores_segments("test"):  # encode the results' clips in one job
+            self.time.request_segments(
+                [p for i in indices if (p := s.item_path("test", i)) is not None]
+            )
         self.strips = {i: self.time.strip(i) for i in indices}
         self._layout(indices)
 

@@ -102,7 +102,10 @@ def test_moment_strips_mark_where_each_result_matches_the_query(time_window, qtb
     w = time_window
     strips = w.time_view.moments
     assert not strips.strips
+    asked = []
+    w.time_state.segmentsRequested.connect(lambda *a: asked.append(a))
     w.state.set_item_query("test", 0, "audio")
+    assert asked == []  # the file stores the segments: nothing to encode
     r = w.state.results
     assert r is not None
     indices = [int(i) for i in r.indices]
