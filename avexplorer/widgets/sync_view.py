@@ -108,17 +108,18 @@ class SyncView(QWidget):
     # ----- data --------------------------------------------------------------------------------
     def clip(self) -> tuple[str, str | None, ClipSegments | str | None]:
         """(name, path, segments or why not or None while pending) of the clip to show: the query
-        when it is a clip with sound and picture, else the query's top result."""
+        when it is one clip with sound and picture, else the query's top result."""
         q = self.state.query
         if q is None:
             return "", None, "Pick a clip (a dataset item, or a video file as the query)."
-        if not q.is_file:
-            return q.name, q.path, self.time.item_segments(q.split, q.index)  # type: ignore[arg-type]
+        if q.split is not None and q.index is not None:
+            return q.name, q.path, self.time.item_segments(q.split, q.index)
         if q.path is not None and q.features is not None and len(q.features) == 2:
             return q.name, q.path, self.time.path_segments(q.path)
-        r = self.state.results  # a sound or an image has nothing to sync: show the top result
+        # a sound, an image or a selection is not one clip to sync: show the top result
+        r = self.state.results
         if r is None or not len(r.indices):
-            return q.name, q.path, "A sound or an image has only one modality: nothing to sync."
+            return q.name, q.path, "This query is not one clip with sound and picture."
         top = int(r.indices[0])
         name = f"{self.state.item_name('test', top)} (top result of {q.name})"
         return name, self.state.item_path("test", top), self.time.item_segments("test", top)
