@@ -26,11 +26,18 @@ OVERRIDES = {
 }
 
 
+def _config(method: str):
+    """``psd-few``: psd with three quarters of the train labels hidden (mixed batches)."""
+    if method == "psd-few":
+        return method_config("psd").replace(**OVERRIDES, **{"data.label_fraction": 0.25})
+    return method_config(method).replace(**OVERRIDES)
+
+
 def _worker(rank: int, world: int, init_file: str, out_dir: str, method: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        cfg = method_config(method).replace(**OVERRIDES)
+        cfg = _config(method)
         ctx = DistContext(rank=rank, world=world)
         events = list(train(cfg, make_dataset("tiny", seed=0), out_dir=out_dir, dist=ctx))
         assert isinstance(events[-1], RunFinished)
@@ -38,14 +45,10 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, method: str) ->
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("method", ["psd", "infonce"])
+@pytest.mark.parametrize("method", ["psd", "psd-few", "infonce"])
 def test_two_processes_match_one(tmp_path, method):
     single = tmp_path / "single"
-    list(
-        train(
-            method_config(method).replace(**OVERRIDES), make_dataset("tiny", seed=0), out_dir=single
-        )
-    )
+    list(train(_config(method), make_dataset("tiny", seed=0), out_dir=single))
     mp.spawn(
         _worker,
         args=(2, str(tmp_path / "init"), str(tmp_path / "ddp"), method),
