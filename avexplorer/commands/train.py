@@ -119,6 +119,16 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 ),
                 file=sys.stderr,
             )
+            if (
+                labelled
+                and ev.config["loss"]["method"] == "psd"
+                and ev.config["schedule"]["r_end"] < 1
+            ):
+                print(
+                    "note: with unlabelled pairs psd does better keeping every label "
+                    "(--r-end 1); see docs/results.md",
+                    file=sys.stderr,
+                )
         elif isinstance(ev, StepEnd) and bar is not None:
             bar.update(1)
             bar.set_postfix(epoch=ev.epoch + 1, loss=f"{ev.losses['total']:.3f}", r=f"{ev.r:.2f}")

@@ -132,4 +132,5 @@ def test_label_fraction_flag_hides_labels_and_is_recorded(tiny_h5, tmp_path, cap
     history = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
     assert history[-1]["n_labelled"] == 24  # a quarter of the 96 train pairs, per class
     assert 0 <= history[-1]["pseudo"]["accuracy"] <= 1
-    assert "pseudo-labels" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "pseudo-labels" in out.out and "(24 labelled)" in out.err and "--r-end 1" in out.err
