@@ -15,6 +15,7 @@ from core.checkpoint import load_checkpoint
 from core.config import RunConfig, method_config
 from core.errors import UserError
 from core.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
+from core.scores import MapScores
 from core.training import TrainControl, train
 
 
@@ -136,7 +137,8 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
             line = (
                 f"epoch {ev.epoch + 1}: loss {ev.losses.get('total', float('nan')):.4f}  "
                 f"val MAP a2v {ev.val.a2v:.4f} v2a {ev.val.v2a:.4f} avg {ev.val.avg:.4f}  "
-                f"r {ev.r:.2f}  {ev.seconds:.1f}s"
+                + _pair_ranks(ev.val)
+                + f"r {ev.r:.2f}  {ev.seconds:.1f}s"
                 + (
                     ""
                     if ev.pseudo_accuracy is None
@@ -160,3 +162,12 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                     f"v2a {ev.test.v2a:.4f} avg {ev.test.avg:.4f}"
                 )
     return 0
+
+
+def _pair_ranks(val: MapScores) -> str:
+    """Recall@1 and the median rank of the true pair, averaged over both directions."""
+    if val.recall_at_1 is None or val.median_rank is None:
+        return ""
+    r1 = sum(val.recall_at_1.values()) / len(val.recall_at_1)
+    med = sum(val.median_rank.values()) / len(val.median_rank)
+    return f"R@1 {r1:.3f} median rank {med:g}  "
