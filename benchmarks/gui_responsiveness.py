@@ -106,7 +106,7 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     elapsed = time.perf_counter() - t0
     redraws, steps = window.plots.redraws - redraws0, len(run.steps) - steps0
     epochs = len({e.epoch for e in run.epochs})
-    window.jobs.stop()
+    state.stop_training()
     _wait(app, lambda: not window.jobs.training, 60)
     window.close()
     state.close()

@@ -58,6 +58,7 @@ class TrainingPanel(QWidget):
         inner.setContentsMargins(4, 4, 4, 4)
         inner.addWidget(self.form)
         inner.addWidget(self.defaults_note)
+        inner.addStretch(1)  # fields stay at the top on a tall screen
         # The form scrolls rather than squeezing the plots on a small screen.
         scroll = QScrollArea()
         scroll.setWidget(settings)
