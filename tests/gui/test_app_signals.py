@@ -19,25 +19,26 @@ def test_ctrl_c_closes_the_app_and_the_run_is_saved(tmp_path):
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "QT_QPA_PLATFORM": "offscreen"}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     argv = ["--synthetic", "tiny", "--train", "triplet", "--epochs", "5000"]
-    app = subprocess.Popen(
-        [sys.executable, "-m", "avexplorer", *argv],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # stderr goes to a file: an undrained pipe could fill and block the app, and reading a pipe
+    # of a live app to report a failure would wait forever.
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        app = subprocess.Popen(
+            [sys.executable, "-m", "avexplorer", *argv], cwd=ROOT, env=env, stderr=stderr
+        )
     try:
         deadline = time.monotonic() + 120  # a bound on waiting, not a speed requirement
         while not list((tmp_path / "data").rglob("last.pt")):
-            assert app.poll() is None and time.monotonic() < deadline, app.stderr.read()
+            assert app.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         children = [p for p in descendants(app.pid) if "spawn_main" in cmdline(p)]
         assert children  # the training process
         app.send_signal(signal.SIGINT)
-        _, err = app.communicate(timeout=120)
+        app.wait(timeout=120)
     finally:
         if app.poll() is None:
             app.kill()
+    err = log.read_text()
     assert app.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     (last,) = (tmp_path / "data").rglob("last.pt")
