@@ -95,7 +95,8 @@ class SegmentJobs(QObject):
             attrs,
             seconds,
             on_yield=self.time.set_segments,
-            on_error=lambda m: self.time.set_segments(dict.fromkeys(paths, m)),
+            # the first line says why; the traceback of an unexpected error is no caption
+            on_error=lambda m: self.time.set_segments(dict.fromkeys(paths, m.splitlines()[0])),
         )
 
     def load_pictures(self, path: str, seconds: float, count: int) -> None:

@@ -161,7 +161,7 @@ class MomentStrips(QWidget):
             if isinstance(st, Strip):
                 a, b = st.bounds()[st.best]
                 strip.show_strip(st, levels)
-                best.setText(f"{a:.0f}-{b:.0f} s · {st.scores[st.best]:.2f}")
+                best.setText(f"{a:g}-{b:.3g} s · {st.scores[st.best]:.2f}")
             else:
                 strip.show_strip(None, levels, st if isinstance(st, str) else "encoding segments…")
                 best.setText("")

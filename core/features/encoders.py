@@ -17,6 +17,7 @@ import contextlib
 import io
 import itertools
 import os
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -259,9 +260,15 @@ def load_encoders(
     ``logmel-stats`` with a warning (the features then have another dimension: retrain).
     """
     device = resolve_device(device)
-    audio = _audio_encoder(audio_name, device) if audio_name else None
-    visual = _visual_encoder(visual_name, device) if visual_name else None
+    # One thread builds at a time: lru_cache does not stop two threads from building the same
+    # encoder, and aisfx's loading widens torch.load's process-wide allow-list for a moment.
+    with _BUILDING:
+        audio = _audio_encoder(audio_name, device) if audio_name else None
+        visual = _visual_encoder(visual_name, device) if visual_name else None
     return Encoders(audio, visual)
+
+
+_BUILDING = threading.RLock()
 
 
 @lru_cache(maxsize=8)
