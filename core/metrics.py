@@ -23,7 +23,9 @@ block of columns. Similarities are computed a chunk of queries at a time (bounde
 into integer keys that order like the floats, and sorted per row (a SIMD value sort, no argsort).
 The number of items below each relevant score then comes from a single binary search over the
 chunk's sorted rows laid end to end (each row offset by 2**32), so there is no Python loop over
-queries; everything else is array arithmetic on [queries, R] blocks.
+queries; everything else is array arithmetic on [queries, R] blocks. For a paired test set up to
+``SHARED_SIMS_BYTES`` of similarities, one matmul and one pass of keys serve both directions
+(V2A's rows are A2V's columns). Chunks run on a small thread pool.
 """
 
 from __future__ import annotations
@@ -252,7 +254,7 @@ def direction_metrics(
     ~2M similarities); ``threads`` worker threads (default: torch's thread count).
     """
     plan = _Plan(queries, gallery, query_labels, gallery_labels, partners, k, num_classes, chunk)
-    _run([plan], threads)
+    _run_jobs([(plan.run_chunk, chunk) for chunk in plan.chunks], threads)
     return plan.result()
 
 
@@ -281,9 +283,12 @@ def cross_modal_metrics(
         # columns of A2V's matrix.
         with torch.no_grad():
             sims = (plans[0].q @ plans[0].g.T).numpy()
-        plans[0].sims = lambda start, stop: sims[start:stop].copy()
-        plans[1].sims = lambda start, stop: _transposed(sims[:, start:stop])
-    _run(plans, threads)
+        # The keys are made once, in place; each direction then reads its rows of them.
+        _run_jobs([(_sortable_keys, (sims[s:e],)) for s, e in plans[0].chunks], threads)
+        keys = sims.view(np.int32)
+        plans[0].keys = lambda start, stop: keys[start:stop]
+        plans[1].keys = lambda start, stop: _transposed(keys[:, start:stop])
+    _run_jobs([(p.run_chunk, chunk) for p in plans for chunk in p.chunks], threads)
     return CrossModalMetrics(plans[0].result(), plans[1].result())
 
 
@@ -401,14 +406,14 @@ class _Plan:
         step = chunk or max(1, _CHUNK_SIMS // max(n, 1))
         self.chunks = [(s, min(s + step, nq)) for s in range(0, nq, step)] if n else []
 
-    def sims(self, start: int, stop: int) -> np.ndarray:
-        """[stop - start, n] float32 similarities of a chunk of (class-sorted) queries, a new
-        C-contiguous array that the caller may overwrite."""
+    def keys(self, start: int, stop: int) -> np.ndarray:
+        """[stop - start, n] int32 sortable keys of the similarities of a chunk of (class-sorted)
+        queries, C-contiguous; read, never written."""
         with torch.no_grad():
-            return (self.q[start:stop] @ self.g.T).numpy()
+            return _sortable_keys((self.q[start:stop] @ self.g.T).numpy())
 
     def run_chunk(self, start: int, stop: int) -> None:
-        keys = _sortable_keys(self.sims(start, stop))
+        keys = self.keys(start, stop)
         sorted_keys = np.sort(keys, axis=1)
         m, n = keys.shape
         row_offset = np.arange(m, dtype=np.int64)[:, None] << 32
@@ -497,15 +502,16 @@ class _Plan:
         )
 
 
-def _run(plans: list[_Plan], threads: int | None) -> None:
-    jobs = [(p, s, e) for p in plans for s, e in p.chunks]
+def _run_jobs(jobs: list[tuple[Any, tuple]], threads: int | None) -> None:
+    """Call each ``fn(*args)`` of ``jobs`` on ``threads`` worker threads (numpy and torch release
+    the GIL in the long calls)."""
     workers = min(threads or torch.get_num_threads(), len(jobs))
     if workers <= 1:
-        for p, s, e in jobs:
-            p.run_chunk(s, e)
+        for fn, args in jobs:
+            fn(*args)
         return
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda job: job[0].run_chunk(job[1], job[2]), jobs))
+        list(pool.map(lambda job: job[0](*job[1]), jobs))
 
 
 def _sortable_keys(sims: np.ndarray) -> np.ndarray:
