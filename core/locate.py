@@ -190,6 +190,47 @@ def query_modality_of(path: str, requested: str | None = None) -> str:
     return requested or "audio"
 
 
+class _FileEncoder:
+    """Encodes files for a checkpoint: with the encoders, frame rate and dimensions of the
+    features it was trained on."""
+
+    def __init__(self, checkpoint: str, device: str) -> None:
+        from core.checkpoint import load_checkpoint
+        from core.errors import UserError
+
+        self.path, self.device = checkpoint, device
+        self.ckpt = load_checkpoint(checkpoint)
+        self.names = {m: self.ckpt.attrs.get(f"{m}_encoder") for m in MODALITIES}
+        if not all(self.names.values()):
+            raise UserError(
+                f"{checkpoint}: the checkpoint does not name the encoders of its features "
+                "(trained on a file not made by avexplorer extract), so files cannot be encoded "
+                "for it"
+            )
+        self.fps = float(self.ckpt.attrs.get("frame_rate", 1.0))
+        self.seconds = float(self.ckpt.attrs.get("segment_seconds", 1.0))
+
+    def encode(self, path: str, modality: str, segments: float | None = None):
+        """(ClipFeatures, the clip-level vector of ``modality``) of one file."""
+        from core.errors import UserError
+        from core.features.extract import encode_path
+
+        kw = {"audio_encoder": None, "visual_encoder": None}
+        kw[f"{modality}_encoder"] = self.names[modality]
+        f = encode_path(path, device=self.device, fps=self.fps, segments=segments, **kw)
+        vector = f.audio if modality == "audio" else f.visual
+        if vector is None:
+            raise UserError(f"{path}: no {modality} to use ({'; '.join(f.notes) or 'missing'})")
+        want = self.ckpt.audio_dim if modality == "audio" else self.ckpt.visual_dim
+        if vector.shape[-1] != want:
+            raise UserError(
+                f"{path}: the {self.names[modality]} encoder gives {vector.shape[-1]}-d "
+                f"{modality} features, {self.path} expects {want}-d (is the encoder's package "
+                "missing?)"
+            )
+        return f, vector
+
+
 def locate_file(
     checkpoint: str,
     clip: str,
@@ -201,39 +242,48 @@ def locate_file(
 ) -> Located:
     """``avexplorer locate``: the query file against every segment of the clip file, both encoded
     with the encoders the checkpoint's features were made with."""
-    from core.checkpoint import load_checkpoint
-    from core.errors import UserError
-    from core.features.extract import encode_path
-
-    ckpt = load_checkpoint(checkpoint)
-    names = {m: ckpt.attrs.get(f"{m}_encoder") for m in MODALITIES}
-    if not all(names.values()):
-        raise UserError(
-            f"{checkpoint}: the checkpoint does not name the encoders of its features "
-            "(trained on a file not made by avexplorer extract), so files cannot be encoded for it"
-        )
+    enc = _FileEncoder(checkpoint, device)
     modality = query_modality_of(query, query_modality)
     target = other(modality)
-    seconds = seconds or float(ckpt.attrs.get("segment_seconds", 1.0))
-    fps = float(ckpt.attrs.get("frame_rate", 1.0))
-
-    def encode(path: str, m: str, segs: float | None):
-        kw = {"audio_encoder": None, "visual_encoder": None, f"{m}_encoder": names[m]}
-        f = encode_path(path, device=device, fps=fps, segments=segs, **kw)
-        vector = f.audio if m == "audio" else f.visual
-        if vector is None:
-            raise UserError(f"{path}: no {m} to use ({'; '.join(f.notes) or 'missing'})")
-        want = ckpt.audio_dim if m == "audio" else ckpt.visual_dim
-        if vector.shape[-1] != want:
-            raise UserError(
-                f"{path}: the {names[m]} encoder gives {vector.shape[-1]}-d {m} features, "
-                f"{checkpoint} expects {want}-d (is the encoder's package missing?)"
-            )
-        return f, vector
-
-    _, q = encode(query, modality, None)
-    f, _ = encode(clip, target, seconds)
+    seconds = seconds or enc.seconds
+    _, q = enc.encode(query, modality)
+    f, _ = enc.encode(clip, target, seconds)
     segs = f.audio_seg if target == "audio" else f.visual_seg
     assert segs is not None
-    model = ckpt.build_model(device)
+    model = enc.ckpt.build_model(device)
     return locate_in_clip(model, q, modality, segs, seconds, f.duration, device)
+
+
+def moments_in_file(
+    checkpoint: str,
+    data_path: str,
+    query: str,
+    query_modality: str | None = None,
+    *,
+    split: str = "test",
+    k: int = 10,
+    device: str = "cpu",
+) -> tuple[str, list[Moment], tuple[str, ...] | None]:
+    """``avexplorer locate MODEL DATA.h5``: the best ``k`` moments (one per clip) for the query
+    file among the segments of a feature file's split; (direction, moments, the split's paths)."""
+    from core.checkpoint import data_differences
+    from core.data import load_h5
+    from core.errors import UserError
+
+    enc = _FileEncoder(checkpoint, device)
+    cfg = enc.ckpt.config
+    data = load_h5(data_path, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+    if diff := data_differences(enc.ckpt, data):
+        raise UserError(f"{checkpoint} does not fit {data_path}: {'; '.join(diff)}")
+    modality = query_modality_of(query, query_modality)
+    target = other(modality)
+    part = data.split(split)
+    seg = part.segments
+    if seg is None or (seg.audio if target == "audio" else seg.visual) is None:
+        raise UserError(
+            f"{data_path}: the {split} split has no {target} segment features "
+            "(extract it with avexplorer extract --segments)"
+        )
+    _, q = enc.encode(query, modality)
+    index = MomentIndex(enc.ckpt.build_model(device), seg, target, device=device)
+    return direction(modality), index.search(q, k), part.paths

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -12,7 +13,7 @@ import pytest
 
 from avexplorer.cli import main
 from core.checkpoint import load_checkpoint
-from core.data import load_h5
+from core.data import load_h5, save_h5
 from core.locate import MomentIndex, locate_in_clip, sync_matrix
 from tests.core.features_fixtures import _write_audio, make_png, make_video, tone_wave
 
@@ -127,3 +128,32 @@ def test_sync_matrix_and_moments_across_a_split(run):
     ).best
     assert best.start == moments[0].start
     assert best.score == pytest.approx(moments[0].score, abs=1e-5)
+
+
+def test_locate_in_a_feature_file_lists_the_best_moment_of_each_clip(run, tmp_path, capsys):
+    _, model_path, h5 = run
+    query = make_video(tmp_path / "q.mp4", 2.0, color=(128, 128, 128), tone=BLUE[1])
+    argv = ["locate", str(model_path), str(h5), "--query", str(query), "--k", "3"]
+    assert main([*argv, "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["direction"] == "a2v"
+    moments = found["moments"]
+    ckpt = load_checkpoint(model_path)
+    data = load_h5(h5, val_fraction=ckpt.config.data.val_fraction, seed=ckpt.config.seed)
+    assert len(moments) == min(3, len(data.test))
+    assert len({m["clip"] for m in moments}) == len(moments)
+    assert [m["score"] for m in moments] == sorted((m["score"] for m in moments), reverse=True)
+    top = moments[0]
+    assert top["path"] == data.test.paths[top["clip"]]
+    assert "/blue/" in top["path"]  # the blue clips' pictures go with the blue clips' sound
+    # the moment is that clip's best segment for the query, as locating in the clip finds it
+    assert main(["locate", str(model_path), top["path"], "--query", str(query), "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)["best"]
+    assert best["start"] == top["start"]
+    assert best["score"] == pytest.approx(top["score"], abs=1e-4)
+    # a feature file without segments is refused with the reason
+    plain = tmp_path / "plain.h5"
+    data_without = load_h5(h5)
+    save_h5(plain, replace(data_without, test=replace(data_without.test, segments=None)))
+    assert main(["locate", str(model_path), str(plain), "--query", str(query)]) == 2
+    assert "no visual segment features" in capsys.readouterr().err
