@@ -7,6 +7,7 @@ reads it without unpickling arbitrary code. Writes are atomic: a temp file, then
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise UserError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # not plain tensors and values; never retried unsafely
+        raise UserError(
+            f"{path}: not a readable avexplorer checkpoint (not a torch file of tensors and "
+            "plain values; avexplorer never loads objects that could run code)"
+        ) from None
     except Exception as e:  # torch raises several types for corrupt or foreign files
         raise UserError(
             f"{path}: not a readable avexplorer checkpoint ({type(e).__name__}: "
