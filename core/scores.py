@@ -21,6 +21,16 @@ class MapScores:
     recall_at_1: dict[str, float] | None = None  # share of queries whose partner ranks first
     median_rank: dict[str, float] | None = None  # of the partner; 1 is best
 
+    @property
+    def recall_at_1_avg(self) -> float:
+        """Recall@1 averaged over both directions; NaN when not computed."""
+        return _mean(self.recall_at_1)
+
+    @property
+    def median_rank_avg(self) -> float:
+        """The median partner rank averaged over both directions; NaN when not computed."""
+        return _mean(self.median_rank)
+
     def as_dict(self, ranks: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"a2v": self.a2v, "v2a": self.v2a, "avg": self.avg, "n": self.n}
         if ranks and self.recall_at_1 is not None:
@@ -28,3 +38,9 @@ class MapScores:
         if ranks and self.median_rank is not None:
             out["median_rank"] = dict(self.median_rank)
         return out
+
+
+def _mean(by_direction: dict[str, float] | None) -> float:
+    if not by_direction:
+        return float("nan")
+    return sum(by_direction.values()) / len(by_direction)

@@ -168,6 +168,4 @@ def _pair_ranks(val: MapScores) -> str:
     """Recall@1 and the median rank of the true pair, averaged over both directions."""
     if val.recall_at_1 is None or val.median_rank is None:
         return ""
-    r1 = sum(val.recall_at_1.values()) / len(val.recall_at_1)
-    med = sum(val.median_rank.values()) / len(val.median_rank)
-    return f"R@1 {r1:.3f} median rank {med:g}  "
+    return f"R@1 {val.recall_at_1_avg:.3f} median rank {val.median_rank_avg:g}  "

@@ -359,7 +359,7 @@ class TrainingPlots(QWidget):
             "avg": [e.val.avg for e in run.epochs],
             "A2V": [e.val.a2v for e in run.epochs],
             "V2A": [e.val.v2a for e in run.epochs],
-            "R@1": [_mean_of_directions(e.val.recall_at_1) for e in run.epochs],
+            "R@1": [e.val.recall_at_1_avg for e in run.epochs],
         }
         for name, values in series.items():
             key = (run.id, name)
@@ -390,7 +390,7 @@ class TrainingPlots(QWidget):
                 self.rank_plot,
                 self.rank_curves,
                 "o",
-                [_mean_of_directions(e.val.median_rank) for e in run.epochs],
+                [e.val.median_rank_avg for e in run.epochs],
             ),
             (self.r_plot, self.r_curves, "s", [e.r for e in run.epochs]),
         )
@@ -428,8 +428,3 @@ class TrainingPlots(QWidget):
             "Median rank": self.rank_plot,
             "r_t": self.r_plot,
         }
-
-
-def _mean_of_directions(values: dict[str, float] | None) -> float:
-    """The mean over A2V and V2A of a per-direction number; NaN in histories without it."""
-    return float(np.mean(list(values.values()))) if values else float("nan")
