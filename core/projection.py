@@ -1,7 +1,15 @@
 """2-D projections of embeddings for the app's embedding map: PCA now, UMAP on request.
 
-Pure functions on numpy arrays, no Qt. UMAP (and its numba compile, 10-30 s on first use) is
-imported only inside ``umap_2d`` so that importing this module stays cheap.
+Pure functions on numpy arrays, no Qt. UMAP is imported only inside ``umap_2d`` so that importing
+this module stays cheap.
+
+What a first UMAP costs, and why ``umap_2d`` is built as it is (figures in docs/benchmarks.md):
+umap-learn's code is compiled by numba on first use in every process, most of it in pynndescent's
+nearest-neighbour descent, whose functions take the distance function as an argument and so
+cannot be cached on disk. ``umap_2d`` therefore finds the neighbours itself (exact cosine top-k
+with torch up to ``EXACT_KNN_MAX`` points, a FAISS HNSW graph above: both compiled libraries) and
+hands them to UMAP, which then runs only its own kernels; those are cached on disk
+(``numba_cache_dir``), so a later session loads them instead of compiling them again.
 
 Layout stability across epochs: a fresh projection of epoch e's embeddings is free to rotate,
 reflect and rescale relative to epoch e-1's, which makes an epoch slider jump. ``align_to`` removes
@@ -11,11 +19,18 @@ and UMAP can additionally start from the previous layout (``init=``).
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 Method = Literal["pca", "umap"]
+
+# Up to this many points the neighbours are exact (one torch matmul per chunk, O(N^2 D)); above,
+# a FAISS HNSW graph finds them in O(N log N) with recall@15 near 1 (benchmarks/projection.py).
+EXACT_KNN_MAX = 20_000
 
 
 def pca_2d(x: np.ndarray) -> np.ndarray:
@@ -40,15 +55,64 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
     return centred @ (axes * signs[:, None]).T.astype(np.float32)
 
 
+def numba_cache_dir() -> Path:
+    """Where numba keeps UMAP's compiled code between sessions: ``$XDG_CACHE_HOME/avexplorer/
+    numba`` (``~/.cache/...`` when the variable is unset), unless ``NUMBA_CACHE_DIR`` is set."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "avexplorer" / "numba"
+
+
+def import_umap() -> Any:
+    """umap-learn, with numba's on-disk cache on for the kernels ``umap_2d`` runs.
+
+    numba reads its cache folder when it is imported, and a function's cache is chosen when the
+    function is defined: both happen here, before umap is imported. umap-learn marks few of its
+    functions ``cache=True``; the rest are switched on here (they are plain array kernels).
+    """
+    if "umap" not in sys.modules:
+        folder = str(numba_cache_dir())
+        os.environ.setdefault("NUMBA_CACHE_DIR", folder)
+        if "numba" in sys.modules:  # imported earlier: its config is already read
+            import numba
+
+            numba.config.CACHE_DIR = numba.config.CACHE_DIR or folder
+    import umap
+    import umap.layouts
+    import umap.umap_
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for module in (umap.umap_, umap.layouts):
+        for obj in vars(module).values():
+            if isinstance(obj, CPUDispatcher) and isinstance(obj._cache, NullCache):
+                obj.enable_caching()
+    return umap
+
+
+def cosine_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices [N, k] int64, cosine distances [N, k] float32) of each row's k nearest rows, the
+    row itself first: exact up to ``EXACT_KNN_MAX`` rows, a FAISS HNSW graph above."""
+    from core.retrieval import GalleryIndex, topk
+
+    if len(x) <= EXACT_KNN_MAX:
+        sims, idx = topk(x, x, k)
+    else:
+        sims, idx = GalleryIndex(x, "hnsw", ef_search=max(64, 2 * k)).search(x, k)
+    return idx, np.maximum(1.0 - sims, 0.0).astype(np.float32)
+
+
 def umap_2d(
     x: np.ndarray, init: np.ndarray | None = None, seed: int = 0, n_neighbors: int = 15
 ) -> np.ndarray:
     """[N, D] -> [N, 2] UMAP layout (cosine metric), optionally started from ``init`` [N, 2].
 
-    Slow (numba compile on first call): run it off the GUI thread.
+    The neighbours come from ``cosine_knn`` (module docstring). Slow: run it off the GUI thread.
     """
-    import umap  # lazy: pulls numba and compiles on first use
+    import warnings
 
+    umap = import_umap()
     x = np.asarray(x, dtype=np.float32)
     n_neighbors = max(2, min(n_neighbors, len(x) - 1))
     start: str | np.ndarray = "spectral"
@@ -58,6 +122,7 @@ def umap_2d(
         start = (init - init.mean(axis=0)) / (init.std(axis=0) + 1e-9) * 5.0
     elif len(x) < 10:
         start = "random"  # spectral init fails on tiny graphs
+    idx, dist = cosine_knn(x, n_neighbors)
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=n_neighbors,
@@ -65,8 +130,12 @@ def umap_2d(
         init=start,
         random_state=seed,
         n_jobs=1,
+        precomputed_knn=(idx, dist, None),
     )
-    return reducer.fit_transform(x).astype(np.float32)
+    with warnings.catch_warnings():
+        # "n_jobs overridden by random_state" and "no search index: transform() unavailable"
+        warnings.simplefilter("ignore", UserWarning)
+        return reducer.fit_transform(x).astype(np.float32)
 
 
 def procrustes(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
