@@ -76,8 +76,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="decoding processes (default min(2, CPUs)); 1 decodes in the main process",
+        default=1,
+        help="1 (default): one decoding thread beside the encoders; more: decoding processes "
+        "(worth it only when decoding, not encoding, is the slow part, e.g. large videos)",
     )
     p.add_argument("--batch-size", type=int, default=32, help="frames per encoder batch")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")

@@ -79,3 +79,68 @@ def test_umap_started_from_previous_layout_stays_close():
     second = project(x, "umap", previous=first)
     assert second.shape == first.shape
     assert np.isfinite(second).all()
+
+
+def test_numba_cache_folder_is_the_users_cache_unless_numba_is_told_otherwise(
+    monkeypatch, tmp_path
+):
+    from core.projection import numba_cache_dir
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert numba_cache_dir() == tmp_path / "avexplorer" / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert numba_cache_dir() == tmp_path / "elsewhere"
+
+
+def test_cosine_neighbours_are_exact_below_the_cut_off_and_close_above(monkeypatch):
+    import core.projection as projection
+
+    x = _blobs(300, d=24)
+    idx, dist = projection.cosine_knn(x, 10)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    want = np.argsort(-sims, axis=1)[:, :10]
+    assert (idx[:, 0] == np.arange(300)).all() and np.allclose(dist[:, 0], 0, atol=1e-5)
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(idx, want, strict=True)]) > 9.9
+    np.testing.assert_allclose(dist, 1 - np.take_along_axis(sims, idx, axis=1), atol=1e-5)
+    monkeypatch.setattr(projection, "EXACT_KNN_MAX", 100)  # the HNSW path
+    approx, _ = projection.cosine_knn(x, 10)
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(approx, want, strict=True)]) > 9.5
+
+
+@pytest.mark.slow
+def test_umap_writes_its_compiled_code_to_the_cache_folder_and_a_new_process_reads_it(tmp_path):
+    """A new app session loads UMAP's compiled kernels instead of compiling them again."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    code = (
+        "import numpy as np, numba.core.event as ev\n"
+        "from core.projection import import_umap, umap_2d\n"
+        "import_umap()\n"  # umap compiles a few typed helpers as it is imported
+        "names = []\n"
+        "class L(ev.Listener):\n"
+        "    def on_start(self, e): names.append(e.data['dispatcher'].py_func.__module__)\n"
+        "    def on_end(self, e): pass\n"
+        "ev.register('numba:compile', L())\n"
+        "x = np.random.default_rng(0).normal(size=(80, 8)).astype(np.float32)\n"
+        "assert umap_2d(x).shape == (80, 2)\n"
+        "print(sum(n.startswith('umap.') for n in names))\n"
+    )
+
+    def compiled() -> int:
+        out = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        return int(out.stdout.strip().splitlines()[-1])
+
+    first = compiled()
+    cached = list((tmp_path / "avexplorer" / "numba").rglob("*.nbi"))
+    assert first > 0 and cached, "the first session compiles and writes the cache"
+    assert compiled() == 0, "the next session loads every umap kernel from the cache"
