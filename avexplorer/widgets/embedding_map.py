@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.state import PROJECTIONS, AppState, Layout
+from avexplorer.state import PROJECTIONS, AppState, Layout, dataset_name
 from avexplorer.widgets.map_selection import TOOLS, SelectingViewBox, mode_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 from avexplorer.widgets.training_plots import cache_axes
@@ -266,10 +266,12 @@ class EmbeddingMap(QWidget):
         self.redraw()
         run = self.state.runs.get(self.run_id) if self.run_id is not None else None
         name = run.name if run is not None else "checkpoint"
-        self.plot.setTitle(
-            f"{name}: test embeddings after epoch {layout.epoch + 1} ({layout.method.upper()})",
-            size="10pt",
-        )
+        what = f"test embeddings after epoch {layout.epoch + 1}"
+        emb = self.state.embeddings_for(self.run_id).get(layout.epoch) if run is None else None
+        if emb is not None and emb.model is None and emb.checkpoint is None:
+            # Embeddings handed over as they are (avexplorer.show): no model, no epoch.
+            name, what = dataset_name(self.state.dataset), "embeddings as given"
+        self.plot.setTitle(f"{name}: {what} ({layout.method.upper()})", size="10pt")
 
     def redraw(self) -> None:
         layout, data = self.layout_shown, self.state.dataset

@@ -61,6 +61,7 @@ def test_show_on_arrays_opens_the_window_with_the_right_counts(qtbot, shown):
     assert w.dataset_panel.proxy.data(w.dataset_panel.proxy.index(5, 0)) == "item 5"
     qtbot.waitUntil(lambda: w.map.layout_shown is not None, timeout=20_000)
     assert len(w.map.points) == 120
+    assert "arrays: embeddings as given (PCA)" in w.map.plot.getPlotItem().titleLabel.text
     # Embeddings are compared by cosine: the rows are made unit length.
     assert np.allclose(np.linalg.norm(s.gallery.audio, axis=1), 1, atol=1e-5)
     assert np.allclose(s.gallery.audio, audio / np.linalg.norm(audio, axis=1, keepdims=True))
@@ -206,3 +207,26 @@ def test_the_documented_script_opens_the_app_and_returns_the_selection_when_clos
     assert out.returncode == 0, out.stderr[-2000:]
     assert "points on the map: 2000" in out.stdout
     assert "200 clips selected: [400, 401, 402" in out.stdout
+
+
+def test_show_returns_at_once_under_ipythons_qt_event_loop(monkeypatch):
+    """Jupyter's ``%gui qt`` (the kernel's Qt loop) and the terminal's (``active_eventloop``)."""
+    import types
+
+    from avexplorer.notebook import _event_loop_running
+
+    def ipython(shell):
+        return types.SimpleNamespace(get_ipython=lambda: shell)
+
+    monkeypatch.setitem(sys.modules, "IPython", ipython(None))
+    assert not _event_loop_running()  # IPython imported, but no shell: a plain script
+    loop_qt = types.SimpleNamespace(__name__="loop_qt")
+    kernel = types.SimpleNamespace(kernel=types.SimpleNamespace(eventloop=loop_qt))
+    monkeypatch.setitem(sys.modules, "IPython", ipython(kernel))
+    assert _event_loop_running()
+    idle = types.SimpleNamespace(kernel=types.SimpleNamespace(eventloop=None))
+    monkeypatch.setitem(sys.modules, "IPython", ipython(idle))
+    assert not _event_loop_running()  # a kernel without %gui qt: show() waits for the window
+    terminal = types.SimpleNamespace(active_eventloop="qt")
+    monkeypatch.setitem(sys.modules, "IPython", ipython(terminal))
+    assert _event_loop_running()
