@@ -113,6 +113,7 @@ def show(
         block = not _event_loop_running()
 
     window.closing.connect(lambda: setattr(handle, "closed", True))
+    window.closing.connect(state.close)  # its temporary folder; the window's jobs stop on close
     if not block:
         return handle
     app.exec()
