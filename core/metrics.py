@@ -31,6 +31,8 @@ queries; everything else is array arithmetic on [queries, R] blocks. For a paire
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -267,9 +269,14 @@ def cross_modal_metrics(
     num_classes: int | None = None,
     chunk: int | None = None,
     threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CrossModalMetrics:
     """A2V and V2A metrics of paired embeddings (row i of each is one clip) with shared labels;
-    both directions run in one pool of ``threads`` workers."""
+    both directions run in one pool of ``threads`` workers.
+
+    ``progress(done, total)`` is called after each chunk, from a worker thread; an exception it
+    raises (a cancel) stops the work: chunks not started are skipped and the exception is raised.
+    """
     n = len(audio)
     if len(visual) != n or len(labels) != n:
         raise ValueError(f"{n} audio rows, {len(visual)} visual rows and {len(labels)} labels")
@@ -288,7 +295,7 @@ def cross_modal_metrics(
         keys = sims.view(np.int32)
         plans[0].keys = lambda start, stop: keys[start:stop]
         plans[1].keys = lambda start, stop: _transposed(keys[:, start:stop])
-    _run_jobs([(p.run_chunk, chunk) for p in plans for chunk in p.chunks], threads)
+    _run_jobs([(p.run_chunk, chunk) for p in plans for chunk in p.chunks], threads, progress)
     return CrossModalMetrics(plans[0].result(), plans[1].result())
 
 
@@ -502,16 +509,38 @@ class _Plan:
         )
 
 
-def _run_jobs(jobs: list[tuple[Any, tuple]], threads: int | None) -> None:
+def _run_jobs(
+    jobs: list[tuple[Any, tuple]],
+    threads: int | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     """Call each ``fn(*args)`` of ``jobs`` on ``threads`` worker threads (numpy and torch release
-    the GIL in the long calls)."""
+    the GIL in the long calls), reporting ``progress(done, total)`` after each."""
+    lock = threading.Lock()
+    failed = threading.Event()
+    done = 0
+
+    def call(job: tuple[Any, tuple]) -> None:
+        nonlocal done
+        if failed.is_set():
+            return
+        try:
+            job[0](*job[1])
+            if progress is not None:
+                with lock:
+                    done += 1
+                    progress(done, len(jobs))
+        except BaseException:
+            failed.set()
+            raise
+
     workers = min(threads or torch.get_num_threads(), len(jobs))
     if workers <= 1:
-        for fn, args in jobs:
-            fn(*args)
+        for job in jobs:
+            call(job)
         return
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda job: job[0](*job[1]), jobs))
+        list(pool.map(call, jobs))
 
 
 def _sortable_keys(sims: np.ndarray) -> np.ndarray:

@@ -165,6 +165,7 @@ class JobController(QObject):
             data.num_classes,
             on_done=lambda m: self.state.set_metrics(rid, epoch, m),
             on_error=lambda msg: self.state.metrics_failed(rid, epoch, msg),
+            unit="chunks",
         )
 
     def load_checkpoint(self, path: str) -> None:
@@ -320,7 +321,9 @@ class JobController(QObject):
         )
 
 
-def _test_split_metrics(audio: Any, visual: Any, labels: Any, num_classes: int) -> Any:
+def _test_split_metrics(
+    audio: Any, visual: Any, labels: Any, num_classes: int, progress: Any = None
+) -> Any:
     from core.metrics import cross_modal_metrics
 
-    return cross_modal_metrics(audio, visual, labels, num_classes=num_classes)
+    return cross_modal_metrics(audio, visual, labels, num_classes=num_classes, progress=progress)

@@ -377,3 +377,24 @@ def test_failures_are_the_lowest_ap_and_the_worst_ranked_queries():
     worst = out.worst_ranked(6)
     assert out.partner_rank[worst[0]] == out.partner_rank.max()
     assert list(out.partner_rank[worst]) == sorted(out.partner_rank[worst], reverse=True)
+
+
+def test_progress_counts_chunks_and_a_cancel_stops_the_work():
+    q, g, ql, _ = random_case(40, 40, classes=3, seed=4)
+    seen = []
+    cross_modal_metrics(q, g, ql, chunk=10, threads=2, progress=lambda d, t: seen.append((d, t)))
+    assert sorted(seen) == [(d, 8) for d in range(1, 9)]  # 4 chunks per direction
+
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def cancel_at_two(done, total):
+        calls.append(done)
+        if done == 2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        cross_modal_metrics(q, g, ql, chunk=5, threads=1, progress=cancel_at_two)
+    assert calls == [1, 2]  # nothing ran after the cancel
