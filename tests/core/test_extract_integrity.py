@@ -173,7 +173,7 @@ def test_damaged_cache_entries_are_encoded_again(clips, tmp_path, capsys):
         assert np.array_equal(a.split(s).visual, b.split(s).visual)
 
 
-def test_nan_features_are_left_out_with_a_reason_and_never_cached(clips, tmp_path):
+def test_nan_features_are_left_out_with_a_reason_and_never_cached(clips, tmp_path, monkeypatch):
     encoders = load_encoders("logmel-stats", "color-grid", "cpu")
     real = encoders.visual.features
     calls = []
@@ -185,7 +185,8 @@ def test_nan_features_are_left_out_with_a_reason_and_never_cached(clips, tmp_pat
         calls.append(len(frames))
         return out
 
-    encoders.visual.features = nan_for_the_first  # type: ignore[method-assign]
+    # Through monkeypatch: load_encoders caches the instance, and later tests get it too.
+    monkeypatch.setattr(encoders.visual, "features", nan_for_the_first)
     cache = FeatureCache(tmp_path / "cache")
     report = extract_dataset(
         list_clips(clips), tmp_path / "f.h5", encoders, cache=cache, batch_frames=1
