@@ -12,7 +12,8 @@ generator, so any subset of clips can be rebuilt alone and comes out identical.
 
 The clips are not shipped: :func:`demo_clips_dir` builds them once into a cache folder (about a
 minute on one core; a pure function, fit for a worker thread). The features of the clips are
-shipped in ``resources/demo/features.h5`` so the demo opens at once.
+shipped in ``resources/demo/features.h5`` so the demo opens at once, and their first pictures in
+``resources/demo/thumbnails.jpg`` so its table shows them before any clip is built.
 """
 
 from __future__ import annotations
@@ -511,3 +512,64 @@ def _absolute(split: Split, root: Path) -> Split:
     if split.paths is None:
         return split
     return replace(split, paths=tuple(str(root / p) for p in split.paths))
+
+
+# --------------------------------------------------------------------------- thumbnails
+
+THUMBNAILS_PATH = DEMO_DIR / "thumbnails.jpg"  # shipped: the first screen needs no clip built
+THUMBNAIL_SIZE = 48  # the app's table thumbnails
+THUMBNAILS_PER_ROW = 25
+
+
+def first_frames(spec: DemoSpec | None = None, sources: str | Path | None = None) -> np.ndarray:
+    """[clips, THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3] uint8 RGB: each clip's first picture, in
+    ``plan_clips`` order, rendered without building the clip (a clip's generator draws its
+    background and first frame before anything else, so one rendered frame is that frame)."""
+    import cv2
+
+    spec = spec or DemoSpec()
+    sheet = _load_sheet(Path(sources) if sources is not None else SOURCES_DIR)
+    one_frame = replace(spec, seconds=1 / spec.fps)
+    out = []
+    for plan in plan_clips(spec):
+        r, c = plan.sheet_row * GLYPH, plan.sheet_col * GLYPH
+        glyph = sheet[r : r + GLYPH, c : c + GLYPH]
+        frame = render_video(glyph, one_frame, np.random.default_rng(plan.seed))[0]
+        size = (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+        out.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    return np.stack(out)
+
+
+def write_thumbnails(path: str | Path = THUMBNAILS_PATH, spec: DemoSpec | None = None) -> Path:
+    """Save ``first_frames`` as one JPEG grid (``THUMBNAILS_PER_ROW`` to a row, plan order)."""
+    import cv2
+
+    frames = first_frames(spec)
+    rows = -(-len(frames) // THUMBNAILS_PER_ROW)
+    s = THUMBNAIL_SIZE
+    grid = np.zeros((rows * s, THUMBNAILS_PER_ROW * s, 3), np.uint8)
+    for i, frame in enumerate(frames):
+        r, c = divmod(i, THUMBNAILS_PER_ROW)
+        grid[r * s : (r + 1) * s, c * s : (c + 1) * s] = frame
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return Path(path)
+
+
+def demo_thumbnails(clips_dir: str | Path) -> dict[str, np.ndarray]:
+    """{clip path under ``clips_dir``: [48, 48, 3] uint8 RGB} from the shipped grid, for the
+    default demo; empty when the grid is missing or does not fit the demo's clips."""
+    import cv2
+
+    plans = plan_clips(DemoSpec())
+    grid = cv2.imread(str(THUMBNAILS_PATH), cv2.IMREAD_COLOR)
+    s = THUMBNAIL_SIZE
+    rows = -(-len(plans) // THUMBNAILS_PER_ROW)
+    if grid is None or grid.shape[:2] != (rows * s, THUMBNAILS_PER_ROW * s):
+        return {}
+    grid = cv2.cvtColor(grid, cv2.COLOR_BGR2RGB)
+    root = Path(clips_dir)
+    out = {}
+    for i, plan in enumerate(plans):
+        r, c = divmod(i, THUMBNAILS_PER_ROW)
+        out[str(root / plan.path)] = grid[r * s : (r + 1) * s, c * s : (c + 1) * s].copy()
+    return out

@@ -236,9 +236,23 @@ class JobController(QObject):
             self.state.set_dataset(data)
             self.state.message.emit(note or "Opened the demo dataset")
             if not note:
+                self.show_demo_thumbnails(data.attrs.get("clips_dir", ""))
                 self.build_demo_clips()
 
         start(self.state, "Opening the demo", datasets.load_demo, on_done=done)
+
+    def show_demo_thumbnails(self, clips_dir: str) -> None:
+        """The demo's shipped thumbnails, in the table at once (its clips may need building)."""
+        if clips_dir:
+            start(
+                self.state,
+                "Thumbnails",
+                datasets.demo_thumbnails,
+                clips_dir,
+                quiet=True,
+                on_done=lambda b: self.state.set_thumbnails(*b),
+                on_error=lambda _m: None,  # previews are optional
+            )
 
     def build_demo_clips(self) -> None:
         """Build the demo's clip files (first use only) so thumbnails and playback work."""

@@ -36,6 +36,15 @@ def load_demo() -> tuple[Any, str]:
         return data, f"Demo features not installed ({e}): opened generated data instead"
 
 
+def demo_thumbnails(clips_dir: str) -> tuple[dict[str, Any], dict[str, float]]:
+    """The demo's shipped thumbnails as ({clip path: QImage}, {}): the first screen shows them
+    before any clip file is built (the durations come with the clips)."""
+    from avexplorer.jobs.thumbnails import rgb_image
+    from core.demo import demo_thumbnails as shipped
+
+    return {path: rgb_image(rgb) for path, rgb in shipped(clips_dir).items()}, {}
+
+
 def build_demo_clips(progress: Progress | None = None) -> str:
     """Build the demo's clips into their cache folder (first use only); returns the folder."""
     from core.demo import demo_clips_dir
