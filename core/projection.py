@@ -138,6 +138,13 @@ def umap_2d(
         return reducer.fit_transform(x).astype(np.float32)
 
 
+def warm_up_umap() -> None:
+    """Load UMAP's kernels from the on-disk cache (compiling them on a first launch) with a tiny
+    fit, so that the first layout a user asks for does not wait for them."""
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    umap_2d(x)
+
+
 def procrustes(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """Rotation/reflection R, scale s and translation t minimising ||s * source @ R + t - target||.
 

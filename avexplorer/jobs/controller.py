@@ -68,6 +68,8 @@ class JobController(QObject):
             fn, args = training_batches, (self._train_fn, config, data, run.out_dir, control)
         else:
             fn, args = train_in_process, (config, data, run.out_dir, control, ctx)
+            # The map's UMAP is asked for while a run trains: its kernels load meanwhile.
+            self.projections.warm_up()
         worker = start(
             self.state,
             f"Training {run.name}",

@@ -9,6 +9,7 @@ import numpy as np
 
 from avexplorer.projections import Layout, layout_of
 from core.errors import UserError
+from core.projection import warm_up_umap
 
 
 class ProjectionProcess:
@@ -24,6 +25,21 @@ class ProjectionProcess:
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
+    def warm_up(self) -> None:
+        """Start the child now and have it load UMAP's compiled kernels (compile them, on a first
+        launch), while the user does something else: a later ``layout`` then only computes."""
+        with self._lock:
+            if self._closed.is_set() or self._pool is not None:
+                return
+            self._pool = self._new_pool()
+            self._pool.apply_async(warm_up_umap)
+
+    @staticmethod
+    def _new_pool() -> Any:
+        import multiprocessing as mp
+
+        return mp.get_context("spawn").Pool(1)
+
     def layout(
         self,
         epoch: int,
@@ -37,9 +53,7 @@ class ProjectionProcess:
             if self._closed.is_set():
                 raise UserError("the app is closing")
             if self._pool is None:
-                import multiprocessing as mp
-
-                self._pool = mp.get_context("spawn").Pool(1)
+                self._pool = self._new_pool()
             pending = self._pool.apply_async(layout_of, (epoch, audio, visual, method, previous))
         while not pending.ready():
             if self._closed.wait(0.1):
