@@ -22,6 +22,7 @@ from avexplorer.jobs.training_process import train_in_process, training_batches
 from avexplorer.projections import Layout, compute_layout
 from avexplorer.state import AppState
 from core.control import TrainControl
+from core.errors import UserError
 
 
 class JobController(QObject):
@@ -60,7 +61,11 @@ class JobController(QObject):
             return None
         # spawn, not fork: forking a process that runs Qt and worker threads is unsafe.
         ctx = mp.get_context("spawn")
-        run = self.state.new_run(config)
+        try:
+            run = self.state.new_run(config)  # writes the run's record in its folder
+        except UserError as e:  # the runs folder cannot be written (a file, full, read-only)
+            self.state.report_error("Cannot train", str(e))
+            return None
         control = TrainControl(ctx.Event)
         rid = run.id
 

@@ -41,3 +41,11 @@ def test_a_query_past_the_test_split_is_a_dialog(qtbot, window, gui_h5, trained_
     open_initial(window, args)
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=60_000)
     assert window.last_error == ("No such item", "--query 99999: the test split has 24 items")
+
+
+def test_a_runs_folder_that_cannot_be_written_is_a_dialog(qtbot, window, tmp_path):
+    (tmp_path / "not-a-folder").write_text("x")
+    window.state.runs_root = tmp_path / "not-a-folder"
+    window.state.request_training(window.training_panel.config())
+    assert window.last_error[0] == "Cannot train" and "cannot create" in window.last_error[1]
+    assert window.state.active_run is None
