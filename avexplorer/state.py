@@ -287,6 +287,8 @@ class AppState(QObject):
     fileQueryRequested = Signal(str)  # path of a video, sound, image or feature file
     checkpointRequested = Signal(str)  # path of a checkpoint to load for queries and the map
     spectrogramsRequested = Signal(list)  # clip paths whose spectrograms a view wants
+    clipRequested = Signal(str)  # a demo clip to build now (someone wants to play it)
+    clipReady = Signal(str)  # path: a requested clip file exists now
     checkpointLoaded = Signal(str, str)  # path, a label (method, dataset, date, best MAP)
     selectionExportRequested = Signal(str, str)  # kind ("csv", "npz", "h5"), path
 
@@ -380,6 +382,15 @@ class AppState(QObject):
         self.thumbnails.update(batch)
         self.durations.update(durations)
         self.thumbnailsChanged.emit()
+
+    def request_clip(self, path: str) -> bool:
+        """Ask for a missing clip of the demo to be built now; False for other datasets' clips
+        (``clipReady`` follows when it exists)."""
+        root = self.dataset.attrs.get("clips_dir") if self.dataset is not None else None
+        if not root or Path(path).parent.parent != Path(root):
+            return False
+        self.clipRequested.emit(path)
+        return True
 
     def request_spectrograms(self, paths: list[str]) -> None:
         """Ask for the spectrograms of clips (each asked for once; results come by signal)."""

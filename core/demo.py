@@ -573,3 +573,28 @@ def demo_thumbnails(clips_dir: str | Path) -> dict[str, np.ndarray]:
         r, c = divmod(i, THUMBNAILS_PER_ROW)
         out[str(root / plan.path)] = grid[r * s : (r + 1) * s, c * s : (c + 1) * s].copy()
     return out
+
+
+def build_one_clip(path: str | Path, spec: DemoSpec | None = None) -> Path:
+    """Build the demo clip at ``path`` (``<clips folder>/<split>/<name>.mp4``) alone, in place,
+    unless it exists: what playing a clip needs before the whole folder is built.
+
+    Written to a temporary name and renamed, so a reader never sees half a clip. ValueError when
+    ``path`` is not a clip of the demo.
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    spec = spec or DemoSpec()
+    relative = f"{path.parent.name}/{path.name}"
+    plan = next((p for p in plan_clips(spec) if p.path == relative), None)
+    if plan is None:
+        raise ValueError(f"{path}: not a clip of the demo")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.part.mp4")
+    try:
+        render_clip(plan, spec, _load_sheet(SOURCES_DIR), SOURCES_DIR, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -46,6 +46,7 @@ class JobController(QObject):
         state.fileQueryRequested.connect(self.query_file)
         state.checkpointRequested.connect(self.load_checkpoint)
         state.spectrogramsRequested.connect(self.load_spectrograms)
+        state.clipRequested.connect(self.build_clip)
         state.selectionExportRequested.connect(self.export_selection)
         state.embeddingsAdded.connect(lambda rid, epoch: self.request_layout(rid, epoch, "pca"))
 
@@ -278,6 +279,16 @@ class JobController(QObject):
             datasets.build_demo_clips,
             unit="clips",
             on_done=lambda _root: self.load_thumbnails(),
+        )
+
+    def build_clip(self, path: str) -> None:
+        """Build one demo clip now (it is to be played before the whole folder is built)."""
+        start(
+            self.state,
+            f"Building {Path(path).name}",
+            datasets.build_demo_clip,
+            path,
+            on_done=lambda _p: self.state.clipReady.emit(path),
         )
 
     def open_h5(self, path: str) -> None:

@@ -45,6 +45,13 @@ def demo_thumbnails(clips_dir: str) -> tuple[dict[str, Any], dict[str, float]]:
     return {path: rgb_image(rgb) for path, rgb in shipped(clips_dir).items()}, {}
 
 
+def build_demo_clip(path: str) -> str:
+    """Build one demo clip in place (before the others), for playing it; returns its path."""
+    from core.demo import build_one_clip
+
+    return str(build_one_clip(path))
+
+
 def build_demo_clips(progress: Progress | None = None) -> str:
     """Build the demo's clips into their cache folder (first use only); returns the folder."""
     from core.demo import demo_clips_dir

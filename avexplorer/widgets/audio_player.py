@@ -8,23 +8,33 @@ until the user presses Play. With no audio output device (a server, a container,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QUrl
 
 
 class AudioPlayer(QObject):
-    def __init__(self, parent: QObject | None = None):
+    """With the app's ``state``, a demo clip not built yet is asked for and played once built."""
+
+    def __init__(self, parent: QObject | None = None, state: Any = None):
         super().__init__(parent)
         self._player = None
         self._output = None
         self._seek_to: int | None = None  # ms, applied once the media can seek
+        self._state = state
+        self._waiting: tuple[str, float] | None = None  # a clip being built, to play when ready
         self.current: str | None = None
+        if state is not None:
+            state.clipReady.connect(self._clip_ready)
 
     def play(self, path: str | None, start: float = 0.0) -> str:
         """Start playing ``path`` (from ``start`` seconds); returns a one-line status message."""
         if not path:
             return "This item has no clip file (features only), so there is nothing to play."
         if not Path(path).exists():
+            if self._state is not None and self._state.request_clip(path):
+                self._waiting = (path, start)
+                return f"{Path(path).name}: building this demo clip; it plays when ready."
             return f"{Path(path).name}: the clip file is missing ({path})."
         try:
             from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
@@ -46,6 +56,12 @@ class AudioPlayer(QObject):
         self._player.play()
         self.current = path
         return f"Playing {Path(path).name}" + (f" from {start:.1f} s" if start > 0 else "")
+
+    def _clip_ready(self, path: str) -> None:
+        if self._waiting is not None and self._waiting[0] == path:
+            _, start = self._waiting
+            self._waiting = None
+            self.play(path, start)
 
     def _seek_when_loaded(self, _status) -> None:
         if self._seek_to is not None and self._player is not None and self._player.isSeekable():

@@ -83,7 +83,7 @@ class MomentStrips(QWidget):
     def __init__(self, state: AppState, time_state: TimeState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state, self.time = state, time_state
-        self.player = AudioPlayer(self)
+        self.player = AudioPlayer(self, state)
         self.title = QLabel()
         self.title.setWordWrap(True)
         self.status = QLabel()

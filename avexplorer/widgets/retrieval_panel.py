@@ -41,7 +41,7 @@ class RetrievalPanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.player = AudioPlayer(self)
+        self.player = AudioPlayer(self, state)
         self.setAcceptDrops(True)
 
         self.query_thumb = QLabel()

@@ -47,7 +47,7 @@ class SyncView(QWidget):
     def __init__(self, state: AppState, time_state: TimeState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state, self.time = state, time_state
-        self.player = AudioPlayer(self)
+        self.player = AudioPlayer(self, state)
         self.data: SyncData | None = None
 
         self.title = QLabel()

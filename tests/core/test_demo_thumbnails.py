@@ -31,3 +31,18 @@ def test_shipped_thumbnails_are_what_the_built_clips_show(tmp_path: Path) -> Non
 def test_a_missing_or_foreign_grid_gives_no_thumbnails(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(demo, "THUMBNAILS_PATH", tmp_path / "absent.jpg")
     assert demo.demo_thumbnails(tmp_path) == {}
+
+
+def test_one_clip_is_built_alone_in_place_as_the_full_build_makes_it(tmp_path: Path) -> None:
+    import pytest
+
+    plan = demo.plan_clips(demo.DemoSpec())[7]
+    alone = demo.build_one_clip(tmp_path / "lazy" / plan.path)
+    assert alone == tmp_path / "lazy" / plan.path and alone.exists()
+    assert sorted(p.name for p in alone.parent.iterdir()) == [alone.name]  # no temporary left
+    demo.build_demo_clips(tmp_path / "full", only=[plan.path])
+    assert alone.read_bytes() == (tmp_path / "full" / plan.path).read_bytes()
+    before = alone.stat().st_mtime_ns
+    assert demo.build_one_clip(alone) == alone and alone.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="not a clip of the demo"):
+        demo.build_one_clip(tmp_path / "lazy" / "test" / "x.mp4")
