@@ -138,3 +138,17 @@ def loaded(qtbot, window, trained_checkpoint):
     qtbot.waitUntil(lambda: window.state.gallery is not None, timeout=20_000)
     qtbot.waitUntil(lambda: window.map.layout_shown is not None, timeout=20_000)
     return window
+
+
+@pytest.fixture
+def cheap_encoders(monkeypatch, tmp_path):
+    """Weights-free encoders (log-mel statistics, a colour grid) and a private feature cache, so
+    that opening a folder stays quick; the pretrained encoders are covered in tests/core."""
+    from core.features import encoders
+
+    monkeypatch.setattr(
+        encoders,
+        "load_encoders",
+        lambda *a, **k: encoders.Encoders(encoders.LogMelStats(), encoders.ColorGrid()),
+    )
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 
-def test_clips_left_out_of_a_folder_are_reported(qtbot, window, tmp_path, monkeypatch):
-    from core.features import encoders
+def test_clips_left_out_of_a_folder_are_reported(qtbot, window, tmp_path, cheap_encoders):
     from tests.core.features_fixtures import make_video
 
-    monkeypatch.setattr(
-        encoders,
-        "load_encoders",
-        lambda *a, **k: encoders.Encoders(encoders.LogMelStats(), encoders.ColorGrid()),
-    )
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     root = tmp_path / "clips"
     for c, color in enumerate(((220, 30, 30), (30, 30, 220))):
         (root / f"class{c}").mkdir(parents=True)

@@ -22,19 +22,11 @@ def test_table_filters_by_class_and_text(window):
 
 
 def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
-    qtbot, window, tmp_path, monkeypatch
+    qtbot, window, tmp_path, cheap_encoders
 ):
     """File > Open folder: clips in class folders are decoded, encoded, split and opened."""
-    from core.features import encoders
     from tests.core.features_fixtures import make_video
 
-    # Weights-free encoders keep the test quick; the pretrained ones are covered in tests/core.
-    monkeypatch.setattr(
-        encoders,
-        "load_encoders",
-        lambda *a, **k: encoders.Encoders(encoders.LogMelStats(), encoders.ColorGrid()),
-    )
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     root = tmp_path / "clips"
     for c, (color, tone) in enumerate((((220, 30, 30), 330.0), ((30, 30, 220), 660.0))):
         (root / f"class{c}").mkdir(parents=True)
