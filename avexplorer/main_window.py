@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from avexplorer.jobs.controller import JobController
 from avexplorer.jobs.file_query import MEDIA_FILTER
+from avexplorer.jobs.labels import LabelJobs
 from avexplorer.jobs.segments import SegmentJobs
 from avexplorer.state import AppState, settings
 from avexplorer.time_state import TimeState
@@ -48,6 +49,7 @@ from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.dataset_panel import DatasetPanel
 from avexplorer.widgets.embedding_map import EmbeddingMap
+from avexplorer.widgets.labelling_view import LabellingView
 from avexplorer.widgets.metrics_view import MetricsView
 from avexplorer.widgets.paint_pacing import FrameScheduler
 from avexplorer.widgets.retrieval_panel import RetrievalPanel
@@ -122,6 +124,9 @@ class MainWindow(QMainWindow):
             lambda: self.tabs.setCurrentWidget(self.explore_split)
         )
         self.add_view(self.time_view, "Time: sync and moments", exports=self.time_view.plots())
+        self.label_jobs = LabelJobs(state, self.jobs)
+        self.labelling_view = LabellingView(state)
+        self.add_view(self.labelling_view, "Labels", exports=self.labelling_view.plots())
         self._add_exports(self.heatmaps.plots())
         self.dataset_dock = self.add_view(self.dataset_panel, "Dataset", where="left")
         self.resizeDocks([self.dataset_dock], [340], Qt.Orientation.Horizontal)

@@ -45,6 +45,7 @@ from core.events import (
     CheckpointSaved,
     EpochEnd,
     Paused,
+    PseudoLabels,
     Resumed,
     RunFinished,
     RunStarted,
@@ -135,6 +136,7 @@ class Run:
     last_step: StepEnd | None = None
     epochs: list[EpochEnd] = field(default_factory=list)
     snapshot: AlignmentSnapshot | None = None
+    pseudo: PseudoLabels | None = None  # the latest epoch's pseudo-labels (labelling view)
     embeddings: dict[int, EpochEmbeddings] = field(default_factory=dict)
     layouts: dict[tuple[int, str], Layout] = field(default_factory=dict)
     checkpoints: dict[str, Path] = field(default_factory=dict)
@@ -261,6 +263,7 @@ class AppState(QObject):
     stepsAppended = Signal(int)
     epochAdded = Signal(int, int)
     snapshotChanged = Signal(int)
+    pseudoLabelsChanged = Signal(int)  # run id: ``Run.pseudo`` is a newer epoch's
     embeddingsAdded = Signal(int, int)  # run id (-1 for a loaded checkpoint), epoch
     layoutReady = Signal(int, int, str)  # run id, epoch, method
     metricsReady = Signal(int, int)  # run id, epoch: ``metrics[(rid, epoch)]`` is computed
@@ -327,6 +330,10 @@ class AppState(QObject):
         self.selection: Selection | None = None  # test items picked; None when nothing is
         self.item_names: dict[str, tuple[str, ...]] = {}  # names given by show(), per split
         self._ids = itertools.count(1)
+        # Unlabelled train clips, their pseudo-labels and the user's labels (labelling view).
+        from avexplorer.labelling_state import LabellingState
+
+        self.labelling = LabellingState(self)
 
     # ----- dataset -----------------------------------------------------------------------------
     def set_dataset(self, data: AVDataset, names: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -376,7 +383,7 @@ class AppState(QObject):
     def class_name(self, label: int | None) -> str:
         if label is None or self.dataset is None:
             return "?"
-        return self.dataset.class_names[label]
+        return self.dataset.class_names[label] if label >= 0 else "unlabelled"
 
     def set_thumbnails(self, batch: dict[str, Any], durations: dict[str, float]) -> None:
         self.thumbnails.update(batch)
@@ -555,6 +562,9 @@ class AppState(QObject):
                 if run.snapshot is None or len(ev.labels) >= len(run.snapshot.labels):
                     run.snapshot = ev
                     self.snapshotChanged.emit(rid)
+            elif isinstance(ev, PseudoLabels):
+                run.pseudo = ev
+                self.pseudoLabelsChanged.emit(rid)
             elif isinstance(ev, EpochEnd):
                 run.epochs.append(ev)
                 self.epochAdded.emit(rid, ev.epoch)

@@ -9,13 +9,18 @@ dissimilar, white: orthogonal, red: similar) over a symmetric range of +-0.25, 0
 the smallest that holds the batch's 99th percentile of |cosine|: the scale stays readable when
 early cosines are small and changes rarely (each change regenerates the bar's axis). Titles are
 static; what changes per snapshot is written in the label under the plots.
+
+Where each row and column of S came from is marked by a strip left of the rows and above the
+columns (``pair_kinds``): green for a pair in the annotated subset A (its one-hot label), orange
+for a labelled pair the teacher aligned (U), grey for an unlabelled pair (teacher only; these
+sort first, before class 0).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from avexplorer.state import AppState
@@ -32,6 +37,18 @@ LEFT_TITLES = {
     "triplet": "Label agreement (triplet targets)",
     "infonce": "Positive pairs (InfoNCE targets)",
 }
+
+
+FROM_LABEL, FROM_TEACHER, UNLABELLED_PAIR = 0, 1, 2
+KIND_NAMES = ("from its label", "from the teacher", "unlabelled: from the teacher")
+MARK_COLOURS = np.array([[44, 160, 44], [255, 127, 14], [160, 160, 160]], np.uint8)
+
+
+def pair_kinds(labels: np.ndarray, annotated: np.ndarray) -> np.ndarray:
+    """[n] where each row/column of S came from: ``FROM_LABEL`` (annotated, in A),
+    ``FROM_TEACHER`` (a labelled pair in U) or ``UNLABELLED_PAIR`` (no label: the teacher's)."""
+    kinds = np.where(np.asarray(annotated, bool), FROM_LABEL, FROM_TEACHER)
+    return np.where(np.asarray(labels) < 0, UNLABELLED_PAIR, kinds)
 
 
 def cosine_range(cosine: np.ndarray) -> float:
@@ -68,6 +85,11 @@ class _Matrix:
         self.plot.addItem(self.image)
         self.lines = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 255, 200), width=1), connect="pairs")
         self.plot.addItem(self.lines)
+        # Strips left of the rows and above the columns: where each row/column of S came from.
+        self.row_marks = pg.ImageItem(axisOrder="row-major")
+        self.col_marks = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.row_marks)
+        self.plot.addItem(self.col_marks)
         self.bar = pg.ColorBarItem(
             values=levels,
             colorMap=pg.colormap.get(cmap),
@@ -80,14 +102,22 @@ class _Matrix:
 
         self.bar.axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
-    def set(self, matrix: np.ndarray, boundaries: np.ndarray, levels=None) -> None:
+    def set(self, matrix: np.ndarray, boundaries: np.ndarray, levels=None, kinds=None) -> None:
         n = matrix.shape[0]
         resized = self.image.image is None or self.image.image.shape != matrix.shape
         self.image.setImage(matrix, autoLevels=False)
         if levels is not None and tuple(self.bar.levels()) != tuple(levels):
             self.bar.setLevels(levels)
+        w = max(1.0, n / 40)  # the strips' width, in cells
+        if kinds is not None:
+            colours = MARK_COLOURS[kinds]
+            self.row_marks.setImage(colours[:, None, :], levels=(0, 255))
+            self.row_marks.setRect(QRectF(-1.3 * w, 0, w, n))
+            self.col_marks.setImage(colours[None, :, :], levels=(0, 255))
+            self.col_marks.setRect(QRectF(0, -1.3 * w, n, w))
         if resized:  # frame the matrix once; later snapshots keep the user's zoom
-            self.plot.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+            lo = -1.4 * w if kinds is not None else 0
+            self.plot.setRange(xRange=(lo, n), yRange=(lo, n), padding=0.02)
         segs = []
         for b in boundaries:
             segs += [(b, 0), (b, n), (0, b), (n, b)]  # a vertical and a horizontal line
@@ -141,6 +171,7 @@ class AlignmentHeatmaps(QWidget):
 
         self.snapshot: AlignmentSnapshot | None = None
         self.order = np.zeros(0, dtype=np.int64)
+        self.kinds = np.zeros(0, dtype=np.int64)  # pair_kinds of the displayed rows/columns
         self.soft = np.zeros((0, 0), np.float32)  # the displayed (class-sorted) matrices
         self.cosine = np.zeros((0, 0), np.float32)
         self._pending = False
@@ -171,13 +202,17 @@ class AlignmentHeatmaps(QWidget):
         self.cosine = snap.student[np.ix_(self.order, self.order)]
         sorted_labels = snap.labels[self.order]
         boundaries = np.flatnonzero(np.diff(sorted_labels)) + 1
-        self.teacher.set(self.soft, boundaries)
+        self.kinds = pair_kinds(snap.labels, snap.annotated)[self.order]
+        self.teacher.set(self.soft, boundaries, kinds=self.kinds)
         m = cosine_range(self.cosine)
-        self.student.set(self.cosine, boundaries, (-m, m))
-        n_ann = int(snap.annotated.sum())
+        self.student.set(self.cosine, boundaries, (-m, m), kinds=self.kinds)
+        counts = np.bincount(self.kinds, minlength=3)
+        n_unlab = counts[UNLABELLED_PAIR]
         self.caption = (
             f"Batch of {len(snap.labels)} pairs, epoch {snap.epoch + 1}, step "
-            f"{snap.global_step + 1}: {n_ann} labelled."
+            f"{snap.global_step + 1}: {counts[FROM_LABEL]} from labels (green), "
+            f"{counts[FROM_TEACHER]} from the teacher (orange)"
+            + (f", {n_unlab} unlabelled (grey)." if n_unlab else ".")
         )
         self.info.setText(self.caption + " Hover a cell to see its two clips.")
         return True
@@ -201,9 +236,10 @@ class AlignmentHeatmaps(QWidget):
         s = self.state
         la, lv = int(snap.labels[a]), int(snap.labels[v])
         text = (
-            f"audio <b>{s.item_name('train', ia)}</b> ({s.class_name(la)}"
-            f"{', annotated' if snap.annotated[a] else ''}) × visual "
-            f"<b>{s.item_name('train', iv)}</b> ({s.class_name(lv)}) — "
+            f"audio <b>{s.item_name('train', ia)}</b> ({s.class_name(la)}, "
+            f"{KIND_NAMES[self.kinds[row]]}) × visual "
+            f"<b>{s.item_name('train', iv)}</b> ({s.class_name(lv)}, "
+            f"{KIND_NAMES[self.kinds[col]]}) — "
             f"S = {self.soft[row, col]:.3f}, cosine = {self.cosine[row, col]:.3f}"
         )
         self.info.setText(text)

@@ -1,5 +1,8 @@
 """Dataset panel: where the data comes from, and a filterable table of its items.
 
+Train clips without a label (label -1) read "unlabelled" in grey italics; the class list filters
+to labelled or unlabelled items too (``LABELLED`` / ``UNLABELLED_ONLY``).
+
 Selecting several rows (Ctrl- or Shift-click) makes their test clips the state's selection; a
 selection made anywhere filters the table to its clips ("Selection only").
 
@@ -23,7 +26,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QColor, QFont, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -43,6 +46,8 @@ from avexplorer.state import AppState
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Clip", "Class", "Split", "Length")
 THUMB = 28  # thumbnail height in the table: small enough to leave the clip name readable
+LABELLED, UNLABELLED_ONLY = -2, -3  # class-list filters beside "all" (-1) and the class ids
+UNLABELLED_GREY = QColor(150, 150, 150)
 
 
 class ItemsModel(QAbstractTableModel):
@@ -75,6 +80,8 @@ class ItemsModel(QAbstractTableModel):
         keep = np.ones(len(self.rows), bool)
         if class_id >= 0:
             keep &= self._labels == class_id
+        elif class_id in (LABELLED, UNLABELLED_ONLY):
+            keep &= (self._labels >= 0) == (class_id == LABELLED)
         if only is not None and len(only) == int((self._test >= 0).sum()):  # not a stale mask
             keep &= (self._test >= 0) & np.asarray(only, bool)[np.maximum(self._test, 0)]
         if text:
@@ -134,6 +141,13 @@ class ItemsModel(QAbstractTableModel):
                 return self._thumb(split, i)
             if col == 1:
                 return self._dot(self.label(index.row()))
+        elif role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole) and col == 1:
+            if self.label(index.row()) < 0:
+                if role == Qt.ItemDataRole.ForegroundRole:
+                    return UNLABELLED_GREY
+                font = QFont()
+                font.setItalic(True)
+                return font
         elif role == Qt.ItemDataRole.UserRole:
             return (split, i)
         elif role == Qt.ItemDataRole.ToolTipRole and col == 0:
@@ -162,7 +176,7 @@ class ItemsModel(QAbstractTableModel):
         pm = self._swatches.get(label)
         if pm is None:
             pm = QPixmap(12, 12)
-            pm.fill(self.state.colors[label])
+            pm.fill(self.state.colors[label] if label >= 0 else UNLABELLED_GREY)
             self._swatches[label] = pm
         return pm
 
@@ -327,10 +341,16 @@ class DatasetPanel(QWidget):
         self.class_box.blockSignals(True)
         self.class_box.clear()
         self.class_box.addItem("All classes", -1)
+        if data is not None and (data.train.labels < 0).any():
+            self.class_box.addItem("Labelled", LABELLED)
+            self.class_box.addItem(self._dot(-1), "Unlabelled", UNLABELLED_ONLY)
         if data is not None:
             for c, name in enumerate(data.class_names):
                 self.class_box.addItem(self._dot(c), name, c)
             counts = ", ".join(f"{len(data.split(s))} {s}" for s in ("train", "val", "test"))
+            n_unlab = int((data.train.labels < 0).sum())
+            if n_unlab:
+                counts += f" ({n_unlab} train unlabelled)"
             self.source.setText(
                 f"<b>{data.attrs.get('title') or _short(data.source)}</b><br>"
                 f"{data.num_classes} classes · {counts} · audio {data.audio_dim}-d, "
@@ -354,7 +374,7 @@ class DatasetPanel(QWidget):
 
     def _dot(self, c: int) -> QPixmap:
         pm = QPixmap(12, 12)
-        pm.fill(self.state.colors[c])
+        pm.fill(self.state.colors[c] if c >= 0 else UNLABELLED_GREY)
         return pm
 
     def _refilter(self) -> None:
