@@ -29,7 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start training at once (psd, triplet or infonce)",
     )
     p.add_argument("--epochs", type=int, help="epochs for --train")
-    p.add_argument("--tab", choices=("training", "explore", "time"), help="tab to show")
+    p.add_argument(
+        "--label-fraction",
+        type=float,
+        metavar="F",
+        help="for --train: keep the labels of this fraction of the train pairs (simulated)",
+    )
+    p.add_argument("--tab", choices=("training", "explore", "time", "labels"), help="tab to show")
     p.add_argument(
         "--query", type=int, metavar="N", help="query with test item N when a model exists"
     )
@@ -43,13 +49,17 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
     if args.epochs is not None and args.train is None:
         parser.error("--epochs goes with --train")
+    if args.label_fraction is not None and args.train is None:
+        parser.error("--label-fraction goes with --train")
     if args.train is not None:
-        epochs = {} if args.epochs is None else {"optim.epochs": args.epochs}
+        flags = {"optim.epochs": "--epochs", "data.label_fraction": "--label-fraction"}
+        given = {"optim.epochs": args.epochs, "data.label_fraction": args.label_fraction}
         try:
-            method_config(args.train, RunConfig().replace(**epochs))
+            method_config(
+                args.train, RunConfig().replace(**{k: v for k, v in given.items() if v is not None})
+            )
         except ConfigError as e:
-            flag = "--epochs" if e.field == "optim.epochs" else "--train"
-            parser.error(f"{flag}: {e.problem}")
+            parser.error(f"{flags.get(e.field, '--train')}: {e.problem}")
     if args.synthetic is not None and args.synthetic not in SHAPES:
         parser.error(
             f"--synthetic: unknown shape {args.synthetic!r}; choose one of {', '.join(SHAPES)}"
@@ -144,7 +154,11 @@ def close_on_signals(window) -> object:
 
 
 def show_tab(window, name: str) -> None:
-    tabs = {"training": window.training_split, "explore": window.explore_split}
+    tabs = {
+        "training": window.training_split,
+        "explore": window.explore_split,
+        "labels": window.labelling_view,
+    }
     window.tabs.setCurrentWidget(tabs.get(name, window.time_view))
 
 
@@ -165,6 +179,9 @@ def open_initial(window, args: argparse.Namespace) -> None:
             if args.epochs:  # checked by check_args; the form's spin box may show less
                 panel.set_values(**{"optim.epochs": args.epochs})
                 config = config.replace(**{"optim.epochs": args.epochs})
+            if args.label_fraction is not None:
+                panel.set_values(**{"data.label_fraction": args.label_fraction})
+                config = config.replace(**{"data.label_fraction": args.label_fraction})
             state.request_training(config)
             if args.tab:
                 show_tab(window, args.tab)

@@ -110,6 +110,8 @@ def test_bad_config_flags_are_one_line_and_create_no_run_folder(
         (["--train", "moco"], "--train: unknown method 'moco'"),
         (["--train", "psd", "--epochs", "0"], "--epochs: must be >= 1"),
         (["--epochs", "3"], "--epochs goes with --train"),
+        (["--label-fraction", "0.1"], "--label-fraction goes with --train"),
+        (["--train", "psd", "--label-fraction", "0"], "--label-fraction: must be"),
         (["--synthetic", "bogus"], "--synthetic: unknown shape 'bogus'"),
         (["--query", "-3"], "--query: item numbers start at 0"),
     ],

@@ -265,3 +265,39 @@ def test_save_and_retrain(qtbot, lwindow, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: new.state == "finished", timeout=20_000)
     n_unlab = int((st.dataset.train.labels < 0).sum())
     assert len(lab.candidates) == n_unlab == len(first.pseudo.indices) - n_accepted
+
+
+def test_app_flags_train_a_simulated_rate_and_show_the_labels(qtbot, lwindow, gui_h5):
+    from avexplorer.app import build_parser, open_initial
+
+    train = ["--train", "psd", "--epochs", "2", "--label-fraction", "0.25"]
+    args = build_parser().parse_args(["--data", str(gui_h5), *train, "--tab", "labels"])
+    open_initial(lwindow, args)
+    qtbot.waitUntil(lambda: lwindow.state.current_run is not None, timeout=20_000)
+    run = lwindow.state.current_run
+    assert run.config.data.label_fraction == 0.25
+    assert lwindow.tabs.currentWidget() is lwindow.labelling_view
+    qtbot.waitUntil(lambda: run.pseudo is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: len(lwindow.state.labelling.candidates) > 0, timeout=20_000)
+
+
+def test_real_training_fills_the_view(qtbot, tmp_path, gui_h5):
+    """core.training's own PseudoLabels (in a thread, not the fake) index the open dataset."""
+    from core.training import train
+
+    w = make_window(qtbot, tmp_path, gui_h5, train)
+    try:
+        small_config(w, "psd", 2)
+        w.training_panel.set_values(**{"data.label_fraction": FRACTION, "threads": 1})
+        w.state.request_training(w.training_panel.config())
+        run = w.state.current_run
+        qtbot.waitUntil(lambda: run.state == "finished", timeout=120_000)
+        lab, data = w.state.labelling, w.state.dataset
+        hidden = np.flatnonzero(~with_label_fraction(data, FRACTION, 0).train.labelled)
+        assert np.array_equal(lab.candidates.indices, hidden)
+        assert np.array_equal(lab.candidates.true_labels, data.train.labels[hidden])
+        assert ((lab.candidates.confidence > 0) & (lab.candidates.confidence <= 1)).all()
+        x, y = lab.accuracy_curve()
+        assert list(x) == [1, 2] and np.allclose(y[-1], lab.candidates.accuracy)
+    finally:
+        close_window(qtbot, w)
