@@ -179,7 +179,7 @@ class LabellingView(QWidget):
         super().__init__(parent)
         self.state = state
         self.lab = state.labelling
-        self.player = AudioPlayer(self)
+        self.player = AudioPlayer(self, state)
         self.model = CandidatesModel(state)
 
         self.summary = QLabel()
