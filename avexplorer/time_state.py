@@ -18,6 +18,8 @@ from PySide6.QtCore import QObject, Signal
 from avexplorer.state import AppState, embed_features
 from core.segments import DEFAULT_SECONDS, segment_bounds
 
+CANCELLED = "Encoding the segments was cancelled; pick a query to try again."
+
 
 @dataclass(frozen=True)
 class ClipSegments:
@@ -72,13 +74,16 @@ class TimeState(QObject):
         self.pictures: dict[str, ClipPictures] = {}
         self._pending: set[str] = set()
         self._pictures_pending: set[str] = set()
+        self._cancelled: set[str] = set()
         state.datasetChanged.connect(self.clear)
+        state.queryChanged.connect(self._forget_cancelled)
 
     def clear(self) -> None:
         self.segments.clear()
         self.pictures.clear()
         self._pending.clear()
         self._pictures_pending.clear()
+        self._cancelled.clear()
         self.segmentsChanged.emit()
 
     # ----- segment features ------------------------------------------------------------------
@@ -117,10 +122,20 @@ class TimeState(QObject):
             self._pending.update(wanted)
             self.segmentsRequested.emit(wanted, dict(data.attrs), DEFAULT_SECONDS)
 
-    def set_segments(self, batch: dict[str, ClipSegments | str]) -> None:
-        self.segments.update(batch)
+    def set_segments(self, batch: dict[str, ClipSegments | str | None]) -> None:
+        """Segments (or why there are none) of some clips; None: not encoded (cancelled), said
+        so until the next query, which asks again."""
+        for path, value in batch.items():
+            if value is None:
+                self._cancelled.add(path)
+            self.segments[path] = CANCELLED if value is None else value
         self._pending.difference_update(batch)
         self.segmentsChanged.emit()
+
+    def _forget_cancelled(self) -> None:
+        for path in self._cancelled:
+            self.segments.pop(path, None)
+        self._cancelled.clear()
 
     # ----- pictures --------------------------------------------------------------------------
     def clip_pictures(self, path: str, seconds: float, count: int) -> ClipPictures | None:

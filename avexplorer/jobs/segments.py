@@ -8,12 +8,13 @@ spectrogram for the sync view's axes. ``SegmentJobs`` runs them when the ``TimeS
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject
 
-from avexplorer.jobs.runner import start
+from avexplorer.jobs.runner import Cancelled, start
 from avexplorer.state import AppState
 from avexplorer.time_state import ClipPictures, ClipSegments, TimeState
 from core.errors import UserError
@@ -21,8 +22,14 @@ from core.errors import UserError
 FRAME_SIZE = 64
 
 
-def clip_segments(paths: list[str], attrs: dict[str, str], seconds: float):
-    """Yield {path: ClipSegments or an error message} for each clip, encoded as its dataset was."""
+def clip_segments(
+    paths: list[str],
+    attrs: dict[str, str],
+    seconds: float,
+    progress: Callable[[int, int], None] | None = None,
+):
+    """Yield {path: ClipSegments or an error message} for each clip, encoded as its dataset was;
+    ``progress(done, total)`` after each (it raises to cancel)."""
     from core.features.cache import FeatureCache
     from core.features.encoders import load_encoders
     from core.features.extract import encode_path
@@ -35,7 +42,7 @@ def clip_segments(paths: list[str], attrs: dict[str, str], seconds: float):
         )
     encoders = load_encoders(*names, device="cpu")
     fps = float(attrs.get("frame_rate", 1.0))
-    for path in paths:
+    for done, path in enumerate(paths, 1):
         try:
             if not Path(path).exists():
                 raise UserError(f"{path}: the clip file is missing")
@@ -54,6 +61,12 @@ def clip_segments(paths: list[str], attrs: dict[str, str], seconds: float):
             yield {path: ClipSegments(f.audio_seg[:t], f.visual_seg[:t], seconds, f.duration)}
         except UserError as e:
             yield {path: str(e)}
+        if progress is not None:
+            try:
+                progress(done, len(paths))
+            except Cancelled:
+                yield dict.fromkeys(paths[done:])  # not encoded: asked for again when next shown
+                raise
 
 
 def clip_pictures(path: str, seconds: float, count: int) -> ClipPictures:
@@ -95,6 +108,7 @@ class SegmentJobs(QObject):
             attrs,
             seconds,
             on_yield=self.time.set_segments,
+            unit="clips",  # progress and Cancel in the status bar
             # the first line says why; the traceback of an unexpected error is no caption
             on_error=lambda m: self.time.set_segments(dict.fromkeys(paths, m.splitlines()[0])),
         )

@@ -170,3 +170,16 @@ def test_a_folder_extracted_without_segments_gets_them_from_its_clip_files(qtbot
         qtbot.waitUntil(lambda: len(sync.frame_items) == 3, timeout=60_000)
     finally:
         close_window(qtbot, w)
+
+
+def test_cancelled_segments_are_asked_for_again_by_the_next_query(window, qtbot):
+    from avexplorer.time_state import CANCELLED
+
+    ts = window.time_state
+    asked = []
+    ts.segmentsRequested.connect(lambda paths, *_: asked.append(list(paths)))
+    path = window.state.item_path("test", 1)
+    ts.set_segments({path: None})  # what a cancelled job reports for the clips it did not do
+    assert ts.path_segments(path) == CANCELLED and asked == []
+    window.state.set_item_query("test", 1)
+    assert [path] in asked
