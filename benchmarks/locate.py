@@ -146,6 +146,12 @@ DESIGNS = {
 }
 
 
+def standard_error(r: dict[str, Any]) -> float:
+    """Binomial standard error of a hit rate (queries counted as independent)."""
+    p, n = r["hit_rate"], max(r["queries"], 1)
+    return (p * (1 - p) / n) ** 0.5
+
+
 def section(path: Path = RESULTS) -> list[str]:
     """The docs/results.md section of the JSON at ``path`` (nothing when it does not exist)."""
     if not path.exists():
@@ -163,7 +169,7 @@ def section(path: Path = RESULTS) -> list[str]:
         f"Model: {m['method']}, default config, {m['epochs']} epochs, seed {m['seed']}, trained on "
         f"the shipped demo features (best epoch {m['best_epoch']}; clip-level test MAP a2v "
         f"{100 * test_map['a2v']:.2f}, v2a {100 * test_map['v2a']:.2f}). A composite is found "
-        "when at least two of its three queries hit."
+        "when at least two of its three queries hit; ± is the hit rate's binomial standard error."
     )
     lines = [
         "## Locating a spoken digit in time (composite demo clips)",
@@ -176,7 +182,7 @@ def section(path: Path = RESULTS) -> list[str]:
     for split, r in db["designs"].items():
         lines.append(
             f"| {DESIGNS.get(split, split)} | {r['queries']} | "
-            f"**{100 * r['hit_rate']:.1f} %** ({r['hits']}) | "
+            f"**{100 * r['hit_rate']:.1f} %** ± {100 * standard_error(r):.1f} ({r['hits']}) | "
             f"{r['composites_found']} of {r['composites']} ({100 * r['composite_rate']:.0f} %) |"
         )
     regenerate = (
