@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSlider,
     QToolButton,
     QVBoxLayout,
@@ -77,13 +78,23 @@ class EmbeddingMap(QWidget):
             "PCA is immediate; UMAP is computed in the background on request"
         )
         self.color_box = QComboBox()
-        self.color_box.addItems(["Colour by class", "Colour by rank of true match"])
+        self.color_box.addItems(["By class", "By rank of true match"])
+        self.color_box.setToolTip(
+            "Colour the points by class, or by the rank of each item's true cross-modal match"
+        )
+        # The toolbar must fit the map's share of a 1280-pixel window: boxes and labels shrink.
+        self.color_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.color_box.setMinimumContentsLength(8)
         self.lines_box = QCheckBox("Join pairs")
         self.lines_box.setToolTip("Draw a line from each clip's audio to its visual embedding")
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.slider.setEnabled(False)
         self.epoch_label = QLabel("no embeddings yet")
+        self.epoch_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.epoch_label.setMinimumWidth(60)
         self.legend_label = QLabel("● audio   ▲ visual")
         self.legend_label.setWordWrap(True)
         self.legend_label.setTextFormat(Qt.TextFormat.RichText)
@@ -101,6 +112,7 @@ class EmbeddingMap(QWidget):
             self.tools.addButton(button, i)
             top.addWidget(button)
         self.selection_label = QLabel("")
+        self.selection_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.selection_label)
         top.addWidget(self.method_box)
         top.addWidget(self.color_box)

@@ -75,6 +75,8 @@ class RetrievalPanel(QWidget):
         self.k.valueChanged.connect(state.set_k)
         self.ap_label = QLabel("AP —")
         self.ap_label.setToolTip("Average precision of this query over the full test ranking")
+        self.ap_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.ap_label.setMinimumWidth(50)
 
         self.table = QTableWidget(0, len(RESULT_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(RESULT_COLUMNS))
@@ -122,7 +124,7 @@ class RetrievalPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(specs)
         layout.addWidget(self.status)
-        self.setMinimumWidth(340)
+        self.setMinimumWidth(300)
 
         state.queryChanged.connect(self._query_changed)
         state.directionChanged.connect(self._direction_changed)

@@ -66,10 +66,10 @@ class SelectionPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
-        self.query_audio = QPushButton("Query: audio mean → visual")
+        self.query_audio = QPushButton("Audio mean → A2V")
         self.query_audio.setToolTip("A2V: the mean of the selected audio embeddings as the query")
         self.query_audio.clicked.connect(lambda: state.query_with_selection("audio"))
-        self.query_visual = QPushButton("Query: visual mean → audio")
+        self.query_visual = QPushButton("Visual mean → V2A")
         self.query_visual.setToolTip("V2A: the mean of the selected visual embeddings")
         self.query_visual.clicked.connect(lambda: state.query_with_selection("visual"))
 

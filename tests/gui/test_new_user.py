@@ -284,3 +284,23 @@ def test_selecting_a_restored_run_loads_its_best_checkpoint(
         assert w.map.run_id == run.id
     finally:
         close_window(qtbot, w)
+
+
+# ----- 4: every view fits from 1280 x 800 up ---------------------------------------------------
+def test_every_view_fits_a_1280_by_800_screen(qtbot, window):
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 760  # 800 less a title bar
+    window.resize(1280, 760)
+    for i in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(i)
+        qtbot.wait(30)
+        view = window.tabs.currentWidget()
+        assert view.width() >= view.minimumSizeHint().width(), window.tabs.tabText(i)
+    window.tabs.setCurrentIndex(0)
+    qtbot.wait(30)
+    # The heatmaps' colour bars, axis labels included, are inside the view (they were cut off).
+    heat = window.heatmaps
+    for matrix in (heat.teacher, heat.student):
+        bar = matrix.bar.mapRectToScene(matrix.bar.boundingRect())
+        on_screen = heat.view.mapFromScene(bar).boundingRect()
+        assert heat.view.viewport().rect().contains(on_screen)
