@@ -177,8 +177,8 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         self.state = state
         self.loss_plot = plot_widget("Loss per step", "step", "loss")
-        self.map_plot = plot_widget("Validation MAP and Recall@1 per epoch", "epoch", "MAP, R@1")
-        self.rank_plot = plot_widget("Median rank of the true pair (val)", "epoch", "rank")
+        self.map_plot = plot_widget("Val MAP and R@1", "epoch", "MAP, R@1")
+        self.rank_plot = plot_widget("Median rank (true pair)", "epoch", "val rank")
         self.r_plot = plot_widget("Annotated ratio r_t", "epoch", "r")
         self.loss_range = FollowRange(self.loss_plot, self._all_dirty)
         self.map_plot.setYRange(0, 1)
@@ -190,7 +190,7 @@ class TrainingPlots(QWidget):
         # A2V, V2A and avg are often within a hair of each other: each has its own line style
         # and hollow marker (so a line under another still shows its markers) and a legend.
         self.map_legend = self.map_plot.addLegend(
-            offset=(-5, -5), labelTextSize="8pt", brush=legend_brush, colCount=3
+            offset=(-5, 5), labelTextSize="8pt", brush=legend_brush, colCount=4
         )
         self._map_legend_run: int | None = None
         self.loss_curves: dict[tuple[int, str], pg.PlotDataItem] = {}

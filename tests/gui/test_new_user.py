@@ -298,6 +298,13 @@ def test_every_view_fits_a_1280_by_800_screen(qtbot, window):
         assert view.width() >= view.minimumSizeHint().width(), window.tabs.tabText(i)
     window.tabs.setCurrentIndex(0)
     qtbot.wait(30)
+    # With the run form at its width, every training plot's title fits (they were cut off).
+    window.resizeDocks([window.dataset_dock], [340], Qt.Orientation.Horizontal)
+    window.training_split.setSizes([330, 10_000])
+    qtbot.wait(30)
+    for name, plot in window.plots.plots().items():
+        title = plot.getPlotItem().titleLabel.item.boundingRect().width()
+        assert title <= plot.width(), (name, title, plot.width())
     # The heatmaps' colour bars, axis labels included, are inside the view (they were cut off).
     heat = window.heatmaps
     for matrix in (heat.teacher, heat.student):
