@@ -178,8 +178,8 @@ class TrainingPlots(QWidget):
         self.state = state
         self.loss_plot = plot_widget("Loss per step", "step", "loss")
         self.map_plot = plot_widget("Val MAP and R@1", "epoch", "MAP, R@1")
-        self.rank_plot = plot_widget("Median rank (true pair)", "epoch", "val rank")
-        self.r_plot = plot_widget("Annotated ratio r_t", "epoch", "r")
+        self.rank_plot = plot_widget("Median rank", "epoch", "rank of true pair")
+        self.r_plot = plot_widget("Ratio r_t", "epoch", "annotated share")
         self.loss_range = FollowRange(self.loss_plot, self._all_dirty)
         self.map_plot.setYRange(0, 1)
         self.r_plot.setYRange(0, 1.05)

@@ -288,6 +288,10 @@ def test_selecting_a_restored_run_loads_its_best_checkpoint(
 
 # ----- 4: every view fits from 1280 x 800 up ---------------------------------------------------
 def test_every_view_fits_a_1280_by_800_screen(qtbot, window):
+    small_config(window, "psd", epochs=12)  # curves and tick labels, as in a real session
+    window.state.request_training(window.training_panel.config())
+    qtbot.waitUntil(lambda: not window.jobs.training, timeout=20_000)
+    window.plots.refresh()
     hint = window.minimumSizeHint()
     assert hint.width() <= 1280 and hint.height() <= 760  # 800 less a title bar
     window.resize(1280, 760)
@@ -305,6 +309,8 @@ def test_every_view_fits_a_1280_by_800_screen(qtbot, window):
     for name, plot in window.plots.plots().items():
         title = plot.getPlotItem().titleLabel.item.boundingRect().width()
         assert title <= plot.width(), (name, title, plot.width())
+        right = plot.mapTo(window.plots, plot.rect().topRight()).x()
+        assert right < window.plots.width(), (name, right, window.plots.width())
     # The heatmaps' colour bars, axis labels included, are inside the view (they were cut off).
     heat = window.heatmaps
     for matrix in (heat.teacher, heat.student):
