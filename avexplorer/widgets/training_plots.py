@@ -190,7 +190,7 @@ class TrainingPlots(QWidget):
         # A2V, V2A and avg are often within a hair of each other: each has its own line style
         # and hollow marker (so a line under another still shows its markers) and a legend.
         self.map_legend = self.map_plot.addLegend(
-            offset=(-5, 5), labelTextSize="8pt", brush=legend_brush, colCount=4
+            offset=(-5, 5), labelTextSize="8pt", brush=legend_brush, colCount=2
         )
         self._map_legend_run: int | None = None
         self.loss_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
