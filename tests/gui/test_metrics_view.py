@@ -11,7 +11,10 @@ def _show_metrics(qtbot, window):
     window.tabs.setCurrentWidget(window.metrics_view)
     state = window.state
     rid, epoch = state.CHECKPOINT_RUN, state.latest_epoch(state.CHECKPOINT_RUN)
-    qtbot.waitUntil(lambda: (rid, epoch) in state.metrics, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: (rid, epoch) in state.metrics or window.last_error is not None, timeout=60_000
+    )
+    assert window.last_error is None, window.last_error
     qtbot.waitUntil(lambda: window.metrics_view.metrics()[0] is not None, timeout=5_000)
     return window.metrics_view, state.embeddings_for(rid)[epoch]
 
