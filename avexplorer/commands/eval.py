@@ -8,7 +8,9 @@ import json
 import numpy as np
 
 from avexplorer.commands.common import add_model_split_args, load_model_and_split
+from core.data import Split
 from core.embedding import embed_split
+from core.errors import UserError
 from core.metrics import CrossModalMetrics, cross_modal_metrics
 from core.training import evaluate
 
@@ -33,9 +35,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def split_metrics(args: argparse.Namespace) -> tuple[CrossModalMetrics, list[str]]:
     """Every metric of the checkpoint ``args.checkpoint`` on its split, and the class names."""
     model, ckpt, split, device = load_model_and_split(args)
+    split = scored_pairs(split, args)
     audio, visual = embed_split(model, split, device)
     names = list(ckpt.class_names)
     return cross_modal_metrics(audio, visual, split.labels, num_classes=len(names)), names
+
+
+def scored_pairs(split: Split, args: argparse.Namespace) -> Split:
+    """The labelled pairs of ``split``: retrieval is scored by class, so a pair without a label
+    (a train split with unlabelled clips) can be neither a query nor a match."""
+    if split.labelled.all():
+        return split
+    if not split.labelled.any():
+        raise UserError(f"{args.data}: the {args.split} split has no labelled pairs to score")
+    return split.subset(np.flatnonzero(split.labelled))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             print(full_report(metrics, names, args.split))
         return 0
     model, _, split, device = load_model_and_split(args)
+    split = scored_pairs(split, args)
     scores = evaluate(model, split, device, f"the {args.split}")
     if args.json:
         print(json.dumps(scores.as_dict(ranks=False)))

@@ -89,3 +89,29 @@ def test_compare_refuses_val_splits_carved_differently(two_runs, tmp_path, capsy
     code = main(["compare", str(psd), str(other / "model.pt"), str(data), "--split", "val"])
     assert code == 2
     assert "different val splits" in capsys.readouterr().err
+
+
+def test_eval_and_compare_on_a_train_split_with_unlabelled_pairs_score_the_labelled(
+    two_runs, tmp_path, capsys
+):
+    """A train split holding unlabelled clips (label -1) is scored on its labelled pairs, for
+    plain, --full and compare alike, instead of failing inside the metric."""
+    import dataclasses
+
+    from core.data import UNLABELLED, save_h5
+
+    data, psd, triplet = two_runs
+    full = load_h5(data)
+    labels = full.train.labels.copy()
+    labels[::3] = UNLABELLED
+    partial = tmp_path / "partial.h5"
+    save_h5(
+        partial, dataclasses.replace(full, train=dataclasses.replace(full.train, labels=labels))
+    )
+    n_labelled = int((labels != UNLABELLED).sum())
+    capsys.readouterr()
+    for extra in ([], ["--full"]):
+        assert main(["eval", str(psd), str(partial), "--split", "train", "--json", *extra]) == 0
+        assert json.loads(capsys.readouterr().out)["n"] == n_labelled
+    assert main(["compare", str(psd), str(triplet), str(partial), "--split", "train"]) == 0
+    assert "train split" in capsys.readouterr().out
