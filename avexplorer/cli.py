@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 import traceback
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (``| head``): not an error of ours. Point stdout at devnull so
+        # the interpreter's final flush does not raise again, and exit as a piped tool does.
+        _silence_stdout()
+        return 141
     except Exception as e:  # a bug, not bad input: say so, with the traceback on request
         if args.debug:
             traceback.print_exc()
@@ -87,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured): nothing to flush
+        pass
 
 
 def _interrupt(signum, frame):

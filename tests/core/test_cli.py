@@ -136,3 +136,20 @@ def test_label_fraction_flag_hides_labels_and_is_recorded(tiny_h5, tmp_path, cap
     assert 0 <= history[-1]["pseudo"]["accuracy"] <= 1
     out = capsys.readouterr()
     assert "pseudo-labels" in out.out and "(24 labelled)" in out.err and "--r-end 1" in out.err
+
+
+def test_output_into_a_closed_pipe_is_not_an_internal_error(tiny_h5, tmp_path):
+    """``avexplorer eval ... --full | head -1``: the reader leaves early; that is no bug of ours,
+    so no "internal error" and no traceback on stderr."""
+    import os
+
+    out = tmp_path / "run"
+    assert main(["train", str(tiny_h5), "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    argv = ["eval", str(out / "model.pt"), str(tiny_h5), "--full"]
+    done = subprocess.run(
+        [sys.executable, "-m", "avexplorer", *argv], stdout=write, stderr=subprocess.PIPE, text=True
+    )
+    os.close(write)
+    assert done.returncode == 141 and done.stderr == "", done.stderr
