@@ -4,8 +4,9 @@ A table lists every candidate of ``AppState.labelling`` (the current run's unlab
 with its thumbnail, pseudo-label, confidence, the user's label and, when a low label rate is
 simulated, the hidden true label; it opens sorted by confidence, least confident first (any
 column sorts by a click on its header). Beside it the current clip: a larger picture, its sound
-(Play, or Space), and the keys that label it: Enter accepts the pseudo-label, a digit gives class
-1-9 (0 the tenth), the class list any class, Backspace takes the label back; each label moves on
+(Play, or Space), and the keys that label it: Enter accepts the pseudo-label, a digit gives the
+class it names (``digit_classes``: 1-9 and 0 for the first ten classes, or the class named by the
+digit), the class list any class, Backspace takes the label back; each label moves on
 to the next clip (Down/Up or N/P move too). "Save labels…" writes a new feature file or manifest,
 "Save and retrain…" also opens it and starts a run. The pseudo-label accuracy of a simulated rate
 is drawn per epoch under the table. Every label lives in the state; this widget only renders.
@@ -44,6 +45,16 @@ THUMB = 28
 PICTURE = 180
 SAVE_FILTERS = "Feature file (*.h5);;Manifest of clips (*.csv)"
 ASSIGNED_BG = QColor(220, 240, 220)
+WRONG = QColor(200, 30, 30)  # a hidden label the pseudo-label misses
+
+
+def digit_classes(class_names: tuple[str, ...]) -> dict[int, int]:
+    """Which class each digit key gives: the class named by the digit when the classes are
+    digits (the demo's "0".."9"), else 1-9 the first nine classes and 0 the tenth."""
+    by_name = {name.strip(): c for c, name in enumerate(class_names)}
+    if all(str(d) in by_name for d in range(min(10, len(class_names)))):
+        return {d: by_name[str(d)] for d in range(10) if str(d) in by_name}
+    return {d: (d - 1) % 10 for d in range(10) if (d - 1) % 10 < len(class_names)}
 
 
 class CandidatesModel(QAbstractTableModel):
@@ -141,6 +152,8 @@ class CandidatesModel(QAbstractTableModel):
                 return self._dot(cls[col])
         elif role == Qt.ItemDataRole.BackgroundRole and assigned is not None:
             return ASSIGNED_BG
+        elif role == Qt.ItemDataRole.ForegroundRole and col == 4 and 0 <= cls[1] != cls[4]:
+            return WRONG
         elif role == Qt.ItemDataRole.TextAlignmentRole and col == CONFIDENCE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == Qt.ItemDataRole.UserRole:
@@ -292,6 +305,9 @@ class LabellingView(QWidget):
         box.setContentsMargins(4, 4, 4, 4)
         box.addWidget(split)
 
+        self.digits: dict[int, int] = {}  # digit key -> class id
+        self._shown_epoch: int | None = None  # the pseudo-labels the table shows
+        self._shown_run: int | None = None
         self._shortcuts()
         self.lab.candidatesChanged.connect(self._candidates_changed)
         self.lab.assignmentsChanged.connect(self._assignments_changed)
@@ -313,7 +329,7 @@ class LabellingView(QWidget):
             (Qt.Key.Key_P, lambda: self.move(-1)),
         ]
         for digit in range(10):
-            keys.append((Qt.Key.Key_0 + digit, lambda d=digit: self.assign_current((d - 1) % 10)))
+            keys.append((Qt.Key.Key_0 + digit, lambda d=digit: self._digit(d)))
         self._keys = []
         for key, slot in keys:
             sc = QShortcut(QKeySequence(key), self)
@@ -325,15 +341,21 @@ class LabellingView(QWidget):
     def _dataset_changed(self) -> None:
         data = self.state.dataset
         self.class_box.clear()
+        self.digits = digit_classes(data.class_names) if data is not None else {}
+        key_of = {c: d for d, c in self.digits.items()}
         if data is not None:
             for c, name in enumerate(data.class_names):
                 pm = QPixmap(12, 12)
                 pm.fill(self.state.colors[c])
-                key = f"{c + 1}: " if c < 10 else ""
+                key = f"[{key_of[c]}] " if c in key_of else ""
                 self.class_box.addItem(pm, f"{key}{name}", c)
 
     def _candidates_changed(self) -> None:
-        keep = self.current_index()
+        # The clip under review stays current when newer pseudo-labels come; the first ones
+        # (or another run's) start at the top of the new order.
+        first = self._shown_epoch is None or self._shown_run != self.lab.run_id
+        keep = None if first else self.current_index()
+        self._shown_epoch, self._shown_run = self.lab.candidates.epoch, self.lab.run_id
         self.model.reset()
         self._summarise()
         row = self.model.row_of(keep) if keep is not None else None
@@ -341,6 +363,7 @@ class LabellingView(QWidget):
             row = 0
         if row is not None:
             self.table.selectRow(row)
+            self.table.scrollTo(self.model.index(row, 0))
         self._show_current()
         self._draw_curve()
 
@@ -451,6 +474,12 @@ class LabellingView(QWidget):
         self.lab.assign(i, class_id)
         if class_id >= 0 and self.lab.assignments.get(i) == class_id:
             self.move(1)
+
+    def _digit(self, d: int) -> None:
+        if d in self.digits:
+            self.assign_current(self.digits[d])
+        else:
+            self.status.setText(f"No class has the key {d}: pick it from the class list.")
 
     def _assign_picked(self) -> None:
         c = self.class_box.currentData()

@@ -41,6 +41,7 @@ MAIN_FIELDS = (
     "loss.lambda_dis",
     "loss.teacher",
     "loss.temperature",
+    "data.label_fraction",  # few labels: simulate a low label rate on a labelled file
 )
 LABELS = {
     "loss.method": "Method",

@@ -301,3 +301,12 @@ def test_real_training_fills_the_view(qtbot, tmp_path, gui_h5):
         assert list(x) == [1, 2] and np.allclose(y[-1], lab.candidates.accuracy)
     finally:
         close_window(qtbot, w)
+
+
+def test_digit_keys_name_the_class():
+    from avexplorer.widgets.labelling_view import digit_classes
+
+    digits = tuple(str(d) for d in range(10))
+    assert digit_classes(digits) == {d: d for d in range(10)}  # the demo: key 0 is class "0"
+    assert digit_classes(("cat", "dog", "owl")) == {1: 0, 2: 1, 3: 2}
+    assert digit_classes(tuple(f"c{i}" for i in range(12)))[0] == 9
