@@ -102,6 +102,7 @@ def read_epochs(folder: Path) -> list[EpochEnd]:
                     float(h.get("r", 1.0)),
                     float(h.get("seconds", 0.0)),
                     bool(h.get("best", False)),
+                    (h.get("pseudo") or {}).get("accuracy"),  # few labels, simulated rate
                 )
             )
     return out

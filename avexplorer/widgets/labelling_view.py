@@ -397,6 +397,11 @@ class LabellingView(QWidget):
             if c.accuracy is not None:
                 text += f" ({c.accuracy:.1%} right on the hidden labels)"
             text += "."
+        elif run is not None and run.restored:
+            text += (
+                f"{run.name} was read back from its folder, which keeps no pseudo-labels: "
+                "train a run to see them."
+            )
         elif run is not None:
             text += f"{run.name} has sent no pseudo-labels yet (they come at each epoch's end)."
         else:

@@ -299,6 +299,11 @@ def test_real_training_fills_the_view(qtbot, tmp_path, gui_h5):
         assert ((lab.candidates.confidence > 0) & (lab.candidates.confidence <= 1)).all()
         x, y = lab.accuracy_curve()
         assert list(x) == [1, 2] and np.allclose(y[-1], lab.candidates.accuracy)
+        # a run read back from its folder keeps the curve (history.jsonl's "pseudo")
+        from avexplorer import run_records
+
+        restored = run_records.read_epochs(run.out_dir)
+        assert np.allclose([e.pseudo_accuracy for e in restored], y)
     finally:
         close_window(qtbot, w)
 
