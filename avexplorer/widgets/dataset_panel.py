@@ -50,7 +50,47 @@ LABELLED, UNLABELLED_ONLY = -2, -3  # class-list filters beside "all" (-1) and t
 UNLABELLED_GREY = QColor(150, 150, 150)
 
 
-class ItemsModel(QAbstractTableModel):
+class ItemCells:
+    """A table model's cached cell pictures: an item's first frame and its class's swatch (the
+    labelling view's table shares them). Needs ``state``."""
+
+    state: AppState
+
+    def _thumb(self, split: str, i: int) -> QPixmap | None:
+        """The clip's first frame once decoded; None (no icon) for features-only data."""
+        path = self.state.item_path(split, i)
+        image = self.state.thumbnails.get(path) if path else None
+        if image is None:
+            return None
+        pixmaps = self.__dict__.setdefault("_pixmaps", {})
+        pm = pixmaps.get(path)
+        if pm is None:
+            pm = QPixmap.fromImage(image).scaled(
+                THUMB,
+                THUMB,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            pixmaps[path] = pm
+        return pm
+
+    def _dot(self, label: int) -> QPixmap:
+        """A small swatch in the class colour (grey: unlabelled), shared by the class's rows."""
+        swatches = self.__dict__.setdefault("_swatches", {})
+        pm = swatches.get(label)
+        if pm is None:
+            pm = QPixmap(12, 12)
+            pm.fill(self.state.colors[label] if label >= 0 else UNLABELLED_GREY)
+            swatches[label] = pm
+        return pm
+
+    def _forget_cells(self) -> None:
+        """Another dataset (or new colours): the cached pictures are stale."""
+        self.__dict__.pop("_pixmaps", None)
+        self.__dict__.pop("_swatches", None)
+
+
+class ItemsModel(ItemCells, QAbstractTableModel):
     def __init__(self, state: AppState):
         super().__init__()
         self.state = state
@@ -58,8 +98,6 @@ class ItemsModel(QAbstractTableModel):
         self._labels = np.zeros(0, np.int64)  # per item of ``all_rows``
         self._test = np.zeros(0, np.int64)  # test index per item, -1 for train and val
         self._hay: list[str] | None = None  # lower-case text per item, built on first search
-        self._swatches: dict[int, QPixmap] = {}
-        self._pixmaps: dict[str, QPixmap] = {}
 
     def reset(self) -> None:
         self.beginResetModel()
@@ -70,8 +108,7 @@ class ItemsModel(QAbstractTableModel):
         n_test = len(data.test) if data is not None else 0
         self._test = np.r_[np.full(len(self.rows) - n_test, -1), np.arange(n_test)]
         self._hay = None
-        self._swatches.clear()
-        self._pixmaps.clear()
+        self._forget_cells()
         self.endResetModel()
 
     def keep(self, class_id: int, text: str, only: np.ndarray | None) -> np.ndarray:
@@ -153,32 +190,6 @@ class ItemsModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.ToolTipRole and col == 0:
             return self.state.item_path(split, i) or "features only (no clip file)"
         return None
-
-    def _thumb(self, split: str, i: int) -> QPixmap | None:
-        """The clip's first frame once decoded; None (no icon) for features-only data."""
-        path = self.state.item_path(split, i)
-        image = self.state.thumbnails.get(path) if path else None
-        if image is None:
-            return None
-        pm = self._pixmaps.get(path)  # type: ignore[arg-type]
-        if pm is None:
-            pm = QPixmap.fromImage(image).scaled(
-                THUMB,
-                THUMB,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
-            )
-            self._pixmaps[path] = pm  # type: ignore[index]
-        return pm
-
-    def _dot(self, label: int) -> QPixmap:
-        """A small swatch in the class colour, shared by every row of the class."""
-        pm = self._swatches.get(label)
-        if pm is None:
-            pm = QPixmap(12, 12)
-            pm.fill(self.state.colors[label] if label >= 0 else UNLABELLED_GREY)
-            self._swatches[label] = pm
-        return pm
 
 
 class ItemsFilter(QAbstractProxyModel):

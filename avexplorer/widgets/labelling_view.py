@@ -37,11 +37,11 @@ from PySide6.QtWidgets import (
 
 from avexplorer.state import AppState, settings
 from avexplorer.widgets.audio_player import AudioPlayer
+from avexplorer.widgets.dataset_panel import THUMB, ItemCells
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Clip", "Pseudo-label", "Confidence", "Your label", "Hidden label")
 CONFIDENCE = 2
-THUMB = 28
 PICTURE = 180
 SAVE_FILTERS = "Feature file (*.h5);;Manifest of clips (*.csv)"
 ASSIGNED_BG = QColor(220, 240, 220)
@@ -57,7 +57,7 @@ def digit_classes(class_names: tuple[str, ...]) -> dict[int, int]:
     return {d: (d - 1) % 10 for d in range(10) if (d - 1) % 10 < len(class_names)}
 
 
-class CandidatesModel(QAbstractTableModel):
+class CandidatesModel(ItemCells, QAbstractTableModel):
     """One row per candidate of ``state.labelling``, in ``order`` (sorted with numpy)."""
 
     def __init__(self, state: AppState):
@@ -66,12 +66,10 @@ class CandidatesModel(QAbstractTableModel):
         self.lab = state.labelling
         self.order = np.zeros(0, np.int64)  # candidate row shown at each table row
         self.sort_column, self.sort_order = CONFIDENCE, Qt.SortOrder.AscendingOrder
-        self._pixmaps: dict[str, QPixmap] = {}
-        self._swatches: dict[int, QPixmap] = {}
 
     def reset(self) -> None:
         self.beginResetModel()
-        self._swatches.clear()
+        self._forget_cells()
         self.order = self._sorted(self.sort_column, self.sort_order)
         self.endResetModel()
 
@@ -147,7 +145,7 @@ class CandidatesModel(QAbstractTableModel):
                 return "" if cls[col] < 0 else st.class_name(cls[col])
         elif role == Qt.ItemDataRole.DecorationRole:
             if col == 0:
-                return self._thumb(st.item_path("train", i))
+                return self._thumb("train", i)
             if col in cls and cls[col] >= 0:
                 return self._dot(cls[col])
         elif role == Qt.ItemDataRole.BackgroundRole and assigned is not None:
@@ -159,26 +157,6 @@ class CandidatesModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.UserRole:
             return i
         return None
-
-    def _thumb(self, path: str | None) -> QPixmap | None:
-        image = self.state.thumbnails.get(path) if path else None
-        if image is None:
-            return None
-        pm = self._pixmaps.get(path)  # type: ignore[arg-type]
-        if pm is None:
-            pm = QPixmap.fromImage(image).scaledToHeight(
-                THUMB, Qt.TransformationMode.SmoothTransformation
-            )
-            self._pixmaps[path] = pm  # type: ignore[index]
-        return pm
-
-    def _dot(self, c: int) -> QPixmap:
-        pm = self._swatches.get(c)
-        if pm is None:
-            pm = QPixmap(12, 12)
-            pm.fill(self.state.colors[c])
-            self._swatches[c] = pm
-        return pm
 
     def refresh_cells(self) -> None:
         if len(self.order):
