@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from avexplorer.jobs.spawning import main_module_hidden
 from avexplorer.projections import Layout, layout_of
 from core.errors import UserError
 from core.projection import warm_up_umap
@@ -38,7 +39,8 @@ class ProjectionProcess:
     def _new_pool() -> Any:
         import multiprocessing as mp
 
-        return mp.get_context("spawn").Pool(1)
+        with main_module_hidden():  # the pool starts its worker now
+            return mp.get_context("spawn").Pool(1)
 
     def layout(
         self,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from avexplorer.jobs.spawning import main_module_hidden
 from avexplorer.projections import Layout, compute_layout
 from core.control import TrainControl
 from core.errors import UserError
@@ -95,7 +96,8 @@ def train_in_process(
         daemon=True,
         name="avexplorer-train",
     )
-    proc.start()
+    with main_module_hidden():
+        proc.start()
     child.close()
     try:
         while True:
