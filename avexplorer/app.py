@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="for --train: keep the labels of this fraction of the train pairs (simulated)",
     )
-    p.add_argument("--tab", choices=("training", "explore", "time", "labels"), help="tab to show")
+    p.add_argument(
+        "--tab", choices=("training", "explore", "metrics", "time", "labels"), help="tab to show"
+    )
     p.add_argument(
         "--query", type=int, metavar="N", help="query with test item N when a model exists"
     )
@@ -157,6 +159,7 @@ def show_tab(window, name: str) -> None:
     tabs = {
         "training": window.training_split,
         "explore": window.explore_split,
+        "metrics": window.metrics_view,
         "labels": window.labelling_view,
     }
     window.tabs.setCurrentWidget(tabs.get(name, window.time_view))

@@ -51,3 +51,15 @@ def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
     # First frames and durations follow in the background.
     qtbot.waitUntil(lambda: len(window.state.thumbnails) == 4, timeout=30_000)
     assert panel.proxy.index(0, 3).data().endswith(" s")
+
+
+def test_every_tab_can_be_opened_from_the_command_line(window):
+    """``avexplorer --tab NAME`` accepts each tab the window has, the Metrics tab included."""
+    from avexplorer.app import build_parser, show_tab
+
+    choices = build_parser()._option_string_actions["--tab"].choices
+    shown = set()
+    for name in choices:
+        show_tab(window, name)
+        shown.add(window.tabs.currentIndex())
+    assert shown == set(range(window.tabs.count()))
