@@ -307,3 +307,23 @@ def method_config(method: str, base: RunConfig | None = None) -> RunConfig:
     if method != "psd":
         cfg = cfg.replace(**{"schedule.r_start": 1.0, "schedule.r_end": 1.0})
     return cfg
+
+
+# With unlabelled train pairs, psd did better keeping every label it has than hiding more of them
+# as r_t falls: docs/results.md, "Few labels, design exploration" (r_end 1 against 0.3 at 5 % and
+# 10 % labels; 0.3 peaks early, then decays).
+_FEW_LABEL_SETTINGS: dict[str, Any] = {"schedule.r_end": 1.0}
+
+
+def few_label_advice(config: RunConfig, has_unlabelled: bool) -> dict[str, Any]:
+    """The settings docs/results.md recommends for a train split with unlabelled pairs that
+    ``config`` does not already have (empty when none apply); the CLI and the app both say it."""
+    if not has_unlabelled or config.loss.method != "psd":
+        return {}
+    current = config.to_dict()
+    advice = {}
+    for dotted, value in _FEW_LABEL_SETTINGS.items():
+        section, name = dotted.split(".")
+        if current[section][name] != value:
+            advice[dotted] = value
+    return advice

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from avexplorer.commands.common import add_config_flags, config_overrides, load_data
 from core.checkpoint import load_checkpoint
-from core.config import RunConfig, method_config
+from core.config import RunConfig, few_label_advice, method_config
 from core.errors import UserError
 from core.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
 from core.scores import MapScores
@@ -120,14 +120,14 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 ),
                 file=sys.stderr,
             )
-            if (
-                labelled
-                and ev.config["loss"]["method"] == "psd"
-                and ev.config["schedule"]["r_end"] < 1
-            ):
+            advice = few_label_advice(RunConfig.from_dict(ev.config), bool(labelled))
+            if advice:
+                flags = " ".join(
+                    f"--{k.split('.')[-1].replace('_', '-')} {v:g}" for k, v in advice.items()
+                )
                 print(
-                    "note: with unlabelled pairs psd does better keeping every label "
-                    "(--r-end 1); see docs/results.md",
+                    f"note: with unlabelled pairs psd does better keeping every label ({flags}); "
+                    "see docs/results.md",
                     file=sys.stderr,
                 )
         elif isinstance(ev, StepEnd) and bar is not None:

@@ -92,3 +92,13 @@ def test_sections_validate_when_built_directly_and_from_a_dict():
 def test_whole_numbers_are_accepted_for_float_fields_and_stored_as_floats():
     cfg = RunConfig().replace(**{"loss.margin": 1})
     assert cfg.loss.margin == 1.0 and isinstance(cfg.loss.margin, float)
+
+
+def test_few_label_advice_is_r_end_1_for_psd_with_unlabelled_pairs_only():
+    from core.config import few_label_advice
+
+    psd = method_config("psd")
+    assert few_label_advice(psd, has_unlabelled=True) == {"schedule.r_end": 1.0}
+    assert few_label_advice(psd, has_unlabelled=False) == {}
+    assert few_label_advice(psd.replace(**{"schedule.r_end": 1.0}), has_unlabelled=True) == {}
+    assert few_label_advice(method_config("triplet"), has_unlabelled=True) == {}
