@@ -40,8 +40,8 @@ def run_section(name: str, quick: bool) -> list[dict]:
         r["module"] = name
         r.setdefault("section", "GUI" if name.startswith("gui_") else name.title())
         r.setdefault("case", r.get("figure", ""))
-        if isinstance(r.get("ratio"), float):
-            r["ratio"] = f"{r['ratio']:.3g}x"
+        if isinstance(r.get("ratio"), float):  # NaN: no alternative to compare with (0 / 0)
+            r["ratio"] = f"{r['ratio']:.3g}x" if r["ratio"] == r["ratio"] else "n/a"
     return rows
 
 
