@@ -34,7 +34,7 @@ import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -154,6 +154,21 @@ class DirectionMetrics:
         """The ``n`` queries whose partner ranks lowest, worst first."""
         return np.argsort(-self._ranks(), kind="stable")[:n]
 
+    def subset(self, rows: np.ndarray) -> DirectionMetrics:
+        """The same metrics for the queries at ``rows`` only (each still ranked against the full
+        gallery): the per-query arrays are picked, nothing is recomputed. Row j of the result is
+        query ``rows[j]`` here."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        return replace(
+            self,
+            labels=self.labels[rows],
+            ap=self.ap[rows],
+            map_at_r=self.map_at_r[rows],
+            r_precision=self.r_precision[rows],
+            partner_rank=self.partner_rank[rows] if self.partner_rank is not None else None,
+            topk_counts=self.topk_counts[rows] if self.topk_counts is not None else None,
+        )
+
     def headline(self) -> list[tuple[str, float]]:
         """(name, value) of every summary number, in the order reports show them."""
         rows = [
@@ -188,6 +203,11 @@ class CrossModalMetrics:
     @property
     def directions(self) -> dict[str, DirectionMetrics]:
         return {"a2v": self.a2v, "v2a": self.v2a}
+
+    def subset(self, audio_rows: np.ndarray, visual_rows: np.ndarray) -> CrossModalMetrics:
+        """A2V for the audio queries at ``audio_rows``, V2A for the visual ones at
+        ``visual_rows`` (against the full galleries; see ``DirectionMetrics.subset``)."""
+        return CrossModalMetrics(self.a2v.subset(audio_rows), self.v2a.subset(visual_rows))
 
     def map_scores(self) -> MapScores:
         """The lineage's MAP (mean AP over queries) with Recall@1 and the median partner rank."""

@@ -10,6 +10,12 @@
 - A failure browser (the queries with the lowest AP, or whose true pair ranks worst), one click
   from the retrieval view, and a histogram of the true pair's rank.
 
+With a selection (``AppState.selection``), every number is of the selected queries only (A2V: the
+selected audio items; V2A: the selected visual ones), each still ranked against the full gallery;
+a caption says how many, and its "show all" link clears the selection. The per-query results are
+computed once for all queries and picked from (``CrossModalMetrics.subset``), so a new selection
+costs no recomputation.
+
 Numbers come from ``core.metrics`` (computed in a worker when the view asks the state for them);
 the view renders ``AppState.metrics`` and sends intents (``request_metrics``, ``set_item_query``).
 """
@@ -92,6 +98,10 @@ class MetricsView(QWidget):
         self.direction.addItems(list(DIRECTIONS))
         self.direction.setToolTip("Direction of the confusion, failures and rank histogram")
         self.status = QLabel()
+        self.scope = QLabel()  # "selection: N of M queries · show all", hidden without one
+        self.scope.setTextFormat(Qt.TextFormat.RichText)
+        self.scope.linkActivated.connect(lambda _link: state.clear_selection())
+        self.scope.hide()
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -135,6 +145,7 @@ class MetricsView(QWidget):
         top.addWidget(QLabel("Direction"))
         top.addWidget(self.direction)
         top.addWidget(self.status, 1)
+        top.addWidget(self.scope)
 
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(self.summary)
@@ -165,6 +176,7 @@ class MetricsView(QWidget):
 
         self.cell: tuple[int, int] | None = None
         self._shown: tuple = ()
+        self._subset: tuple[tuple, tuple[Any, Any]] = ((), (None, None))
         self.run_a.currentIndexChanged.connect(self._selection_changed)
         self.run_b.currentIndexChanged.connect(self._selection_changed)
         self.direction.currentTextChanged.connect(lambda _d: self._render(force=True))
@@ -174,6 +186,7 @@ class MetricsView(QWidget):
         state.datasetChanged.connect(self._refresh_runs)
         state.currentRunChanged.connect(lambda _rid: self._refresh_runs())
         state.metricsReady.connect(lambda _rid, _epoch: self._render())
+        state.selectionChanged.connect(self._render)
         self._refresh_runs()
 
     # ----- what is selected ----------------------------------------------------------------------
@@ -223,13 +236,40 @@ class MetricsView(QWidget):
             out.append((rid, epoch) if epoch is not None else None)
         return out
 
-    def metrics(self) -> tuple[Any, Any]:
-        """The computed metrics of A and B (None where not computed yet or not chosen)."""
+    def full_metrics(self) -> tuple[Any, Any]:
+        """The computed metrics of A and B over every test query (None where not computed yet or
+        not chosen)."""
         a, b = self._keys()
         return (
             self.state.metrics.get(a) if a is not None else None,
             self.state.metrics.get(b) if b is not None else None,
         )
+
+    def query_rows(self) -> dict[str, np.ndarray] | None:
+        """Test indices of the selected queries per direction ("A2V": audio, "V2A": visual);
+        None when there is no selection (every query counts)."""
+        sel, full = self.state.selection, self.full_metrics()[0]
+        if sel is None or (full is not None and len(sel) != len(full.a2v.labels)):
+            return None
+        return {"A2V": np.flatnonzero(sel.audio), "V2A": np.flatnonzero(sel.visual)}
+
+    def metrics(self) -> tuple[Any, Any]:
+        """The metrics shown: A's and B's, of the selected queries when there is a selection."""
+        full, rows = self.full_metrics(), self.query_rows()
+        if rows is None:
+            return full
+        key = (id(full[0]), id(full[1]), self.state.selection)  # a Selection compares by identity
+        if self._subset[0] != key:
+            picked = tuple(
+                m.subset(rows["A2V"], rows["V2A"]) if m is not None else None for m in full
+            )
+            self._subset = (key, picked)
+        return self._subset[1]
+
+    def _test_index(self, row: int) -> int:
+        """The test index of row ``row`` of the shown metrics in the view's direction."""
+        rows = self.query_rows()
+        return int(row if rows is None else rows[self.direction.currentText()][row])
 
     def _selection_changed(self, *_args: Any) -> None:
         if self.isVisible():  # computed when looked at, not at every epoch of a run
@@ -242,7 +282,9 @@ class MetricsView(QWidget):
     def _render(self, force: bool = False) -> None:
         a, b = self.metrics()
         keys = self._keys()
-        shown = (id(a), id(b), self.direction.currentText())
+        full = self.full_metrics()
+        shown = (id(full[0]), id(full[1]), self.state.selection, self.direction.currentText())
+        self._render_scope(a)
         if shown == self._shown and not force:
             return
         self._shown = shown
@@ -259,6 +301,20 @@ class MetricsView(QWidget):
         self._render_failures()
         self._render_histogram(a)
 
+    def _render_scope(self, a: Any) -> None:
+        rows = self.query_rows()
+        self.scope.setVisible(rows is not None and a is not None)
+        if rows is None or a is None:
+            return
+        n = len(self.full_metrics()[0].a2v.labels)
+        na, nv = len(rows["A2V"]), len(rows["V2A"])
+        counts = (
+            f"{na} of {n} queries"
+            if na == nv
+            else f"{na} of {n} A2V queries, {nv} of {n} V2A queries"
+        )
+        self.scope.setText(f"<b>selection: {counts}</b> · <a href='all'>show all</a>")
+
     def _name(self, which: int) -> str:
         box = self.run_a if which == 0 else self.run_b
         return box.currentText()
@@ -271,7 +327,7 @@ class MetricsView(QWidget):
         return list(data.class_names) if data is not None else []
 
     def _present_classes(self, m: Any) -> np.ndarray:
-        return np.unique(m.a2v.labels)
+        return np.union1d(m.a2v.labels, m.v2a.labels)
 
     def _render_summary(self, a: Any, b: Any) -> None:
         if a is None:
@@ -377,6 +433,7 @@ class MetricsView(QWidget):
         names = self._class_names()
         listed = d.queries_retrieving(row, col)
         counts = d.topk_counts[listed, col]
+        listed = [self._test_index(i) for i in listed]
         self.cell_title.setText(
             f"{len(listed)} queries of class “{names[row]}” with class “{names[col]}” in "
             f"their top {d.k} (click one to open it)"
@@ -405,13 +462,13 @@ class MetricsView(QWidget):
             order = d.worst_ranked(FAILURES)
         names = self._class_names()
         self.failures.setRowCount(len(order))
-        for row, index in enumerate(order):
-            ap = d.ap[index]
+        for row, i in enumerate(order):
+            ap, index = d.ap[i], self._test_index(i)
             cells = [
-                self.state.item_name("test", int(index)),
-                names[d.labels[index]],
+                self.state.item_name("test", index),
+                names[d.labels[i]],
                 "–" if ap != ap else f"{ap:.3f}",
-                str(int(d.partner_rank[index])),
+                str(int(d.partner_rank[i])),
             ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -422,9 +479,10 @@ class MetricsView(QWidget):
     def _render_histogram(self, a: Any) -> None:
         self.hist_plot.clear()
         d = self._direction_metrics(a)
-        if d is None:
+        if d is None or not len(d.partner_rank):
             return
-        edges, labels = rank_bins(len(d.partner_rank))
+        # Ranks run over the whole gallery, with or without a selection of queries.
+        edges, labels = rank_bins(len(self.full_metrics()[0].a2v.labels))
         counts = np.bincount(
             np.searchsorted(edges, d.partner_rank, side="right") - 1, minlength=len(edges)
         )
