@@ -123,6 +123,7 @@ class Run:
     color: QColor
     out_dir: Path
     dataset: str = ""  # the name of the dataset it trained on
+    dataset_key: dict[str, Any] = field(default_factory=dict)  # run_records.dataset_key of it
     created: float = field(default_factory=time.time)  # wall-clock start, for its label
     state: str = "starting"  # starting, running, paused, finished, stopped, failed
     restored: bool = False  # read back from its folder, not trained in this session
@@ -451,6 +452,7 @@ class AppState(QObject):
             color=QColor(_RUN_PALETTE[(rid - 1) % len(_RUN_PALETTE)]),
             out_dir=self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}-{rid}",
             dataset=dataset_name(self.dataset),
+            dataset_key=run_records.dataset_key(self.dataset),
         )
         run_records.write(run.out_dir, run_records.record_of(run, self.dataset))
         self._add_run(run)
@@ -491,6 +493,7 @@ class AppState(QObject):
             color=QColor(_RUN_PALETTE[(rid - 1) % len(_RUN_PALETTE)]),
             out_dir=folder,
             dataset=str(record.get("dataset", "")),
+            dataset_key=dict(record.get("dataset_key") or {}),
             created=run_records.when(record),
             restored=True,
             steps_per_epoch=int(record.get("steps_per_epoch", 0)),
@@ -512,9 +515,9 @@ class AppState(QObject):
     def set_current_run(self, rid: int) -> None:
         if rid in self.runs and rid != self.current_run_id:
             self.current_run_id = rid
-            run = self.runs[rid]
-            if run.embeddings:
-                self.use_embeddings(run.embeddings[max(run.embeddings)], run.config)
+            run, embeddings = self.runs[rid], self.embeddings_for(rid)
+            if embeddings:
+                self.use_embeddings(embeddings[max(embeddings)], run.config)
             elif run.restored and run.best_checkpoint() is not None:
                 self.checkpointRequested.emit(str(run.best_checkpoint()))
             self.currentRunChanged.emit(rid)
@@ -609,7 +612,7 @@ class AppState(QObject):
             self.checkpoint_embeddings = {emb.epoch: emb}
             self.checkpoint_layouts = {}
             self._forget_metrics(rid)
-        if rid == self.current_run_id or run is None:
+        if run is None or (rid == self.current_run_id and self.trained_on_open_dataset(run)):
             self.use_embeddings(emb, config=run.config if run else None)
         if emb.layout is not None:  # made by the training process with the embeddings
             self.add_layout(rid, emb.layout)
@@ -635,7 +638,13 @@ class AppState(QObject):
         if rid == self.CHECKPOINT_RUN:
             return self.checkpoint_embeddings
         run = self.runs.get(rid)
-        return run.embeddings if run is not None else {}
+        return run.embeddings if run is not None and self.trained_on_open_dataset(run) else {}
+
+    def trained_on_open_dataset(self, run: Run) -> bool:
+        """Whether ``run`` trained on data shaped as the open dataset (classes, dimensions, split
+        sizes): only then do its test embeddings describe the open test split, for the map, the
+        metrics and queries. A run of another dataset keeps its curves."""
+        return run.dataset_key == run_records.dataset_key(self.dataset)
 
     def latest_epoch(self, rid: int) -> int | None:
         """The newest epoch of ``rid`` with test embeddings (what its metrics describe)."""

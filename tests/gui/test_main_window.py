@@ -63,3 +63,28 @@ def test_every_tab_can_be_opened_from_the_command_line(window):
         show_tab(window, name)
         shown.add(window.tabs.currentIndex())
     assert shown == set(range(window.tabs.count()))
+
+
+def test_a_run_of_another_dataset_lends_no_embeddings_to_the_open_one(qtbot, real_window):
+    """Opening another dataset after a run keeps the run's curves, but its test embeddings describe
+    the old test split: the map, the metrics and queries must not use them (the Metrics tab
+    failed with "6 audio rows, 6 visual rows and 120 labels" after opening the demo)."""
+    from core.config import method_config
+    from tests.gui.conftest import tiny_dataset
+
+    window = real_window
+    state = window.state
+    state.request_training(method_config("psd").replace(**{"optim.epochs": 1, "threads": 1}))
+    qtbot.waitUntil(lambda: bool(state.runs), timeout=30_000)
+    rid = max(state.runs)
+    qtbot.waitUntil(lambda: state.latest_epoch(rid) is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: state.active_run is None, timeout=60_000)
+
+    other = tiny_dataset(seed=1, n_classes=5)  # another test split: 24 pairs of 5 classes
+    state.set_dataset(other)
+    assert state.embeddings_for(rid) == {} and state.latest_epoch(rid) is None
+    window.tabs.setCurrentWidget(window.metrics_view)
+    state.set_current_run(rid)
+    qtbot.wait(300)
+    assert window.last_error is None, window.last_error
+    assert state.gallery is None and rid in state.runs
