@@ -66,6 +66,8 @@ TOOL_TIPS = {
     "box": "Drag a box to select points (Shift adds, Ctrl subtracts, Esc clears)",
 }
 
+NO_EMBEDDINGS = "Test embeddings: train a model or load a checkpoint"
+
 
 class EmbeddingMap(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
@@ -129,7 +131,7 @@ class EmbeddingMap(QWidget):
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         cache_axes(self.plot.getPlotItem())
-        self.plot.setTitle("Test embeddings: train a model or load a checkpoint", size="10pt")
+        self.plot.setTitle(NO_EMBEDDINGS, size="10pt")
         self.lines = pg.PlotCurveItem(pen=pg.mkPen((150, 150, 150, 70), width=1), connect="pairs")
         self.lines.setVisible(False)
         # Audio rows then visual rows, as in a Layout; visual triangles are drawn on top.
@@ -204,6 +206,7 @@ class EmbeddingMap(QWidget):
         self.slider.setRange(0, 0)
         self.slider.setEnabled(False)
         self.epoch_label.setText("no embeddings yet")
+        self.plot.setTitle(NO_EMBEDDINGS, size="10pt")  # not the last dataset's run
 
     def _run_changed(self, rid: int) -> None:
         if rid in self.state.runs and rid != self.run_id:

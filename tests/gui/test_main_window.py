@@ -83,6 +83,7 @@ def test_a_run_of_another_dataset_lends_no_embeddings_to_the_open_one(qtbot, rea
     other = tiny_dataset(seed=1, n_classes=5)  # another test split: 24 pairs of 5 classes
     state.set_dataset(other)
     assert state.embeddings_for(rid) == {} and state.latest_epoch(rid) is None
+    assert "train a model" in window.map.plot.getPlotItem().titleLabel.text  # not the old run's
     window.tabs.setCurrentWidget(window.metrics_view)
     state.set_current_run(rid)
     qtbot.wait(300)
