@@ -212,5 +212,19 @@ def open_initial(window, args: argparse.Namespace) -> None:
         from core.synthetic import make_dataset
 
         state.set_dataset(make_dataset(args.synthetic, seed=0))
+    elif args.checkpoint and not args.demo and (source := checkpoint_data(args.checkpoint)):
+        window.open_h5(source)
     else:
         window.open_demo()
+
+
+def checkpoint_data(path: str) -> str | None:
+    """The feature file a checkpoint was trained on, when it is still there: what
+    ``--checkpoint`` alone opens (the demo would refuse a checkpoint of other data)."""
+    from core.checkpoint import load_checkpoint
+
+    try:
+        source = load_checkpoint(path).data_source
+    except Exception:  # an unreadable checkpoint: load_checkpoint's dialog says why, later
+        return None
+    return source if source and Path(source).is_file() else None

@@ -89,3 +89,23 @@ def test_a_run_of_another_dataset_lends_no_embeddings_to_the_open_one(qtbot, rea
     qtbot.wait(300)
     assert window.last_error is None, window.last_error
     assert state.gallery is None and rid in state.runs
+
+
+def test_checkpoint_flag_alone_opens_the_data_the_checkpoint_was_trained_on(
+    qtbot, window, gui_h5, tmp_path
+):
+    """``avexplorer --checkpoint RUN/model.pt`` (docs/app.md) opens the checkpoint's own feature
+    file, not the demo, which would refuse the checkpoint as trained on other data."""
+    from avexplorer.app import build_parser, open_initial
+    from avexplorer.cli import main
+
+    run = tmp_path / "cli-run"
+    flags = ["--epochs", "1", "--threads", "1", "--quiet"]
+    assert main(["train", str(gui_h5), "--out", str(run), *flags]) == 0
+    state = window.state
+    before = state.dataset
+    open_initial(window, build_parser().parse_args(["--checkpoint", str(run / "model.pt")]))
+    qtbot.waitUntil(
+        lambda: state.dataset is not before and state.gallery is not None, timeout=30_000
+    )
+    assert state.dataset.source == str(gui_h5) and window.last_error is None
