@@ -263,9 +263,9 @@ class MainWindow(QMainWindow):
         self._action(t, "S&top", s.stop_training, "Ctrl+.")
 
         v = self.view_menu = m.addMenu("&View")
-        self._action(v, "&Training", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
-        self._action(v, "&Explore", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
-        self._action(v, "T&ime", lambda: self.tabs.setCurrentWidget(self.time_view), "Ctrl+3")
+        # Ctrl+N opens the N-th tab, in the order the tabs stand.
+        for n, name in enumerate(("&Training", "&Explore", "&Metrics", "T&ime", "&Labels"), 1):
+            self._action(v, name, lambda i=n - 1: self.tabs.setCurrentIndex(i), f"Ctrl+{n}")
         self._action(v, "Compute &UMAP", lambda: s.set_projection("umap"), "Ctrl+U")
         self._action(v, "&PCA", lambda: s.set_projection("pca"), "Ctrl+Shift+U")
 

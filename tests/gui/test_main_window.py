@@ -109,3 +109,10 @@ def test_checkpoint_flag_alone_opens_the_data_the_checkpoint_was_trained_on(
         lambda: state.dataset is not before and state.gallery is not None, timeout=30_000
     )
     assert state.dataset.source == str(gui_h5) and window.last_error is None
+
+
+def test_view_menu_opens_every_tab_by_its_position(window):
+    actions = {a.shortcut().toString(): a for a in window.view_menu.actions()}
+    for n in range(1, window.tabs.count() + 1):
+        actions[f"Ctrl+{n}"].trigger()
+        assert window.tabs.currentIndex() == n - 1
