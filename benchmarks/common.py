@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import platform
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def row(
@@ -178,3 +185,24 @@ def isotropic_clusters(
     x += (spread / np.sqrt(d)) * rng.standard_normal((n, d), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
+
+
+def fresh_python(
+    code: str,
+    *args: str,
+    cwd: Path | str = ROOT,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Run ``code`` in a new Python process (a cold start: imports, caches and OpenMP runtimes
+    load anew) and return the JSON value its last line of output prints."""
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -12,14 +12,12 @@ features are compared with the old ones (largest difference relative to the vect
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import fmt_ratio, fmt_s, row
+from benchmarks.common import fmt_ratio, fmt_s, fresh_python, row
 
 SECTION = "Extraction"
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,15 +92,7 @@ def _run(
     code = _CHILD.format(
         folder=str(folder), audio=encoders[0], visual=encoders[1], workers=workers, out=str(out)
     )
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=code_root,
-        env=env,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return fresh_python(code, cwd=code_root, env=env)
 
 
 def _difference(a: Path, b: Path) -> float:

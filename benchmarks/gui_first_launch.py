@@ -6,13 +6,11 @@ the demo clips (timed here on a sample of clips and scaled to all of them).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import fmt_ratio, fmt_s, row
+from benchmarks.common import fmt_ratio, fmt_s, fresh_python, row
 
 SECTION = "GUI"
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,16 +38,7 @@ def _first_screen(clips: Path) -> float:
         AVEXPLORER_DEMO_CLIPS=str(clips),
         XDG_CONFIG_HOME=str(clips.parent / "config"),
     )
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _APP, repr(time.time())],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(fresh_python(_APP, repr(time.time()), env=env, timeout=300))
 
 
 def _clip_build_seconds(out: Path, sample: int = 20) -> float:

@@ -15,10 +15,7 @@ given in the notes). Times are wall clock and, since the machine is shared, proc
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import embedding_like, fmt_ratio, fmt_s, peak_memory, row
+from benchmarks.common import embedding_like, fmt_ratio, fmt_s, fresh_python, peak_memory, row
 
 SECTION = "Projection"
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,15 +57,7 @@ def _first_fit(n: int, before: bool, cache_dir: str | None) -> list[float]:
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = cache_dir
     code = _FIRST_FIT.format(n=n, before=before)
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fresh_python(code, env=env)
 
 
 def first_umap_rows(n: int = 5_000) -> list[dict]:

@@ -9,10 +9,7 @@ clusters) shows how approximate recall depends on the data.
 from __future__ import annotations
 
 import gc
-import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -21,6 +18,7 @@ from benchmarks.common import (
     embedding_like,
     fmt_ratio,
     fmt_s,
+    fresh_python,
     isotropic_clusters,
     peak_memory,
     row,
@@ -235,15 +233,7 @@ def _omp_policy() -> list[dict]:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     res = {}
     for mode in ("default", "passive"):
-        out = subprocess.run(
-            [sys.executable, "-c", _PROBE, mode],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        )
-        res[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        res[mode] = fresh_python(_PROBE, mode, env=env)
     return [
         row(
             SECTION,
