@@ -352,14 +352,14 @@ class DatasetPanel(QWidget):
         self.class_box.blockSignals(True)
         self.class_box.clear()
         self.class_box.addItem("All classes", -1)
-        if data is not None and (data.train.labels < 0).any():
+        if data is not None and not data.train.labelled.all():
             self.class_box.addItem("Labelled", LABELLED)
             self.class_box.addItem(self._dot(-1), "Unlabelled", UNLABELLED_ONLY)
         if data is not None:
             for c, name in enumerate(data.class_names):
                 self.class_box.addItem(self._dot(c), name, c)
             counts = ", ".join(f"{len(data.split(s))} {s}" for s in ("train", "val", "test"))
-            n_unlab = int((data.train.labels < 0).sum())
+            n_unlab = int((~data.train.labelled).sum())
             if n_unlab:
                 counts += f" ({n_unlab} train unlabelled)"
             self.source.setText(

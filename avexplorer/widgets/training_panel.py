@@ -272,7 +272,7 @@ class TrainingPanel(QWidget):
             config = self.config()
         except UserError:  # a field being edited; the note follows once it is valid
             return {}
-        unlabelled = bool((data.train.labels < 0).any()) or config.data.label_fraction < 1
+        unlabelled = not data.train.labelled.all() or config.data.label_fraction < 1
         return few_label_advice(config, unlabelled)
 
     def _update_few_label_note(self) -> None:
