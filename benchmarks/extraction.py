@@ -21,9 +21,9 @@ from benchmarks.common import fmt_ratio, fmt_s, fresh_python, row
 
 SECTION = "Extraction"
 ROOT = Path(__file__).resolve().parent.parent
-# main just before the speed work: eager encoders in batches of 32 frames / 64 blocks, decoding
-# in the main process (1 worker) or in decoding processes (more)
-BEFORE = "969138f92d04bdb3437e468e697c9a7dee35a932"
+# main before the second round of speed work: encoders in batches of 8 frames / 8 blocks with
+# freed activations handed back to the system, audio and pictures encoded one after the other
+BEFORE = "f0c27d0b6cc9b1a8e48b1c407b17bfcd87c3008a"
 ENCODERS = ("aisfx", "efficientnet-lite0")
 
 _CHILD = """

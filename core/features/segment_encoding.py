@@ -71,13 +71,7 @@ def frame_rows(encoder: VisualEncoder, clips: Sequence[np.ndarray]) -> list[np.n
     """[n_i, D] features of every frame of each clip, frames of all clips batched together."""
     if not clips:
         return []
-    frames = np.concatenate(clips)
-    rows = np.concatenate(
-        [
-            encoder.frame_features(frames[i : i + encoder.batch_size])
-            for i in range(0, len(frames), encoder.batch_size)
-        ]
-    )
+    rows = encoder.encode_frames(np.concatenate(clips))
     bounds = np.cumsum([0, *(len(c) for c in clips)])
     return [rows[a:b] for a, b in itertools.pairwise(bounds)]
 
