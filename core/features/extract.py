@@ -13,8 +13,10 @@ import contextlib
 import ctypes
 import multiprocessing as mp
 import os
+import queue
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -131,16 +133,39 @@ def iter_features(
         Job(i, str(p), spec, audio_key, visual_key, root, *seg_keys, *dims)
         for i, p in enumerate(paths)
     )
+    keys = (audio_key, visual_key)
+    # The sound of a batch is encoded in its own thread while this one encodes its pictures (torch
+    # releases the GIL), so the two encoders run on two cores; a batch is handed on once both are
+    # done, and at most two batches wait for their sound.
+    sound_lane = ThreadPoolExecutor(1, thread_name_prefix="encode-audio")
+    waiting: deque[tuple[list[Prepared], _Pictures, Future[_Sound]]] = deque()
+    try:
+        for batch in _batches(_prepared(jobs, workers), batch_frames):
+            sound = sound_lane.submit(_encode_sound, batch, encoders.audio, pad_short, segments)
+            waiting.append((batch, _encode_visual(batch, encoders.visual, segments), sound))
+            while waiting and (waiting[0][2].done() or len(waiting) > 2):
+                batch, pictures, sound = waiting.popleft()
+                yield from _results(batch, encoders, cache, keys, pictures, sound.result())
+        while waiting:
+            batch, pictures, sound = waiting.popleft()
+            yield from _results(batch, encoders, cache, keys, pictures, sound.result())
+    finally:
+        sound_lane.shutdown(cancel_futures=True)
+
+
+def _batches(preps: Iterator[Prepared], batch_frames: int) -> Iterator[list[Prepared]]:
+    """Consecutive clips holding about ``batch_frames`` decoded frames (or that many clips)."""
     batch: list[Prepared] = []
     frames = 0
-    for prep in _prepared(jobs, workers):
+    for prep in preps:
         batch.append(prep)
         if prep.decoded is not None and prep.decoded.frames is not None:
             frames += len(prep.decoded.frames)
         if frames >= batch_frames or len(batch) >= batch_frames:
-            yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short, segments)
+            yield batch
             batch, frames = [], 0
-    yield from _encode(batch, encoders, cache, (audio_key, visual_key), pad_short, segments)
+    if batch:
+        yield batch
 
 
 def encode_path(
@@ -268,49 +293,85 @@ def _prepared(jobs: Iterator[Job], workers: int) -> Iterator[Prepared]:
         executor.shutdown(cancel_futures=True)
 
 
-def _decoded_ahead(jobs: Iterator[Job], ahead: int = 4) -> Iterator[Prepared]:
-    """``prepare`` in one thread of this process, up to ``ahead`` jobs ahead of the consumer.
+def _decoded_ahead(jobs: Iterator[Job], budget: int = 64 << 20) -> Iterator[Prepared]:
+    """``prepare`` in one thread of this process, running ahead of the consumer until the decoded
+    clips it holds reach ``budget`` bytes.
 
-    FFmpeg (through PyAV), numpy's FFT and torch release the GIL while they work, so the next
-    clips decode on one core while the models encode on another, and nothing is copied between
-    processes (a decoding process spends longer starting and pickling than short clips take).
+    FFmpeg (through PyAV), numpy and torch release the GIL while they work, so the next clips
+    decode while the models encode, and nothing is copied between processes (a decoding process
+    spends longer starting and pickling than short clips take). The budget lets decoding fill
+    the next batch while the current one encodes, without ever holding a corpus.
     """
-    executor = ThreadPoolExecutor(1, thread_name_prefix="decode")
-    window: deque[Future[Prepared]] = deque()
+    ready: queue.Queue[Prepared | BaseException | None] = queue.Queue()
+    held = threading.Condition()
+    state = {"bytes": 0, "stop": False}
 
-    def submit() -> None:
-        job = next(jobs, None)
-        if job is not None:
-            window.append(executor.submit(prepare, job))
+    def decode_all() -> None:
+        try:
+            for job in jobs:
+                prep = prepare(job)
+                with held:
+                    held.wait_for(lambda: state["stop"] or state["bytes"] < budget)
+                    if state["stop"]:
+                        return
+                    state["bytes"] += _size(prep)
+                ready.put(prep)
+        except BaseException as e:  # handed to the consumer, which raises it
+            ready.put(e)
+        ready.put(None)
 
+    thread = threading.Thread(target=decode_all, name="decode", daemon=True)
+    thread.start()
     try:
-        for _ in range(ahead):
-            submit()
-        while window:
-            result = window.popleft().result()
-            submit()
-            yield result
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            with held:
+                state["bytes"] -= _size(item)
+                held.notify()
+            yield item
     finally:
-        executor.shutdown(cancel_futures=True)
+        with held:
+            state["stop"] = True
+            held.notify()
+        thread.join()  # at most the clip it is decoding
+
+
+def _size(prep: Prepared) -> int:
+    dec = prep.decoded
+    if dec is None:
+        return 0
+    return sum(a.nbytes for a in (dec.frames, dec.audio) if a is not None)
 
 
 # --- encoding in the main process ------------------------------------------------------------
 
 
-def _encode(
+# (clip vectors, segment vectors) of a batch's pictures, by position in the batch
+_Pictures = tuple[dict[int, np.ndarray], dict[int, np.ndarray]]
+# (clip vectors, notes, segment vectors) of a batch's sound
+_Sound = tuple[dict[int, np.ndarray], dict[int, str], dict[int, np.ndarray]]
+
+
+def _encode_sound(
+    batch: Sequence[Prepared], encoder: AudioEncoder | None, pad_short: bool, segments: float | None
+) -> _Sound:
+    vectors, notes = _encode_audio(batch, encoder, pad_short)
+    return vectors, notes, _encode_audio_segments(batch, encoder, vectors, segments)
+
+
+def _results(
     batch: Sequence[Prepared],
     encoders: Encoders,
     cache: FeatureCache | None,
     keys: tuple[str | None, str | None],
-    pad_short: bool,
-    segments: float | None = None,
+    pictures: _Pictures,
+    sound: _Sound,
 ) -> Iterator[ClipResult]:
-    if not batch:
-        return
+    """One ClipResult per clip of the batch, from the cache or the new vectors (then cached)."""
     audio_key, visual_key = keys
-    visual_new, visual_seg = _encode_visual(batch, encoders.visual, segments)
-    audio_new, audio_notes = _encode_audio(batch, encoders.audio, pad_short)
-    audio_seg = _encode_audio_segments(batch, encoders.audio, audio_new, segments)
+    visual_new, visual_seg = pictures
+    audio_new, audio_notes, audio_seg = sound
     for i, prep in enumerate(batch):
         job = prep.job
         if prep.error is not None:
@@ -369,7 +430,7 @@ def _segment_of(
 
 def _encode_visual(
     batch: Sequence[Prepared], encoder: VisualEncoder | None, segments: float | None = None
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+) -> _Pictures:
     """(clip vectors, segment vectors) of the clips that need them; each frame is encoded once."""
     if encoder is None:
         return {}, {}
