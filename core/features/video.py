@@ -37,29 +37,35 @@ class FrameSampler:
 
     Times are relative to the stream's first frame. With ``max_frames`` and a known duration the
     step widens so a long video still gives at most that many frames, spread over all of it.
+    ``may_keep`` tells, from a packet's time, whether its frame could be one to keep: the decoder
+    may skip the others when no other frame refers to them (see ``decode_video``).
     """
 
-    def __init__(self, fps: float, size: int, duration: float = 0.0, max_frames: int = 0) -> None:
+    def __init__(
+        self, fps: float, size: int, duration: float = 0.0, max_frames: int = 0, rate: float = 25
+    ) -> None:
         step = 1.0 / fps
         if max_frames > 0 and duration > step * max_frames:
             step = duration / max_frames
         self.step = step
         self.size = size
         self.max_frames = max_frames
+        self.rate = rate
         self.frames: list[np.ndarray] = []
         self.times: list[float] = []  # of the kept frames, seconds from the first frame
         self.seconds = 0.0  # decoded length so far
         self._t0: float | None = None
+        self._timed = False  # the frames carry timestamps (else they are counted)
         self._next = 0.0
         self._count = 0
 
-    def offer(self, frame: av.VideoFrame, rate: float) -> None:
-        t = frame.time if frame.time is not None else self._count / rate
+    def offer(self, frame: av.VideoFrame) -> None:
+        t = frame.time if frame.time is not None else self._count / self.rate
         self._count += 1
         if self._t0 is None:
-            self._t0 = t
+            self._t0, self._timed = t, frame.time is not None
         t -= self._t0
-        self.seconds = max(self.seconds, t + 1.0 / rate)
+        self.seconds = max(self.seconds, t + 1.0 / self.rate)
         if self.max_frames and len(self.frames) >= self.max_frames:
             return
         if t + 1e-6 >= self._next:
@@ -67,6 +73,16 @@ class FrameSampler:
             self.times.append(t)
             while self._next <= t + 1e-6:
                 self._next += self.step
+
+    def may_keep(self, time: float) -> bool:
+        """Whether the frame of a packet stamped ``time`` could be kept (True until the first frame
+        has set the clock). Counts the packet's frame into ``seconds`` either way, so a skipped
+        last frame still counts in the clip's length."""
+        if self._t0 is None or not self._timed:
+            return True
+        t = time - self._t0
+        self.seconds = max(self.seconds, t + 1.0 / self.rate)
+        return t + 1e-6 >= self._next - 1.0 / self.rate  # a frame's margin for odd timestamps
 
 
 def decode_video(
@@ -95,15 +111,23 @@ def decode_video(
             a = None
         expected = expected_duration(container, v)
         rate = float(v.guessed_rate or v.average_rate or 25)
-        sampler = FrameSampler(fps, size, expected, max_frames)
+        sampler = FrameSampler(fps, size, expected, max_frames, rate)
         collector = AudioCollector(audio_sr) if (a is not None and audio_sr) else None
         streams = [s for s in (v if want_frames else None, a) if s is not None]
+        video = v.codec_context
+        time_base = float(v.time_base) if v.time_base is not None else None
         try:
             # demux() with no stream would read them all: nothing wanted, nothing to read
             for packet in container.demux(*streams) if streams else ():
+                if packet.stream is v and packet.pts is not None and time_base is not None:
+                    # At 1 fps from 25, most frames are not kept: the decoder skips those no
+                    # other frame is predicted from (B-frames, mostly). Kept frames decode
+                    # exactly as in a full pass, since every frame they depend on still decodes.
+                    keep = sampler.may_keep(packet.pts * time_base)
+                    video.skip_frame = "DEFAULT" if keep else "NONREF"
                 for frame in packet.decode():
                     if packet.stream is v:
-                        sampler.offer(frame, rate)
+                        sampler.offer(frame)
                     elif collector is not None:
                         collector.add(frame)
         except DECODE_ERRORS as e:

@@ -44,6 +44,29 @@ def test_frame_rate_and_size_follow_the_request(media):
     assert d.audio is None  # not asked for
 
 
+def test_skipping_unkept_frames_keeps_the_frames_of_a_full_decode(tmp_path):
+    """The decoder skips frames nothing refers to between the kept ones (B-frames): the kept
+    frames must be the pixels, times and length a decode of every frame gives."""
+    import av
+
+    from core.features.video import frame_to_square
+
+    path = make_video(tmp_path / "clip.mp4", 5.3, fps=25, size=96, height=64, codec="libx264")
+    got = decode_video(path, fps=1.5, size=32)
+    with av.open(str(path)) as container:
+        frames = list(container.decode(container.streams.video[0]))
+    assert any(f.pict_type == av.video.frame.PictureType.B for f in frames)  # to skip
+    t0 = frames[0].time
+    want, times, step = [], [], 1 / 1.5
+    for f in frames:
+        if f.time - t0 + 1e-6 >= len(want) * step:
+            want.append(frame_to_square(f, 32))
+            times.append(f.time - t0)
+    np.testing.assert_array_equal(got.frames, np.stack(want))
+    np.testing.assert_allclose(got.frame_times, times)
+    assert got.duration == pytest.approx(frames[-1].time - t0 + 1 / 25)
+
+
 def test_a_clip_shorter_than_the_frame_step_still_gives_one_frame(media):
     d = decode_video(media["short"], fps=1.0, size=64)
     assert d.frames.shape[0] == 1
