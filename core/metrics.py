@@ -310,11 +310,8 @@ def cross_modal_metrics(
         # columns of A2V's matrix.
         with torch.no_grad():
             sims = (plans[0].q @ plans[0].g.T).numpy()
-        # The keys are made once, in place; each direction then reads its rows of them.
-        _run_jobs([(_sortable_keys, (sims[s:e],)) for s, e in plans[0].chunks], threads)
-        keys = sims.view(np.int32)
-        plans[0].keys = lambda start, stop: keys[start:stop]
-        plans[1].keys = lambda start, stop: _transposed(keys[:, start:stop])
+        plans[0].shared, plans[1].shared = sims, sims.T
+        plans[1].scratch = plans[0].scratch
     _run_jobs([(p.run_chunk, chunk) for p in plans for chunk in p.chunks], threads, progress)
     return CrossModalMetrics(plans[0].result(), plans[1].result())
 
@@ -409,10 +406,13 @@ class _Plan:
         self.q = q[torch.from_numpy(self.q_order)]
         self.g = g[torch.from_numpy(self.g_order)]
         self.ql = ql[self.q_order]
-        gl_sorted = gl[self.g_order]
+        self.g_labels = gl[self.g_order]
         classes = np.arange(self.num_classes)
-        self.g_start = np.searchsorted(gl_sorted, classes, "left")
-        self.g_stop = np.searchsorted(gl_sorted, classes, "right")
+        # Each query's relevant items: its class's block of gallery columns.
+        self.rel_lo = np.searchsorted(self.g_labels, classes, "left")[self.ql]
+        self.rel_hi = np.searchsorted(self.g_labels, classes, "right")[self.ql]
+        self.shared: np.ndarray | None = None  # [Q, n] similarities computed by the caller
+        self.scratch = _Scratch()
         self.partner_cols = None
         if partners is not None:
             partners = np.asarray(partners, dtype=np.int64)
@@ -433,86 +433,51 @@ class _Plan:
         step = chunk or max(1, _CHUNK_SIMS // max(n, 1))
         self.chunks = [(s, min(s + step, nq)) for s in range(0, nq, step)] if n else []
 
-    def keys(self, start: int, stop: int) -> np.ndarray:
-        """[stop - start, n] int32 sortable keys of the similarities of a chunk of (class-sorted)
-        queries, C-contiguous; read, never written."""
-        with torch.no_grad():
-            return _sortable_keys((self.q[start:stop] @ self.g.T).numpy())
+    def similarity_bits(self, start: int, stop: int) -> tuple[np.ndarray, bool, int]:
+        """The float32 similarities of a chunk of (class-sorted) queries, as their int32 bits:
+        (array, transposed, first row), the query i of the chunk reading row ``first + i`` of
+        the array, or its column when ``transposed``."""
+        if self.shared is None:
+            sims = self.scratch.get("sims", stop - start, len(self.g))
+            with torch.no_grad():
+                torch.mm(self.q[start:stop], self.g.T, out=torch.from_numpy(sims))
+            return sims.view(np.int32), False, 0
+        if self.shared.flags.c_contiguous:
+            return self.shared.view(np.int32), False, start
+        return self.shared.T.view(np.int32), True, start
 
     def run_chunk(self, start: int, stop: int) -> None:
-        keys = self.keys(start, stop)
-        sorted_keys = np.sort(keys, axis=1)
-        m, n = keys.shape
-        row_offset = np.arange(m, dtype=np.int64)[:, None] << 32
-        # The chunk's sorted rows end to end, each offset so that rows do not overlap: one
-        # binary search answers "how many items of this row score below x" for every row.
-        flat = sorted_keys.astype(np.int64)
-        flat += row_offset
-        flat = flat.ravel()
-        rel_base = np.arange(m, dtype=np.int64)[:, None] * n
+        from core import ranking_kernels as kernels  # numba: imported on first use
 
-        def below(a: int, b: int, needles: np.ndarray) -> np.ndarray:
-            """[b - a, w]: items of rows a:b scoring strictly below each of their needle keys
-            (searching only those rows' stretch of ``flat``)."""
-            found = np.searchsorted(
-                flat[a * n : b * n], np.add(needles, row_offset[a:b], dtype=np.int64)
-            )
-            return found - rel_base[: b - a]
-
-        labels = self.ql[start:stop]
-        bounds = np.flatnonzero(np.diff(labels)) + 1
-        for a, b in zip(np.r_[0, bounds], np.r_[bounds, m], strict=True):
-            c = labels[a]
-            g0, g1 = self.g_start[c], self.g_stop[c]
-            if g1 > g0:
-                rel = np.sort(keys[a:b, g0:g1], axis=1)  # relevant scores, ascending
-                self._relevance(start + a, start + b, rel, below(a, b, rel), n)
-        if self.rank is not None:
-            own = keys[np.arange(m), self.partner_cols[start:stop]][:, None]
-            self.rank[start:stop] = n - below(0, m, own)[:, 0]
+        bits, transposed, first = self.similarity_bits(start, stop)
+        m, n = stop - start, len(self.g)
+        # A chunk's own similarities are turned into keys in place; shared ones are only read.
+        keys = bits if self.shared is None else self.scratch.get("keys", m, n).view(np.int32)
+        if not kernels.fill_rank_keys(
+            bits, transposed, first, self.rel_lo[start:stop], self.rel_hi[start:stop], keys
+        ):
+            raise ValueError("a cosine similarity is 2 or more in magnitude")
+        own = keys[np.arange(m), self.partner_cols[start:stop]] if self.rank is not None else None
         if self.topk is not None:
-            self.topk[start:stop] = self._class_counts(keys, sorted_keys, start)
-
-    def _relevance(self, s: int, e: int, rel: np.ndarray, below: np.ndarray, n: int) -> None:
-        """AP, MAP@R and R-precision of queries s:e from their sorted relevant scores ``rel``
-        [q, R] (int keys, ascending) and the number of items scoring below each."""
-        r = rel.shape[1]
-        idx = np.arange(r)
-        new_block = rel[:, 1:] != rel[:, :-1]
-        if new_block.all():  # no tied relevant scores (the usual case): each is its own block
-            rel_at_or_above = r - idx  # relevant items scoring >= each
+            sorted_keys = self.scratch.get("sorted", m, n).view(np.int32)
+            sorted_keys[:] = keys
+            sorted_keys.sort(axis=1)  # the unsorted keys are counted below
         else:
-            starts = np.where(new_block, idx[1:], 0)
-            block_start = np.maximum.accumulate(np.c_[np.zeros(len(rel), int), starts], axis=1)
-            rel_at_or_above = r - block_start
-        all_at_or_above = n - below  # all items scoring >= each
-        self.ap[s:e] = (rel_at_or_above / all_at_or_above).mean(axis=1)
-        # Pessimistic order: the j-th relevant item (best first) comes after every irrelevant
-        # item scoring at least as high.
-        j = r - idx
-        position = j + (all_at_or_above - rel_at_or_above)
-        in_top_r = position <= r
-        self.map_at_r[s:e] = np.where(in_top_r, j / position, 0.0).sum(axis=1) / r
-        self.r_precision[s:e] = in_top_r.sum(axis=1) / r
-
-    def _class_counts(self, keys: np.ndarray, sorted_keys: np.ndarray, start: int) -> np.ndarray:
-        """[m, C] results of each class among each row's top k (ties at the k-th place taken in
-        gallery order)."""
-        m, n = keys.shape
-        k = self.k
-        threshold = sorted_keys[:, n - k]
-        taken = keys >= threshold[:, None]  # exactly k per row unless tied at the k-th place
-        tied = np.flatnonzero(sorted_keys[:, n - k - 1] == threshold) if n > k else []
-        if len(tied):
-            sub, thr = keys[tied], threshold[tied, None]
-            need = k - (sub > thr).sum(axis=1, keepdims=True)
-            at_threshold = (sub == thr)[:, np.argsort(self.g_order)]  # in gallery order
-            first = at_threshold & (np.cumsum(at_threshold, axis=1) <= need)
-            taken[tied] = (sub > thr) | first[:, self.g_order]
-        counts = np.zeros((m, self.num_classes), dtype=np.int32)
-        for c in np.flatnonzero(self.g_stop > self.g_start):
-            counts[:, c] = taken[:, self.g_start[c] : self.g_stop[c]].sum(axis=1)
-        return counts
+            keys.sort(axis=1)
+            sorted_keys = keys
+        kernels.relevance_metrics(
+            sorted_keys,
+            self.rel_hi[start:stop] - self.rel_lo[start:stop],
+            self.ap[start:stop],
+            self.map_at_r[start:stop],
+            self.r_precision[start:stop],
+        )
+        if own is not None:
+            kernels.partner_ranks(sorted_keys, own, self.rank[start:stop])
+        if self.topk is not None:
+            kernels.topk_class_counts(
+                keys, sorted_keys, self.k, self.g_labels, self.g_order, self.topk[start:stop]
+            )
 
     def result(self) -> DirectionMetrics:
         back = np.empty_like(self.q_order)
@@ -527,6 +492,21 @@ class _Plan:
             k=self.k,
             num_classes=self.num_classes,
         )
+
+
+class _Scratch(threading.local):
+    """Working arrays of a worker thread, reused from chunk to chunk (a fresh array per chunk
+    pays for its page faults again each time)."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, rows: int, cols: int) -> np.ndarray:
+        """A [rows, cols] float32 array, C-contiguous, with undefined contents."""
+        have = self.arrays.get(name)
+        if have is None or have.shape[1] != cols or len(have) < rows:
+            have = self.arrays[name] = np.empty((rows, cols), dtype=np.float32)
+        return have[:rows]
 
 
 def _run_jobs(
@@ -561,25 +541,6 @@ def _run_jobs(
         return
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(call, jobs))
-
-
-def _sortable_keys(sims: np.ndarray) -> np.ndarray:
-    """int32 keys that order (and tie) exactly like the float32 scores, made in place in
-    ``sims``' memory: the sign bit flips the rest for negatives. Adding 0.0 first makes -0.0 into
-    +0.0, one tie as in scikit-learn."""
-    sims += np.float32(0.0)
-    bits = sims.view(np.int32)
-    bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)
-    return bits
-
-
-def _transposed(block: np.ndarray, tile: int = 64) -> np.ndarray:
-    """A C-contiguous copy of ``block.T``, copied a few rows at a time: a plain transposing copy
-    walks memory with a large stride and is an order of magnitude slower."""
-    out = np.empty(block.shape[::-1], dtype=block.dtype)
-    for i in range(0, block.shape[0], tile):
-        out[:, i : i + tile] = block[i : i + tile].T
-    return out
 
 
 def _class_means(values: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
