@@ -18,14 +18,17 @@ Ranks and MAP@R resolve ties against the query: an item tied with a relevant one
 partner) ranks before it. Top-k sets break a tie at the k-th place by gallery order. Queries with
 no relevant item have no AP, MAP@R or R-precision (NaN), and are left out of the means.
 
-How it runs: queries and gallery are grouped by class, so each class's relevant items are one
-block of columns. Similarities are computed a chunk of queries at a time (bounded memory), turned
-into integer keys that order like the floats, and sorted per row (a SIMD value sort, no argsort).
-The number of items below each relevant score then comes from a single binary search over the
-chunk's sorted rows laid end to end (each row offset by 2**32), so there is no Python loop over
-queries; everything else is array arithmetic on [queries, R] blocks. For a paired test set up to
-``SHARED_SIMS_BYTES`` of similarities, one matmul and one pass of keys serve both directions
-(V2A's rows are A2V's columns). Chunks run on a small thread pool.
+How it runs: queries and gallery are grouped by class, so each query's relevant items are one
+block of columns. Similarities are computed a chunk of queries at a time (bounded memory) and
+turned into int32 *rank keys* (core/ranking_kernels.py): an integer that orders and ties like the
+float score, doubled, plus 1 for an irrelevant item. One SIMD value sort per row (numpy's, in
+place, no argsort) then ranks the gallery with the relevant items first in each block of tied
+scores, and one linear walk over the sorted row finds every relevant item's block, which gives
+AP, MAP@R and R-precision without a search; the partner's rank is one binary search per row and
+the top-k class counts one pass over the unsorted keys. The kernels are compiled by numba (on
+the first call, then loaded from its on-disk cache) and release the GIL, so chunks run on a small
+thread pool. For a paired test set up to ``SHARED_SIMS_BYTES`` of similarities, one matmul serves
+both directions: V2A's keys are read from the columns of A2V's matrix as they are made.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ __all__ = [
 RECALL_KS = (1, 5, 10)  # the Recall@K reported by the CLI and the app
 CONFUSION_K = 10  # results per query counted in the class confusion
 
-# Similarities per chunk of queries: bounds memory (~7 bytes of working arrays each) whatever the
-# number of queries.
+# Similarities per chunk of queries: bounds memory (4 bytes of keys each per worker thread, 8 with
+# top-k counts) whatever the number of queries.
 _CHUNK_SIMS = 1 << 20
 
 # Up to this many bytes of float32 similarities, cross_modal_metrics computes the whole A2V matrix
@@ -514,8 +517,9 @@ def _run_jobs(
     threads: int | None,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Call each ``fn(*args)`` of ``jobs`` on ``threads`` worker threads (numpy and torch release
-    the GIL in the long calls), reporting ``progress(done, total)`` after each."""
+    """Call each ``fn(*args)`` of ``jobs`` on ``threads`` worker threads (numpy, torch and the
+    numba kernels release the GIL in the long calls), reporting ``progress(done, total)`` after
+    each."""
     lock = threading.Lock()
     failed = threading.Event()
     done = 0

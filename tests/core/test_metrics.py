@@ -398,3 +398,58 @@ def test_progress_counts_chunks_and_a_cancel_stops_the_work():
     with pytest.raises(Cancelled):
         cross_modal_metrics(q, g, ql, chunk=5, threads=1, progress=cancel_at_two)
     assert calls == [1, 2]  # nothing ran after the cancel
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_both_directions_of_a_paired_set_match_loops_with_ties(monkeypatch, shared):
+    # V2A reads A2V's similarity matrix by columns when it is small enough to share.
+    import core.metrics
+
+    monkeypatch.setattr(core.metrics, "SHARED_SIMS_BYTES", 2**30 if shared else 0)
+    audio, visual, labels, _ = exactly_tied_case(33, 33, seed=6)
+    labels[4] = 3  # a class with one pair
+    out = cross_modal_metrics(audio, visual, labels, k=4, chunk=5, threads=2)
+    for direction, (q, g) in (("a2v", (audio, visual)), ("v2a", (visual, audio))):
+        expected = check_direction(q, g, labels, labels, partners=np.arange(33), k=4)
+        got = getattr(out, direction)
+        for name in ("ap", "map_at_r", "r_precision", "partner_rank", "topk_counts"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+
+
+def test_rank_keys_order_and_tie_like_the_scores():
+    from core.ranking_kernels import fill_rank_keys
+
+    tiny = np.float32(1e-45)  # the smallest denormal
+    scores = np.array(
+        [
+            [
+                -1.9,
+                -1.0,
+                -0.5,
+                -tiny,
+                -0.0,
+                0.0,
+                tiny,
+                0.25,
+                1.0,
+                np.nextafter(1, 2, dtype=np.float32),
+            ]
+        ],
+        dtype=np.float32,
+    )
+    n = scores.shape[1]
+    keys = np.empty((1, n), dtype=np.int32)
+    # Columns 4:8 relevant: their keys are even, the others odd.
+    assert fill_rank_keys(scores.view(np.int32), False, 0, np.array([4]), np.array([8]), keys)
+    assert list(keys[0] & 1) == [1, 1, 1, 1, 0, 0, 0, 0, 1, 1]
+    score_keys = keys[0] >> 1
+    assert (np.diff(score_keys) > 0).sum() == n - 2 and score_keys[4] == score_keys[5]
+    transposed = np.empty((1, n), dtype=np.int32)
+    fill_rank_keys(
+        scores.T.copy().view(np.int32), True, 0, np.array([4]), np.array([8]), transposed
+    )
+    np.testing.assert_array_equal(transposed, keys)
+    # A score of 2 or more is no cosine and would overflow the key: refused.
+    assert not fill_rank_keys(
+        np.float32([[2.0]]).view(np.int32), False, 0, np.array([0]), np.array([1]), keys[:, :1]
+    )
