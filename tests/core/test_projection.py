@@ -144,3 +144,27 @@ def test_umap_writes_its_compiled_code_to_the_cache_folder_and_a_new_process_rea
     cached = list((tmp_path / "avexplorer" / "numba").rglob("*.nbi"))
     assert first > 0 and cached, "the first session compiles and writes the cache"
     assert compiled() == 0, "the next session loads every umap kernel from the cache"
+
+
+def test_unknown_umap_start_is_an_error():
+    from core.projection import umap_2d
+
+    with pytest.raises(ValueError, match="unknown UMAP start"):
+        umap_2d(_blobs(), start="random")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_umap_keeps_classes_apart_from_either_start_and_repeats_with_its_seed():
+    """The app's UMAP (PCA start, fewer epochs) and umap-learn's own (spectral start) both keep
+    each point's map neighbours in its class; the same seed gives the same map."""
+    from scipy.spatial import cKDTree
+
+    from core.projection import umap_2d
+
+    rng = np.random.default_rng(5)
+    labels = np.arange(300) % 6
+    x = (rng.normal(size=(6, 32)) * 3)[labels] + rng.normal(size=(300, 32))
+    for layout in (umap_2d(x), umap_2d(x, start="spectral", n_epochs=None)):
+        _, near = cKDTree(layout).query(layout, 6)
+        assert (labels[near[:, 1:]] == labels[:, None]).mean() > 0.95
+    assert np.array_equal(umap_2d(x, seed=3), umap_2d(x, seed=3))
