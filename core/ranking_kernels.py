@@ -86,14 +86,14 @@ def relevance_metrics(sorted_keys, n_relevant, ap, map_at_r, r_precision):
         total_ap = 0.0
         total_map = 0.0
         hits = 0
+        start = 0
         for t in range(r):
-            # The start of the item's block of tied scores; within a block the relevant items
-            # come first, so every item between that start and this one is relevant.
+            # The start of the item's block of tied scores. Within a block the relevant items
+            # come first, so the block starts here unless the item just below is the previous
+            # relevant one with the same score (then both share its start).
             p = positions[t]
-            start = p
-            score = row[p] >> 1
-            while start > 0 and row[start - 1] >> 1 == score:
-                start -= 1
+            if t == 0 or positions[t - 1] != p - 1 or row[p - 1] >> 1 != row[p] >> 1:
+                start = p
             rel_at_or_above = r - (t - (p - start))
             at_or_above = n - start
             total_ap += rel_at_or_above / at_or_above
@@ -121,9 +121,10 @@ def partner_ranks(sorted_keys, partner_keys, out):
 @numba.njit(nogil=True, cache=True)
 def topk_class_counts(keys, sorted_keys, k, classes, gallery_position, out):
     """``out[i, c]``: items of class ``classes[j]`` among row i's k best (unsorted ``keys``),
-    a tie at the k-th place taken in ``gallery_position`` order."""
+    a tie at the k-th place taken in ``gallery_position`` order (a permutation of the columns)."""
     m, n = keys.shape
     tied = np.empty(n, dtype=np.int64)
+    column_at = np.zeros(n, dtype=np.int64)  # 1 + the column at each gallery position, 0 if none
     for i in range(m):
         threshold = sorted_keys[i, n - k] >> 1
         row = keys[i]
@@ -141,7 +142,18 @@ def topk_class_counts(keys, sorted_keys, k, classes, gallery_position, out):
         if n_tied == need:
             for t in range(n_tied):
                 out[i, classes[tied[t]]] += 1
-        else:
-            order = np.argsort(gallery_position[tied[:n_tied]])
-            for t in range(need):
-                out[i, classes[tied[order[t]]]] += 1
+            continue
+        # More tied at the k-th place than places left (rare): the first ``need`` of them in
+        # gallery order, found by walking the gallery positions from the start.
+        for t in range(n_tied):
+            column_at[gallery_position[tied[t]]] = tied[t] + 1
+        taken = 0
+        position = 0
+        while taken < need:
+            j = column_at[position] - 1
+            if j >= 0:
+                out[i, classes[j]] += 1
+                taken += 1
+            position += 1
+        for t in range(n_tied):
+            column_at[gallery_position[tied[t]]] = 0
