@@ -7,7 +7,7 @@ What a first UMAP costs, and why ``umap_2d`` is built as it is (figures in docs/
 umap-learn's code is compiled by numba on first use in every process, most of it in pynndescent's
 nearest-neighbour descent, whose functions take the distance function as an argument and so
 cannot be cached on disk. ``umap_2d`` therefore finds the neighbours itself (exact cosine top-k
-with torch up to ``EXACT_KNN_MAX`` points, a FAISS HNSW graph above: both compiled libraries) and
+up to ``EXACT_KNN_MAX`` points, a HNSW graph above: both FAISS, a compiled library) and
 hands them to UMAP, which then runs only its own kernels; those are cached on disk
 (``numba_cache_dir``), so a later session loads them instead of compiling them again.
 
@@ -41,7 +41,7 @@ UmapStart = Literal["pca", "spectral"]
 # The map's UMAP runs this many epochs from the PCA layout (module docstring: "Which UMAP").
 UMAP_EPOCHS = 200
 
-# Up to this many points the neighbours are exact (one torch matmul per chunk, O(N^2 D)); above,
+# Up to this many points the neighbours are exact (a FAISS flat search, O(N^2 D)); above,
 # a FAISS HNSW graph finds them in O(N log N) with recall@15 near 1 (benchmarks/projection.py).
 EXACT_KNN_MAX = 20_000
 
@@ -106,14 +106,26 @@ def import_umap() -> Any:
 
 def cosine_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices [N, k] int64, cosine distances [N, k] float32) of each row's k nearest rows, the
-    row itself first: exact up to ``EXACT_KNN_MAX`` rows, a FAISS HNSW graph above."""
-    from core.retrieval import GalleryIndex, topk
+    row itself first: exact up to ``EXACT_KNN_MAX`` rows, a FAISS HNSW graph above.
 
-    if len(x) <= EXACT_KNN_MAX:
-        sims, idx = topk(x, x, k)
-    else:
+    The exact search is FAISS's flat inner-product index, not ``core.retrieval`` (the same
+    result): that module imports torch, which the app's UMAP process otherwise never needs and
+    whose import is a large share of the first UMAP of a session.
+    """
+    if len(x) > EXACT_KNN_MAX:
+        from core.retrieval import GalleryIndex
+
         sims, idx = GalleryIndex(x, "hnsw", ef_search=max(64, 2 * k)).search(x, k)
-    return idx, np.maximum(1.0 - sims, 0.0).astype(np.float32)
+    else:
+        from core.faiss_runtime import import_faiss
+
+        faiss = import_faiss()
+        unit = np.asarray(x, dtype=np.float32)
+        unit = np.ascontiguousarray(unit / np.maximum(np.linalg.norm(unit, axis=1)[:, None], 1e-12))
+        index = faiss.IndexFlatIP(unit.shape[1])
+        index.add(unit)
+        sims, idx = index.search(unit, min(k, len(unit)))
+    return idx.astype(np.int64), np.maximum(1.0 - sims, 0.0).astype(np.float32)
 
 
 def umap_2d(

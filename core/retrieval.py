@@ -14,23 +14,19 @@ Which kind to use (measured in ``docs/benchmarks.md``, discussed in ``docs/scali
 - ``hnsw``: FAISS ``IndexHNSWFlat``; approximate, slowest to build, fastest single queries.
 - ``auto``: ``exact`` up to ``EXACT_MAX_ITEMS`` items, ``ivf`` above.
 
-FAISS ships its own OpenMP runtime next to torch's. With both spin-waiting after each parallel
-region they can starve each other on a small machine (a probe on 2 busy cores saw FAISS searches
-3-25x slower next to torch work; the benchmark's interleaved probe did not reproduce it, see
-docs/benchmarks.md), so FAISS is imported lazily here with ``OMP_WAIT_POLICY=PASSIVE`` for its
-runtime only, which costs nothing measurable. Import FAISS through :func:`import_faiss` (or import
-``core.retrieval`` first) to keep that setting.
+FAISS is imported lazily, through ``core.faiss_runtime.import_faiss`` (re-exported here), which
+sets its OpenMP wait policy (why: that module's docstring).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import threading
 from typing import Any, Literal
 
 import numpy as np
 import torch
+
+from core.faiss_runtime import import_faiss
 
 Kind = Literal["auto", "exact", "flat", "ivf", "hnsw"]
 KINDS: tuple[str, ...] = ("auto", "exact", "flat", "ivf", "hnsw")
@@ -56,27 +52,6 @@ BLAS_MIN_QUERIES = 4
 
 # Memory budget of one chunk of exact similarities (queries x gallery float32).
 _CHUNK_BYTES = 256 * 2**20
-
-_faiss: Any = None
-_faiss_lock = threading.Lock()
-
-
-def import_faiss() -> Any:
-    """Import FAISS with a passive OpenMP wait policy for its own runtime (see module docstring)."""
-    global _faiss
-    with _faiss_lock:
-        if _faiss is None:
-            before = os.environ.get("OMP_WAIT_POLICY")
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-            try:
-                import faiss
-            finally:
-                if before is None:
-                    del os.environ["OMP_WAIT_POLICY"]
-                else:
-                    os.environ["OMP_WAIT_POLICY"] = before
-            _faiss = faiss
-    return _faiss
 
 
 def as_unit_rows(x: np.ndarray | torch.Tensor, normalize: bool = True) -> torch.Tensor:

@@ -168,3 +168,18 @@ def test_umap_keeps_classes_apart_from_either_start_and_repeats_with_its_seed():
         _, near = cKDTree(layout).query(layout, 6)
         assert (labels[near[:, 1:]] == labels[:, None]).mean() > 0.95
     assert np.array_equal(umap_2d(x, seed=3), umap_2d(x, seed=3))
+
+
+@pytest.mark.slow
+def test_a_umap_of_the_maps_size_does_not_import_torch():
+    """The app's UMAP process starts with each session: torch would be most of its imports."""
+    code = (
+        "import sys\n"
+        "from core.projection import warm_up_umap\n"
+        "warm_up_umap()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"
