@@ -2,7 +2,8 @@
 
 Qt-free, so the training process (``avexplorer.jobs.training_process``) can compute each epoch's PCA
 layout next to the embeddings it already makes: the GUI thread then only draws. UMAP layouts are
-computed on request in the app's projection process (``avexplorer.jobs.projection``).
+computed on request in the app's projection process (``avexplorer.jobs.projection``), which
+makes only the coordinates: ranks and the KD-tree are made here, by the caller.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def layout_of(
     from core.projection import project
 
     coords = project(np.vstack([audio, visual]), method, previous, seed)  # type: ignore[arg-type]
+    return layout_with_ranks(epoch, method, coords, audio, visual)
+
+
+def layout_with_ranks(
+    epoch: int, method: str, coords: np.ndarray, audio: np.ndarray, visual: np.ndarray
+) -> Layout:
+    """A ``Layout`` of ``coords`` (audio rows, then visual) with match ranks and its KD-tree."""
     layout = Layout(epoch, method, coords, match_ranks(audio, visual))
     layout.build_tree()
     return layout

@@ -8,17 +8,18 @@ from typing import Any
 import numpy as np
 
 from avexplorer.jobs.spawning import main_module_hidden
-from avexplorer.projections import Layout, layout_of
+from avexplorer.projections import Layout, layout_with_ranks
 from core.errors import UserError
-from core.projection import warm_up_umap
+from core.projection import project, warm_up_umap
 
 
 class ProjectionProcess:
     """One child process, started on first use and kept for the session, that computes UMAP.
 
-    UMAP's first fit in a process compiles numba code for 20-60 s, and much of UMAP is Python that
-    would contend with the GUI thread for the GIL: in a child it compiles once per session and
-    the window stays smooth. ``close`` ends the child at once; a fit waiting on it is abandoned.
+    UMAP's first fit in a process imports umap and loads its numba kernels from the on-disk cache
+    (compiles them, on a first launch), and much of UMAP is Python that would contend with the GUI
+    thread for the GIL: in a child that happens once per session and the window stays smooth.
+    ``close`` ends the child at once; a fit waiting on it is abandoned.
     """
 
     def __init__(self) -> None:
@@ -50,17 +51,22 @@ class ProjectionProcess:
         method: str,
         previous: np.ndarray | None,
     ) -> Layout:
-        """Blocks until the child returns the layout: call it from a worker thread."""
+        """Blocks until the child returns the coordinates: call it from a worker thread.
+
+        The child only projects; the match ranks are made here, where torch is loaded, so that
+        the child need not import it (a large share of a session's first UMAP).
+        """
+        points = np.vstack([audio, visual])
         with self._lock:
             if self._closed.is_set():
                 raise UserError("the app is closing")
             if self._pool is None:
                 self._pool = self._new_pool()
-            pending = self._pool.apply_async(layout_of, (epoch, audio, visual, method, previous))
+            pending = self._pool.apply_async(project, (points, method, previous))
         while not pending.ready():
             if self._closed.wait(0.1):
                 raise UserError("the app is closing")
-        return pending.get()
+        return layout_with_ranks(epoch, method, pending.get(), audio, visual)
 
     def close(self) -> None:
         self._closed.set()
