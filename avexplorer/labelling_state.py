@@ -37,7 +37,7 @@ class Candidates:
     predicted: np.ndarray  # [U] int64 pseudo-label, -1 when none is known yet
     confidence: np.ndarray  # [U] float32 the pseudo-label's probability, NaN when unknown
     true_labels: np.ndarray | None = None  # [U] the hidden labels when a low rate is simulated
-    epoch: int | None = None  # 0-based epoch of the pseudo-labels
+    epoch: int | None = None  # the epoch of the pseudo-labels, from 1
     source: str = ""  # "teacher" or "student" ("" without pseudo-labels)
     accuracy: float | None = None
 
@@ -162,7 +162,7 @@ class LabellingState(QObject):
         it (``EpochEnd.pseudo_accuracy``: only when labels were hidden to simulate a rate)."""
         run = self._run()
         points = [
-            (e.epoch + 1, e.pseudo_accuracy)
+            (e.epoch, e.pseudo_accuracy)
             for e in (run.epochs if run is not None else [])
             if e.pseudo_accuracy is not None
         ]

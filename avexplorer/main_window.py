@@ -509,8 +509,7 @@ class MainWindow(QMainWindow):
             if path.endswith(".npz"):
                 from core.embedding import save_embeddings
 
-                # The views say "after epoch N" for the model of 0-based epoch N - 1.
-                save_embeddings(path, g.audio, g.visual, data.test, data.class_names, g.epoch + 1)
+                save_embeddings(path, g.audio, g.visual, data.test, data.class_names, g.epoch)
             else:
                 self._export_embeddings_csv(path)
         except (OSError, UserError) as e:

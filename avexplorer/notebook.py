@@ -152,7 +152,7 @@ def _arrays(audio, visual, labels, paths, model, class_names, title):
                 raise ArrayError(f"{side} features are {x.shape[1]}-d, the model takes {want}-d")
         a = embed_features(built, t.audio, "audio")
         v = embed_features(built, t.visual, "visual")
-    return data, EpochEmbeddings(max(epoch - 1, 0), a, v, built)
+    return data, EpochEmbeddings(epoch, a, v, built)
 
 
 def _model(model: Any) -> tuple[Any, tuple[str, ...] | None, int]:

@@ -178,7 +178,7 @@ class Run:
     def eta_seconds(self) -> float | None:
         if self.last_step is None or self.total_steps == 0:
             return None
-        done = self.last_step.global_step + 1
+        done = self.last_step.global_step
         return (time.monotonic() - self.started) / done * (self.total_steps - done)
 
     def add_step(self, ev: StepEnd) -> None:

@@ -52,7 +52,7 @@ def train_demo_model(out_dir: Path, epochs: int = EPOCHS, seed: int = SEED) -> d
         "method": "psd",
         "epochs": epochs,
         "seed": seed,
-        "best_epoch": finished.best_epoch + 1,
+        "best_epoch": finished.best_epoch,
         "test_map": finished.test.as_dict(),
     }
 

@@ -464,7 +464,7 @@ def run_job(job: Job, data: Any, clean: Any = None) -> dict[str, Any]:
         "data": dict(job.data),
         "seed": job.seed,
         "epochs": job.epochs,
-        "best_epoch": finished.best_epoch + 1,
+        "best_epoch": finished.best_epoch,
         "val": _scores(finished.best_val),
         "test": _scores(finished.test),
         "last_test": _scores(last_test),

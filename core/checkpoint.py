@@ -17,10 +17,11 @@ import torch
 from core.atomic import atomic_write
 from core.config import RunConfig
 from core.errors import UserError
+from core.events import numbered_history
 from core.model import AVEmbedder
 
 FORMAT = "avexplorer-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the run record numbers epochs from 1 (core/events.py), as everything shown
 
 
 @dataclass
@@ -31,8 +32,8 @@ class Checkpoint:
     visual_dim: int
     model: dict[str, torch.Tensor]
     attrs: dict[str, str] = field(default_factory=dict)  # e.g. the encoders behind the features
-    epoch: int = 0  # the epoch to run next
-    step: int = 0  # the step within that epoch to run next (> 0 after a mid-epoch stop)
+    epoch: int = 0  # epochs done: the weights are those "after epoch <epoch>" (numbered from 1)
+    step: int = 0  # steps of the next epoch done (> 0 after a mid-epoch stop)
     optimizer: dict[str, Any] | None = None
     teacher: dict[str, torch.Tensor] | None = None
     rng: dict[str, Any] = field(default_factory=dict)
@@ -130,7 +131,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         optimizer=payload.get("optimizer"),
         teacher=payload.get("teacher"),
         rng=payload.get("rng", {}),
-        run=payload.get("run", {}),
+        run=_numbered_run(payload.get("run", {}), payload.get("version", 0)),
         data_source=payload.get("data_source", ""),
         data_fingerprint=payload.get("data_fingerprint", ""),
         path=str(path),
@@ -162,6 +163,18 @@ def _payload_problem(payload: dict[str, Any]) -> str | None:
         if not isinstance(payload.get(key, {}), dict):
             return f"{key} is not a mapping"
     return None
+
+
+def _numbered_run(run: dict[str, Any], version: int) -> dict[str, Any]:
+    """The run record with its epochs numbered from 1; format 1 numbered them from 0."""
+    if version >= 2 or not run:
+        return run
+    out = dict(run)
+    if isinstance(run.get("best_epoch"), int):
+        out["best_epoch"] = run["best_epoch"] + 1  # -1 (none yet) becomes 0
+    if isinstance(run.get("history"), list):
+        out["history"] = numbered_history(run["history"])
+    return out
 
 
 def _first_line(e: BaseException) -> str:

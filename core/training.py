@@ -45,7 +45,6 @@ from core.events import (
     EpochEnd,
     Event,
     Paused,
-    PseudoLabels,
     Resumed,
     RunFinished,
     RunStarted,
@@ -55,9 +54,10 @@ from core.labels import hide_labels
 from core.metrics import MapScores, cross_modal_map
 from core.model import AVEmbedder
 from core.objective import Objective
+from core.pseudo_labels import pseudo_labels
 from core.rundir import open_run_dir
 from core.schedules import ratio_schedule
-from core.teacher import make_teacher, predict_classes
+from core.teacher import make_teacher
 
 __all__ = ["TrainControl", "batch_slices", "epoch_order", "evaluate", "train"]
 
@@ -66,10 +66,10 @@ __all__ = ["TrainControl", "batch_slices", "epoch_order", "evaluate", "train"]
 class _RunState:
     """What a checkpoint must hold beyond weights to continue a run exactly."""
 
-    epoch: int = 0
-    step: int = 0
+    epoch: int = 0  # epochs done; the epoch in progress is number epoch + 1
+    step: int = 0  # steps of the epoch in progress done
     best_avg: float = -1.0
-    best_epoch: int = -1
+    best_epoch: int = 0  # number (from 1) of the best epoch so far; 0: none yet
     best_val: dict[str, float] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     loss_sums: dict[str, float] = field(default_factory=dict)  # of the epoch in progress
@@ -210,7 +210,8 @@ def _train(
             data_fingerprint=data.fingerprint,
         )
         save_checkpoint(path, ckpt)
-        return CheckpointSaved(path=path, epoch=state.epoch, kind=kind)
+        # After an epoch's end state.epoch counts it; mid-epoch the epoch in progress is one more.
+        return CheckpointSaved(path=path, epoch=state.epoch + (state.step > 0), kind=kind)
 
     yield RunStarted(
         config=config.to_dict(),
@@ -219,14 +220,15 @@ def _train(
         n_val=len(data.val),
         steps_per_epoch=steps_per_epoch,
         total_epochs=epochs,
-        start_epoch=state.epoch,
+        start_epoch=state.epoch + 1,
         start_step=state.step,
         n_labelled=int(train_split.labelled.sum()),
     )
     try:
         while state.epoch < epochs:
-            epoch, r = state.epoch, float(ratios[state.epoch])
-            use_soft = epoch >= config.loss.soft_start
+            # The one place a position becomes the number everything shows (core/events.py).
+            epoch, r = state.epoch + 1, float(ratios[state.epoch])
+            use_soft = state.epoch >= config.loss.soft_start
             started = time.perf_counter()
             model.train()
             while state.step < steps_per_epoch:
@@ -237,7 +239,7 @@ def _train(
                         yield Resumed(epoch, state.step)
                 if dist.any(control.stopped, device):
                     raise _Stop
-                idx = sampler.batch(epoch, state.step).to(device)
+                idx = sampler.batch(state.epoch, state.step).to(device)
                 local = idx[dist.shard(len(idx))]
                 result = objective(
                     model,
@@ -262,21 +264,21 @@ def _train(
                 if not all(math.isfinite(v) for v in losses.values()):
                     bad = ", ".join(f"{k} {v}" for k, v in losses.items() if not math.isfinite(v))
                     raise NonFiniteError(
-                        f"the loss is not a finite number at epoch {epoch + 1}, step "
+                        f"the loss is not a finite number at epoch {epoch}, step "
                         f"{state.step + 1} ({bad}); the run is stopped and nothing from this "
                         f"epoch is saved{_LOWER_LR}"
                     )
                 for k, v in losses.items():
                     state.loss_sums[k] = state.loss_sums.get(k, 0.0) + v
                 state.loss_steps += 1
-                global_step = epoch * steps_per_epoch + state.step
-                yield StepEnd(epoch, state.step, global_step, total_steps, losses, r)
-                if config.snapshot_every and global_step % config.snapshot_every == 0:
-                    yield _alignment(epoch, global_step, result, labels[idx], idx)
                 state.step += 1
+                global_step = state.epoch * steps_per_epoch + state.step
+                yield StepEnd(epoch, state.step, global_step, total_steps, losses, r)
+                if config.snapshot_every and (global_step - 1) % config.snapshot_every == 0:
+                    yield _alignment(epoch, global_step, result, labels[idx], idx)
 
-            _check_weights(model, f"the end of epoch {epoch + 1}")
-            pseudo = _pseudo_labels(epoch, model, teacher, config, train_split, unlabelled, device)
+            _check_weights(model, f"the end of epoch {epoch}")
+            pseudo = pseudo_labels(epoch, model, teacher, config, train_split, unlabelled, device)
             val = evaluate(model, data.val, device, "the val")
             improved = val.avg > state.best_avg
             if improved:
@@ -300,7 +302,7 @@ def _train(
                     "n": len(unlabelled),
                 }
             state.history.append(record)
-            state.epoch, state.step, state.loss_sums, state.loss_steps = epoch + 1, 0, {}, 0
+            state.epoch, state.step, state.loss_sums, state.loss_steps = epoch, 0, {}, 0
             if pseudo is not None:
                 yield pseudo
             yield EpochEnd(
@@ -320,7 +322,7 @@ def _train(
     except _Stop:
         # Stops land between steps only, so the state saved here is exactly resumable.
         if out is not None:
-            _check_weights(model, f"epoch {state.epoch + 1}, step {state.step + 1}")
+            _check_weights(model, f"epoch {state.epoch + 1}, step {state.step}")
             yield snapshot_checkpoint("interrupt", out / "last.pt")
         best = MapScores(**state.best_val) if state.best_val else None
         yield RunFinished(
@@ -365,41 +367,6 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     """``history.jsonl``, one line per finished epoch, rewritten whole from the run's state."""
     with atomic_write(out / "history.jsonl", "w") as f:
         f.writelines(json.dumps(record) + "\n" for record in history)
-
-
-def _pseudo_labels(
-    epoch: int,
-    model: AVEmbedder,
-    teacher: Any,
-    config: RunConfig,
-    split: Split,
-    unlabelled: np.ndarray,
-    device: torch.device,
-) -> PseudoLabels | None:
-    """The epoch's pseudo-labels of the unlabelled train pairs: one forward of psd's teacher
-    (triplet: the student's head) over them; None when there are none or no head is trained."""
-    if not len(unlabelled) or config.loss.method == "infonce":
-        return None
-    source_model = getattr(teacher, "model", model)  # EMA teacher's copy; self-teacher: student
-    audio = torch.as_tensor(split.audio[unlabelled], device=device)
-    visual = torch.as_tensor(split.visual[unlabelled], device=device)
-    predicted, confidence = predict_classes(source_model, audio, visual, config.loss.temperature)
-    true = split.true_labels[unlabelled] if split.true_labels is not None else None
-    known = true >= 0 if true is not None else None
-    accuracy = (
-        float((predicted[known] == true[known]).mean())
-        if true is not None and known is not None and known.any()
-        else None
-    )
-    return PseudoLabels(
-        epoch=epoch,
-        indices=unlabelled.astype(np.int64),
-        predicted=predicted,
-        confidence=confidence,
-        source="teacher" if teacher is not None else "student",
-        true_labels=true,
-        accuracy=accuracy,
-    )
 
 
 def _alignment(
@@ -479,7 +446,7 @@ def _restore(
         epoch=ckpt.epoch,
         step=ckpt.step,
         best_avg=run.get("best_avg", -1.0),
-        best_epoch=run.get("best_epoch", -1),
+        best_epoch=run.get("best_epoch", 0),
         best_val=run.get("best_val"),
         history=list(run.get("history", [])),
         loss_sums=dict(run.get("loss_sums", {})),

@@ -105,7 +105,7 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 bar = tqdm(
                     total=ev.total_epochs * ev.steps_per_epoch,
                     unit="step",
-                    initial=ev.start_epoch * ev.steps_per_epoch + ev.start_step,
+                    initial=(ev.start_epoch - 1) * ev.steps_per_epoch + ev.start_step,
                     dynamic_ncols=True,
                 )
             labelled = f" ({ev.n_labelled} labelled)" if 0 <= ev.n_labelled < ev.n_train else ""
@@ -114,8 +114,8 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 f"{labelled} / {ev.n_val} val pairs, {ev.total_epochs} epochs x "
                 f"{ev.steps_per_epoch} steps"
                 + (
-                    f", resuming at epoch {ev.start_epoch + 1}"
-                    if ev.start_epoch or ev.start_step
+                    f", resuming at epoch {ev.start_epoch}"
+                    if ev.start_epoch > 1 or ev.start_step
                     else ""
                 ),
                 file=sys.stderr,
@@ -132,10 +132,10 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 )
         elif isinstance(ev, StepEnd) and bar is not None:
             bar.update(1)
-            bar.set_postfix(epoch=ev.epoch + 1, loss=f"{ev.losses['total']:.3f}", r=f"{ev.r:.2f}")
+            bar.set_postfix(epoch=ev.epoch, loss=f"{ev.losses['total']:.3f}", r=f"{ev.r:.2f}")
         elif isinstance(ev, EpochEnd):
             line = (
-                f"epoch {ev.epoch + 1}: loss {ev.losses.get('total', float('nan')):.4f}  "
+                f"epoch {ev.epoch}: loss {ev.losses.get('total', float('nan')):.4f}  "
                 f"val MAP a2v {ev.val.a2v:.4f} v2a {ev.val.v2a:.4f} avg {ev.val.avg:.4f}  "
                 + _pair_ranks(ev.val)
                 + f"r {ev.r:.2f}  {ev.seconds:.1f}s"
@@ -148,9 +148,7 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
             )
             (bar.write if bar is not None else print)(line)
         elif isinstance(ev, CheckpointSaved) and ev.kind == "interrupt":
-            print(
-                f"saved {ev.path} at epoch {ev.epoch + 1}; continue with --resume", file=sys.stderr
-            )
+            print(f"saved {ev.path} in epoch {ev.epoch}; continue with --resume", file=sys.stderr)
         elif isinstance(ev, RunFinished):
             if bar is not None:
                 bar.close()
@@ -158,7 +156,7 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 return 130
             if ev.test is not None:
                 print(
-                    f"best epoch {ev.best_epoch + 1}; test MAP a2v {ev.test.a2v:.4f} "
+                    f"best epoch {ev.best_epoch}; test MAP a2v {ev.test.a2v:.4f} "
                     f"v2a {ev.test.v2a:.4f} avg {ev.test.avg:.4f}"
                 )
     return 0

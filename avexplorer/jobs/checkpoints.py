@@ -30,8 +30,7 @@ def load_checkpoint_for(path: str | Path, data: Any) -> tuple[Any, Any, EpochEmb
         )
     model = ckpt.build_model("cpu")
     audio, visual = embed_split(model, data.test, "cpu")
-    # ``ckpt.epoch`` is the number of epochs trained; EpochEmbeddings counts from 0.
-    return ckpt, model, EpochEmbeddings(max(ckpt.epoch - 1, 0), audio, visual, model, Path(path))
+    return ckpt, model, EpochEmbeddings(ckpt.epoch, audio, visual, model, Path(path))
 
 
 def checkpoint_label(ckpt: Any, path: str | Path) -> str:

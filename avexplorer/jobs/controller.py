@@ -133,7 +133,7 @@ class JobController(QObject):
         self._pending_layouts.add(key)
         prev = self.state.previous_layout(rid, epoch, method)
         prev_coords = prev.coords if prev is not None else None
-        title = f"{method.upper()} projection, epoch {epoch + 1}"
+        title = f"{method.upper()} projection, epoch {epoch}"
 
         def settle() -> None:
             self._pending_layouts.discard(key)
@@ -221,8 +221,7 @@ class JobController(QObject):
         if sel is None or data is None:
             return
         names = {int(i): s.item_name("test", int(i)) for i in sel.clips()}
-        # The views say "after epoch N" for the model of 0-based epoch N - 1.
-        emb = (g.audio, g.visual, g.epoch + 1) if g is not None else None
+        emb = (g.audio, g.visual, g.epoch) if g is not None else None
         start(
             s,
             f"Exporting the selection to {Path(path).name}",

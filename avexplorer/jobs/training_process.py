@@ -30,7 +30,7 @@ from core.events import CheckpointSaved, EpochEnd, StepEnd
 class EpochEmbeddings:
     """Test-split embeddings of one epoch's model, made from the epoch's checkpoint."""
 
-    epoch: int
+    epoch: int  # the weights are those after this epoch (from 1; 0: before any, or not a run)
     audio: np.ndarray  # [N, d] float32, L2-normalised
     visual: np.ndarray  # [N, d]
     model: Any  # the torch module (CPU, eval mode) that made them
@@ -145,7 +145,7 @@ def training_batches(
     """
     buf: list[Any] = []
     last_flush = time.monotonic()
-    epoch = -1
+    epoch = 0  # the last epoch that ended (numbered from 1); 0: none yet
     embedded: set[int] = set()
     previous: np.ndarray | None = None
     for ev in train_fn(config, data, out_dir=out_dir, control=control):
@@ -156,10 +156,10 @@ def training_batches(
             isinstance(ev, CheckpointSaved)
             and embed_epochs
             and ev.kind in ("last", "interrupt")
-            and epoch >= 0
+            and epoch > 0
             and epoch not in embedded
         ):
-            # CheckpointSaved.epoch is the epoch to run next; the weights are those of `epoch`.
+            # An interrupt checkpoint holds the weights a few steps past `epoch`; named by it.
             embedded.add(epoch)
             emb = embed_checkpoint(ev.path, data.test, epoch)
             if len(data.test) >= 2:

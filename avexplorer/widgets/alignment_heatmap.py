@@ -209,8 +209,8 @@ class AlignmentHeatmaps(QWidget):
         counts = np.bincount(self.kinds, minlength=3)
         n_unlab = counts[UNLABELLED_PAIR]
         self.caption = (
-            f"Batch of {len(snap.labels)} pairs, epoch {snap.epoch + 1}, step "
-            f"{snap.global_step + 1}: {counts[FROM_LABEL]} from labels (green), "
+            f"Batch of {len(snap.labels)} pairs, epoch {snap.epoch}, step "
+            f"{snap.global_step}: {counts[FROM_LABEL]} from labels (green), "
             f"{counts[FROM_TEACHER]} from the teacher (orange)"
             + (f", {n_unlab} unlabelled (grey)." if n_unlab else ".")
         )

@@ -261,9 +261,9 @@ class EmbeddingMap(QWidget):
         epoch = self._epochs[min(self.slider.value(), len(self._epochs) - 1)]
         layouts = self._layouts()
         layout = layouts.get((epoch, self.method))
-        self.epoch_label.setText(f"{epoch + 1} ({self.method.upper()})")
+        self.epoch_label.setText(f"{epoch} ({self.method.upper()})")
         if layout is None:
-            self.epoch_label.setText(f"{epoch + 1}: computing {self.method.upper()}…")
+            self.epoch_label.setText(f"{epoch}: computing {self.method.upper()}…")
             self.state.layoutRequested.emit(self.run_id, epoch, self.method)
             return
         self.show_layout(layout)
@@ -281,7 +281,7 @@ class EmbeddingMap(QWidget):
         self.redraw()
         run = self.state.runs.get(self.run_id) if self.run_id is not None else None
         name = run.name if run is not None else "checkpoint"
-        what = f"test embeddings after epoch {layout.epoch + 1}"
+        what = f"test embeddings after epoch {layout.epoch}"
         emb = self.state.embeddings_for(self.run_id).get(layout.epoch) if run is None else None
         if emb is not None and emb.model is None and emb.checkpoint is None:
             # Embeddings handed over as they are (avexplorer.show): no model, no epoch.

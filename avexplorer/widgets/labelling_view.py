@@ -371,7 +371,7 @@ class LabellingView(QWidget):
         run = st.runs.get(self.lab.run_id) if self.lab.run_id is not None else None
         text = f"<b>{len(c)}</b> unlabelled train clips, <b>{n_assigned}</b> labelled by you. "
         if c.epoch is not None and run is not None:
-            text += f"Pseudo-labels of {run.name}'s {c.source}, epoch {c.epoch + 1}"
+            text += f"Pseudo-labels of {run.name}'s {c.source}, epoch {c.epoch}"
             if c.accuracy is not None:
                 text += f" ({c.accuracy:.1%} right on the hidden labels)"
             text += "."

@@ -294,7 +294,7 @@ class MetricsView(QWidget):
         elif waiting:
             self.status.setText("Computing the test metrics…")
         else:
-            self.status.setText(f"test split, epoch {keys[0][1] + 1} of {self._name(0)}")
+            self.status.setText(f"test split, epoch {keys[0][1]} of {self._name(0)}")
         self._render_summary(a, b)
         self._render_bars(a, b)
         self._render_confusion(a)

@@ -213,7 +213,7 @@ class TrainingPanel(QWidget):
             if not f.stopped:
                 self.progress.setValue(self.progress.maximum())
             self.status.setText(
-                f"{run.name} {run.state}. Best epoch {f.best_epoch + 1}: "
+                f"{run.name} {run.state}. Best epoch {f.best_epoch}: "
                 f"val {map_scores_text(f.best_val)}"
                 + (f"<br>Test (best model): {map_scores_text(f.test)}" if f.test else "")
             )
@@ -228,11 +228,11 @@ class TrainingPanel(QWidget):
             return
         ev = run.last_step
         self.progress.setMaximum(max(ev.total_steps, 1))
-        self.progress.setValue(ev.global_step + 1)
+        self.progress.setValue(ev.global_step)
         eta = run.eta_seconds()
         eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "?"
         self.progress.setFormat(
-            f"{run.name} · epoch {ev.epoch + 1}/{run.total_epochs} · step {ev.step + 1}/"
+            f"{run.name} · epoch {ev.epoch}/{run.total_epochs} · step {ev.step}/"
             f"{run.steps_per_epoch} · ETA {eta_text}"
         )
 

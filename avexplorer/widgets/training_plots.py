@@ -354,7 +354,7 @@ class TrainingPlots(QWidget):
         if self._epochs_drawn.get(run.id) == state:
             return False
         self._epochs_drawn[run.id] = state
-        x = np.array([e.epoch + 1 for e in run.epochs], dtype=np.float64)
+        x = np.array([e.epoch for e in run.epochs], dtype=np.float64)
         series = {
             "avg": [e.val.avg for e in run.epochs],
             "A2V": [e.val.a2v for e in run.epochs],

@@ -22,7 +22,7 @@ def test_train_eval_embed(tiny_h5, tmp_path, capsys):
     )
     assert (run / "model.pt").exists() and (run / "last.pt").exists()
     history = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
-    assert [h["epoch"] for h in history] == [0, 1]
+    assert [h["epoch"] for h in history] == [1, 2]
     assert json.loads((run / "config.json").read_text())["loss"]["method"] == "triplet"
     capsys.readouterr()
 
@@ -61,7 +61,7 @@ def test_resume_continues_to_more_epochs(tiny_h5, tmp_path):
         == 0
     )
     lines = (run / "history.jsonl").read_text().splitlines()
-    assert [json.loads(x)["epoch"] for x in lines] == [0, 1, 2]
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]
 
 
 def test_bad_input_is_one_line_and_nonzero(tiny_h5, tmp_path):

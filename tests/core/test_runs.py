@@ -51,7 +51,7 @@ def test_a_second_run_on_a_locked_folder_is_refused_until_the_first_ends(tiny_da
     with pytest.raises(RunDirError, match="another run is writing"):
         next(train(small(), tiny_data, out_dir=tmp_path / "run", overwrite=True))
     list(first)
-    assert history_epochs(tmp_path / "run") == [0, 1]
+    assert history_epochs(tmp_path / "run") == [1, 2]
     open_run_dir(tmp_path / "run", resume_from=tmp_path / "run" / "last.pt").close()
 
 
@@ -90,7 +90,7 @@ def test_force_replaces_the_old_run_files_only_and_starts_a_fresh_history(tiny_d
     list(train(small(epochs=3), tiny_data, out_dir=tmp_path))
     (tmp_path / "notes.txt").write_text("mine")
     list(train(small(epochs=2, seed=5), tiny_data, out_dir=tmp_path, overwrite=True))
-    assert history_epochs(tmp_path) == [0, 1]
+    assert history_epochs(tmp_path) == [1, 2]
     assert load_checkpoint(tmp_path / "last.pt").config.seed == 5
     assert load_checkpoint(tmp_path / "model.pt").config.seed == 5
     assert (tmp_path / "notes.txt").read_text() == "mine"
@@ -113,7 +113,7 @@ def test_resume_on_other_data_with_the_same_shapes_is_refused(tiny_data, tmp_pat
     other = replace(tiny_data, train=replace(tiny_data.train, audio=tiny_data.train.audio + 1))
     with pytest.raises(UserError, match="trained on other data"):
         next(train(small(), other, out_dir=tmp_path, resume_from=tmp_path / "last.pt"))
-    assert history_epochs(tmp_path) == [0]
+    assert history_epochs(tmp_path) == [1]
 
 
 def test_resume_into_another_used_folder_is_refused(tiny_data, tmp_path):
@@ -135,10 +135,10 @@ def test_a_failed_save_keeps_the_last_good_files_and_resume_records_each_epoch_o
     with pytest.raises(WriteError, match="No space left"):
         list(train(small(epochs=3), tiny_data, out_dir=tmp_path, resume_from=tmp_path / "last.pt"))
     assert (tmp_path / "last.pt").read_bytes() == before
-    assert stray_files(tmp_path) == [] and history_epochs(tmp_path) == [0]
+    assert stray_files(tmp_path) == [] and history_epochs(tmp_path) == [1]
     monkeypatch.undo()
     list(train(small(epochs=3), tiny_data, out_dir=tmp_path, resume_from=tmp_path / "last.pt"))
-    assert history_epochs(tmp_path) == [0, 1, 2]
+    assert history_epochs(tmp_path) == [1, 2, 3]
 
 
 # --- atomic writes -------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_sigterm_stops_the_cli_run_like_ctrl_c_and_it_resumes(tiny_h5, tmp_path)
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert history_epochs(run) == list(range(stopped_at.epoch + 1))
+    assert history_epochs(run) == list(range(1, stopped_at.epoch + 2))
 
 
 def test_the_checkpoint_records_what_data_it_was_trained_on(tiny_data, tmp_path):
@@ -278,4 +278,4 @@ def test_embed_that_fails_to_write_keeps_the_earlier_file(tiny_h5, tmp_path, mon
 def test_a_front_ends_record_of_the_run_may_precede_it(tiny_data, tmp_path):
     (tmp_path / "run.json").write_text("{}")  # the app writes its record first
     list(train(small(epochs=1), tiny_data, out_dir=tmp_path))
-    assert (tmp_path / "run.json").read_text() == "{}" and history_epochs(tmp_path) == [0]
+    assert (tmp_path / "run.json").read_text() == "{}" and history_epochs(tmp_path) == [1]

@@ -66,7 +66,7 @@ def test_psd_lowers_r_over_epochs_and_uses_the_soft_loss(tiny_data):
     events = list(train(small("psd", epochs=4), tiny_data))
     rs = [e.r for e in events if isinstance(e, EpochEnd)]
     assert rs == pytest.approx([1.0, 1 - 0.7 / 3, 1 - 1.4 / 3, 0.3])
-    late = [e for e in events if isinstance(e, StepEnd) and e.epoch == 3]
+    late = [e for e in events if isinstance(e, StepEnd) and e.epoch == 4]
     assert all(e.losses["soft"] > 0 for e in late)
 
 
@@ -86,7 +86,7 @@ def test_alignment_snapshots_hold_the_batch_matrices(tiny_data):
     snaps = [
         e for e in train(small("psd", epochs=3), tiny_data) if isinstance(e, AlignmentSnapshot)
     ]
-    assert [s.global_step for s in snaps] == [0, 2, 4, 6, 8]
+    assert [s.global_step for s in snaps] == [1, 3, 5, 7, 9]
     last = snaps[-1]
     n = len(last.labels)
     assert last.soft.shape == last.student.shape == (n, n)
@@ -134,7 +134,7 @@ def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_data, tmp_p
     events = []
     for ev in train(cfg, tiny_data, out_dir=tmp_path / "cut", control=control):
         events.append(ev)
-        if isinstance(ev, StepEnd) and ev.global_step == 4:  # epoch 1, step 1 of 3
+        if isinstance(ev, StepEnd) and ev.global_step == 5:  # epoch 2, step 2 of 3
             control.stop()
     saved = [e for e in events if isinstance(e, CheckpointSaved) and e.kind == "interrupt"]
     assert saved and events[-1].stopped
@@ -143,7 +143,7 @@ def test_stop_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_data, tmp_p
     resumed = list(
         train(cfg, tiny_data, out_dir=tmp_path / "cut", resume_from=tmp_path / "cut" / "last.pt")
     )
-    assert resumed[0].start_epoch == 1 and resumed[0].start_step == 2
+    assert resumed[0].start_epoch == 2 and resumed[0].start_step == 2
     a, b = weights(tmp_path / "full" / "last.pt"), weights(tmp_path / "cut" / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
     full_hist = [
@@ -161,7 +161,7 @@ def test_pause_blocks_between_steps_until_resumed(tiny_data):
     seen = []
     for ev in gen:
         seen.append(ev)
-        if isinstance(ev, StepEnd) and ev.step == 0:
+        if isinstance(ev, StepEnd) and ev.step == 1:
             control.pause()
             break
     assert isinstance(next(gen), Paused)
@@ -191,7 +191,7 @@ def test_epoch_end_writes_history_last_and_best(tiny_data, tmp_path):
     kinds = [e.kind for e in events if isinstance(e, CheckpointSaved)]
     assert kinds.count("last") == 2 and "best" in kinds
     lines = (tmp_path / "history.jsonl").read_text().splitlines()
-    assert [json.loads(x)["epoch"] for x in lines] == [0, 1]
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
     ckpt = load_checkpoint(tmp_path / "model.pt")
     assert ckpt.class_names == list(tiny_data.class_names)
     assert (ckpt.audio_dim, ckpt.visual_dim) == (tiny_data.audio_dim, tiny_data.visual_dim)

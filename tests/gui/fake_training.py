@@ -28,7 +28,8 @@ from core.scores import MapScores
 
 
 def val_scores(epoch: int) -> MapScores:
-    """The fake val scores of an epoch: A2V and V2A apart enough to tell the curves apart."""
+    """The fake val scores of the epoch at position ``epoch`` (0 for the first): A2V and V2A apart
+    enough to tell the curves apart."""
     a2v, v2a = 0.3 + 0.05 * epoch, 0.25 + 0.04 * epoch
     recall = {"a2v": 0.1 + 0.05 * epoch, "v2a": 0.05 + 0.05 * epoch}
     median = {"a2v": 8.0 - epoch, "v2a": 10.0 - epoch}
@@ -40,11 +41,12 @@ def fake_train(config, data, out_dir=None, control=None, step_seconds: float = 0
     n = len(data.train)
     sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
     epochs = config.optim.epochs
-    yield RunStarted(config.to_dict(), "cpu", n, len(data.val), len(sizes), epochs, 0, 0)
+    yield RunStarted(config.to_dict(), "cpu", n, len(data.val), len(sizes), epochs, 1, 0)
     out = Path(out_dir) if out_dir is not None else None
     history = []
-    for epoch in range(epochs):
-        r = 1.0 - 0.5 * epoch / max(epochs - 1, 1)
+    for i in range(epochs):  # epochs and steps are numbered from 1, as core/events.py says
+        epoch = i + 1
+        r = 1.0 - 0.5 * i / max(epochs - 1, 1)
         for step, size in enumerate(sizes):
             if control is not None and control.paused:
                 yield Paused(epoch, step)
@@ -52,17 +54,19 @@ def fake_train(config, data, out_dir=None, control=None, step_seconds: float = 0
                 if not control.stopped:
                     yield Resumed(epoch, step)
             if control is not None and control.stopped:
-                yield RunFinished(True, max(epoch - 1, 0), val_scores(max(epoch - 1, 0)))
+                yield RunFinished(True, i, val_scores(max(i - 1, 0)))
                 return
-            g = epoch * len(sizes) + step
-            loss = 1.0 / (1 + g)
+            g = i * len(sizes) + step + 1
+            loss = 1.0 / g
             yield StepEnd(
-                epoch, step, g, epochs * len(sizes), {"total": loss, "cross": loss / 2}, r
+                epoch, step + 1, g, epochs * len(sizes), {"total": loss, "cross": loss / 2}, r
             )
-            if (config.snapshot_every and g % config.snapshot_every == 0) or step == len(sizes) - 1:
+            if (config.snapshot_every and (g - 1) % config.snapshot_every == 0) or step == len(
+                sizes
+            ) - 1:
                 yield snapshot(epoch, g, size, data)
             time.sleep(step_seconds)
-        val = val_scores(epoch)
+        val = val_scores(i)
         history.append(
             {
                 "epoch": epoch,
@@ -78,7 +82,7 @@ def fake_train(config, data, out_dir=None, control=None, step_seconds: float = 0
             with open(out / "history.jsonl", "a") as f:
                 f.write(json.dumps(history[-1]) + "\n")
         yield EpochEnd(epoch, {"total": 0.5}, val, r, 0.1, True)
-    yield RunFinished(False, epochs - 1, val_scores(epochs - 1), history=history)
+    yield RunFinished(False, epochs, val_scores(epochs - 1), history=history)
 
 
 def snapshot(epoch: int, global_step: int, size: int, data) -> AlignmentSnapshot:

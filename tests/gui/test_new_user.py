@@ -279,7 +279,7 @@ def test_selecting_a_restored_run_loads_its_best_checkpoint(
         assert len(run.epochs) == 2 and run.checkpoints["best"] == folder / "model.pt"
         w.training_panel.runs.setCurrentRow(0)
         qtbot.waitUntil(lambda: w.state.gallery is not None, timeout=20_000)
-        assert w.state.current_run_id == run.id and set(run.embeddings) == {ckpt.epoch - 1}
+        assert w.state.current_run_id == run.id and set(run.embeddings) == {ckpt.epoch}
         qtbot.waitUntil(lambda: w.map.layout_shown is not None, timeout=20_000)
         assert w.map.run_id == run.id
     finally:
