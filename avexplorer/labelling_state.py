@@ -2,12 +2,15 @@
 they are, and the labels the user gives them.
 
 One ``LabellingState`` lives in ``AppState.labelling``. Its ``candidates`` are the unlabelled
-train clips of the current run (the pairs whose labels ``data.label_fraction`` hid, or the
-dataset's own unlabelled pairs) with the latest epoch's ``PseudoLabels`` when the run has sent
-some; ``assignments`` maps train positions to the classes the user gave them (accepted
-pseudo-labels or picked classes). Views read both and call ``assign`` / ``accept`` / ``save``;
-saving is a request (``saveRequested``) that ``avexplorer.jobs.labels.LabelJobs`` writes in a
-worker through ``core.labels``. Nothing here draws or blocks.
+train clips of the current run or loaded checkpoint (the pairs whose labels ``data.label_fraction``
+hid, or the dataset's own unlabelled pairs) with ``PseudoLabels``: the latest epoch's a live run
+sent, else those recomputed from the checkpoint the app loaded for a run read back from its folder
+or opened from a file (``avexplorer.jobs.controller`` computes them in a worker and hands them
+to ``set_recomputed``). ``note`` says in words why a source has none. ``assignments`` maps
+train positions to the classes the user gave them (accepted pseudo-labels or picked classes).
+Views read both and call ``assign`` / ``accept`` / ``save``; saving is a request
+(``saveRequested``) that ``avexplorer.jobs.labels.LabelJobs`` writes in a worker through
+``core.labels``. Nothing here draws or blocks.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.config import RunConfig, method_config
 from core.data import SPLITS, UNLABELLED, AVDataset
+from core.events import PseudoLabels
 from core.labels import keep_labels, with_label_fraction
 
 if TYPE_CHECKING:
@@ -101,6 +105,13 @@ class LabellingState(QObject):
         self.candidates = Candidates.empty()
         self.assignments: dict[int, int] = {}  # train position -> class id the user gave
         self.run_id: int | None = None  # whose pseudo-labels ``candidates`` holds
+        self.source_name = ""  # the run's name, or "the loaded checkpoint"
+        self.note = ""  # why ``candidates`` has no pseudo-labels, in words ("" when it has)
+        # Pseudo-labels recomputed from a loaded checkpoint, and why not where they cannot be,
+        # per run id (``AppState.CHECKPOINT_RUN`` for a checkpoint opened from a file).
+        self.recomputed: dict[int, PseudoLabels] = {}
+        self.unavailable: dict[int, str] = {}
+        self._computing: dict[int, str] = {}  # run id -> the checkpoint file being read
         self._row_of: dict[int, int] = {}
         state.datasetChanged.connect(self._dataset_changed)
         state.currentRunChanged.connect(lambda _rid: self.refresh())
@@ -117,8 +128,64 @@ class LabellingState(QObject):
             return None
         return run
 
+    def _source(self) -> tuple[int, str, RunConfig | None, Run | None] | None:
+        """(id, name, config, run) of what the candidates come from: the current run if it
+        trained on the open dataset, else a checkpoint loaded from a file; None without either."""
+        run = self._run()
+        if run is not None:
+            return run.id, run.name, run.config, run
+        st = self.state
+        if st.current_run_id is None and st.checkpoint_embeddings and st.model_config is not None:
+            return st.CHECKPOINT_RUN, "the loaded checkpoint", st.model_config, None
+        return None
+
+    def pseudo_computing(self, rid: int, checkpoint: str) -> None:
+        """Pseudo-labels of ``rid`` are being recomputed from the file ``checkpoint``."""
+        self._computing[rid] = checkpoint
+        self.recomputed.pop(rid, None)
+        self.unavailable.pop(rid, None)
+        self.refresh()
+
+    def set_recomputed(self, rid: int, pseudo: PseudoLabels | None, data: AVDataset) -> None:
+        """Pseudo-labels of ``rid`` recomputed on ``data`` (None: it has no unlabelled pairs)."""
+        self._computing.pop(rid, None)
+        if data is not self.state.dataset:
+            return  # another dataset was opened meanwhile
+        if pseudo is not None:
+            self.recomputed[rid] = pseudo
+        self.refresh()
+
+    def pseudo_unavailable(self, rid: int, reason: str) -> None:
+        """Pseudo-labels of ``rid`` cannot be recomputed; ``reason`` says why."""
+        self._computing.pop(rid, None)
+        lines = reason.strip().splitlines()
+        self.unavailable[rid] = lines[0] if lines else "an unknown error"
+        self.refresh()
+
+    def _note(self, rid: int, name: str, run: Run | None) -> str:
+        """Why ``rid`` has no pseudo-labels to show, in words."""
+        if rid in self._computing:
+            return f"Computing the pseudo-labels of {name} from {self._computing[rid]}…"
+        if rid in self.unavailable:
+            return f"No pseudo-labels from {name}: {self.unavailable[rid]}."
+        if run is None:
+            return f"No pseudo-labels from {name}."
+        if run.config.loss.method == "infonce":
+            return f"{run.name} trains infonce, which has no class head and makes no pseudo-labels."
+        if run.restored and not run.checkpoints:
+            return (
+                f"{run.name} was read back from its folder, which holds no checkpoint "
+                "(model.pt or last.pt) to recompute its pseudo-labels from."
+            )
+        if run.restored:
+            return f"{run.name}'s pseudo-labels come once its checkpoint is loaded."
+        return f"{run.name} has sent no pseudo-labels yet (they come at each epoch's end)."
+
     def _dataset_changed(self) -> None:
         self.assignments.clear()
+        self.recomputed.clear()
+        self.unavailable.clear()
+        self._computing.clear()
         self.refresh()
         self.assignmentsChanged.emit()
 
@@ -127,12 +194,16 @@ class LabellingState(QObject):
             self.refresh()
 
     def refresh(self) -> None:
-        """Recompute the candidates from the current run and the dataset."""
-        data, run = self.state.dataset, self._run()
+        """Recompute the candidates from the current run (or loaded checkpoint) and the dataset."""
+        data, source = self.state.dataset, self._source()
+        rid, name, config, run = source if source is not None else (None, "", None, None)
+        self.source_name, self.note = name, ""
         if data is None:
             self.candidates, self.run_id = Candidates.empty(), None
         else:
             pseudo = run.pseudo if run is not None else None
+            if pseudo is None and rid is not None:
+                pseudo = self.recomputed.get(rid)
             if pseudo is not None and (pseudo.indices < len(data.train)).all():
                 self.candidates = Candidates(
                     pseudo.indices.astype(np.int64),
@@ -144,12 +215,14 @@ class LabellingState(QObject):
                     pseudo.accuracy,
                 )
             else:
-                idx = hidden_positions(data, run.config if run is not None else None)
-                true = data.train.labels[idx] if run is not None and len(idx) else None
+                idx = hidden_positions(data, config)
+                true = data.train.labels[idx] if config is not None and len(idx) else None
                 true = true if true is not None and (true >= 0).any() else None
                 unknown = np.full(len(idx), np.nan, np.float32)
                 self.candidates = Candidates(idx, np.full(len(idx), -1, np.int64), unknown, true)
-            self.run_id = run.id if run is not None else None
+                if rid is not None:
+                    self.note = self._note(rid, name, run)
+            self.run_id = rid
         self._row_of = {int(i): r for r, i in enumerate(self.candidates.indices)}
         self.candidatesChanged.emit()
 
@@ -223,15 +296,18 @@ class LabellingState(QObject):
     def base_data(self) -> AVDataset | None:
         """The labels the saved file starts from: what the current run trained on (with the
         labels it hid as -1), else the dataset as opened."""
-        data, run = self.state.dataset, self._run()
-        if data is None or run is None or run.config.data.label_fraction >= 1.0:
+        data, source = self.state.dataset, self._source()
+        config = source[2] if source is not None else None
+        if data is None or config is None or config.data.label_fraction >= 1.0:
             return data
-        return with_label_fraction(data, run.config.data.label_fraction, run.config.data.label_seed)
+        return with_label_fraction(data, config.data.label_fraction, config.data.label_seed)
 
     def retrain_config(self) -> RunConfig:
-        """The run a retrain starts: the current run's settings on all the file's labels."""
-        run = self._run()
-        config = run.config if run is not None else method_config("psd", RunConfig())
+        """The run a retrain starts: the current run's (or checkpoint's) settings on all the
+        file's labels."""
+        source = self._source()
+        config = source[2] if source is not None else None
+        config = config if config is not None else method_config("psd", RunConfig())
         return config.replace(**{"data.label_fraction": 1.0, "threads": config.threads or 1})
 
     def save(self, path: str, retrain: bool = False) -> None:

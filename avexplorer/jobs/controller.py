@@ -190,6 +190,9 @@ class JobController(QObject):
             )
             self.state.message.emit(f"Loaded checkpoint {Path(path).name}")
             self.state.checkpointLoaded.emit(path, checkpoints.checkpoint_label(ckpt, path))
+            self.recompute_pseudo_labels(
+                owner if owner is not None else self.state.CHECKPOINT_RUN, ckpt
+            )
 
         start(
             self.state,
@@ -199,6 +202,27 @@ class JobController(QObject):
             self.state.dataset,
             on_done=done,
             on_error=lambda msg: self.state.report_error("Checkpoint not loaded", msg),
+        )
+
+    def recompute_pseudo_labels(self, rid: int, ckpt: Any) -> None:
+        """The pseudo-labels ``ckpt`` gives the open dataset's unlabelled train clips, computed
+        in a worker for the Labels tab (a run read back from its folder, or a checkpoint file,
+        has none until then)."""
+        from core.pseudo_labels import checkpoint_pseudo_labels
+
+        lab, data = self.state.labelling, self.state.dataset
+        if data is None:
+            return
+        name = Path(ckpt.path).name
+        lab.pseudo_computing(rid, name)
+        start(
+            self.state,
+            f"Pseudo-labels from {name}",
+            checkpoint_pseudo_labels,
+            ckpt,
+            data,
+            on_done=lambda pseudo: lab.set_recomputed(rid, pseudo, data),
+            on_error=lambda msg: lab.pseudo_unavailable(rid, msg),
         )
 
     def query_file(self, path: str) -> None:

@@ -14,6 +14,7 @@ is drawn per epoch under the table. Every label lives in the state; this widget 
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -368,22 +369,19 @@ class LabellingView(QWidget):
                 "open a file with unlabelled clips."
             )
             return
-        run = st.runs.get(self.lab.run_id) if self.lab.run_id is not None else None
         text = f"<b>{len(c)}</b> unlabelled train clips, <b>{n_assigned}</b> labelled by you. "
-        if c.epoch is not None and run is not None:
-            text += f"Pseudo-labels of {run.name}'s {c.source}, epoch {c.epoch}"
+        if c.epoch is not None and self.lab.run_id is not None:
+            text += f"Pseudo-labels of {self.lab.source_name}'s {c.source}, epoch {c.epoch}"
             if c.accuracy is not None:
                 text += f" ({c.accuracy:.1%} right on the hidden labels)"
             text += "."
-        elif run is not None and run.restored:
-            text += (
-                f"{run.name} was read back from its folder, which keeps no pseudo-labels: "
-                "train a run to see them."
-            )
-        elif run is not None:
-            text += f"{run.name} has sent no pseudo-labels yet (they come at each epoch's end)."
+        elif self.lab.note:
+            text += escape(self.lab.note)
         else:
-            text += "Train a run (psd or triplet) to get the teacher's pseudo-labels."
+            text += (
+                "Train a run (psd or triplet) or load a checkpoint to get the teacher's "
+                "pseudo-labels."
+            )
         self.summary.setText(text)
 
     def _draw_curve(self) -> None:

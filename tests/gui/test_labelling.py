@@ -315,3 +315,73 @@ def test_digit_keys_name_the_class():
     assert digit_classes(digits) == {d: d for d in range(10)}  # the demo: key 0 is class "0"
     assert digit_classes(("cat", "dog", "owl")) == {1: 0, 2: 1, 3: 2}
     assert digit_classes(tuple(f"c{i}" for i in range(12)))[0] == 9
+
+
+# ----- pseudo-labels of a run reopened later, or of a checkpoint file ---------------------------
+def _train_headless(out, method: str, gui_h5) -> None:
+    """A real 2-epoch run with half the train labels hidden, written to ``out`` (as the app's
+    training process or the CLI writes it)."""
+    from core.config import RunConfig, method_config
+    from core.training import train
+
+    cfg = method_config(method, RunConfig()).replace(
+        **{
+            "optim.epochs": 2,
+            "optim.batch_size": 16,
+            "model.hidden": 32,
+            "model.dim": 16,
+            "threads": 1,
+            "data.label_fraction": 0.5,
+        }
+    )
+    for _ in train(cfg, load_h5(gui_h5), out_dir=out):
+        pass
+
+
+def test_a_run_reopened_after_a_relaunch_shows_its_pseudo_labels(qtbot, tmp_path, gui_h5):
+    """A finished run read back from its folder: picking it recomputes its teacher's
+    pseudo-labels from its checkpoint, off the GUI thread, and the tab lists them."""
+    import json
+
+    from avexplorer import run_records
+    from core.checkpoint import load_checkpoint
+    from core.pseudo_labels import checkpoint_pseudo_labels
+
+    folder = tmp_path / "runs" / "20261201-120000-psd-1"
+    _train_headless(folder, "psd", gui_h5)
+    ckpt = load_checkpoint(folder / "model.pt")
+    record = {
+        "name": "psd 1",
+        "config": ckpt.config.to_dict(),
+        "dataset": "tiny.h5",
+        "dataset_key": run_records.dataset_key(load_h5(gui_h5)),
+        "created": 0.0,
+        "state": "finished",
+    }
+    (folder / "run.json").write_text(json.dumps(record))
+    w = make_window(qtbot, tmp_path, gui_h5, fake_train)
+    try:
+        lab, view = w.state.labelling, w.labelling_view
+        (run,) = w.state.runs.values()
+        assert run.pseudo is None
+        w.training_panel.runs.setCurrentRow(0)
+        qtbot.waitUntil(lambda: lab.candidates.epoch is not None, timeout=30_000)
+        expected = checkpoint_pseudo_labels(ckpt, load_h5(gui_h5))
+        assert lab.candidates.epoch == ckpt.epoch == expected.epoch
+        assert np.array_equal(lab.candidates.indices, expected.indices)
+        assert np.array_equal(lab.candidates.predicted, expected.predicted)
+        assert view.model.rowCount() == len(expected.indices) == 32
+        assert f"Pseudo-labels of psd 1's teacher, epoch {ckpt.epoch}" in view.summary.text()
+    finally:
+        close_window(qtbot, w)
+
+
+def test_a_checkpoint_without_pseudo_labels_says_why(qtbot, window, tmp_path, gui_h5):
+    """infonce trains no class head: the tab says so in words instead of an empty column."""
+    _train_headless(tmp_path / "infonce", "infonce", gui_h5)
+    window.load_checkpoint(str(tmp_path / "infonce" / "model.pt"))
+    lab = window.state.labelling
+    qtbot.waitUntil(lambda: "no class head" in lab.note, timeout=30_000)
+    assert lab.run_id == window.state.CHECKPOINT_RUN and lab.candidates.epoch is None
+    assert len(lab.candidates) == 32  # the clips its run hid are still listed, to label
+    assert "infonce trains no class head" in window.labelling_view.summary.text()
