@@ -3,22 +3,27 @@
 The core writes ``history.jsonl`` (one line per epoch: losses, val MAP, r) and the checkpoints;
 the app adds ``run.json`` (name, config, dataset identity, start time, final state) at the start
 and end of a run and ``steps.npz`` (the per-step losses and r) at its end. On relaunch the app
-reads them back for the runs made on the dataset it opened. Qt-free and plain files only.
+reads them back for the runs made on the dataset it opened. A run folder without ``run.json`` (a
+run made before the app wrote it, or by the CLI into the runs folder) is listed from what its
+checkpoint holds; a folder that cannot be read is reported by name and the others still listed.
+Qt-free and plain files only.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.atomic import atomic_write
+from core.checkpoint import load_checkpoint
 from core.data import AVDataset
-from core.events import EpochEnd
+from core.errors import UserError
+from core.events import EpochEnd, numbered_history
 from core.scores import MapScores
 
 RECORD = "run.json"
@@ -74,15 +79,64 @@ def write_steps(folder: Path, steps: list[int], losses: dict[str, list[float]], 
         )
 
 
-def scan(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """(folder, record) of every run folder under ``root``, oldest first."""
+def scan(
+    root: Path, problem: Callable[[Path, str], None] | None = None
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(folder, record) of every run folder under ``root``, oldest first: its ``run.json``, else
+    one made from its checkpoint (``record_from_checkpoint``). A folder that holds either but
+    cannot be read is passed to ``problem`` with the reason, and skipped."""
     if not root.is_dir():
         return
-    for folder in sorted(p for p in root.iterdir() if (p / RECORD).is_file()):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         try:
-            yield folder, json.loads((folder / RECORD).read_text())
-        except (OSError, ValueError):
+            if (folder / RECORD).is_file():
+                record = json.loads((folder / RECORD).read_text())
+                if not isinstance(record, dict):
+                    raise ValueError(f"{RECORD} is not a record of a run")
+            elif checkpoints(folder):
+                record = record_from_checkpoint(folder)
+            else:
+                continue  # not a run folder
+        except (OSError, ValueError, UserError) as e:
+            if problem is not None:
+                problem(folder, str(e).splitlines()[0] if str(e) else type(e).__name__)
             continue
+        yield folder, record
+
+
+def record_from_checkpoint(folder: Path) -> dict[str, Any]:
+    """A ``run.json``-like record of a run folder that has none, from what its checkpoint holds
+    (``last.pt``, else ``model.pt``): config, dataset identity, epochs done. It has no
+    ``dataset_key`` (split sizes are not stored); ``matches`` identifies its dataset instead."""
+    found = checkpoints(folder)
+    ckpt = load_checkpoint(found.get("last") or found["best"])
+    done = ckpt.epoch >= ckpt.config.optim.epochs
+    return {
+        "name": folder.name,
+        "config": ckpt.config.to_dict(),
+        "dataset": Path(ckpt.data_source).name if ckpt.data_source else "",
+        "from_checkpoint": {
+            "classes": list(ckpt.class_names),
+            "audio_dim": int(ckpt.audio_dim),
+            "visual_dim": int(ckpt.visual_dim),
+            "fingerprint": ckpt.data_fingerprint,
+        },
+        "created": (folder / CHECKPOINTS["best" if "best" in found else "last"]).stat().st_mtime,
+        "state": "finished" if done and ckpt.step == 0 else "stopped",
+        "total_epochs": ckpt.config.optim.epochs,
+    }
+
+
+def matches(record: dict[str, Any], data: AVDataset) -> bool:
+    """Whether a run's record says it trained on ``data``: its ``dataset_key``, or for a record
+    made from a checkpoint, the data's fingerprint (else its classes and dimensions)."""
+    stored = record.get("from_checkpoint")
+    if not isinstance(stored, dict):
+        return same_dataset(record, data)
+    if stored.get("fingerprint"):
+        return stored["fingerprint"] == data.fingerprint
+    theirs = (list(data.class_names), data.audio_dim, data.visual_dim)
+    return (stored.get("classes"), stored.get("audio_dim"), stored.get("visual_dim")) == theirs
 
 
 def read_epochs(folder: Path) -> list[EpochEnd]:
@@ -90,22 +144,19 @@ def read_epochs(folder: Path) -> list[EpochEnd]:
     path = folder / HISTORY
     if not path.is_file():
         return []
-    out = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            h = json.loads(line)
-            out.append(
-                EpochEnd(
-                    int(h["epoch"]),
-                    dict(h.get("losses", {})),
-                    MapScores(**h["val"]),
-                    float(h.get("r", 1.0)),
-                    float(h.get("seconds", 0.0)),
-                    bool(h.get("best", False)),
-                    (h.get("pseudo") or {}).get("accuracy"),  # few labels, simulated rate
-                )
-            )
-    return out
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [
+        EpochEnd(
+            int(h["epoch"]),
+            dict(h.get("losses", {})),
+            MapScores(**h["val"]),
+            float(h.get("r", 1.0)),
+            float(h.get("seconds", 0.0)),
+            bool(h.get("best", False)),
+            (h.get("pseudo") or {}).get("accuracy"),  # few labels, simulated rate
+        )
+        for h in numbered_history(records)
+    ]
 
 
 def read_steps(folder: Path) -> tuple[list[int], dict[str, list[float]], list[float]]:
@@ -114,7 +165,10 @@ def read_steps(folder: Path) -> tuple[list[int], dict[str, list[float]], list[fl
         return [], {}, []
     with np.load(path) as z:
         losses = {k[5:]: z[k].astype(float).tolist() for k in z.files if k.startswith("loss/")}
-        return z["steps"].astype(int).tolist(), losses, z["r"].astype(float).tolist()
+        steps = z["steps"].astype(int)
+        if len(steps) and steps[0] == 0:  # written when steps were numbered from 0
+            steps = steps + 1
+        return steps.tolist(), losses, z["r"].astype(float).tolist()
 
 
 def checkpoints(folder: Path) -> dict[str, Path]:

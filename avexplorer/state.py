@@ -469,19 +469,32 @@ class AppState(QObject):
         if self.dataset is None:
             return 0
         known = {r.out_dir.resolve() for r in self.runs.values()}
+        skipped: list[str] = []
         n = 0
-        for folder, record in run_records.scan(self.runs_root):
-            if folder.resolve() in known or not run_records.same_dataset(record, self.dataset):
+
+        def problem(folder: Path, why: str) -> None:
+            if folder.resolve() not in known:
+                skipped.append(f"{folder.name} ({why})")
+
+        for folder, record in run_records.scan(self.runs_root, problem):
+            if folder.resolve() in known or not run_records.matches(record, self.dataset):
                 continue
+            if "from_checkpoint" in record:  # identified by its data: it is the open dataset
+                record = {**record, "dataset_key": run_records.dataset_key(self.dataset)}
             rid = next(self._ids)
             try:
                 run = self._restored_run(rid, folder, record)
             except (OSError, ValueError, KeyError, TypeError) as e:
-                self.message.emit(f"Skipped run folder {folder.name}: {e}")
+                problem(folder, str(e) or type(e).__name__)
                 continue
             self.runs[rid] = run
             self.runAdded.emit(rid)
             n += 1
+        if skipped:
+            self.message.emit(
+                f"Could not read {len(skipped)} run folder{'s' if len(skipped) > 1 else ''} in "
+                f"{self.runs_root}: {'; '.join(skipped)}"
+            )
         return n
 
     def _restored_run(self, rid: int, folder: Path, record: dict[str, Any]) -> Run:

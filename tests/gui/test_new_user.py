@@ -192,6 +192,44 @@ def test_runs_are_restored_from_their_folders_and_deleted(qtbot, window, tmp_pat
         close_window(qtbot, again)
 
 
+def test_run_folders_without_a_record_are_listed_and_a_damaged_one_is_named(
+    qtbot, tmp_path, gui_h5
+):
+    """Runs made before the app wrote run.json (or by the CLI into the runs folder) are listed
+    from their checkpoints on relaunch; a folder whose checkpoint is damaged is reported by
+    name, and the others are still listed."""
+    from core.config import RunConfig, method_config
+    from core.data import load_h5
+    from core.training import train
+    from tests.gui.fake_training import fake_train
+
+    runs = tmp_path / "runs"
+    cfg = method_config("triplet", RunConfig()).replace(
+        **{"optim.epochs": 2, "optim.batch_size": 16, "model.hidden": 32, "threads": 1}
+    )
+    for name in ("20261101-100000-triplet-1", "20261101-110000-triplet-2"):
+        for _ in train(cfg, load_h5(gui_h5), out_dir=runs / name):
+            pass
+    (runs / "20261101-110000-triplet-2" / "last.pt").write_bytes(b"not a checkpoint")
+    (runs / "notes").mkdir()  # not a run folder: passed over in silence
+    w = make_window(qtbot, tmp_path, gui_h5, fake_train)
+    try:
+        (run,) = w.state.runs.values()
+        assert run.name == "20261101-100000-triplet-1" and run.restored
+        assert run.state == "finished" and run.method == "triplet" and run.total_epochs == 2
+        assert [e.epoch for e in run.epochs] == [1, 2]
+        assert set(run.checkpoints) == {"best", "last"}
+        assert w.training_panel.runs.count() == 1
+        shown = w.statusBar().currentMessage()
+        assert "20261101-110000-triplet-2" in shown and "not a readable" in shown
+        assert "notes" not in shown
+        w.training_panel.runs.setCurrentRow(0)  # its model becomes the one the map uses
+        qtbot.waitUntil(lambda: w.state.gallery is not None, timeout=20_000)
+        assert w.state.current_run_id == run.id and set(run.embeddings) == {2}
+    finally:
+        close_window(qtbot, w)
+
+
 # ----- 10: quitting cancels background work at once ------------------------------------------
 def test_quitting_during_the_demo_build_cancels_it_at_once(qtbot, window, tmp_path, monkeypatch):
     import time
