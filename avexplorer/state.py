@@ -614,8 +614,15 @@ class AppState(QObject):
             run.state = "stopped"
             self.runStateChanged.emit(rid)
         if run is not None and not run.restored:
-            run_records.write(run.out_dir, run_records.record_of(run, self.dataset))
-            run_records.write_steps(run.out_dir, run.steps, run.losses, run.r_steps)
+            try:
+                run_records.write(run.out_dir, run_records.record_of(run, self.dataset))
+                run_records.write_steps(run.out_dir, run.steps, run.losses, run.r_steps)
+            except OSError as e:  # core.atomic.WriteError too: a full disk, a read-only folder
+                self.report_error(
+                    "Run record not saved",
+                    f"{run.name} {run.state}, but its record in {run.out_dir} could not be "
+                    f"updated ({e}); its checkpoints and history.jsonl are as the run left them.",
+                )
 
     def add_embeddings(self, rid: int, emb: EpochEmbeddings) -> None:
         run = self.runs.get(rid)

@@ -104,8 +104,9 @@ def train_in_process(
             if parent.poll(0.1):
                 try:
                     kind, payload = pickle.loads(parent.recv_bytes())
-                except EOFError:
-                    kind, payload = "error", "the training process ended without a word"
+                except EOFError:  # it ended without sending "done" or an error: it died
+                    proc.join(timeout=5)
+                    kind, payload = "error", _death(proc.exitcode, out_dir)
                 if kind == "events":
                     yield payload
                 elif kind == "done":
@@ -113,12 +114,29 @@ def train_in_process(
                 else:
                     raise TrainingProcessError(payload)
             elif not proc.is_alive() and not parent.poll():
-                raise TrainingProcessError(f"the training process died (exit code {proc.exitcode})")
+                raise TrainingProcessError(_death(proc.exitcode, out_dir))
     finally:
         proc.join(timeout=10)
         if proc.is_alive():
             proc.kill()
         parent.close()
+
+
+def _death(exitcode: int | None, out_dir: Path) -> str:
+    """What to tell the user when the training process ended without a word."""
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"was killed ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            how = f"was killed (signal {-exitcode})"
+    else:
+        how = f"ended unexpectedly (exit code {exitcode})"
+    return (
+        f"the training process {how}; the run did not finish. {out_dir} keeps what its last "
+        "finished epoch saved (last.pt, model.pt, history.jsonl)"
+    )
 
 
 class TrainingProcessError(UserError):

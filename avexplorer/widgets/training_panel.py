@@ -212,9 +212,13 @@ class TrainingPanel(QWidget):
             self.progress.setFormat(f"{run.name}: {run.state}")
             if not f.stopped:
                 self.progress.setValue(self.progress.maximum())
+            best = (
+                f"Best epoch {f.best_epoch}: val {map_scores_text(f.best_val)}"
+                if f.best_epoch
+                else "No epoch finished"
+            )
             self.status.setText(
-                f"{run.name} {run.state}. Best epoch {f.best_epoch}: "
-                f"val {map_scores_text(f.best_val)}"
+                f"{run.name} {run.state}. {best}"
                 + (f"<br>Test (best model): {map_scores_text(f.test)}" if f.test else "")
             )
         elif run.state == "paused":
