@@ -838,8 +838,8 @@ class AppState(QObject):
     ) -> None:
         """A checkpoint read from disk becomes the model for queries and the map.
 
-        With ``rid`` (a restored run) its embeddings are kept with that run; else under
-        ``CHECKPOINT_RUN``.
+        With ``rid`` (a restored run) its embeddings are kept with that run, made current; else
+        under ``CHECKPOINT_RUN``.
         """
         self.model_config = config
         self.model_class_names = class_names
@@ -848,7 +848,13 @@ class AppState(QObject):
             self.modelChanged.emit()
             self._requery()
         elif rid is not None and rid in self.runs:
+            # Loading a run's checkpoint (from the run list, File > Open or show(run_dir))
+            # makes that run the current one: its embeddings are then the ones the views use.
+            changed = rid != self.current_run_id
+            self.current_run_id = rid
             self.add_embeddings(rid, emb)
+            if changed:
+                self.currentRunChanged.emit(rid)
         else:
             self.current_run_id = None
             self.add_embeddings(self.CHECKPOINT_RUN, emb)
