@@ -12,6 +12,7 @@ Qt-free and plain files only.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,8 +99,9 @@ def scan(
             else:
                 continue  # not a run folder
         except (OSError, ValueError, UserError) as e:
-            if problem is not None:
-                problem(folder, str(e).splitlines()[0] if str(e) else type(e).__name__)
+            if problem is not None:  # the reason, with the folder's own path left out
+                why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                problem(folder, why.replace(f"{folder}{os.sep}", ""))
             continue
         yield folder, record
 

@@ -259,6 +259,7 @@ class AppState(QObject):
     datasetChanged = Signal()
     runAdded = Signal(int)
     runRemoved = Signal(int)
+    unreadableRunsChanged = Signal()  # ``unreadable_runs`` holds the last scan's problems
     runStateChanged = Signal(int)
     runVisibilityChanged = Signal()
     stepsAppended = Signal(int)
@@ -306,6 +307,8 @@ class AppState(QObject):
         self.dataset: AVDataset | None = None
         self.colors: list[QColor] = []
         self.runs: dict[int, Run] = {}
+        # Run folders the last scan of ``runs_root`` could not read: (folder name, why).
+        self.unreadable_runs: list[tuple[str, str]] = []
         self.current_run_id: int | None = None
         self.model: Any = None
         self.model_config: RunConfig | None = None
@@ -469,12 +472,12 @@ class AppState(QObject):
         if self.dataset is None:
             return 0
         known = {r.out_dir.resolve() for r in self.runs.values()}
-        skipped: list[str] = []
+        skipped: list[tuple[str, str]] = []
         n = 0
 
         def problem(folder: Path, why: str) -> None:
             if folder.resolve() not in known:
-                skipped.append(f"{folder.name} ({why})")
+                skipped.append((folder.name, why))
 
         for folder, record in run_records.scan(self.runs_root, problem):
             if folder.resolve() in known or not run_records.matches(record, self.dataset):
@@ -490,10 +493,12 @@ class AppState(QObject):
             self.runs[rid] = run
             self.runAdded.emit(rid)
             n += 1
+        self.unreadable_runs = skipped
+        self.unreadableRunsChanged.emit()
         if skipped:
             self.message.emit(
                 f"Could not read {len(skipped)} run folder{'s' if len(skipped) > 1 else ''} in "
-                f"{self.runs_root}: {'; '.join(skipped)}"
+                f"{self.runs_root}: " + "; ".join(f"{name} ({why})" for name, why in skipped)
             )
         return n
 

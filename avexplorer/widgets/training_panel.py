@@ -3,6 +3,8 @@ the runs (this session's and those restored from their folders) kept for overlay
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -110,6 +112,11 @@ class TrainingPanel(QWidget):
         self.delete_button.clicked.connect(self._delete_run)
         # Asked before deleting; tests answer it themselves.
         self.confirm = self._confirm
+        # Run folders that could not be read: named for as long as they are there, not hidden.
+        self.unreadable = QLabel()
+        self.unreadable.setWordWrap(True)
+        self.unreadable.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.unreadable.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -119,6 +126,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(QLabel("Runs (check to overlay)"))
         layout.addWidget(self.runs, 1)
+        layout.addWidget(self.unreadable)
         layout.addWidget(self.delete_button)
         self.setMinimumWidth(300)
 
@@ -129,6 +137,7 @@ class TrainingPanel(QWidget):
         state.epochAdded.connect(lambda rid, _e: self._run_label(rid))
         state.datasetChanged.connect(self._dataset_changed)
         state.currentRunChanged.connect(self._current_run_changed)
+        state.unreadableRunsChanged.connect(self._show_unreadable)
         self._update_buttons()
 
     def resizeEvent(self, event) -> None:
@@ -191,6 +200,17 @@ class TrainingPanel(QWidget):
             if self.runs.item(i).data(Qt.ItemDataRole.UserRole) == rid:
                 return self.runs.item(i)
         return None
+
+    def _show_unreadable(self) -> None:
+        bad = self.state.unreadable_runs
+        self.unreadable.setVisible(bool(bad))
+        if bad:
+            rows = "".join(f"<br>{escape(name)}: {escape(why)}" for name, why in bad)
+            self.unreadable.setText(
+                f"<small><b>Not listed</b>, {len(bad)} run folder"
+                f"{'s' if len(bad) > 1 else ''} that could not be read:{rows}</small>"
+            )
+            self.unreadable.setToolTip(str(self.state.runs_root))
 
     def _run_label(self, rid: int) -> None:
         run, item = self.state.runs.get(rid), self._item(rid)

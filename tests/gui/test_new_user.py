@@ -223,6 +223,8 @@ def test_run_folders_without_a_record_are_listed_and_a_damaged_one_is_named(
         shown = w.statusBar().currentMessage()
         assert "20261101-110000-triplet-2" in shown and "not a readable" in shown
         assert "notes" not in shown
+        named = w.training_panel.unreadable  # stays in the Training tab, after the message goes
+        assert not named.isHidden() and "20261101-110000-triplet-2" in named.text()
         w.training_panel.runs.setCurrentRow(0)  # its model becomes the one the map uses
         qtbot.waitUntil(lambda: w.state.gallery is not None, timeout=20_000)
         assert w.state.current_run_id == run.id and set(run.embeddings) == {2}
