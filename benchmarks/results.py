@@ -444,7 +444,7 @@ def run_job(job: Job, data: Any, clean: Any = None) -> dict[str, Any]:
                 seconds.append(ev.seconds)
                 pseudo.append(None if ev.pseudo_accuracy is None else round(ev.pseudo_accuracy, 4))
                 print(
-                    f"    epoch {ev.epoch + 1}/{job.epochs}: val avg {ev.val.avg:.4f} r {ev.r:.2f}"
+                    f"    epoch {ev.epoch}/{job.epochs}: val avg {ev.val.avg:.4f} r {ev.r:.2f}"
                     f" {ev.seconds:.1f}s"
                     + ("" if ev.pseudo_accuracy is None else f" pseudo {ev.pseudo_accuracy:.3f}")
                     + (" *" if ev.best else ""),
