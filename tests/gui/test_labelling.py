@@ -341,24 +341,12 @@ def _train_headless(out, method: str, gui_h5) -> None:
 def test_a_run_reopened_after_a_relaunch_shows_its_pseudo_labels(qtbot, tmp_path, gui_h5):
     """A finished run read back from its folder: picking it recomputes its teacher's
     pseudo-labels from its checkpoint, off the GUI thread, and the tab lists them."""
-    import json
-
-    from avexplorer import run_records
     from core.checkpoint import load_checkpoint
     from core.pseudo_labels import checkpoint_pseudo_labels
 
     folder = tmp_path / "runs" / "20261201-120000-psd-1"
-    _train_headless(folder, "psd", gui_h5)
+    _train_headless(folder, "psd", gui_h5)  # listed from its checkpoint (no run.json)
     ckpt = load_checkpoint(folder / "model.pt")
-    record = {
-        "name": "psd 1",
-        "config": ckpt.config.to_dict(),
-        "dataset": "tiny.h5",
-        "dataset_key": run_records.dataset_key(load_h5(gui_h5)),
-        "created": 0.0,
-        "state": "finished",
-    }
-    (folder / "run.json").write_text(json.dumps(record))
     w = make_window(qtbot, tmp_path, gui_h5, fake_train)
     try:
         lab, view = w.state.labelling, w.labelling_view
@@ -371,7 +359,8 @@ def test_a_run_reopened_after_a_relaunch_shows_its_pseudo_labels(qtbot, tmp_path
         assert np.array_equal(lab.candidates.indices, expected.indices)
         assert np.array_equal(lab.candidates.predicted, expected.predicted)
         assert view.model.rowCount() == len(expected.indices) == 32
-        assert f"Pseudo-labels of psd 1's teacher, epoch {ckpt.epoch}" in view.summary.text()
+        said = f"Pseudo-labels of {folder.name}'s teacher, epoch {ckpt.epoch}"
+        assert said in view.summary.text()
     finally:
         close_window(qtbot, w)
 
