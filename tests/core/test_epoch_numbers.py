@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from avexplorer import run_records
@@ -80,3 +81,13 @@ def test_runs_written_with_epochs_from_0_read_back_from_1(tiny_h5, tmp_path):
     assert main(resumed) == 0
     lines = (run / "history.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]
+
+
+def test_step_records_written_from_0_read_back_from_1(tmp_path):
+    """The app's steps.npz: the loss plot's step axis starts at 1 for old and new runs alike."""
+    losses = {"total": [3.0, 2.0, 1.0]}
+    run_records.write_steps(tmp_path, [0, 1, 2], losses, [1.0, 1.0, 0.9])  # as written before
+    assert run_records.read_steps(tmp_path)[0] == [1, 2, 3]
+    run_records.write_steps(tmp_path, [1, 2, 3], losses, [1.0, 1.0, 0.9])
+    steps, read_losses, r = run_records.read_steps(tmp_path)
+    assert steps == [1, 2, 3] and read_losses == losses and r == pytest.approx([1.0, 1.0, 0.9])
