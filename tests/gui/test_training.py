@@ -77,6 +77,8 @@ def test_pause_then_resume_then_stop(qtbot, window):
     _wait_finished(qtbot, window)
     assert _run(window).state == "stopped"
     assert _run(window).finished.stopped
+    said, done = window.training_panel.status.text(), len(_run(window).epochs)
+    assert f"Best epoch {done}:" in said if done else "No epoch finished" in said
     assert window.training_panel.start_button.isEnabled()
     assert window.state.active_run is None
 
