@@ -134,22 +134,33 @@ def iter_features(
         for i, p in enumerate(paths)
     )
     keys = (audio_key, visual_key)
-    # The sound of a batch is encoded in its own thread while this one encodes its pictures (torch
-    # releases the GIL), so the two encoders run on two cores; a batch is handed on once both are
-    # done, and at most two batches wait for their sound.
+    # Pictures and sound are encoded in two threads of their own (torch releases the GIL), so
+    # the two encoders run on two cores while this thread gathers the next batch; a batch is
+    # handed on once both are done, and at most three wait. Fresh threads also allocate from
+    # the heap keep_freed_memory tunes, whichever thread runs this generator.
+    picture_lane = ThreadPoolExecutor(1, thread_name_prefix="encode-visual")
     sound_lane = ThreadPoolExecutor(1, thread_name_prefix="encode-audio")
-    waiting: deque[tuple[list[Prepared], _Pictures, Future[_Sound]]] = deque()
+    waiting: deque[tuple[list[Prepared], Future[_Pictures], Future[_Sound]]] = deque()
+
+    def hand_on() -> Iterator[ClipResult]:
+        batch, pictures, sound = waiting.popleft()
+        yield from _results(batch, encoders, cache, keys, pictures.result(), sound.result())
+
     try:
         for batch in _batches(_prepared(jobs, workers), batch_frames):
-            sound = sound_lane.submit(_encode_sound, batch, encoders.audio, pad_short, segments)
-            waiting.append((batch, _encode_visual(batch, encoders.visual, segments), sound))
-            while waiting and (waiting[0][2].done() or len(waiting) > 2):
-                batch, pictures, sound = waiting.popleft()
-                yield from _results(batch, encoders, cache, keys, pictures, sound.result())
+            waiting.append(
+                (
+                    batch,
+                    picture_lane.submit(_encode_visual, batch, encoders.visual, segments),
+                    sound_lane.submit(_encode_sound, batch, encoders.audio, pad_short, segments),
+                )
+            )
+            while waiting and (len(waiting) > 2 or all(f.done() for f in waiting[0][1:])):
+                yield from hand_on()
         while waiting:
-            batch, pictures, sound = waiting.popleft()
-            yield from _results(batch, encoders, cache, keys, pictures, sound.result())
+            yield from hand_on()
     finally:
+        picture_lane.shutdown(cancel_futures=True)
         sound_lane.shutdown(cancel_futures=True)
 
 
