@@ -345,3 +345,25 @@ def test_a_decoding_thread_gives_what_decoding_processes_give_in_input_order(cli
                 if x is not None:
                     np.testing.assert_array_equal(x, y)
     assert any(r.error is not None for r in threaded) and any(r.features for r in threaded)
+
+
+def test_stopping_an_extraction_early_stops_its_threads(clips_dir):
+    """A cancelled run (the app's cancel closes the iterator) leaves no decoding or encoding
+    thread working behind it."""
+    import threading
+
+    from core.features.encoders import ColorGrid, Encoders, LogMelStats
+    from core.features.extract import iter_features
+
+    def ours() -> list[str]:
+        names = ("decode", "encode-")
+        return [t.name for t in threading.enumerate() if t.name.startswith(names)]
+
+    before = ours()
+    paths = sorted(p for p in clips_dir.rglob("*.mp4") if p.stat().st_size) * 4
+    run = iter_features(paths, Encoders(LogMelStats(), ColorGrid()), batch_frames=2)
+    first = [next(run) for _ in range(3)]
+    assert [r.index for r in first] == [0, 1, 2]
+    assert len(ours()) > len(before)  # the pipeline's threads are at work
+    run.close()
+    assert ours() == before
