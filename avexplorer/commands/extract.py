@@ -80,10 +80,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="1 (default): one decoding thread beside the encoders; more: decoding processes "
         "(worth it only when decoding, not encoding, is the slow part, e.g. large videos)",
     )
-    p.add_argument("--batch-size", type=int, default=32, help="frames per encoder batch")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="frames gathered before encoding (the picture encoder takes 16-31 at a time)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
     p.add_argument(
-        "--threads", type=int, default=0, help="torch CPU threads (default 0: half the CPUs)"
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads of each encoder; pictures and sound encode at once (default 0: "
+        "half the CPUs)",
     )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", help=f"feature cache folder (default {default_cache_dir()})")

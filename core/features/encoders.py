@@ -49,12 +49,12 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def set_threads(threads: int) -> int:
-    """Set torch's CPU threads for inference and return the number used.
+    """Set torch's CPU threads for inference and return the number used: each of the two encoders
+    of an extraction (pictures, sound) runs in its own thread with this many.
 
-    0 means half the CPUs (at least one): torch's default of one thread per core competes with the
-    decoding processes and with anything else on the machine, and its OpenMP threads then wait on
-    each other. On the 2-core shared machine of docs/features.md one thread encoded twice as fast
-    as two.
+    0 means half the CPUs (at least one), so the two encoders together fill the CPUs: torch's
+    default of one thread per core would give each encoder all of them, and OpenMP threads then
+    wait on each other.
     """
     import torch
 

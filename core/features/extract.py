@@ -2,9 +2,10 @@
 
 Pipeline: a decoding thread (``workers=1``) or processes (``workers`` > 1) hash each file, look
 it up in the cache and decode only what is missing (frames at ``fps``, audio at the encoder's
-rate); the main process gathers a few clips' worth of frames, encodes them in batches with the
-models it holds, writes the cache and yields one ``ClipResult`` per input path, in input order.
-At most a bounded window of decoded clips is in memory at any time, never a corpus.
+rate); this process gathers a few clips' worth of frames, encodes their pictures and their sound
+in two threads at once with the models it holds, writes the cache and yields one ``ClipResult``
+per input path, in input order. At most a bounded window of decoded clips is in memory at any
+time, never a corpus.
 """
 
 from __future__ import annotations
