@@ -7,6 +7,7 @@ failing job becomes an error dialog instead of a crash, and a cancellable job ge
 
 from __future__ import annotations
 
+import inspect
 import threading
 import traceback
 from collections.abc import Callable
@@ -28,6 +29,28 @@ _live: set[WorkerBase] = set()  # keep workers referenced until they finish
 
 class Cancelled(UserError):
     """Raised inside a job whose task was cancelled (not an error: no dialog)."""
+
+
+class _RaisedInGenerator(Exception):
+    """Carries a ``RuntimeError`` out of a generator job (see ``_shielded``)."""
+
+
+def _shielded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a generator function) with a ``RuntimeError`` it raises wrapped.
+
+    superqt's generator worker takes a ``RuntimeError`` from the generator for a sign that the
+    worker was deleted and returns in silence: no ``errored``, no ``finished``. A job failing
+    with one (torch raises them) would then hang in the status bar and a training run would
+    never be reported failed. Wrapped, it is an error like any other; ``start`` unwraps it.
+    """
+
+    def shielded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return (yield from fn(*args, **kwargs))
+        except RuntimeError as e:
+            raise _RaisedInGenerator() from e
+
+    return shielded
 
 
 class _Progress(QObject):
@@ -69,6 +92,8 @@ def start(
             bridge.changed.emit(done, total)
 
         kwargs["progress"] = progress
+    if inspect.isgeneratorfunction(fn):
+        fn = _shielded(fn)
     worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True, **kwargs)
     worker.cancel = cancel  # type: ignore[attr-defined]
 
@@ -78,6 +103,8 @@ def start(
             state.task_finished(task)
 
     def errored(exc: BaseException) -> None:
+        if isinstance(exc, _RaisedInGenerator) and exc.__cause__ is not None:
+            exc = exc.__cause__
         if isinstance(exc, Cancelled):
             state.message.emit(str(exc))
             return

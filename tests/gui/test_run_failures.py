@@ -59,3 +59,57 @@ def test_a_record_that_cannot_be_written_at_the_end_is_reported(qtbot, window, m
     assert title == "Run record not saved"
     assert "No space left" in message and str(run.out_dir) in message
     assert run.state == "finished"  # the run itself finished; only its record was not updated
+
+
+def test_an_error_in_training_is_a_failed_run_now_and_after_a_relaunch(qtbot, tmp_path, gui_h5):
+    """An exception in the training loop after its first epoch: the app says the run failed
+    (dialog, run list, run.json), never finished, and still does after a relaunch."""
+    import json
+
+    from core.events import EpochEnd
+    from tests.gui.conftest import close_window, make_window
+    from tests.gui.fake_training import fake_train
+
+    def fails_after_one_epoch(config, data, out_dir=None, control=None):
+        for ev in fake_train(config, data, out_dir=out_dir, control=control):
+            yield ev
+            if isinstance(ev, EpochEnd):
+                raise RuntimeError("the loop broke")
+
+    w = make_window(qtbot, tmp_path, gui_h5, fails_after_one_epoch)
+    try:
+        small_config(w, "psd", epochs=3)
+        w.state.request_training(w.training_panel.config())
+        run = w.state.current_run
+        qtbot.waitUntil(lambda: not w.jobs.training, timeout=20_000)
+        assert run.state == "failed" and run.finished is None and len(run.epochs) == 1
+        title, message = w.last_error
+        assert title == "Training failed" and "the loop broke" in message
+        assert w.training_panel.progress.format() == f"{run.name}: failed"
+        assert "[failed]" in w.training_panel.runs.item(0).text()
+        assert json.loads((run.out_dir / "run.json").read_text())["state"] == "failed"
+    finally:
+        close_window(qtbot, w)
+    again = make_window(qtbot, tmp_path, gui_h5, fake_train)
+    try:
+        (restored,) = again.state.runs.values()
+        assert restored.state == "failed" and "[failed]" in again.training_panel.runs.item(0).text()
+    finally:
+        close_window(qtbot, again)
+
+
+def test_a_background_job_failing_with_a_runtime_error_is_reported_not_hung(qtbot, window):
+    """torch raises RuntimeError; a generator job that does must end with an error dialog and
+    leave the status bar, as any other failing job does."""
+    from avexplorer.jobs.runner import start
+
+    def steps():
+        yield 1
+        raise RuntimeError("shape mismatch in the encoder")
+
+    start(window.state, "Encoding clips", steps)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=10_000)
+    title, message = window.last_error
+    assert title == "Encoding clips failed"
+    assert message.startswith("RuntimeError: shape mismatch in the encoder")
+    qtbot.waitUntil(lambda: not window.state.tasks, timeout=5_000)
