@@ -15,10 +15,10 @@ Which UMAP: the map's UMAP starts from the PCA layout (``pca_2d``, milliseconds)
 ``UMAP_EPOCHS`` = 200 epochs, where umap-learn by default starts from a spectral embedding of the
 neighbour graph (an eigenproblem: about half the fit's time at 50k points) and runs 500 epochs
 below 10,000 points. On paired embedding-like points (benchmarks/projection.py) that halves the
-CPU time at 5k and 50k points and the map keeps as much: the same kNN preservation,
-trustworthiness and class agreement, a few per cent fewer pairs kept at 5k and slightly more at
+CPU time at 5k and 50k points and the map keeps nearly as much: the same kNN preservation,
+trustworthiness and class agreement, a few per cent fewer pairs kept at 5k and about as many at
 50k. umap-learn's own start and epochs remain available (``start="spectral", n_epochs=None``);
-100 epochs would save another half of the fit at a further loss on every measure.
+100 epochs would save another half of the fit but keep fewer neighbours and pairs.
 
 Layout stability across epochs: a fresh projection of epoch e's embeddings is free to rotate,
 reflect and rescale relative to epoch e-1's, which makes an epoch slider jump. ``align_to`` removes
