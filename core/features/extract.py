@@ -356,7 +356,7 @@ def _size(prep: Prepared) -> int:
     return sum(a.nbytes for a in (dec.frames, dec.audio) if a is not None)
 
 
-# --- encoding in the main process ------------------------------------------------------------
+# --- encoding, pictures and sound in two threads --------------------------------------------
 
 
 # (clip vectors, segment vectors) of a batch's pictures, by position in the batch
