@@ -84,15 +84,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=int,
         default=32,
-        help="frames gathered before encoding (the picture encoder takes 16-31 at a time)",
+        help="frames gathered before encoding (then cut into each encoder's own batches)",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
     p.add_argument(
         "--threads",
         type=int,
         default=0,
-        help="torch CPU threads of each encoder; pictures and sound encode at once (default 0: "
-        "half the CPUs)",
+        help="CPU threads of each encoder (torch, ONNX Runtime); pictures and sound encode at once "
+        "(default 0: half the CPUs)",
     )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", help=f"feature cache folder (default {default_cache_dir()})")

