@@ -78,7 +78,7 @@ def checkpoint_pseudo_labels(ckpt: Checkpoint, data: AVDataset) -> PseudoLabels 
     ``ckpt.epoch``; None when ``data`` has no such pairs. ``NoPseudoLabels`` says why not."""
     config = ckpt.config
     if config.loss.method == "infonce":
-        raise NoPseudoLabels("infonce trains no class head, so it makes no pseudo-labels")
+        raise NoPseudoLabels("infonce trains no class head to predict classes with")
     split = hide_labels(data.train, config.data.label_fraction, config.data.label_seed)
     unlabelled = np.flatnonzero(~split.labelled)
     if not len(unlabelled):

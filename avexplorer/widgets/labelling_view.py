@@ -428,7 +428,7 @@ class LabellingView(QWidget):
                 f"Pseudo-label: <b>{st.class_name(d['predicted'])}</b> ({d['confidence']:.2f})"
             )
         else:
-            lines.append("Pseudo-label: none yet")
+            lines.append("Pseudo-label: none" + (" (see above)" if self.lab.note else " yet"))
         yours = d["assigned"]
         lines.append(f"Your label: <b>{st.class_name(yours)}</b>" if yours is not None else "")
         if d["hidden"] is not None and d["hidden"] >= 0:
