@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -53,6 +54,27 @@ def sorting_alone(audio, visual, repeat: int) -> np.ndarray:
     sims = (l2_normalize(audio) @ l2_normalize(visual).T).numpy()
     sims_t = np.ascontiguousarray(sims.T)
     return timeit(lambda: (np.sort(sims, axis=1), np.sort(sims_t, axis=1)), repeat=repeat)
+
+
+def interleaved_medians(
+    ours: Callable, theirs: Callable, args: tuple, threads: int, repeat: int
+) -> tuple[float, float]:
+    """Median seconds of ``ours(*args)`` and ``theirs(*args)`` called in turn (so that both see
+    the same machine), each on ``threads`` threads and with torch on as many."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        times = [
+            (
+                timeit(lambda: ours(*args, threads=threads), 1, 0)[0],
+                timeit(lambda: theirs(*args, threads=threads), 1, 0)[0],
+            )
+            for _ in range(repeat)
+        ]
+    finally:
+        torch.set_num_threads(before)
+    mine, old = np.median(np.array(times), axis=0)
+    return float(mine), float(old)
 
 
 def previous_metrics() -> ModuleType | None:
@@ -175,25 +197,25 @@ def run(quick: bool) -> list[dict]:
 
     previous = previous_metrics()
     if previous is not None:
-        # Interleaved, so that both see the same machine.
-        ours_again, theirs = [], []
-        for _ in range(repeat):
-            ours_again += list(timeit(lambda: cross_modal_map(audio, visual, labels), 1, 0))
-            theirs += list(timeit(lambda: previous.cross_modal_map(audio, visual, labels), 1, 0))
         assert previous.cross_modal_map(audio, visual, labels) == scores
-        t_mine, t_old = float(np.median(ours_again)), float(np.median(theirs))
-        rows.append(
-            row(
-                SECTION,
-                f"cross_modal_map {shape}, vs the previous implementation",
-                fmt_s(t_mine),
-                f"core/metrics.py at {PREVIOUS[:7]} (sorted int keys, then one binary search "
-                f"per chunk for every relevant item's rank, metrics in numpy): {fmt_s(t_old)}",
-                fmt_ratio(t_old, t_mine),
-                None,
-                notes=f"{threads} threads; interleaved, median of {repeat} each; equal scores",
+        for n_threads in (threads, 1):
+            args = (audio, visual, labels)
+            t_mine, t_old = interleaved_medians(
+                cross_modal_map, previous.cross_modal_map, args, n_threads, repeat
             )
-        )
+            rows.append(
+                row(
+                    SECTION,
+                    f"cross_modal_map {shape}, vs the previous implementation, "
+                    f"{n_threads} thread{'s' if n_threads > 1 else ''}",
+                    fmt_s(t_mine),
+                    f"core/metrics.py at {PREVIOUS[:7]} (sorted int keys, then one binary search "
+                    f"per chunk for every relevant item's rank, metrics in numpy): {fmt_s(t_old)}",
+                    fmt_ratio(t_old, t_mine),
+                    None,
+                    notes=f"interleaved, median of {repeat} each; equal scores",
+                )
+            )
 
     with peak_memory() as peak_full:
         full_times = timeit(lambda: cross_modal_metrics(audio, visual, labels), repeat=repeat)
