@@ -175,6 +175,9 @@ class EfficientNetLite0(VisualEncoder):
         ("_depthwise_conv", "_bn1"),
         ("_project_conv", "_bn2"),
     )
+    # Part of the exported ONNX file's name: bump when what the graph computes changes (the
+    # folding, the padding, the normalisation), so that an older export is not reused.
+    _GRAPH_REVISION = 1
 
     def __init__(self, device: str = "cpu", batch_size: int | None = None) -> None:
         import torch
@@ -203,9 +206,6 @@ class EfficientNetLite0(VisualEncoder):
         # through oneDNN from 16 frames on even on one thread (below, through a slower path): a
         # frame costs about a third less there.
         self.batch_size = batch_size or (4 if self.session is not None else 16)
-
-    # Bump when what the exported graph computes changes (folding, padding, normalisation).
-    _GRAPH_REVISION = 1
 
     def frame_features(self, frames: np.ndarray) -> np.ndarray:
         frames = np.ascontiguousarray(frames)
