@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         earlier = json.loads(ROWS.read_text())
         rows, timings, errors = _merge(earlier, names, rows, timings, errors)
         load = info.get("load average (1 min) at start", "?")
-        info = earlier["info"] | {"rerun later": f"{', '.join(names)} (load average {load})"}
+        # One line per section rerun, replacing that section's earlier line.
+        info = {k: v for k, v in earlier["info"].items() if k != "rerun later"}
+        info |= {f"rerun later: {name}": f"load average {load}" for name in names}
     if writes_doc:
         ROWS.parent.mkdir(parents=True, exist_ok=True)
         state = {"info": info, "rows": rows, "timings": timings, "errors": errors}
