@@ -9,7 +9,7 @@ nearest-neighbour descent, whose functions take the distance function as an argu
 cannot be cached on disk. ``umap_2d`` therefore finds the neighbours itself (exact cosine top-k
 up to ``EXACT_KNN_MAX`` points, a HNSW graph above: both FAISS, a compiled library) and
 hands them to UMAP, which then runs only its own kernels; those are cached on disk
-(``numba_cache_dir``), so a later session loads them instead of compiling them again.
+(``core.numba_cache``), so a later session loads them instead of compiling them again.
 
 Which UMAP: the map's UMAP starts from the PCA layout (``pca_2d``, milliseconds) and runs
 ``UMAP_EPOCHS`` = 200 epochs, where umap-learn by default starts from a spectral embedding of the
@@ -28,12 +28,12 @@ and UMAP can additionally start from the previous layout (``init=``).
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+
+from core.numba_cache import import_numba
 
 Method = Literal["pca", "umap"]
 UmapStart = Literal["pca", "spectral"]
@@ -68,15 +68,6 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
     return centred @ (axes * signs[:, None]).T.astype(np.float32)
 
 
-def numba_cache_dir() -> Path:
-    """Where numba keeps UMAP's compiled code between sessions: ``$XDG_CACHE_HOME/avexplorer/
-    numba`` (``~/.cache/...`` when the variable is unset), unless ``NUMBA_CACHE_DIR`` is set."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return Path(os.environ["NUMBA_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "avexplorer" / "numba"
-
-
 def import_umap() -> Any:
     """umap-learn, with numba's on-disk cache on for the kernels ``umap_2d`` runs.
 
@@ -85,12 +76,7 @@ def import_umap() -> Any:
     functions ``cache=True``; the rest are switched on here (they are plain array kernels).
     """
     if "umap" not in sys.modules:
-        folder = str(numba_cache_dir())
-        os.environ.setdefault("NUMBA_CACHE_DIR", folder)
-        if "numba" in sys.modules:  # imported earlier: its config is already read
-            import numba
-
-            numba.config.CACHE_DIR = numba.config.CACHE_DIR or folder
+        import_numba()
     import umap
     import umap.layouts
     import umap.umap_

@@ -8,22 +8,16 @@ relevant items first; a single linear walk over the sorted row finds every relev
 and with it AP (scikit-learn's ties), MAP@R and R-precision.
 
 Every kernel releases the GIL (``nogil``), so core/metrics.py runs chunks on a thread pool, and
-is cached on disk in ``numba_cache_dir()`` so that it is compiled once per install.
+is cached on disk (``core.numba_cache``) so that it is compiled once per install.
 """
 
 from __future__ import annotations
 
-import os
-
-from core.projection import numba_cache_dir
-
-os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir()))
-
-import numba
 import numpy as np
 
-if not numba.config.CACHE_DIR:  # numba was imported before the variable was set
-    numba.config.CACHE_DIR = str(numba_cache_dir())
+from core.numba_cache import import_numba
+
+numba = import_numba()
 
 _MAGNITUDE = 0x7FFFFFFF
 _LIMIT = 0x40000000  # float32 magnitude bits of 2.0

@@ -84,7 +84,7 @@ def test_umap_started_from_previous_layout_stays_close():
 def test_numba_cache_folder_is_the_users_cache_unless_numba_is_told_otherwise(
     monkeypatch, tmp_path
 ):
-    from core.projection import numba_cache_dir
+    from core.numba_cache import numba_cache_dir
 
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
