@@ -111,6 +111,13 @@ def show(
     window.raise_()
     if block is None:
         block = not _event_loop_running()
+        if block and getattr(_ipython_shell(), "kernel", None) is not None:
+            print(
+                "avexplorer.show: this kernel runs no Qt event loop, so show() returns when the "
+                "window closes; for a live window run %gui qt first (with PySide6 6.7 or newer "
+                "it needs IPython 8.28 or newer)",
+                file=sys.stderr,
+            )
 
     window.closing.connect(lambda: setattr(handle, "closed", True))
     window.closing.connect(state.close)  # its temporary folder; the window's jobs stop on close
@@ -219,8 +226,7 @@ def _qt() -> Any:
 def _event_loop_running() -> bool:
     """Whether a Qt event loop already runs the windows: IPython's ``%gui qt`` (in a Jupyter
     kernel or the terminal). Then ``show`` must not start another one."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
+    shell = _ipython_shell()
     if shell is None:
         return False
     kernel = getattr(shell, "kernel", None)
@@ -228,3 +234,9 @@ def _event_loop_running() -> bool:
     if loop is not None and "qt" in getattr(loop, "__name__", "").lower():
         return True
     return str(getattr(shell, "active_eventloop", "") or "").startswith("qt")
+
+
+def _ipython_shell() -> Any:
+    """The running IPython shell (a Jupyter kernel's or the terminal's), or None."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
