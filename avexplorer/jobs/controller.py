@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool
+from PySide6.QtCore import QObject, QThreadPool, QTimer
 from superqt.utils import WorkerBase
 
 from avexplorer.jobs import checkpoints, datasets, file_query, thumbnails
@@ -26,9 +26,19 @@ from core.errors import UserError
 
 
 class JobController(QObject):
-    def __init__(self, state: AppState, train_fn: Callable[..., Iterator[Any]] | None = None):
+    # After embeddings of a finished run or a checkpoint arrive, the UMAP process is started this
+    # long after the app has no task left (loading, PCA, metrics): never during start-up's work.
+    PRESTART_IDLE_MS = 3000
+
+    def __init__(
+        self,
+        state: AppState,
+        train_fn: Callable[..., Iterator[Any]] | None = None,
+        prestart_umap: bool = True,
+    ):
         """``train_fn`` replaces the training process by a generator run in a thread (tests
-        and benchmarks give ``core.training.train`` or a fake event source)."""
+        and benchmarks give ``core.training.train`` or a fake event source); ``prestart_umap``
+        False keeps the UMAP process from starting before a layout is asked for (tests)."""
         super().__init__(state)
         self.state = state
         self._train_fn = train_fn
@@ -49,6 +59,12 @@ class JobController(QObject):
         state.clipRequested.connect(self.build_clip)
         state.selectionExportRequested.connect(self.export_selection)
         state.embeddingsAdded.connect(lambda rid, epoch: self.request_layout(rid, epoch, "pca"))
+        self._prestart = QTimer(self)
+        self._prestart.setSingleShot(True)
+        self._prestart.setInterval(self.PRESTART_IDLE_MS)
+        self._prestart.timeout.connect(self._prestart_when_idle)
+        if prestart_umap:
+            state.embeddingsAdded.connect(self._embeddings_added)
 
     # ----- training ------------------------------------------------------------------------------
     @property
@@ -75,7 +91,7 @@ class JobController(QObject):
         else:
             fn, args = train_in_process, (config, data, run.out_dir, control, ctx)
             # The map's UMAP is asked for while a run trains: its kernels load meanwhile.
-            self.projections.warm_up()
+            self.projections.prestart()
         worker = start(
             self.state,
             f"Training {run.name}",
@@ -100,6 +116,7 @@ class JobController(QObject):
 
     def close(self) -> None:
         """The app is quitting: cancel every job now, stop training (it saves last.pt first)."""
+        self._prestart.stop()
         self.state.cancel_all()
         for _worker, control in self._training.values():
             control.stop()
@@ -115,6 +132,20 @@ class JobController(QObject):
         return QThreadPool.globalInstance().waitForDone(msecs)
 
     # ----- projections -------------------------------------------------------------------------
+    def _embeddings_added(self, rid: int, _epoch: int) -> None:
+        """Embeddings of a loaded checkpoint or a finished run: a user who opens one and asks for
+        UMAP should wait only for the fit, so the UMAP process starts once the app is idle (a
+        training run starts it itself, at its start)."""
+        run = self.state.runs.get(rid)
+        if not self.projections.started and (run is None or not run.active):
+            self._prestart.start()
+
+    def _prestart_when_idle(self) -> None:
+        if self.state.tasks:  # the app is still busy (loading, PCA, metrics): look again later
+            self._prestart.start()
+        else:
+            self.projections.prestart()
+
     def request_layout(self, rid: int, epoch: int, method: str) -> None:
         key = (rid, epoch, method)
         emb = self.state.embeddings_for(rid).get(epoch)

@@ -51,7 +51,7 @@ def gui_h5(tmp_path):
     return path
 
 
-def make_window(qtbot, tmp_path, h5, train_fn):
+def make_window(qtbot, tmp_path, h5, train_fn, prestart_umap: bool = False):
     import pyqtgraph as pg
 
     from avexplorer.jobs.controller import JobController
@@ -60,7 +60,8 @@ def make_window(qtbot, tmp_path, h5, train_fn):
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
     state = AppState(runs_root=tmp_path / "runs")
-    w = MainWindow(state, JobController(state, train_fn=train_fn))
+    # No UMAP process unless a test is about it: it would only load the machine.
+    w = MainWindow(state, JobController(state, train_fn=train_fn, prestart_umap=prestart_umap))
     qtbot.addWidget(w)
     w.show()
     state.set_dataset(load_h5(h5))

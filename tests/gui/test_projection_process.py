@@ -25,3 +25,48 @@ def test_the_app_projection_process_warms_up_then_makes_layouts():
         assert layout.coords.shape == (80, 2) and np.isfinite(layout.coords).all()
     finally:
         process.close()
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_a_loaded_checkpoint_prestarts_the_umap_process_which_the_app_shuts_down(
+    qtbot, tmp_path, gui_h5, trained_checkpoint, monkeypatch
+):
+    """Opening a finished model starts the UMAP process once the app is idle, so that View >
+    Compute UMAP waits only for the fit; closing the app ends that process."""
+    from avexplorer.jobs.controller import JobController
+    from tests.gui.conftest import close_window, make_window
+    from tests.gui.fake_training import fake_train
+
+    monkeypatch.setattr(JobController, "PRESTART_IDLE_MS", 50)
+    w = make_window(qtbot, tmp_path, gui_h5, fake_train, prestart_umap=True)
+    closed = False
+    try:
+        projections = w.jobs.projections
+        assert not projections.started  # nothing to project yet: no process
+        w.load_checkpoint(str(trained_checkpoint))
+        qtbot.waitUntil(lambda: projections.pid() is not None, timeout=20_000)
+        assert not w.state.tasks  # it waited for loading and the PCA layout to end
+        pid = projections.pid()
+        assert _alive(pid)
+        epoch = max(w.state.checkpoint_embeddings)
+        w.state.layoutRequested.emit(w.state.CHECKPOINT_RUN, epoch, "umap")
+        qtbot.waitUntil(
+            lambda: any(m == "umap" for _, m in w.state.checkpoint_layouts), timeout=120_000
+        )
+        assert projections.pid() == pid  # the fit ran in the pre-started process
+        close_window(qtbot, w)
+        closed = True
+        qtbot.waitUntil(lambda: not _alive(pid), timeout=10_000)
+    finally:
+        if not closed:
+            close_window(qtbot, w)
