@@ -44,7 +44,6 @@ from avexplorer.jobs.file_query import MEDIA_FILTER
 from avexplorer.jobs.labels import LabelJobs
 from avexplorer.jobs.segments import SegmentJobs
 from avexplorer.state import AppState, settings
-from avexplorer.time_state import TimeState
 from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.dataset_panel import DatasetPanel
@@ -94,7 +93,7 @@ class MainWindow(QMainWindow):
         self.map = EmbeddingMap(state)
         self.retrieval = RetrievalPanel(state)
         self.metrics_view = MetricsView(state)
-        self.time_state = TimeState(state)
+        self.time_state = state.time
         self.segment_jobs = SegmentJobs(state, self.time_state)
         self.time_view = TimeView(state, self.time_state)
 

@@ -336,8 +336,11 @@ class AppState(QObject):
         self._ids = itertools.count(1)
         # Unlabelled train clips, their pseudo-labels and the user's labels (labelling view).
         from avexplorer.labelling_state import LabellingState
+        from avexplorer.time_state import TimeState
 
         self.labelling = LabellingState(self)
+        # Clips' segments and the strips of the current results (Time tab, result rows).
+        self.time = TimeState(self)
 
     # ----- dataset -----------------------------------------------------------------------------
     def set_dataset(self, data: AVDataset, names: dict[str, tuple[str, ...]] | None = None) -> None:

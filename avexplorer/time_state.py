@@ -4,8 +4,14 @@ views compute from them with the current model.
 Segments come from the dataset when it stores them (``extract --segments``, or 3-D per-second
 features); otherwise a clip's segments are encoded on request from its file, with the encoders
 its dataset names (``segmentsRequested``, carried out by ``avexplorer.jobs.segments``), which is
-how the demo and any folder of clips get the time views too. Views read ``sync_matrix`` and
-``strip`` and connect to ``segmentsChanged`` / ``picturesChanged``; nothing here draws or blocks.
+how the demo and any folder of clips get the time views too.
+
+The strips of the current results (the query's similarity over each of the top ``STRIP_ROWS``
+results' time) are scored here for every view that shows them (the Time tab's moments, the
+Explore tab's result rows): in a worker (``stripsRequested``), once per query, model and result,
+kept while the model stays. Views read ``sync_matrix``, ``strips`` and ``strip_levels`` and
+connect to ``segmentsChanged`` / ``stripsChanged`` / ``picturesChanged``; nothing here draws or
+blocks.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from avexplorer.state import AppState, embed_features
 from core.segments import DEFAULT_SECONDS, segment_bounds
 
 CANCELLED = "Encoding the segments was cancelled; pick a query to try again."
+NO_ENCODERS = (
+    "this dataset does not name the encoders of its features, so its clips cannot be cut into "
+    "segments; extract it with avexplorer extract --segments"
+)
+STRIP_ROWS = 20  # results given a strip: each may need its clip's segments encoded
+_KEPT_QUERIES = 16  # queries whose strips are kept (per model)
 
 
 @dataclass(frozen=True)
@@ -60,12 +72,33 @@ class Strip:
         return segment_bounds(len(self.scores), self.seconds, self.duration)
 
 
+def score_strips(
+    model: object, query: np.ndarray, modality: str, segments: dict[int, ClipSegments]
+) -> dict[int, Strip]:
+    """The embedded ``query``'s cosine with each clip's segments of ``modality``, every clip in
+    one pass of the model (this runs in a worker)."""
+    order = list(segments)
+    if not order:
+        return {}
+    g = embed_features(model, np.concatenate([segments[i].of(modality) for i in order]), modality)
+    scores = (g @ query).astype(np.float32)
+    out, start = {}, 0
+    for i in order:
+        n = len(segments[i].of(modality))
+        out[i] = Strip(scores[start : start + n], segments[i].seconds, segments[i].duration)
+        start += n
+    return out
+
+
 class TimeState(QObject):
     segmentsChanged = Signal()
     picturesChanged = Signal(str)  # clip path
+    stripsChanged = Signal()  # ``strips`` describe the current results (some may still come)
     # requests for background work (avexplorer.jobs.segments.SegmentJobs)
     segmentsRequested = Signal(list, dict, float)  # paths, dataset attrs, segment seconds
     picturesRequested = Signal(str, float, int)  # path, segment seconds, count
+    stripsRequested = Signal(object, object, object, str, object)  # key, model, query, modality,
+    # {test index: ClipSegments}: ``score_strips`` of them, given back to ``set_strips(key, ...)``
 
     def __init__(self, state: AppState):
         super().__init__(state)
@@ -75,8 +108,18 @@ class TimeState(QObject):
         self._pending: set[str] = set()
         self._pictures_pending: set[str] = set()
         self._cancelled: set[str] = set()
+        # Strips of the current results: test index -> strip, or why it has none (missing: being
+        # encoded or scored). Scored strips are kept per (model generation, direction, query).
+        self.strips: dict[int, Strip | str] = {}
+        self._strips_key: tuple | None = None
+        self._scored: dict[tuple, dict[int, Strip]] = {}
+        self._scoring: set[tuple[tuple, int]] = set()
+        self._generation = 0
         state.datasetChanged.connect(self.clear)
         state.queryChanged.connect(self._forget_cancelled)
+        state.modelChanged.connect(self._model_changed)
+        state.resultsChanged.connect(self._results_changed)
+        self.segmentsChanged.connect(self._score_strips)
 
     def clear(self) -> None:
         self.segments.clear()
@@ -84,6 +127,7 @@ class TimeState(QObject):
         self._pending.clear()
         self._pictures_pending.clear()
         self._cancelled.clear()
+        self._model_changed()
         self.segmentsChanged.emit()
 
     # ----- segment features ------------------------------------------------------------------
@@ -107,7 +151,14 @@ class TimeState(QObject):
         path = self.state.item_path(split, index)
         if path is None:
             return "this item has no clip file and its dataset stores no segment features"
+        if not self.can_encode():
+            return NO_ENCODERS
         return self.path_segments(path)
+
+    def can_encode(self) -> bool:
+        """Whether the dataset names the encoders its clips' segments would be encoded with."""
+        attrs = self.state.dataset.attrs if self.state.dataset is not None else {}
+        return bool(attrs.get("audio_encoder") and attrs.get("visual_encoder"))
 
     def path_segments(self, path: str) -> ClipSegments | str | None:
         if path in self.segments:
@@ -161,15 +212,78 @@ class TimeState(QObject):
         v = embed_features(model, segments.visual, "visual")
         return (a @ v.T).astype(np.float32)
 
-    def strip(self, index: int) -> Strip | str | None:
-        """Similarity over time of the current query with test item ``index``'s segments of the
-        other modality (a reason when there are none; None while they are encoded)."""
+    # ----- the strips of the current results ------------------------------------------------
+    def strip_rows(self) -> list[int]:
+        """The test indices of the results that get a strip, in rank order."""
+        r = self.state.results
+        return [int(i) for i in r.indices[:STRIP_ROWS]] if r is not None else []
+
+    def strip_levels(self) -> tuple[float, float]:
+        """One colour scale for all the current strips: their lowest and highest cosine."""
+        scores = [st.scores for st in self.strips.values() if isinstance(st, Strip)]
+        if not scores:
+            return -1.0, 1.0
+        allv = np.concatenate(scores)
+        return float(allv.min()), float(allv.max())
+
+    def _model_changed(self) -> None:
+        """Strips of another model (or dataset) are void; the results that follow ask anew."""
+        self._generation += 1
+        self._scored.clear()
+        self._scoring.clear()
+        self._strips_key = None
+        self.strips = {}
+
+    def _results_changed(self) -> None:
         s = self.state
-        if s.model is None or s.query_vector is None:
-            return None
-        segs = self.item_segments("test", index)
-        if not isinstance(segs, ClipSegments):
-            return segs
-        other = "visual" if s.query_modality == "audio" else "audio"
-        g = embed_features(s.model, segs.of(other), other)
-        return Strip((g @ s.query_vector).astype(np.float32), segs.seconds, segs.duration)
+        self.strips = {}
+        self._strips_key = None
+        if s.results is not None and s.model is not None and s.query_vector is not None:
+            self._strips_key = (self._generation, s.direction, s.query_vector.tobytes())
+            if self._strips_key not in self._scored:
+                while len(self._scored) >= _KEPT_QUERIES:
+                    del self._scored[next(iter(self._scored))]
+                self._scored[self._strips_key] = {}
+            if not self.stores_segments("test") and self.can_encode():  # in one job
+                self.request_segments(
+                    [p for i in self.strip_rows() if (p := s.item_path("test", i)) is not None]
+                )
+        self._score_strips()
+
+    def _score_strips(self) -> None:
+        """Fill ``strips`` from what is known; ask a worker for the strips whose segments are in."""
+        key, s = self._strips_key, self.state
+        scored = self._scored.get(key) if key is not None else None
+        if key is None or scored is None:
+            self.stripsChanged.emit()
+            return
+        todo: dict[int, ClipSegments] = {}
+        for i in self.strip_rows():
+            if i in scored:
+                self.strips[i] = scored[i]
+                continue
+            segs = self.item_segments("test", i)
+            if isinstance(segs, str):
+                self.strips[i] = segs
+            elif isinstance(segs, ClipSegments) and (key, i) not in self._scoring:
+                todo[i] = segs
+        if todo:
+            self._scoring.update((key, i) for i in todo)
+            other = "visual" if s.query_modality == "audio" else "audio"
+            self.stripsRequested.emit(key, s.model, s.query_vector, other, todo)
+        self.stripsChanged.emit()
+
+    def set_strips(self, key: tuple, batch: dict[int, Strip]) -> None:
+        """Strips scored by a worker for ``key`` (kept if that model is still the one)."""
+        self._scoring.difference_update((key, i) for i in batch)
+        if key in self._scored:
+            self._scored[key].update(batch)
+        if key == self._strips_key:
+            self.strips.update(batch)
+            self.stripsChanged.emit()
+
+    def strips_failed(self, key: tuple, indices: list[int], message: str) -> None:
+        self._scoring.difference_update((key, i) for i in indices)
+        if key == self._strips_key:
+            self.strips.update(dict.fromkeys(indices, message.splitlines()[0]))
+            self.stripsChanged.emit()

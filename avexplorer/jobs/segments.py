@@ -1,4 +1,5 @@
-"""Background work of the time views: a clip's segment features, and its pictures per segment.
+"""Background work of the time views: a clip's segment features, its pictures per segment, and
+the results' strips (``time_state.score_strips``).
 
 ``clip_segments`` encodes a clip's segments with the encoders its dataset was made with (for
 datasets extracted without ``--segments``, such as the demo's shipped features; the feature cache
@@ -16,7 +17,13 @@ from PySide6.QtCore import QObject
 
 from avexplorer.jobs.runner import Cancelled, start
 from avexplorer.state import AppState
-from avexplorer.time_state import ClipPictures, ClipSegments, TimeState
+from avexplorer.time_state import (
+    NO_ENCODERS,
+    ClipPictures,
+    ClipSegments,
+    TimeState,
+    score_strips,
+)
 from core.errors import UserError
 
 FRAME_SIZE = 64
@@ -36,10 +43,7 @@ def clip_segments(
 
     names = (attrs.get("audio_encoder"), attrs.get("visual_encoder"))
     if not all(names):
-        raise UserError(
-            "this dataset does not name the encoders of its features, so its clips cannot be "
-            "cut into segments; extract it with avexplorer extract --segments"
-        )
+        raise UserError(NO_ENCODERS)
     encoders = load_encoders(*names, device="cpu")
     fps = float(attrs.get("frame_rate", 1.0))
     for done, path in enumerate(paths, 1):
@@ -98,6 +102,7 @@ class SegmentJobs(QObject):
         self.state, self.time = state, time_state
         time_state.segmentsRequested.connect(self.load_segments)
         time_state.picturesRequested.connect(self.load_pictures)
+        time_state.stripsRequested.connect(self.score)
 
     def load_segments(self, paths: list[str], attrs: dict, seconds: float) -> None:
         start(
@@ -111,6 +116,20 @@ class SegmentJobs(QObject):
             unit="clips",  # progress and Cancel in the status bar
             # the first line says why; the traceback of an unexpected error is no caption
             on_error=lambda m: self.time.set_segments(dict.fromkeys(paths, m.splitlines()[0])),
+        )
+
+    def score(self, key: tuple, model: object, query, modality: str, segments: dict) -> None:
+        start(
+            self.state,
+            "Moments",
+            score_strips,
+            model,
+            query,
+            modality,
+            segments,
+            quiet=True,
+            on_done=lambda batch: self.time.set_strips(key, batch),
+            on_error=lambda m: self.time.strips_failed(key, list(segments), m),
         )
 
     def load_pictures(self, path: str, seconds: float, count: int) -> None:

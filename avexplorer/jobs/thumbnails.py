@@ -13,6 +13,7 @@ from PySide6.QtGui import QImage
 
 SPECTROGRAM_SR = 16_000
 SPECTROGRAM_MELS = 64
+SPECTROGRAM_HOP = 160  # samples: a spectrogram column is 10 ms
 
 
 def thumbnails(paths: list[str], size: int = 48, batch: int = 32) -> Iterator[tuple[dict, dict]]:
@@ -72,7 +73,7 @@ def spectrogram(path: str, seconds: float = 10.0) -> np.ndarray:
     from core.features.mel import power_mel
 
     y = load_audio(path, sr=SPECTROGRAM_SR)[: int(seconds * SPECTROGRAM_SR)]
-    mel = power_mel(y, SPECTROGRAM_SR, 512, 160, SPECTROGRAM_MELS)  # 10 ms hops
+    mel = power_mel(y, SPECTROGRAM_SR, 512, SPECTROGRAM_HOP, SPECTROGRAM_MELS)
     db = 10 * np.log10(np.maximum(mel, 1e-10))
     return db.T[::-1]
 

@@ -57,6 +57,13 @@ class AudioPlayer(QObject):
         self.current = path
         return f"Playing {Path(path).name}" + (f" from {start:.1f} s" if start > 0 else "")
 
+    def play_moment(self, path: str | None, seconds: float) -> str:
+        """``play`` from a moment, its message naming the clip and the moment when it cannot."""
+        text = self.play(path, seconds)
+        if path is not None and not text.startswith("Playing"):
+            text = f"{Path(path).name} at {seconds:.1f} s: {text}"
+        return text
+
     def _clip_ready(self, path: str) -> None:
         if self._waiting is not None and self._waiting[0] == path:
             _, start = self._waiting

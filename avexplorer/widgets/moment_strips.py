@@ -7,8 +7,6 @@ moment outlined and marked. Clicking a strip plays that result's sound from the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -19,9 +17,48 @@ from avexplorer.state import AppState
 from avexplorer.time_state import Strip, TimeState
 from avexplorer.widgets.audio_player import AudioPlayer
 
-MAX_STRIPS = 20
 STRIP_HEIGHT = 26
 _LUT = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=False)
+
+
+def strip_span(strip: Strip) -> float:
+    """Seconds from the strip's first segment's start to its last's end."""
+    return float(strip.bounds()[-1, 1]) or 1.0
+
+
+def seconds_at(strip: Strip, fraction: float) -> float:
+    """The moment at ``fraction`` of the strip's width."""
+    return max(0.0, fraction * strip_span(strip))
+
+
+def strip_tooltip(strip: Strip) -> str:
+    a, b = strip.bounds()[strip.best]
+    return f"best moment {a:.1f}-{b:.1f} s (cosine {strip.scores[strip.best]:.3f}); click to play"
+
+
+def paint_strip(
+    p: QPainter,
+    rect: QRectF,
+    strip: Strip,
+    levels: tuple[float, float],
+    outline: QRectF | None = None,
+) -> None:
+    """A cell per segment in ``rect`` coloured by cosine over ``levels``, the best moment outlined
+    (over ``outline``'s height when given: e.g. a spectrogram above the strip) and marked ▲."""
+    lo, hi = levels
+    scale = rect.width() / strip_span(strip)
+    for (a, b), score in zip(strip.bounds(), strip.scores, strict=True):
+        u = 0.0 if hi <= lo else (float(score) - lo) / (hi - lo)
+        color = QColor(*(int(c) for c in _LUT[int(np.clip(u, 0, 1) * 255)]))
+        p.fillRect(QRectF(rect.x() + a * scale, rect.y(), (b - a) * scale, rect.height()), color)
+    a, b = strip.bounds()[strip.best]
+    box = outline if outline is not None else rect.adjusted(0, -1, 0, 1)
+    x0 = rect.x() + a * scale
+    p.setPen(QPen(QColor("#e6194b"), 2))
+    p.drawRect(QRectF(x0 + 1, box.y(), (b - a) * scale - 2, box.height()))
+    p.drawText(
+        QRectF(x0, rect.y(), (b - a) * scale, rect.height()), Qt.AlignmentFlag.AlignCenter, "▲"
+    )
 
 
 class StripWidget(QWidget):
@@ -44,39 +81,20 @@ class StripWidget(QWidget):
         self.update()
 
     def _tooltip(self) -> str:
-        st = self.strip
-        if st is None:
-            return self.text
-        a, b = st.bounds()[st.best]
-        return f"best moment {a:.1f}-{b:.1f} s (cosine {st.scores[st.best]:.3f}); click to play"
-
-    def _span(self) -> float:
-        st = self.strip
-        assert st is not None
-        return float(st.bounds()[-1, 1]) or 1.0
+        return strip_tooltip(self.strip) if self.strip is not None else self.text
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         w, h = self.width(), self.height()
-        st = self.strip
-        if st is None:
+        if self.strip is None:
             p.setPen(QColor("#888"))
             p.drawText(QRectF(0, 0, w, h), Qt.AlignmentFlag.AlignVCenter, self.text)
             return
-        lo, hi = self.levels
-        scale = w / self._span()
-        for (a, b), score in zip(st.bounds(), st.scores, strict=True):
-            u = 0.0 if hi <= lo else (float(score) - lo) / (hi - lo)
-            color = QColor(*(int(c) for c in _LUT[int(np.clip(u, 0, 1) * 255)]))
-            p.fillRect(QRectF(a * scale, 2, (b - a) * scale, h - 4), color)
-        a, b = st.bounds()[st.best]
-        p.setPen(QPen(QColor("#e6194b"), 2))
-        p.drawRect(QRectF(a * scale + 1, 1, (b - a) * scale - 2, h - 2))
-        p.drawText(QRectF(a * scale, 0, (b - a) * scale, h), Qt.AlignmentFlag.AlignCenter, "▲")
+        paint_strip(p, QRectF(0, 2, w, h - 4), self.strip, self.levels)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if self.strip is not None and self.width() > 0:
-            self.clicked.emit(max(0.0, event.position().x() / self.width() * self._span()))
+            self.clicked.emit(seconds_at(self.strip, event.position().x() / self.width()))
 
 
 class MomentStrips(QWidget):
@@ -102,23 +120,21 @@ class MomentStrips(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.status)
-        state.resultsChanged.connect(self.refresh)
-        time_state.segmentsChanged.connect(self.refresh)
+        time_state.stripsChanged.connect(self.refresh)  # follows every change of results
         self.refresh()
 
     def results(self) -> list[int]:
-        r = self.state.results
-        return [int(i) for i in r.indices[:MAX_STRIPS]] if r is not None else []
+        return self.time.strip_rows()
 
     def refresh(self) -> None:
-        s, r = self.state, self.state.results
+        r = self.state.results
         indices = self.results()
+        self.strips = {i: self.time.strips.get(i) for i in indices}
         if r is None or not indices:
             self.title.setText(
                 "Query with an item or a file: each result's similarity over its "
                 "time shows here, its best moment marked."
             )
-            self.strips = {}
             self._layout([])
             return
         other = "pictures" if r.modality == "audio" else "sound"
@@ -126,19 +142,7 @@ class MomentStrips(QWidget):
             f"<b>{r.query.name}</b> ({r.modality}) against the {other} of each result, segment "
             "by segment; ▲ the best moment; click a strip to play from there"
         )
-        if not self.time.stores_segments("test"):  # encode the results' clips in one job
-            self.time.request_segments(
-                [p for i in indices if (p := s.item_path("test", i)) is not None]
-            )
-        self.strips = {i: self.time.strip(i) for i in indices}
         self._layout(indices)
-
-    def levels(self) -> tuple[float, float]:
-        scores = [st.scores for st in self.strips.values() if isinstance(st, Strip)]
-        if not scores:
-            return -1.0, 1.0
-        allv = np.concatenate(scores)
-        return float(allv.min()), float(allv.max())
 
     def _layout(self, indices: list[int]) -> None:
         while len(self.rows) < len(indices):
@@ -148,7 +152,7 @@ class MomentStrips(QWidget):
             for col, w in enumerate((name, strip, best)):
                 self.grid.addWidget(w, row, col)
             self.rows.append((name, strip, best))
-        levels = self.levels()
+        levels = self.time.strip_levels()
         for row, (name, strip, best) in enumerate(self.rows):
             visible = row < len(indices)
             for w in (name, strip, best):
@@ -163,17 +167,14 @@ class MomentStrips(QWidget):
                 strip.show_strip(st, levels)
                 best.setText(f"{a:g}-{b:.3g} s · {st.scores[st.best]:.2f}")
             else:
-                strip.show_strip(None, levels, st if isinstance(st, str) else "encoding segments…")
+                strip.show_strip(None, levels, st if isinstance(st, str) else "computing…")
                 best.setText("")
 
     def play_result_at(self, row: int, seconds: float) -> str:
         indices = self.results()
         if row >= len(indices):
             return ""
-        path = self.state.item_path("test", indices[row])
-        text = self.player.play(path, seconds)
-        if path is not None and not text.startswith("Playing"):
-            text = f"{Path(path).name} at {seconds:.1f} s: {text}"
+        text = self.player.play_moment(self.state.item_path("test", indices[row]), seconds)
         self.status.setText(text)
         self.state.message.emit(text)
         return text

@@ -1,5 +1,6 @@
-"""Retrieval view: the query, the direction, the top-k results with hit/miss marks and AP, and
-the spectrograms of the query's and the selected result's sound.
+"""Retrieval view: the query, the direction, the top-k results with hit/miss marks and AP, where
+in each of the top results' time it matches (``result_moments``: a strip, and a spectrogram when
+the results are sounds), and the spectrograms of the query's and the selected result's sound.
 
 A query comes from the dataset table, the embedding map, File > Query with a file… (the button
 here, or its shortcut), or a file dropped here: a video, a sound, an image, or an ``.npz`` of
@@ -27,12 +28,17 @@ from PySide6.QtWidgets import (
 )
 
 from avexplorer.state import DIRECTIONS, AppState
+from avexplorer.time_state import STRIP_ROWS, Strip
 from avexplorer.widgets.audio_player import AudioPlayer
+from avexplorer.widgets.moment_strips import strip_tooltip
+from avexplorer.widgets.result_moments import ResultMomentsDelegate
 
 THUMB = 40
 QUERY_THUMB = 64
 SPECTROGRAM_HEIGHT = 72
-RESULT_COLUMNS = ("#", "Clip", "Class", "Cosine", "Match")
+RESULT_COLUMNS = ("#", "Clip", "Class", "Cosine", "Match", "When")
+WHEN = RESULT_COLUMNS.index("When")
+WHEN_WIDTH = 132
 
 
 class RetrievalPanel(QWidget):
@@ -89,6 +95,16 @@ class RetrievalPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda _i: self._play_result())
         self.table.itemSelectionChanged.connect(self._show_spectrograms)
+        self.moments = ResultMomentsDelegate(self.table)
+        self.moments.momentClicked.connect(self._play_result_at)
+        self.table.setItemDelegateForColumn(WHEN, self.moments)
+        self.table.horizontalHeaderItem(WHEN).setToolTip(
+            "Where in each top result's time it matches the query: its similarity segment by "
+            "segment, the best moment marked ▲ (a sound result's spectrogram above it); click "
+            "to play from there"
+        )
+        self.table.setColumnWidth(WHEN, WHEN_WIDTH)
+        self.table.setColumnHidden(WHEN, True)  # until a row has something to show
         self.play_result = QPushButton("▶ Result")
         self.play_result.setToolTip("Play the selected result's audio (or double-click a row)")
         self.play_result.clicked.connect(self._play_result)
@@ -132,6 +148,8 @@ class RetrievalPanel(QWidget):
         state.selectionChanged.connect(self._results_changed)
         state.thumbnailsChanged.connect(self._query_changed)
         state.spectrogramsChanged.connect(self._show_spectrograms)
+        state.spectrogramsChanged.connect(self._show_moments)
+        state.time.stripsChanged.connect(self._show_moments)
 
     # ----- drops -------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -225,6 +243,36 @@ class RetrievalPanel(QWidget):
         self.table.resizeColumnToContents(4)
         self.table.selectRow(0)  # the best match, to hear or see beside the query
         self._show_spectrograms()
+        if r.modality == "visual":  # the results are sounds: their spectrograms go in the rows
+            s.request_spectrograms(
+                [p for i in r.indices[:STRIP_ROWS] if (p := s.item_path("test", int(i)))]
+            )
+        self._show_moments()
+
+    def _show_moments(self) -> None:
+        """Each top row's strip (and spectrogram, for sounds) from the state; the column shows
+        only while some row has one (or one is being computed)."""
+        s, r = self.state, self.state.results
+        cells = {}
+        for row, i in enumerate(s.time.strip_rows() if r is not None else []):
+            strip = s.time.strips.get(i)
+            path = s.item_path("test", i)
+            image = s.spectrograms.get(path) if path and r.modality == "visual" else None  # type: ignore[union-attr]
+            cells[row] = (strip, image)
+            item = self.table.item(row, WHEN)
+            if item is None:
+                item = QTableWidgetItem()
+                self.table.setItem(row, WHEN, item)
+            if isinstance(strip, Strip):
+                item.setToolTip(strip_tooltip(strip))
+            else:
+                item.setToolTip(strip if strip is not None else "computing…")
+        self.moments.show_cells(cells, s.time.strip_levels())
+        shown = any(
+            isinstance(st, Strip) or st is None or im is not None for st, im in cells.values()
+        )
+        self.table.setColumnHidden(WHEN, not shown)
+        self.table.viewport().update()
 
     def selected_result(self) -> int | None:
         row = self.table.currentRow()
@@ -271,6 +319,12 @@ class RetrievalPanel(QWidget):
             self._say("Select a result to play.")
             return
         self._say(self.player.play(self.state.item_path("test", i)))
+
+    def _play_result_at(self, row: int, seconds: float) -> None:
+        item = self.table.item(row, 1)
+        if item is not None:
+            i = item.data(Qt.ItemDataRole.UserRole)
+            self._say(self.player.play_moment(self.state.item_path("test", i), seconds))
 
     def _say(self, text: str) -> None:
         self.status.setText(text)

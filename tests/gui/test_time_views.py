@@ -110,6 +110,8 @@ def test_moment_strips_mark_where_each_result_matches_the_query(time_window, qtb
     assert r is not None
     indices = [int(i) for i in r.indices]
     assert list(strips.strips) == indices
+    # scored in a worker: each strip arrives once its batch is done
+    qtbot.waitUntil(lambda: all(strips.strips[i] is not None for i in indices), timeout=10_000)
     query_label = int(w.state.dataset.test.labels[0])
     labels = w.state.dataset.test.labels
     for i in indices:
@@ -127,6 +129,15 @@ def test_moment_strips_mark_where_each_result_matches_the_query(time_window, qtb
     # a new direction re-scores the strips against the results' sound
     w.state.set_direction("V2A")
     assert list(strips.strips) == [int(i) for i in w.state.results.indices]
+    qtbot.waitUntil(lambda: all(st is not None for st in strips.strips.values()), timeout=10_000)
+    # back to A2V: the strips of that query and model are kept, none is scored again
+    scored = []
+    w.time_state.stripsRequested.connect(lambda *a: scored.append(a))
+    w.state.set_direction("A2V")
+    assert scored == [] and all(strips.strips[i] is not None for i in indices)
+    # a new model voids them: they are scored again
+    w.state.use_embeddings(w.state.gallery)
+    assert scored
 
 
 def test_a_dataset_without_segments_says_why_there_are_none(window, qtbot):
@@ -172,10 +183,11 @@ def test_a_folder_extracted_without_segments_gets_them_from_its_clip_files(qtbot
         close_window(qtbot, w)
 
 
-def test_cancelled_segments_are_asked_for_again_by_the_next_query(window, qtbot):
+def test_cancelled_segments_are_asked_for_again_by_the_next_query(window, qtbot, monkeypatch):
     from avexplorer.time_state import CANCELLED
 
     ts = window.time_state
+    monkeypatch.setattr(ts, "can_encode", lambda: True)  # as if it named its encoders
     asked = []
     ts.segmentsRequested.connect(lambda paths, *_: asked.append(list(paths)))
     path = window.state.item_path("test", 1)
@@ -183,3 +195,60 @@ def test_cancelled_segments_are_asked_for_again_by_the_next_query(window, qtbot)
     assert ts.path_segments(path) == CANCELLED and asked == []
     window.state.set_item_query("test", 1)
     assert [path] in asked
+
+
+def test_explore_result_rows_show_when_each_result_matches(time_window, qtbot):
+    """The retrieval table's rows carry the same strips as the Time tab, computed once; a click
+    on a row's strip plays that result from the clicked moment; sound results get their
+    spectrogram above the strip."""
+    from PySide6.QtGui import QColor, QImage
+
+    from avexplorer.time_state import Strip
+    from avexplorer.widgets.retrieval_panel import WHEN
+
+    w = time_window
+    w.tabs.setCurrentWidget(w.explore_split)
+    panel, ts = w.retrieval, w.time_state
+    asked = []
+    w.state.spectrogramsRequested.connect(lambda paths: asked.extend(paths))
+    assert panel.table.isColumnHidden(WHEN)  # no query: no column
+    w.state.set_item_query("test", 0, "audio")
+    indices = [int(i) for i in w.state.results.indices]
+    scored = lambda: all(isinstance(ts.strips.get(i), Strip) for i in indices)  # noqa: E731
+    qtbot.waitUntil(scored, timeout=10_000)
+    assert not panel.table.isColumnHidden(WHEN)
+    for row, i in enumerate(indices):
+        strip, image = panel.moments.cells[row]
+        assert strip is ts.strips[i] and image is None  # pictures: no spectrogram
+    first = ts.strips[indices[0]]
+    a, b = first.bounds()[first.best]
+    assert f"best moment {a:.1f}-{b:.1f} s" in panel.table.item(0, WHEN).toolTip()
+    # a click three quarters along the first row's strip plays the first result from 3 s
+    rect = panel.table.visualRect(panel.table.model().index(0, WHEN))
+    at = QPoint(rect.left() + int(rect.width() * 0.8), rect.center().y())
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    assert " at 3." in panel.status.text() or "from 3." in panel.status.text()
+    # V2A: the results are sounds, whose spectrograms are asked for and drawn in their rows
+    w.state.set_direction("V2A")
+    indices = [int(i) for i in w.state.results.indices]
+    paths = [w.state.item_path("test", i) for i in indices]
+    assert set(paths) <= set(asked)
+    picture = QImage(300, 64, QImage.Format.Format_RGB32)
+    picture.fill(QColor("navy"))
+    w.state.set_spectrograms({paths[1]: picture})
+    assert panel.moments.cells[1][1] is picture
+    panel.table.viewport().grab()  # paints every row, the spectrogram and strip together
+
+
+def test_explore_rows_stay_compact_without_segments(window, qtbot, trained_checkpoint):
+    """The tiny dataset stores no segments and cannot make them: no column, no job."""
+    from avexplorer.widgets.retrieval_panel import WHEN
+
+    asked = []
+    window.time_state.segmentsRequested.connect(lambda *a: asked.append(a))
+    window.load_checkpoint(str(trained_checkpoint))
+    qtbot.waitUntil(lambda: window.state.gallery is not None, timeout=20_000)
+    window.state.set_item_query("test", 1)
+    assert window.state.results is not None
+    assert window.retrieval.table.isColumnHidden(WHEN) and asked == []
+    assert "does not name the encoders" in window.time_view.moments.rows[0][1].text
