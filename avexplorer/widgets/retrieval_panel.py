@@ -147,6 +147,7 @@ class RetrievalPanel(QWidget):
         state.resultsChanged.connect(self._results_changed)
         state.selectionChanged.connect(self._results_changed)
         state.thumbnailsChanged.connect(self._query_changed)
+        state.thumbnailsChanged.connect(self._show_result_pictures)
         state.spectrogramsChanged.connect(self._show_spectrograms)
         state.spectrogramsChanged.connect(self._show_moments)
         state.time.stripsChanged.connect(self._show_moments)
@@ -273,6 +274,15 @@ class RetrievalPanel(QWidget):
         )
         self.table.setColumnHidden(WHEN, not shown)
         self.table.viewport().update()
+
+    def _show_result_pictures(self) -> None:
+        """The results' first frames, once the thumbnails arrive (often after the first query)."""
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 1)
+            if item is not None:
+                i = item.data(Qt.ItemDataRole.UserRole)
+                label = int(self.state.dataset.test.labels[i])  # type: ignore[union-attr]
+                item.setIcon(self._pixmap(self.state.item_path("test", i), label, THUMB))
 
     def selected_result(self) -> int | None:
         row = self.table.currentRow()

@@ -238,6 +238,10 @@ def test_explore_result_rows_show_when_each_result_matches(time_window, qtbot):
     w.state.set_spectrograms({paths[1]: picture})
     assert panel.moments.cells[1][1] is picture
     panel.table.viewport().grab()  # paints every row, the spectrogram and strip together
+    # the results' first frames arrive after the query: the rows take them
+    w.state.set_thumbnails({paths[0]: picture}, {})
+    icon = panel.table.item(0, 1).icon().pixmap(20, 20).toImage()
+    assert icon.pixelColor(0, 0) == QColor("navy")
 
 
 def test_explore_rows_stay_compact_without_segments(window, qtbot, trained_checkpoint):
