@@ -256,6 +256,8 @@ class RetrievalPanel(QWidget):
         s, r = self.state, self.state.results
         cells = {}
         for row, i in enumerate(s.time.strip_rows() if r is not None else []):
+            if row >= self.table.rowCount():  # the table is about to be refilled
+                break
             strip = s.time.strips.get(i)
             path = s.item_path("test", i)
             image = s.spectrograms.get(path) if path and r.modality == "visual" else None  # type: ignore[union-attr]
