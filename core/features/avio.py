@@ -36,9 +36,17 @@ class Decoded:
 def open_container(path: str | Path) -> av.container.InputContainer:
     check_nonempty(path)
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        container = av.open(str(path), metadata_errors="ignore")
     except DECODE_ERRORS as e:
         raise open_failure(path, e) from None
+    if not container.streams.audio and not container.streams.video:
+        # An MP4 cut before its index opens with no streams at all (a partial download); saying
+        # "no audio track" would send the user looking for a mute clip.
+        container.close()
+        raise ClipError(
+            path, "truncated or corrupt: no audio or video track can be read from it", CORRUPT
+        )
+    return container
 
 
 def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:

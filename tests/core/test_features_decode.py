@@ -130,6 +130,18 @@ def test_cut_stream_is_reported_as_truncated(tmp_path):
     assert info.value.kind == CORRUPT
 
 
+def test_a_file_cut_inside_its_index_is_truncated_not_mute(tmp_path):
+    # Cut there, FFmpeg opens the MP4 but finds no audio or video track: the message must say
+    # the file is damaged, not send the user looking for a clip without sound.
+    whole = make_video(tmp_path / "whole.mp4", 3.0).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: int(len(whole) * 0.8)])
+    for read in (lambda: decode_file(cut, DecodeSpec()), lambda: load_audio(cut)):
+        with pytest.raises(ClipError, match="truncated or corrupt: no audio or video") as info:
+            read()
+        assert info.value.kind == CORRUPT and info.value.path == str(cut)
+
+
 def test_video_without_audio_keeps_the_picture_and_says_why(media):
     d = decode_file(media["no_audio"], DecodeSpec(frame_size=32))
     assert d.frames.shape[0] == 3
