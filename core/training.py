@@ -415,7 +415,10 @@ def _restore(
     ckpt = load_checkpoint(path)
     differences = data_differences(ckpt, data)
     if differences:
-        raise UserError(f"{path}: trained on other data ({'; '.join(differences)})")
+        raise UserError(
+            f"{path}: trained on other data ({'; '.join(differences)}); resume on the data it "
+            f"was trained on ({ckpt.data_source or 'not recorded'}), or start a new run"
+        )
     if ckpt.data_fingerprint and ckpt.data_fingerprint != data.fingerprint:
         raise UserError(
             f"{path}: trained on other data ({ckpt.data_source or 'unknown file'}) than "

@@ -230,7 +230,10 @@ def test_a_checkpoint_whose_classes_differ_from_the_data_is_refused(run, tmp_pat
         argv += ["--out", str(tmp_path / "e.npz")] if command == "embed" else []
         assert "class 0 is" in one_line_error(argv, capsys)
     argv = ["train", str(renamed), "--out", str(run / "run"), "--resume", "--quiet"]
-    assert "trained on other data" in one_line_error(argv, capsys)
+    message = one_line_error(argv, capsys)
+    # what differs, and what to do: the file it was trained on is named
+    assert "trained on other data (class 0 is" in message
+    assert f"resume on the data it was trained on ({run / 'tiny.h5'})" in message
 
 
 def test_eval_of_an_empty_split_is_an_error_not_nan(run, tmp_path, capsys):
