@@ -14,6 +14,7 @@ the generated AVE-shaped one. Run: ``python -m benchmarks.gui_responsiveness [--
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -359,8 +360,13 @@ def write_doc(rows: list[dict], quick: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    quick = "--quick" in argv
+    # a parser, so that --help (or a mistyped flag) does not start a run that rewrites the doc
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gui_responsiveness",
+        description=f"GUI stalls while training and the map at 100k clips; writes {DOC.name}.",
+    )
+    parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
+    quick = parser.parse_args(sys.argv[1:] if argv is None else argv).quick
     rows = run(quick)
     for r in rows:
         print(f"{r['figure']}: {r['value']:.1f} (alternative {r['alternative']:.1f})")
