@@ -33,18 +33,45 @@ def warm_up_in_background() -> None:
     thread.join()
 
 
+def serve(conn: Any) -> None:
+    """The child's loop: run each ``(fn, args)`` the app sends and send back ``(True, result)``
+    or ``(False, exception)``, until the app closes its end of the pipe."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the app's to handle
+    while True:
+        try:
+            fn, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = (True, fn(*args))
+        except Exception as e:
+            reply = (False, e)
+        conn.send(reply)
+
+
 class ProjectionProcess:
     """One child process, started on first use and kept for the session, that computes UMAP.
 
     UMAP's first fit in a process imports umap and loads its numba kernels from the on-disk cache
     (compiles them, on a first launch), and much of UMAP is Python that would contend with the GUI
     thread for the GIL: in a child that happens once per session and the window stays smooth.
-    ``close`` ends the child at once; a fit waiting on it is abandoned.
+
+    The child is a plain process and a pipe, not a ``multiprocessing.Pool``: a pool's worker
+    waits for work holding a lock shared with the app, so a worker killed there (a SIGTERM to the
+    whole process group, the OOM killer) left the pool unable to close and the app hanging on
+    exit, and a worker that died during a fit was replaced while the fit waited forever. Here a
+    dead child is an error at once, and ``close`` ends it whatever state it is in.
     """
 
     def __init__(self) -> None:
-        self._pool: Any = None
-        self._lock = threading.Lock()
+        self._child: Any = None  # the process
+        self._conn: Any = None  # the app's end of the pipe
+        self._sent = 0  # requests sent; replies come back in the same order
+        self._received = 0
+        self._lock = threading.Lock()  # starting the child, sending
+        self._reading = threading.Lock()  # one caller reads replies at a time
         self._closed = threading.Event()
 
     def warm_up(self) -> None:
@@ -52,14 +79,14 @@ class ProjectionProcess:
         launch), while the user does something else: a later ``layout`` then only computes.
         Starting the child takes a moment: ``prestart`` does it from a background thread."""
         with self._lock:
-            if self._closed.is_set() or self._pool is not None:
+            if self._closed.is_set() or self._child is not None:
                 return
-            self._pool = self._new_pool()
-            self._pool.apply_async(warm_up_in_background)
+            self._start()
+            self._send(warm_up_in_background, ())
 
     def prestart(self) -> threading.Thread | None:
         """``warm_up`` from a daemon thread (None when the child is already there or closing)."""
-        if self._closed.is_set() or self._pool is not None:
+        if self._closed.is_set() or self._child is not None:
             return None
         thread = threading.Thread(target=self.warm_up, name="umap-prestart", daemon=True)
         thread.start()
@@ -67,20 +94,32 @@ class ProjectionProcess:
 
     @property
     def started(self) -> bool:
-        return self._pool is not None
+        return self._child is not None
 
     def pid(self) -> int | None:
         """The child's process id (None before it starts), for measurements."""
+        child = self._child
+        return child.pid if child is not None else None
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` run in the child (after what was sent before it), blocking until it
+        returns: call it from a worker thread. An exception in the child is raised here."""
         with self._lock:
-            procs = getattr(self._pool, "_pool", None) or []
-            return procs[0].pid if procs else None
-
-    @staticmethod
-    def _new_pool() -> Any:
-        import multiprocessing as mp
-
-        with main_module_hidden():  # the pool starts its worker now
-            return mp.get_context("spawn").Pool(1)
+            if self._closed.is_set():
+                raise UserError("the app is closing")
+            if self._child is not None and not self._child.is_alive():
+                self._conn.close()  # it died (the error went to the call it was serving)
+                self._child = None
+            if self._child is None:
+                self._start()
+            ticket = self._send(fn, args)
+        with self._reading:
+            while self._received < ticket:
+                ok, value = self._receive()
+                self._received += 1
+            if not ok:
+                raise value
+            return value
 
     def layout(
         self,
@@ -95,21 +134,50 @@ class ProjectionProcess:
         The child only projects; the match ranks are made here, where torch is loaded, so that
         the child need not import it (a large share of a session's first UMAP).
         """
-        points = np.vstack([audio, visual])
-        with self._lock:
-            if self._closed.is_set():
-                raise UserError("the app is closing")
-            if self._pool is None:
-                self._pool = self._new_pool()
-            pending = self._pool.apply_async(project, (points, method, previous))
-        while not pending.ready():
-            if self._closed.wait(0.1):
-                raise UserError("the app is closing")
-        return layout_with_ranks(epoch, method, pending.get(), audio, visual)
+        coords = self.call(project, np.vstack([audio, visual]), method, previous)
+        return layout_with_ranks(epoch, method, coords, audio, visual)
 
     def close(self) -> None:
+        """End the child at once; a call waiting on it raises "the app is closing"."""
         self._closed.set()
         with self._lock:
-            if self._pool is not None:
-                self._pool.terminate()
-                self._pool = None
+            child, self._child = self._child, None
+        if child is not None:
+            child.kill()
+            child.join(5)
+            self._conn.close()
+
+    def _start(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._conn, theirs = ctx.Pipe()
+        self._sent = self._received = 0
+        with main_module_hidden():
+            self._child = ctx.Process(target=serve, args=(theirs,), name="umap", daemon=True)
+            self._child.start()
+        theirs.close()  # the child's end lives in the child: EOF there once the app's end closes
+
+    def _send(self, fn: Any, args: tuple) -> int:
+        self._conn.send((fn, args))
+        self._sent += 1
+        return self._sent
+
+    def _receive(self) -> tuple[bool, Any]:
+        """The next reply; waits while the child works, watching for the app closing and for a
+        child that died (its end of the pipe then closes)."""
+        child, conn = self._child, self._conn
+        while not self._closed.is_set() and child is not None:
+            try:
+                if conn.poll(0.1):
+                    return conn.recv()
+                continue
+            except (EOFError, OSError):
+                if self._closed.is_set():
+                    break
+            child.join(1)
+            raise UserError(
+                f"the UMAP process ended unexpectedly (exit code {child.exitcode}); "
+                "the next layout starts a new one"
+            )
+        raise UserError("the app is closing")

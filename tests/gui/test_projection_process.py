@@ -70,3 +70,40 @@ def test_a_loaded_checkpoint_prestarts_the_umap_process_which_the_app_shuts_down
     finally:
         if not closed:
             close_window(qtbot, w)
+
+
+def test_a_child_that_dies_during_a_call_is_an_error_and_the_next_call_starts_a_new_one():
+    import os
+
+    from avexplorer.jobs.projection import ProjectionProcess
+    from core.errors import UserError
+
+    process = ProjectionProcess()
+    try:
+        first = process.call(os.getpid)
+        with pytest.raises(UserError, match="ended unexpectedly.*exit code 3"):
+            process.call(os._exit, 3)
+        assert process.call(int, "7") == 7
+        assert process.pid() != first
+    finally:
+        process.close()
+
+
+def test_close_returns_when_the_child_was_killed_while_waiting_for_work():
+    """A SIGTERM to the app's whole process group reaches the child too, while it waits for
+    work; the app's close must still end at once (a multiprocessing pool hung here)."""
+    import os
+    import signal
+    import threading
+
+    from avexplorer.jobs.projection import ProjectionProcess
+
+    process = ProjectionProcess()
+    process.call(int)  # started and idle
+    pid = process.pid()
+    os.kill(pid, signal.SIGTERM)
+    closing = threading.Thread(target=process.close, daemon=True)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive(), "close() hung on a dead child"
+    assert not _alive(pid)
