@@ -81,7 +81,7 @@ def test_a_child_that_dies_during_a_call_is_an_error_and_the_next_call_starts_a_
     process = ProjectionProcess()
     try:
         first = process.call(os.getpid)
-        with pytest.raises(UserError, match="ended unexpectedly.*exit code 3"):
+        with pytest.raises(UserError, match=r"ended unexpectedly.*exit code 3"):
             process.call(os._exit, 3)
         assert process.call(int, "7") == 7
         assert process.pid() != first
