@@ -1,6 +1,6 @@
 """Build the demo dataset: (re)import its sources, render the clips, extract the shipped features.
 
-    python resources/build_demo.py --sources-from DIR   # DIR from shared/tools/demo-sources.sh
+    python resources/build_demo.py --sources-from DIR   # DIR from resources/fetch_demo_sources.sh
     python resources/build_demo.py                      # clips to the cache, features to resources
     python resources/build_demo.py --clips-only --clips /tmp/demo
 
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sources-from",
         type=Path,
-        help="a demo-sources.sh output folder to import into resources/ first",
+        help="a fetch_demo_sources.sh output folder to import into resources/ first",
     )
     parser.add_argument(
         "--clips",
