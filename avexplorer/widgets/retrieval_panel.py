@@ -105,6 +105,8 @@ class RetrievalPanel(QWidget):
         )
         self.table.setColumnWidth(WHEN, WHEN_WIDTH)
         self.table.setColumnHidden(WHEN, True)  # until a row has something to show
+        for column in (0, 2, 3, 4):  # before the first query, as wide as their headers
+            self.table.resizeColumnToContents(column)
         self.play_result = QPushButton("▶ Result")
         self.play_result.setToolTip("Play the selected result's audio (or double-click a row)")
         self.play_result.clicked.connect(self._play_result)

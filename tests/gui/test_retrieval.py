@@ -101,3 +101,14 @@ def test_playing_audio_without_a_clip_file_gives_a_message_not_a_crash(qtbot, lo
     loaded.state.set_item_query("test", 0)
     loaded.retrieval._play_query()
     assert "missing" in loaded.retrieval.status.text() or "no" in loaded.retrieval.status.text()
+
+
+def test_the_empty_results_table_fits_its_panel_before_the_first_query(qtbot, window):
+    """Before any query the columns are as wide as their headers and the clip name takes the
+    rest, so the panel shows no horizontal scroll bar."""
+    window.resize(1280, 800)
+    window.tabs.setCurrentIndex(1)
+    table = window.retrieval.table
+    qtbot.waitUntil(lambda: table.isVisible(), timeout=5_000)
+    assert table.horizontalScrollBar().maximum() == 0
+    assert table.columnWidth(1) > max(table.columnWidth(c) for c in (0, 2, 3, 4))
