@@ -83,6 +83,8 @@ class ProjectionProcess:
                 return
             self._start()
             self._send(warm_up_in_background, ())
+        if self._closed.is_set():  # the app closed while the child was starting
+            self._end_child()
 
     def prestart(self) -> threading.Thread | None:
         """``warm_up`` from a daemon thread (None when the child is already there or closing)."""
@@ -113,6 +115,9 @@ class ProjectionProcess:
             if self._child is None:
                 self._start()
             ticket = self._send(fn, args)
+        if self._closed.is_set():  # the app closed while the child was starting
+            self._end_child()
+            raise UserError("the app is closing")
         with self._reading:
             while self._received < ticket:
                 ok, value = self._receive()
@@ -138,14 +143,17 @@ class ProjectionProcess:
         return layout_with_ranks(epoch, method, coords, audio, visual)
 
     def close(self) -> None:
-        """End the child at once; a call waiting on it raises "the app is closing"."""
+        """End the child at once; a call waiting on it raises "the app is closing". Never waits
+        for a child being started (``warm_up`` ends that one itself)."""
         self._closed.set()
-        with self._lock:
-            child, self._child = self._child, None
+        self._end_child()
+
+    def _end_child(self) -> None:
+        child, conn, self._child = self._child, self._conn, None
         if child is not None:
             child.kill()
             child.join(5)
-            self._conn.close()
+            conn.close()
 
     def _start(self) -> None:
         import multiprocessing as mp
