@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
         for n, name in enumerate(("&Training", "&Explore", "&Metrics", "T&ime", "&Labels"), 1):
             self._action(v, name, lambda i=n - 1: self.tabs.setCurrentIndex(i), f"Ctrl+{n}")
         self._action(v, "Compute &UMAP", lambda: s.set_projection("umap"), "Ctrl+U")
+        self._action(v, "Compute t-&SNE", lambda: s.set_projection("tsne"), "Ctrl+T")
         self._action(v, "&PCA", lambda: s.set_projection("pca"), "Ctrl+Shift+U")
 
         h = m.addMenu("&Help")

@@ -1,9 +1,9 @@
 """2-D layouts of a run's test embeddings for the map: coordinates, match ranks and a KD-tree.
 
 Qt-free, so the training process (``avexplorer.jobs.training_process``) can compute each epoch's PCA
-layout next to the embeddings it already makes: the GUI thread then only draws. UMAP layouts are
-computed on request in the app's projection process (``avexplorer.jobs.projection``), which
-makes only the coordinates: ranks and the KD-tree are made here, by the caller.
+layout next to the embeddings it already makes: the GUI thread then only draws. UMAP and t-SNE
+layouts are computed on request in the app's projection process (``avexplorer.jobs.projection``),
+which makes only the coordinates: ranks and the KD-tree are made here, by the caller.
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ from core.scores import MapScores
 from core.selection import Selection, SelectionError, mean_query
 
 DIRECTIONS = ("A2V", "V2A")
-PROJECTIONS = ("pca", "umap")
+# The map's layouts (core.projection's methods) and the names the app shows for them.
+PROJECTIONS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 ACTIVE_STATES = ("starting", "running", "paused")
 
 # Qualitative palette (Tableau 20 reordered so the first ten are the strong colours).
@@ -709,7 +710,8 @@ class AppState(QObject):
         return run.name if run is not None else "loaded checkpoint"
 
     def previous_layout(self, rid: int, epoch: int, method: str) -> Layout | None:
-        """The layout of the nearest earlier epoch with ``method`` (for alignment and UMAP init)."""
+        """The layout of the nearest earlier epoch with ``method`` (for alignment, and as the start
+        of a UMAP or t-SNE)."""
         layouts = self.layouts_for(rid)
         earlier = [e for e, m in layouts if m == method and e < epoch]
         return layouts[(max(earlier), method)] if earlier else None
@@ -736,6 +738,7 @@ class AppState(QObject):
         self._requery()
 
     def set_projection(self, method: str) -> None:
+        """Show the map in ``method`` (a key of ``PROJECTIONS``, in any case)."""
         method = method.lower()
         if method in PROJECTIONS and method != self.projection:
             self.projection = method

@@ -175,29 +175,16 @@ def paired_points(n: int, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _layouts() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    from core.projection import UMAP_EPOCHS, umap_2d
+    from core.projection import UMAP_EPOCHS, tsne_2d, umap_2d
 
-    def tsne_fft(x: np.ndarray) -> np.ndarray:
-        from openTSNE import TSNE
-
-        return np.asarray(
-            TSNE(metric="cosine", n_jobs=1, random_state=0, negative_gradient_method="fft").fit(x)
-        )
-
-    out = {
+    return {
         f"UMAP, PCA start, {UMAP_EPOCHS} epochs (the app's default)": umap_2d,
         "UMAP, PCA start, 100 epochs": lambda x: umap_2d(x, n_epochs=100),
         "UMAP, umap-learn's default (spectral start; 500 epochs below 10k points, 200 above)": (
             lambda x: umap_2d(x, start="spectral", n_epochs=None)
         ),
+        "openTSNE FFT t-SNE (PCA init)": tsne_2d,  # the map's t-SNE
     }
-    try:
-        import openTSNE  # noqa: F401
-
-        out["openTSNE FFT t-SNE (PCA init)"] = tsne_fft
-    except ImportError:
-        pass
-    return out
 
 
 def quality(x: np.ndarray, y: np.ndarray, labels: np.ndarray, truth: np.ndarray) -> dict:

@@ -33,6 +33,7 @@ STACK = (
     "faiss-cpu",
     "scikit-learn",
     "umap-learn",
+    "openTSNE",
     "PySide6-Essentials",
     "pyqtgraph",
     "aisfx",

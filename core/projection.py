@@ -1,7 +1,12 @@
-"""2-D projections of embeddings for the app's embedding map: PCA now, UMAP on request.
+"""2-D projections of embeddings for the app's embedding map: PCA now, UMAP or t-SNE on request.
 
-Pure functions on numpy arrays, no Qt. UMAP is imported only inside ``umap_2d`` so that importing
-this module stays cheap.
+Pure functions on numpy arrays, no Qt. UMAP and openTSNE are imported only inside ``umap_2d`` and
+``tsne_2d`` so that importing this module stays cheap.
+
+UMAP or t-SNE: on paired embedding-like points (benchmarks/projection.py, docs/benchmarks.md)
+openTSNE's FFT t-SNE keeps far more of each clip's audio-visual pairs and nearest neighbours on
+the map than UMAP, at several times UMAP's cost. UMAP is the map's quick non-linear layout and
+t-SNE the faithful one.
 
 What a first UMAP costs, and why ``umap_2d`` is built as it is (figures in docs/benchmarks.md):
 umap-learn's code is compiled by numba on first use in every process, most of it in pynndescent's
@@ -35,7 +40,7 @@ import numpy as np
 
 from core.numba_cache import import_numba
 
-Method = Literal["pca", "umap"]
+Method = Literal["pca", "umap", "tsne"]
 UmapStart = Literal["pca", "spectral"]
 
 # The map's UMAP runs this many epochs from the PCA layout (module docstring: "Which UMAP").
@@ -168,6 +173,34 @@ def _umap_scaled(layout: np.ndarray) -> np.ndarray:
     return (layout - layout.mean(axis=0)) / (layout.std(axis=0) + 1e-9) * 5.0
 
 
+def tsne_2d(
+    x: np.ndarray, init: np.ndarray | None = None, seed: int = 0, threads: int = 1
+) -> np.ndarray:
+    """[N, D] -> [N, 2] openTSNE FFT t-SNE layout (cosine metric), the layout
+    benchmarks/projection.py measures: it starts from the data's PCA layout, or from ``init``
+    [N, 2], a previous layout of the same points, rescaled to the small spread t-SNE's
+    optimisation expects. Deterministic for a ``seed``; ``threads`` is openTSNE's ``n_jobs``.
+    Slow: run it off the GUI thread.
+    """
+    from openTSNE import TSNE
+    from openTSNE.initialization import rescale
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or len(x) < 4:
+        raise ValueError(f"t-SNE needs an [N, D] array of at least 4 rows, got shape {x.shape}")
+    first: str | np.ndarray = "pca"
+    if init is not None and init.shape == (len(x), 2):
+        first = rescale(np.asarray(init, dtype=np.float64))
+    tsne = TSNE(
+        metric="cosine",
+        initialization=first,
+        negative_gradient_method="fft",
+        n_jobs=threads,
+        random_state=seed,
+    )
+    return np.asarray(tsne.fit(x), dtype=np.float32)
+
+
 def warm_up_umap() -> None:
     """Load UMAP's kernels from the on-disk cache (compiling them on a first launch) with a tiny
     fit, so that the first layout a user asks for does not wait for them."""
@@ -211,8 +244,10 @@ def project(
         coords = pca_2d(x)
     elif method == "umap":
         coords = umap_2d(x, init=previous, seed=seed)
+    elif method == "tsne":
+        coords = tsne_2d(x, init=previous, seed=seed)
     else:
-        raise ValueError(f"unknown projection {method!r}; choose pca or umap")
+        raise ValueError(f"unknown projection {method!r}; choose pca, umap or tsne")
     return align_to(coords, previous)
 
 

@@ -20,7 +20,7 @@ from avexplorer.jobs.projection import ProjectionProcess
 from avexplorer.jobs.runner import live_workers, start
 from avexplorer.jobs.training_process import train_in_process, training_batches
 from avexplorer.projections import Layout, compute_layout
-from avexplorer.state import AppState
+from avexplorer.state import PROJECTIONS, AppState
 from core.control import TrainControl
 from core.errors import UserError
 
@@ -157,14 +157,14 @@ class JobController(QObject):
             return
         slow = method != "pca"
         if slow and any(m != "pca" for _, _, m in self._pending_layouts):
-            # One UMAP at a time, and only the newest request waits: during training a request
-            # comes every epoch, and a queue of stale epochs would keep the map behind.
+            # One UMAP or t-SNE at a time, and only the newest request waits: during training a
+            # request comes every epoch, and a queue of stale epochs would keep the map behind.
             self._slow_layout_next = key
             return
         self._pending_layouts.add(key)
         prev = self.state.previous_layout(rid, epoch, method)
         prev_coords = prev.coords if prev is not None else None
-        title = f"{method.upper()} projection, epoch {epoch}"
+        title = f"{PROJECTIONS[method]} projection, epoch {epoch}"
 
         def settle() -> None:
             self._pending_layouts.discard(key)

@@ -1,4 +1,5 @@
-"""UMAP layouts in a child process that lives for the session (PCA is cheap: see projections)."""
+"""UMAP and t-SNE layouts in a child process that lives for the session (PCA is cheap: see
+projections)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ def serve(conn: Any) -> None:
 
 
 class ProjectionProcess:
-    """One child process, started on first use and kept for the session, that computes UMAP.
+    """One child process, started on first use and kept for the session, that computes UMAP and
+    t-SNE layouts (t-SNE, openTSNE's compiled code, needs no warm-up; it runs here for the same
+    reason as UMAP: a long fit that must neither block nor slow the GUI thread).
 
     UMAP's first fit in a process imports umap and loads its numba kernels from the on-disk cache
     (compiles them, on a first launch), and much of UMAP is Python that would contend with the GUI
@@ -185,7 +188,7 @@ class ProjectionProcess:
                     break
             child.join(1)
             raise UserError(
-                f"the UMAP process ended unexpectedly (exit code {child.exitcode}); "
-                "the next layout starts a new one"
+                "the projection process (UMAP, t-SNE) ended unexpectedly "
+                f"(exit code {child.exitcode}); the next layout starts a new one"
             )
         raise UserError("the app is closing")

@@ -74,10 +74,12 @@ class EmbeddingMap(QWidget):
         super().__init__(parent)
         self.state = state
         self.method_box = QComboBox()
-        self.method_box.addItems([m.upper() for m in PROJECTIONS])
-        self.method_box.setCurrentText(state.projection.upper())
+        for method, name in PROJECTIONS.items():
+            self.method_box.addItem(name, method)
+        self.method_box.setCurrentIndex(self.method_box.findData(state.projection))
         self.method_box.setToolTip(
-            "PCA is immediate; UMAP is computed in the background on request"
+            "PCA is immediate; UMAP and t-SNE are computed in the background on request "
+            "(t-SNE takes longer and keeps each clip's pairs and neighbours closer)"
         )
         self.color_box = QComboBox()
         self.color_box.addItems(["By class", "By rank of true match"])
@@ -174,7 +176,9 @@ class EmbeddingMap(QWidget):
         self._lasso_index: tuple[Layout, PolygonIndex] | None = None
         self._drawn: Layout | None = None  # the layout whose positions the point cloud holds
 
-        self.method_box.currentTextChanged.connect(lambda text: state.set_projection(text))
+        self.method_box.currentIndexChanged.connect(
+            lambda i: state.set_projection(self.method_box.itemData(i))
+        )
         self.color_box.currentIndexChanged.connect(lambda _i: self.redraw())
         self.lines_box.toggled.connect(self._lines_toggled)
         self.slider.valueChanged.connect(self._slider_moved)
@@ -251,7 +255,7 @@ class EmbeddingMap(QWidget):
 
     def _projection_changed(self, method: str) -> None:
         self.method_box.blockSignals(True)
-        self.method_box.setCurrentText(method.upper())
+        self.method_box.setCurrentIndex(self.method_box.findData(method))
         self.method_box.blockSignals(False)
         self._show_slider_epoch()
 
@@ -261,9 +265,10 @@ class EmbeddingMap(QWidget):
         epoch = self._epochs[min(self.slider.value(), len(self._epochs) - 1)]
         layouts = self._layouts()
         layout = layouts.get((epoch, self.method))
-        self.epoch_label.setText(f"{epoch} ({self.method.upper()})")
+        name = PROJECTIONS[self.method]
+        self.epoch_label.setText(f"{epoch} ({name})")
         if layout is None:
-            self.epoch_label.setText(f"{epoch}: computing {self.method.upper()}…")
+            self.epoch_label.setText(f"{epoch}: computing {name}…")
             self.state.layoutRequested.emit(self.run_id, epoch, self.method)
             return
         self.show_layout(layout)
@@ -286,7 +291,7 @@ class EmbeddingMap(QWidget):
         if emb is not None and emb.model is None and emb.checkpoint is None:
             # Embeddings handed over as they are (avexplorer.show): no model, no epoch.
             name, what = dataset_name(self.state.dataset), "embeddings as given"
-        self.plot.setTitle(f"{name}: {what} ({layout.method.upper()})", size="10pt")
+        self.plot.setTitle(f"{name}: {what} ({PROJECTIONS[layout.method]})", size="10pt")
 
     def redraw(self) -> None:
         layout, data = self.layout_shown, self.state.dataset

@@ -63,11 +63,14 @@ def test_joint_projection_splits_audio_and_visual_rows():
 
 def test_unknown_method_is_an_error():
     with pytest.raises(ValueError, match="unknown projection"):
-        project(_blobs(), "tsne")
+        project(_blobs(), "isomap")  # type: ignore[arg-type]
 
 
-def test_importing_projection_does_not_import_umap():
-    code = "import sys, core.projection; print('umap' in sys.modules or 'numba' in sys.modules)"
+def test_importing_projection_does_not_import_umap_or_opentsne():
+    code = (
+        "import sys, core.projection; "
+        "print(any(m in sys.modules for m in ('umap', 'numba', 'openTSNE')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -79,6 +82,25 @@ def test_umap_started_from_previous_layout_stays_close():
     second = project(x, "umap", previous=first)
     assert second.shape == first.shape
     assert np.isfinite(second).all()
+
+
+def test_tsne_keeps_classes_apart_and_repeats_with_its_seed():
+    """The map's t-SNE: finite [N, 2], each point's map neighbours in its class, the same seed
+    the same map; started from a previous layout, it stays aligned to it."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(6)
+    labels = np.arange(200) % 4
+    x = ((rng.normal(size=(4, 32)) * 3)[labels] + rng.normal(size=(200, 32))).astype(np.float32)
+    first = project(x, "tsne", seed=2)
+    assert first.shape == (200, 2) and first.dtype == np.float32 and np.isfinite(first).all()
+    _, near = cKDTree(first).query(first, 6)
+    assert (labels[near[:, 1:]] == labels[:, None]).mean() > 0.95
+    assert np.array_equal(first, project(x, "tsne", seed=2))
+    drift = x + 0.05 * rng.normal(size=x.shape).astype(np.float32)
+    second = project(drift, "tsne", previous=first)
+    assert np.isfinite(second).all()
+    assert np.abs(second - first).mean() < 0.2 * np.abs(first - first.mean(axis=0)).mean()
 
 
 def test_numba_cache_folder_is_the_users_cache_unless_numba_is_told_otherwise(

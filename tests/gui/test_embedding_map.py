@@ -38,6 +38,32 @@ def test_umap_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
     assert m.layout_shown.method == "pca"
 
 
+def test_tsne_from_the_view_menu_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
+    """View > Compute t-SNE (Ctrl+T): a status-bar task while the projection process fits, the
+    PCA map meanwhile, then the t-SNE map; the map's box offers it too."""
+    m, state = loaded.map, loaded.state
+    outcome: list[str] = []
+    state.layoutReady.connect(lambda _r, _e, method: method != "pca" and outcome.append(method))
+    state.error.connect(lambda title, msg: outcome.append(f"{title}: {msg}"))
+    action = next(a for a in loaded.view_menu.actions() if a.text() == "Compute t-&SNE")
+    assert action.shortcut().toString() == "Ctrl+T"
+    action.trigger()
+    assert state.projection == "tsne" and m.method_box.currentText() == "t-SNE"
+    assert "computing t-SNE" in m.epoch_label.text()
+    assert m.layout_shown.method == "pca"
+    assert any(t.name.startswith("t-SNE projection") for t in state.tasks)
+    qtbot.waitUntil(lambda: bool(outcome), timeout=120_000)
+    assert outcome == ["tsne"]
+    assert m.layout_shown.method == "tsne"
+    assert m.layout_shown.coords.shape == (2 * 24, 2) and np.isfinite(m.layout_shown.coords).all()
+    assert "t-SNE" in m.plot.getPlotItem().titleLabel.text
+    assert not state.tasks
+    m.method_box.setCurrentText("PCA")
+    assert state.projection == "pca" and m.layout_shown.method == "pca"
+    m.method_box.setCurrentText("t-SNE")  # the box sends the method, not the name it shows
+    assert state.projection == "tsne" and m.layout_shown.method == "tsne"  # kept: at once
+
+
 def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, loaded, monkeypatch):
     """During training a UMAP request comes every epoch: stale ones must not queue up."""
     from core.config import RunConfig
