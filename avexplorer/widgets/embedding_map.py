@@ -222,7 +222,11 @@ class EmbeddingMap(QWidget):
         if rid != self.run_id and (rid == self.state.current_run_id or rid < 0):
             self.run_id = rid
             self._follow = True
-        if rid == self.run_id and method == self.method:
+        # A PCA layout arriving while the map shows UMAP or t-SNE is the sign of new embeddings:
+        # the map then asks for its own method's layout of them.
+        if rid == self.run_id and (
+            method == self.method or (epoch, self.method) not in self._layouts()
+        ):
             self._refresh_epochs(show=epoch if self._follow or epoch == self._wanted() else None)
 
     def _wanted(self) -> int | None:

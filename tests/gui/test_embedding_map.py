@@ -64,6 +64,19 @@ def test_tsne_from_the_view_menu_is_computed_in_the_background_and_replaces_pca(
     assert state.projection == "tsne" and m.layout_shown.method == "tsne"  # kept: at once
 
 
+def test_a_checkpoint_opened_with_tsne_chosen_is_shown_in_tsne(qtbot, window, trained_checkpoint):
+    """t-SNE chosen before there are embeddings (or while a run trains): the new embeddings'
+    PCA layout arrives first, and the map asks for their t-SNE instead of staying empty."""
+    m, state = window.map, window.state
+    state.set_projection("tsne")
+    window.load_checkpoint(str(trained_checkpoint))
+    qtbot.waitUntil(
+        lambda: any(method == "tsne" for _, method in state.checkpoint_layouts), timeout=120_000
+    )
+    qtbot.waitUntil(lambda: m.layout_shown is not None, timeout=5_000)
+    assert m.layout_shown.method == "tsne"
+
+
 def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, loaded, monkeypatch):
     """During training a UMAP request comes every epoch: stale ones must not queue up."""
     from core.config import RunConfig
