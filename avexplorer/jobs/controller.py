@@ -166,7 +166,13 @@ class JobController(QObject):
         prev_coords = prev.coords if prev is not None else None
         title = f"{PROJECTIONS[method]} projection, epoch {epoch}"
 
-        def settle() -> None:
+        settled = False
+
+        def settle() -> None:  # once per job: at its result, its error, or its end (a cancel)
+            nonlocal settled
+            if settled:
+                return
+            settled = True
             self._pending_layouts.discard(key)
             if slow:
                 waiting, self._slow_layout_next = self._slow_layout_next, None
@@ -185,7 +191,11 @@ class JobController(QObject):
             fn, args = self.projections.layout, (epoch, emb.audio, emb.visual, method, prev_coords)
         else:
             fn, args = compute_layout, (emb, method, prev_coords)
-        start(self.state, title, fn, *args, on_done=done, on_error=failed)
+        # A slow layout can be cancelled (Cancel ends the projection process's fit); a PCA is
+        # over before anyone could.
+        unit = "layout" if slow else ""
+        worker = start(self.state, title, fn, *args, on_done=done, on_error=failed, unit=unit)
+        worker.finished.connect(settle)
 
     # ----- checkpoints and queries ---------------------------------------------------------------
     def compute_metrics(self, rid: int, epoch: int) -> None:

@@ -106,9 +106,13 @@ class ProjectionProcess:
         child = self._child
         return child.pid if child is not None else None
 
-    def call(self, fn: Any, *args: Any) -> Any:
+    def call(self, fn: Any, *args: Any, progress: Any = None) -> Any:
         """``fn(*args)`` run in the child (after what was sent before it), blocking until it
-        returns: call it from a worker thread. An exception in the child is raised here."""
+        returns: call it from a worker thread. An exception in the child is raised here.
+
+        ``progress(0, 0)`` is called while it waits; an exception it raises (a Cancel) ends the
+        child, which cannot stop a fit half-way, and is raised here: the next call starts a new
+        child."""
         with self._lock:
             if self._closed.is_set():
                 raise UserError("the app is closing")
@@ -123,7 +127,7 @@ class ProjectionProcess:
             raise UserError("the app is closing")
         with self._reading:
             while self._received < ticket:
-                ok, value = self._receive()
+                ok, value = self._receive(progress)
                 self._received += 1
             if not ok:
                 raise value
@@ -136,13 +140,14 @@ class ProjectionProcess:
         visual: np.ndarray,
         method: str,
         previous: np.ndarray | None,
+        progress: Any = None,
     ) -> Layout:
         """Blocks until the child returns the coordinates: call it from a worker thread.
 
         The child only projects; the match ranks are made here, where torch is loaded, so that
         the child need not import it (a large share of a session's first UMAP).
         """
-        coords = self.call(project, np.vstack([audio, visual]), method, previous)
+        coords = self.call(project, np.vstack([audio, visual]), method, previous, progress=progress)
         return layout_with_ranks(epoch, method, coords, audio, visual)
 
     def close(self) -> None:
@@ -174,11 +179,17 @@ class ProjectionProcess:
         self._sent += 1
         return self._sent
 
-    def _receive(self) -> tuple[bool, Any]:
+    def _receive(self, progress: Any = None) -> tuple[bool, Any]:
         """The next reply; waits while the child works, watching for the app closing and for a
         child that died (its end of the pipe then closes)."""
         child, conn = self._child, self._conn
         while not self._closed.is_set() and child is not None:
+            if progress is not None:
+                try:
+                    progress(0, 0)
+                except BaseException:
+                    self._end_child()
+                    raise
             try:
                 if conn.poll(0.1):
                     return conn.recv()

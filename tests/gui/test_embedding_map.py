@@ -84,7 +84,7 @@ def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, l
     jobs, state = loaded.jobs, loaded.state
     release, computed = threading.Event(), []
 
-    def slow_layout(epoch, audio, visual, method, previous):
+    def slow_layout(epoch, audio, visual, method, previous, progress=None):
         computed.append(epoch)
         release.wait(10)
         pca = layout_of(epoch, audio, visual, "pca", previous)  # quick stand-in for UMAP
@@ -184,3 +184,43 @@ def test_map_legend_names_the_classes_and_is_in_the_png(qtbot, loaded, tmp_path)
         for y in range(legend_top, png.height(), 2)
     }
     assert {c.name() for c in loaded.state.colors} <= colours  # every swatch is in the image
+
+
+def sleeping_project(*_args):
+    """A fit that would not end on its own (run in the projection process)."""
+    import time
+
+    time.sleep(600)
+
+
+def test_cancel_ends_a_slow_layout_and_the_next_request_runs_afresh(qtbot, loaded, monkeypatch):
+    """Cancel in the status bar stops a UMAP half-way (its process ends: a fit cannot be stopped
+    inside it), the PCA map stays, and asking again computes the UMAP in a new process."""
+    import os
+
+    import avexplorer.jobs.projection as job
+
+    m, state, projections = loaded.map, loaded.state, loaded.jobs.projections
+    monkeypatch.setattr(job, "project", sleeping_project)
+    state.set_projection("umap")
+
+    def umap_tasks() -> list:
+        return [t for t in state.tasks if "UMAP" in t.name]
+
+    qtbot.waitUntil(lambda: projections.pid() is not None and bool(umap_tasks()), timeout=30_000)
+    pid = projections.pid()
+    assert state.cancellable
+    state.cancel()
+    qtbot.waitUntil(lambda: not umap_tasks(), timeout=30_000)
+    qtbot.waitUntil(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10_000)
+    assert m.layout_shown.method == "pca"
+
+    monkeypatch.undo()  # the real fit again
+    shown: list[str] = []
+    state.layoutReady.connect(lambda _r, _e, method: shown.append(method))
+    state.error.connect(lambda title, msg: shown.append(f"{title}: {msg}"))
+    state.set_projection("pca")
+    state.set_projection("umap")
+    qtbot.waitUntil(lambda: bool(shown), timeout=300_000)
+    assert shown == ["umap"] and m.layout_shown.method == "umap"
+    assert projections.pid() != pid
