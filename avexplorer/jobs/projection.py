@@ -85,7 +85,8 @@ class ProjectionProcess:
             if self._closed.is_set() or self._child is not None:
                 return
             self._start()
-            self._send(warm_up_in_background, ())
+            with contextlib.suppress(UserError):  # closed meanwhile: ended just below
+                self._send(warm_up_in_background, ())
         if self._closed.is_set():  # the app closed while the child was starting
             self._end_child()
 
@@ -117,8 +118,7 @@ class ProjectionProcess:
             if self._closed.is_set():
                 raise UserError("the app is closing")
             if self._child is not None and not self._child.is_alive():
-                self._conn.close()  # it died (the error went to the call it was serving)
-                self._child = None
+                self._end_child()  # it died (the error went to the call it was serving)
             if self._child is None:
                 self._start()
             ticket = self._send(fn, args)
@@ -167,15 +167,23 @@ class ProjectionProcess:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
-        self._conn, theirs = ctx.Pipe()
-        self._sent = self._received = 0
+        ours, theirs = ctx.Pipe()
+        child = ctx.Process(target=serve, args=(theirs,), name="umap", daemon=True)
         with main_module_hidden():
-            self._child = ctx.Process(target=serve, args=(theirs,), name="umap", daemon=True)
-            self._child.start()
+            child.start()
         theirs.close()  # the child's end lives in the child: EOF there once the app's end closes
+        # Seen by ``close`` only once started: a close meanwhile finds no child, and the caller,
+        # seeing the app closed, ends this one.
+        self._sent = self._received = 0
+        self._child, self._conn = child, ours
 
     def _send(self, fn: Any, args: tuple) -> int:
-        self._conn.send((fn, args))
+        try:
+            self._conn.send((fn, args))
+        except OSError:
+            if self._closed.is_set():  # ``close`` closed the pipe under us
+                raise UserError("the app is closing") from None
+            raise
         self._sent += 1
         return self._sent
 
