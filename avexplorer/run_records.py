@@ -53,7 +53,9 @@ def record_of(run: Any, data: AVDataset | None) -> dict[str, Any]:
     """The ``run.json`` of a ``state.Run``."""
     return {
         "name": run.name,
-        "config": run.config.to_dict(),
+        "config": run.config.to_dict(),  # as resolved once the run started
+        "requested": run.requested.to_dict() if run.requested is not None else None,
+        "settings": run.settings,
         "dataset": run.dataset,
         "dataset_key": dataset_key(data),
         "created": run.created,

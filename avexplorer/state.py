@@ -20,6 +20,7 @@ which embeddings a query searches. Nothing here draws or blocks.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import tempfile
@@ -120,6 +121,8 @@ class Run:
 
     id: int
     name: str
+    # The run's settings: as requested (fields may be "auto") until it starts, then as resolved
+    # by core.auto (what it trains with and records); ``requested`` keeps the request.
     config: RunConfig
     color: QColor
     out_dir: Path
@@ -144,6 +147,8 @@ class Run:
     checkpoints: dict[str, Path] = field(default_factory=dict)
     finished: RunFinished | None = None
     visible: bool = True  # overlaid in the plots
+    requested: RunConfig | None = None  # the settings as asked for, "auto" fields unresolved
+    settings: str = ""  # what its "auto" fields became (RunStarted.settings)
 
     @property
     def method(self) -> str:
@@ -456,6 +461,7 @@ class AppState(QObject):
             id=rid,
             name=f"{method} {rid}",
             config=config,
+            requested=config,
             color=QColor(_RUN_PALETTE[(rid - 1) % len(_RUN_PALETTE)]),
             out_dir=self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}-{rid}",
             dataset=dataset_name(self.dataset),
@@ -507,7 +513,8 @@ class AppState(QObject):
         return n
 
     def _restored_run(self, rid: int, folder: Path, record: dict[str, Any]) -> Run:
-        config = RunConfig.from_dict(record["config"])
+        config = RunConfig.from_saved(record["config"])
+        requested = record.get("requested")
         run = Run(
             id=rid,
             name=str(record.get("name") or f"{config.loss.method} {rid}"),
@@ -518,6 +525,8 @@ class AppState(QObject):
             dataset_key=dict(record.get("dataset_key") or {}),
             created=run_records.when(record),
             restored=True,
+            requested=RunConfig.from_dict(requested) if requested else None,
+            settings=str(record.get("settings", "")),
             steps_per_epoch=int(record.get("steps_per_epoch", 0)),
             total_epochs=int(record.get("total_epochs", 0)),
         )
@@ -580,6 +589,7 @@ class AppState(QObject):
                 run.total_epochs = ev.total_epochs
                 run.started = time.monotonic()
                 run.state = "running"
+                self._run_resolved(run, ev)
                 self.runStateChanged.emit(rid)
             elif isinstance(ev, AlignmentSnapshot):
                 # Full batches only: an epoch's short last batch (6 x 6 of a batch of 64) would
@@ -609,6 +619,18 @@ class AppState(QObject):
                 self.add_embeddings(rid, ev)
         if stepped:
             self.stepsAppended.emit(rid)
+
+    def _run_resolved(self, run: Run, ev: RunStarted) -> None:
+        """The run started: its config is now the one it trains with, "auto" resolved; its
+        record says so at once (a run the app loses mid-way keeps what it ran with)."""
+        run.config = RunConfig.from_dict(ev.config)
+        run.settings = ev.settings
+        if ev.settings:
+            self.message.emit(f"{run.name}: {ev.settings}")
+        if not run.restored:
+            # A failed write is said when the run ends, where the record is written again.
+            with contextlib.suppress(OSError):
+                run_records.write(run.out_dir, run_records.record_of(run, self.dataset))
 
     def run_failed(self, rid: int, message: str) -> None:
         if rid in self.runs:

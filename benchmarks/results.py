@@ -77,7 +77,8 @@ class Job:
     def config(self) -> Any:
         from core.config import RunConfig, method_config
 
-        base = RunConfig(device="cpu", threads=1, snapshot_every=0)
+        # The tables here are of the paper's psd (its r_end 0.3 unless a row sets another).
+        base = RunConfig(device="cpu", threads=1, snapshot_every=0, recipe="paper")
         cfg = method_config(self.method, base.replace(**{"optim.epochs": self.epochs}))
         return cfg.replace(**{"seed": self.seed, **dict(BASE_OVERRIDES), **dict(self.overrides)})
 
@@ -574,6 +575,7 @@ def diagnose(out_path: Path, seed: int = 0) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from core.auto import paper_settings
     from core.config import RunConfig, method_config
     from core.model import AVEmbedder
     from core.objective import Objective
@@ -598,8 +600,9 @@ def diagnose(out_path: Path, seed: int = 0) -> dict[str, Any]:
         "runs": {},
     }
     for method in ("psd", "triplet"):
-        base = RunConfig(device="cpu", threads=1, snapshot_every=0, seed=seed)
-        base = base.replace(**dict(BASE_OVERRIDES))
+        base = RunConfig(device="cpu", threads=1, snapshot_every=0, seed=seed, recipe="paper")
+        # This loop runs the steps itself, so it sets the paper's values of the auto fields.
+        base = base.replace(**paper_settings(), **dict(BASE_OVERRIDES))
         cfg = method_config(method, base)
         torch.manual_seed(seed)
         model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, cfg.model)

@@ -116,7 +116,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if problem:
         raise UserError(f"{path}: a damaged or foreign checkpoint ({problem})")
     try:
-        config = RunConfig.from_dict(_this_machine(payload["config"]))
+        config = RunConfig.from_saved(_this_machine(payload["config"]))
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"{path}: its config is not understood ({_first_line(e)})") from None
     return Checkpoint(

@@ -6,10 +6,12 @@ a checkpoint loaded with ``weights_only=True``, JSON and command-line flags.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
 import re
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -19,6 +21,11 @@ from core.errors import UserError
 
 Method = Literal["psd", "triplet", "infonce"]
 METHODS: tuple[str, ...] = ("psd", "triplet", "infonce")
+# "auto": the value is set from the data when a run starts (core.training.auto)
+AUTO = "auto"
+Auto = Literal["auto"]
+Recipe = Literal["default", "paper"]
+RECIPES: tuple[str, ...] = ("default", "paper")
 
 
 class ConfigError(UserError, ValueError):
@@ -43,6 +50,28 @@ def bounded(
     return field(default=default, metadata={"range": (lo, hi, lo_open, hi_open)})
 
 
+def auto_field(
+    paper: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> Any:
+    """A field that may be ``"auto"``, and is by default: a run sets it from its train split
+    (``core.training.auto.resolve``) and records the value it used. Declaring a field this way
+    (annotated ``<type> | Literal["auto"]``) is all it takes to make it auto-able; the rule that
+    picks its value is ``core.training.auto.auto_settings``.
+
+    ``paper`` is its value in the paper's recipe (METHOD.md), which is also what a config saved
+    before the field existed meant. A concrete value is checked against the range as ``bounded``.
+    """
+    return field(
+        default=AUTO,
+        metadata={"range": (lo, hi, lo_open, hi_open), "paper": paper, "saved_default": paper},
+    )
+
+
 class _Validated:
     """Every config section checks its fields when built, so that no code path (CLI flags, the
     app's form, a checkpoint, a JSON file) can make a config that a run would choke on.
@@ -56,7 +85,10 @@ class _Validated:
         hints = _hints(type(self))
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            checked = _check_value(_qualified(type(self), f.name), value, hints[f.name])
+            if "paper" in f.metadata and isinstance(value, str) and value == AUTO:
+                continue  # resolved when a run starts
+            hint = _without_auto(hints[f.name])
+            checked = _check_value(_qualified(type(self), f.name), value, hint)
             if checked is not value:
                 object.__setattr__(self, f.name, checked)
             if "range" in f.metadata:
@@ -105,7 +137,8 @@ class LossConfig(_Validated):
 @dataclass(frozen=True)
 class ScheduleConfig(_Validated):
     r_start: float = bounded(1.0, 0.0, 1.0)
-    r_end: float = bounded(0.3, 0.0, 1.0)
+    # auto: from the train split's label rate (core.training.auto); the paper's value is 0.3
+    r_end: float | Literal["auto"] = auto_field(paper=0.3, lo=0.0, hi=1.0)
     shape: Literal["linear", "cosine", "step"] = "linear"
     steps: int = bounded(3, 1)  # number of plateaus for the "step" shape
 
@@ -138,6 +171,9 @@ class RunConfig(_Validated):
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    # How "auto" fields are set: "default" from the train split's label rate, "paper" to the
+    # paper's values (METHOD.md's psd); a config saved before recipes existed was the paper's.
+    recipe: Recipe = field(default="default", metadata={"saved_default": "paper"})
     seed: int = bounded(0, 0, 2**32 - 1)
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     # torch CPU threads; 0 keeps torch's default
@@ -157,6 +193,26 @@ class RunConfig(_Validated):
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Inverse of ``to_dict``; unknown keys are an error naming the key."""
         return _build(cls, d, prefix="")
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any]) -> RunConfig:
+        """A config a run saved (checkpoint, config.json, run.json). A field it lacks did not
+        exist when it was saved, so the run trained as the field's ``saved_default`` says (an
+        auto field's paper value: what the code did before) rather than as today's default."""
+        d = copy.deepcopy(d)
+        for dotted, value in _saved_defaults().items():
+            node = d
+            *parents, leaf = dotted.split(".")
+            for p in parents:
+                node = node.setdefault(p, {}) if isinstance(node, dict) else node
+            if isinstance(node, dict):
+                node.setdefault(leaf, value)
+        return cls.from_dict(d)
+
+    def unresolved(self) -> list[str]:
+        """Dotted names of the fields still "auto" (a run resolves them when it starts)."""
+        flat = _flatten(self.to_dict())
+        return [dotted for dotted in auto_fields() if flat[dotted] == AUTO]
 
     def replace(self, **overrides: Any) -> RunConfig:
         """Return a copy with dotted overrides applied, e.g. ``{"loss.margin": 0.3, "seed": 2}``."""
@@ -190,6 +246,25 @@ _HINTS: dict[type, dict[str, Any]] = {}
 def _qualified(cls: type, name: str) -> str:
     section = next((k for k, v in _SECTIONS.items() if v is cls), None)
     return f"{section}.{name}" if section else name
+
+
+def _without_auto(hint: Any) -> Any:
+    """The annotation of an auto field without its ``| Auto`` (``float | Auto`` -> ``float``)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(hint) if a != Auto]
+        if len(rest) == 1:
+            return rest[0]
+    return hint
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _check_value(name: str, value: Any, hint: Any) -> Any:
@@ -253,16 +328,44 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def flat_fields() -> list[tuple[str, Any, Any]]:
-    """(dotted name, default, type annotation) for every leaf field: drives CLI flags and forms."""
-    out: list[tuple[str, Any, Any]] = []
+def _leaf_fields() -> list[tuple[str, Any]]:
+    """(dotted name, dataclass field) of every leaf field, in declaration order."""
+    out: list[tuple[str, Any]] = []
     for f in fields(RunConfig):
         if f.name in _SECTIONS:
-            for sf in fields(_SECTIONS[f.name]):
-                out.append((f"{f.name}.{sf.name}", sf.default, sf.type))
+            out.extend((f"{f.name}.{sf.name}", sf) for sf in fields(_SECTIONS[f.name]))
         else:
-            out.append((f.name, f.default, f.type))
+            out.append((f.name, f))
     return out
+
+
+def flat_fields() -> list[tuple[str, Any, Any]]:
+    """(dotted name, default, type annotation) for every leaf field: drives CLI flags and forms.
+    An auto field's default is "auto"; ``auto_fields`` gives the type of its concrete values."""
+    return [(dotted, f.default, f.type) for dotted, f in _leaf_fields()]
+
+
+def auto_fields() -> dict[str, Any]:
+    """Dotted name -> paper value of every field that may be "auto" (declared with
+    ``auto_field``); the paper value's type is the type of the field's concrete values."""
+    return {dotted: f.metadata["paper"] for dotted, f in _leaf_fields() if "paper" in f.metadata}
+
+
+def field_range(dotted: str) -> tuple[float | None, float | None]:
+    """The (low, high) limits of a ``bounded`` or ``auto_field`` field (None: no limit)."""
+    for name, f in _leaf_fields():
+        if name == dotted:
+            lo, hi, *_ = f.metadata.get("range", (None, None))
+            return lo, hi() if callable(hi) else hi
+    raise KeyError(f"unknown config field {dotted!r}")
+
+
+def _saved_defaults() -> dict[str, Any]:
+    return {
+        dotted: f.metadata["saved_default"]
+        for dotted, f in _leaf_fields()
+        if "saved_default" in f.metadata
+    }
 
 
 # Fields a method never reads (the app disables their editors). Only psd has a teacher, a
@@ -278,6 +381,7 @@ _PSD_ONLY = frozenset(
         "loss.lambda_soft",
         "loss.teacher",
         "loss.teacher_momentum",
+        "recipe",  # the baselines' auto fields always take the paper's values
     }
 )
 _IGNORED: dict[str, frozenset[str]] = {
@@ -307,23 +411,3 @@ def method_config(method: str, base: RunConfig | None = None) -> RunConfig:
     if method != "psd":
         cfg = cfg.replace(**{"schedule.r_start": 1.0, "schedule.r_end": 1.0})
     return cfg
-
-
-# With unlabelled train pairs, psd did better keeping every label it has than hiding more of them
-# as r_t falls: docs/results.md, "Few labels, design exploration" (r_end 1 against 0.3 at 5 % and
-# 10 % labels; 0.3 peaks early, then decays).
-_FEW_LABEL_SETTINGS: dict[str, Any] = {"schedule.r_end": 1.0}
-
-
-def few_label_advice(config: RunConfig, has_unlabelled: bool) -> dict[str, Any]:
-    """The settings docs/results.md recommends for a train split with unlabelled pairs that
-    ``config`` does not already have (empty when none apply); the CLI and the app both say it."""
-    if not has_unlabelled or config.loss.method != "psd":
-        return {}
-    current = config.to_dict()
-    advice = {}
-    for dotted, value in _FEW_LABEL_SETTINGS.items():
-        section, name = dotted.split(".")
-        if current[section][name] != value:
-            advice[dotted] = value
-    return advice

@@ -30,6 +30,8 @@ class RunStarted:
     start_epoch: int  # the epoch the run starts in: 1, or later when resuming
     start_step: int  # steps of start_epoch already done, > 0 when resuming mid-epoch
     n_labelled: int = -1  # train pairs with a label (after data.label_fraction), -1: unknown
+    # what the "auto" settings became, e.g. "psd: 5.0 % of train pairs labelled -> r_end 1 (auto)"
+    settings: str = ""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ def ratio_schedule(cfg: ScheduleConfig, epochs: int) -> np.ndarray:
         raise ValueError("epochs must be at least 1")
     for name in ("r_start", "r_end"):
         v = getattr(cfg, name)
+        if isinstance(v, str):
+            raise ValueError(f"schedule.{name} is {v!r}: resolve the config first (core.auto)")
         if not 0.0 < v <= 1.0:
             raise ValueError(f"schedule.{name} must be in (0, 1], got {v}")
     progress = np.arange(epochs) / max(epochs - 1, 1)  # 0 at the first epoch, 1 at the last

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from core.atomic import atomic_write
+from core.auto import resolve
 from core.batches import BatchSampler, batch_slices, epoch_order
 from core.checkpoint import Checkpoint, data_differences, load_checkpoint, save_checkpoint
 from core.config import RunConfig
@@ -149,6 +150,10 @@ def _train(
 ) -> Iterator[Event]:
     set_threads(config.threads)
     torch.manual_seed(config.seed)
+    ckpt = load_checkpoint(resume_from) if resume_from is not None else None
+    # Every "auto" setting gets its value here, before anything reads it (a resumed run keeps
+    # the values it recorded); the run saves and reports the resolved config only.
+    config, settings = resolve(config, data, ckpt.config if ckpt is not None else None)
     train_split = hide_labels(data.train, config.data.label_fraction, config.data.label_seed)
     try:
         sampler = BatchSampler(
@@ -176,8 +181,8 @@ def _train(
     objective = Objective(config.loss)
     generator = torch.Generator().manual_seed(config.seed)  # draws of the annotated subsets
     state = _RunState()
-    if resume_from is not None:
-        state = _restore(resume_from, config, data, model, optimizer, teacher, generator)
+    if ckpt is not None:
+        state = _restore(ckpt, resume_from, config, data, model, optimizer, teacher, generator)
     if out is not None:
         with atomic_write(out / "config.json", "w") as f:
             f.write(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -223,6 +228,7 @@ def _train(
         start_epoch=state.epoch + 1,
         start_step=state.step,
         n_labelled=int(train_split.labelled.sum()),
+        settings=settings,
     )
     try:
         while state.epoch < epochs:
@@ -404,6 +410,7 @@ def _run_dict(state: _RunState) -> dict[str, Any]:
 
 
 def _restore(
+    ckpt: Checkpoint,
     path: str | Path,
     config: RunConfig,
     data: AVDataset,
@@ -412,7 +419,6 @@ def _restore(
     teacher: Any,
     generator: torch.Generator,
 ) -> _RunState:
-    ckpt = load_checkpoint(path)
     differences = data_differences(ckpt, data)
     if differences:
         raise UserError(

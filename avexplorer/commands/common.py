@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.checkpoint import Checkpoint, data_differences, load_checkpoint
-from core.config import RunConfig, flat_fields
+from core.config import AUTO, RunConfig, auto_fields, flat_fields
 from core.data import AVDataset, Split, load_h5
 from core.device import resolve_device
 from core.errors import UserError
@@ -51,16 +51,22 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     that only the flags a user gives override the config (METHOD.md's defaults otherwise)."""
     group = parser.add_argument_group("config (defaults from docs/method.md)")
     flags = _config_flags()
+    auto = auto_fields()
     for dotted, default, _ in flat_fields():
         name = flags[dotted]
-        kind = type(default)
+        kind = type(auto.get(dotted, default))
+        parse = _parse_bool if kind is bool else kind
+        extra = ""
+        if dotted in auto:  # "auto" (the default) or a value
+            parse = _auto_or(parse)
+            extra = f"; auto: set from the train split's label rate, paper: {auto[dotted]}"
         group.add_argument(
             f"--{name}",
             dest=f"cfg:{dotted}",
             default=None,
-            metavar=kind.__name__.upper(),
-            type=_parse_bool if kind is bool else kind,
-            help=f"{dotted} (default {default})",
+            metavar=kind.__name__.upper() + ("|auto" if dotted in auto else ""),
+            type=parse,
+            help=f"{dotted} (default {default}{extra})",
         )
 
 
@@ -94,6 +100,14 @@ def load_model_and_split(args: argparse.Namespace) -> tuple[AVEmbedder, Checkpoi
         raise UserError(f"{data.source}: the {args.split} split has no pairs")
     device = resolve_device(args.device)
     return ckpt.build_model(device), ckpt, split, device
+
+
+def _auto_or(parse: Any) -> Any:
+    def parse_auto(text: str) -> Any:
+        return AUTO if text == AUTO else parse(text)
+
+    parse_auto.__name__ = getattr(parse, "__name__", "value")  # argparse names it in errors
+    return parse_auto
 
 
 def _parse_bool(text: str) -> bool:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from avexplorer.commands.common import add_config_flags, config_overrides, load_data
 from core.checkpoint import load_checkpoint
-from core.config import RunConfig, few_label_advice, method_config
+from core.config import RunConfig, method_config
 from core.errors import UserError
 from core.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
 from core.scores import MapScores
@@ -101,6 +101,10 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 return 130 if ev.stopped else 0
             continue
         if isinstance(ev, RunStarted):
+            # The run's first line: what its "auto" settings became (core.auto), kept with the
+            # results on stdout.
+            if ev.settings:
+                print(ev.settings, flush=True)
             if not quiet:
                 bar = tqdm(
                     total=ev.total_epochs * ev.steps_per_epoch,
@@ -120,16 +124,6 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 ),
                 file=sys.stderr,
             )
-            advice = few_label_advice(RunConfig.from_dict(ev.config), bool(labelled))
-            if advice:
-                flags = " ".join(
-                    f"--{k.split('.')[-1].replace('_', '-')} {v:g}" for k, v in advice.items()
-                )
-                print(
-                    f"note: with unlabelled pairs psd does better keeping every label ({flags}); "
-                    "see docs/results.md",
-                    file=sys.stderr,
-                )
         elif isinstance(ev, StepEnd) and bar is not None:
             bar.update(1)
             bar.set_postfix(epoch=ev.epoch, loss=f"{ev.losses['total']:.3f}", r=f"{ev.r:.2f}")

@@ -2,15 +2,18 @@
 
 Every config field gets an editor by its type (a choice list for ``Literal`` fields, a spin box
 for numbers, a check box for booleans, a line for text): a field added to the config appears
-here with no change to the app. The method's ignored fields (``core.config.ignored_fields``) are
-disabled. The fields a run is usually tuned by are shown first; the rest under "More settings".
+here with no change to the app. A field that may be "auto" (``core.config.auto_fields``) has
+"auto" as its first entry, which reads "auto (1)" once the panel has said what it resolves to for
+the open dataset. The method's ignored fields (``core.config.ignored_fields``) are disabled. The
+fields a run is usually tuned by are shown first; the rest under "More settings".
 """
 
 from __future__ import annotations
 
 import os
 import typing
-from typing import Any
+from types import UnionType
+from typing import Any, Union
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -26,10 +29,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.config import RunConfig, flat_fields, ignored_fields, method_config
+from core.config import (
+    AUTO,
+    RunConfig,
+    auto_fields,
+    field_range,
+    flat_fields,
+    ignored_fields,
+    method_config,
+)
 
 MAIN_FIELDS = (
     "loss.method",
+    "recipe",
     "optim.epochs",
     "optim.batch_size",
     "optim.lr",
@@ -39,12 +51,15 @@ MAIN_FIELDS = (
     "schedule.r_end",
     "schedule.shape",
     "loss.lambda_dis",
+    "loss.contrastive_weight",
     "loss.teacher",
     "loss.temperature",
     "data.label_fraction",  # few labels: simulate a low label rate on a labelled file
 )
 LABELS = {
     "loss.method": "Method",
+    "recipe": "Recipe",
+    "loss.contrastive_weight": "Contrastive w",
     "optim.batch_size": "Batch size",
     "optim.lr": "Learning rate",
     "loss.margin": "Margin m",
@@ -68,18 +83,68 @@ def label_of(dotted: str) -> str:
 
 
 def choices_of(dotted: str) -> tuple[str, ...]:
-    """The allowed values of a ``Literal`` field, () for any other."""
+    """The allowed values of a ``Literal`` field, () for any other ("auto" left out)."""
     hints = typing.get_type_hints(RunConfig)
     *parents, leaf = dotted.split(".")
     cls: Any = RunConfig
     for p in parents:
         cls = hints[p]
         hints = typing.get_type_hints(cls)
-    args = typing.get_args(hints[leaf])
-    return tuple(str(a) for a in args) if typing.get_origin(hints[leaf]) is typing.Literal else ()
+    hint = hints[leaf]
+    members = typing.get_args(hint) if typing.get_origin(hint) in (Union, UnionType) else (hint,)
+    if any(typing.get_origin(m) is not typing.Literal for m in members):
+        return ()
+    return tuple(str(a) for m in members for a in typing.get_args(m) if a != AUTO)
+
+
+class AutoChoice(QComboBox):
+    """A choice that may be "auto": its first entry."""
+
+    def is_auto(self) -> bool:
+        return self.currentIndex() == 0
+
+    def set_auto(self) -> None:
+        self.setCurrentIndex(0)
+
+    def show_resolved(self, value: Any) -> None:
+        self.setItemText(0, AUTO if value is None else f"{AUTO} ({value})")
+
+
+class AutoNumber(QDoubleSpinBox):
+    """A number that may be "auto": one step below the field's lowest value, shown as text."""
+
+    def is_auto(self) -> bool:
+        return self.value() == self.minimum()
+
+    def set_auto(self) -> None:
+        self.setValue(self.minimum())
+
+    def show_resolved(self, value: Any) -> None:
+        self.setSpecialValueText(AUTO if value is None else f"{AUTO} ({value:g})")
+
+
+def auto_editor_for(dotted: str, paper: Any) -> QWidget:
+    """The editor of a field that may be "auto", showing "auto" (its default)."""
+    choices = choices_of(dotted)
+    if choices:
+        w: Any = AutoChoice()
+        w.addItems([AUTO, *choices])
+    else:
+        lo, hi = field_range(dotted)
+        step = abs(paper) / 10 if paper else 0.05
+        w = AutoNumber()
+        w.setDecimals(_decimals(paper or step))
+        w.setRange((lo if lo is not None else 0.0) - step, hi if hi is not None else 1e6)
+        w.setSingleStep(step)
+        w.setSpecialValueText(AUTO)
+    w.set_auto()
+    return w
 
 
 def editor_for(dotted: str, default: Any) -> QWidget:
+    paper = auto_fields().get(dotted)
+    if paper is not None:
+        return auto_editor_for(dotted, paper)
     choices = choices_of(dotted)
     if choices:
         w: Any = QComboBox()
@@ -112,6 +177,8 @@ def _decimals(x: float) -> int:
 
 
 def value_of(w: QWidget) -> Any:
+    if isinstance(w, AutoChoice | AutoNumber) and w.is_auto():
+        return AUTO
     if isinstance(w, QComboBox):
         return w.currentText()
     if isinstance(w, QCheckBox):
@@ -124,7 +191,9 @@ def value_of(w: QWidget) -> Any:
 
 
 def set_value(w: QWidget, value: Any) -> None:
-    if isinstance(w, QComboBox):
+    if isinstance(w, AutoChoice | AutoNumber) and value == AUTO:
+        w.set_auto()
+    elif isinstance(w, QComboBox):
         w.setCurrentText(str(value))
     elif isinstance(w, QCheckBox):
         w.setChecked(bool(value))
@@ -138,6 +207,7 @@ class RunForm(QWidget):
     """Editors for every config field; ``config()`` is the run they describe."""
 
     methodChanged = Signal(str)
+    changed = Signal()  # any field was edited (or set)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -151,6 +221,11 @@ class RunForm(QWidget):
             self.defaults[dotted] = default
             w = editor_for(dotted, default)
             tip = f"{dotted} (default {default})"
+            if dotted in auto_fields():
+                tip = (
+                    f"{dotted} (default auto: set from the train split's label rate when the run "
+                    f"starts; the paper's value is {auto_fields()[dotted]})"
+                )
             w.setToolTip(tip)
             w.setMinimumWidth(70)
             label = QLabel(label_of(dotted))
@@ -175,6 +250,13 @@ class RunForm(QWidget):
         box.addWidget(self.more_button)
         box.addWidget(self.more)
         self.fields["loss.method"].currentTextChanged.connect(self._method_changed)  # type: ignore[attr-defined]
+        for w in self.fields.values():
+            signal = next(
+                getattr(w, name)
+                for name in ("currentTextChanged", "toggled", "valueChanged", "textChanged")
+                if hasattr(w, name)
+            )
+            signal.connect(self.changed)
         self._method_changed(self.method)
 
     def _flow(self, columns: int) -> None:
@@ -227,6 +309,13 @@ class RunForm(QWidget):
         """Set fields by dotted name (``--train`` and tests use it)."""
         for key, value in values.items():
             set_value(self.fields[key], value)
+
+    def show_resolved(self, values: dict[str, Any]) -> None:
+        """Show what each "auto" field resolves to (dotted name -> value; none: plain "auto")."""
+        for dotted in auto_fields():
+            w = self.fields[dotted]
+            if isinstance(w, AutoChoice | AutoNumber):
+                w.show_resolved(values.get(dotted))
 
 
 def _rank(dotted: str) -> int:

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
 
 from avexplorer import run_records
 from avexplorer.state import AppState, map_scores_text
-from avexplorer.widgets.run_form import RunForm, label_of
-from core.config import RunConfig, few_label_advice
+from avexplorer.widgets.run_form import RunForm
+from core.auto import resolve
+from core.config import RunConfig, auto_fields
 from core.errors import UserError
 
 SMALL_STEPS = 8  # fewer batches of METHOD.md's size per epoch than this: a small dataset
@@ -61,16 +62,21 @@ class TrainingPanel(QWidget):
         inner.setContentsMargins(4, 4, 4, 4)
         inner.addWidget(self.form)
         inner.addWidget(self.defaults_note)
-        self.few_label_note = QLabel()
-        self.few_label_note.setWordWrap(True)
-        self.few_label_note.setTextFormat(Qt.TextFormat.RichText)
-        self.few_label_note.linkActivated.connect(self._apply_few_label_advice)
-        self.few_label_note.hide()
-        inner.addWidget(self.few_label_note)
-        for key in ("loss.method", "data.label_fraction", "schedule.r_end"):
-            editor = self.fields[key]
-            changed = getattr(editor, "currentTextChanged", None) or editor.valueChanged  # type: ignore[attr-defined]
-            changed.connect(self._update_few_label_note)
+        # What the "auto" settings become on the open dataset: the line the run will print.
+        self.auto_note = QLabel()
+        self.auto_note.setWordWrap(True)
+        self.auto_note.setTextFormat(Qt.TextFormat.PlainText)  # the run's line, as it prints it
+        font = self.auto_note.font()
+        font.setPointSizeF(font.pointSizeF() * 0.9)
+        self.auto_note.setFont(font)
+        self.auto_note.setToolTip(
+            'Fields left at "auto" are set from the share of train pairs that carry a label '
+            "(after the label fraction) when the run starts; the run records the values. A "
+            "value you set is kept. Recipe 'paper' gives the paper's psd."
+        )
+        self.auto_note.hide()
+        inner.addWidget(self.auto_note)
+        self.form.changed.connect(self._update_auto_note)
         inner.addStretch(1)  # fields stay at the top on a tall screen
         # The form scrolls rather than squeezing the plots on a small screen.
         scroll = QScrollArea()
@@ -286,31 +292,31 @@ class TrainingPanel(QWidget):
     def _dataset_changed(self) -> None:
         self._update_buttons()
         self.apply_dataset_defaults()
-        self._update_few_label_note()
+        self._update_auto_note()
 
-    def _few_label_advice(self) -> dict[str, object]:
+    def _update_auto_note(self) -> None:
+        """Show what "auto" resolves to for the open dataset, as core.auto resolves it when the
+        run starts (the same function: the run's first line will read the same)."""
         data = self.state.dataset
-        if data is None:
-            return {}
         try:
             config = self.config()
-        except UserError:  # a field being edited; the note follows once it is valid
-            return {}
-        unlabelled = not data.train.labelled.all() or config.data.label_fraction < 1
-        return few_label_advice(config, unlabelled)
-
-    def _update_few_label_note(self) -> None:
-        advice = self._few_label_advice()
-        if advice:
-            settings = ", ".join(f"{label_of(k)} {v:g}" for k, v in advice.items())
-            self.few_label_note.setText(
-                "<small>With unlabelled train pairs psd did better keeping every label "
-                f"({settings}; docs/results.md): <a href='few-labels'>use it</a></small>"
-            )
-        self.few_label_note.setVisible(bool(advice))
-
-    def _apply_few_label_advice(self, _href: str) -> None:
-        self.set_values(**self._few_label_advice())
+        except (UserError, KeyError):  # a field being edited; the note follows once it is valid
+            return
+        if data is None or not len(data.train):
+            self.form.show_resolved({})
+            self.auto_note.hide()
+            return
+        resolved, line = resolve(config, data)
+        flat = resolved.to_dict()
+        values = {}
+        for dotted in auto_fields():
+            node = flat
+            for part in dotted.split("."):
+                node = node[part]
+            values[dotted] = node
+        self.form.show_resolved(values)
+        self.auto_note.setText(line)
+        self.auto_note.show()
 
     def apply_dataset_defaults(self) -> None:
         """Batch size and epochs suited to the dataset; METHOD.md's stay one click away.

@@ -1,6 +1,6 @@
 import pytest
 
-from core.config import RunConfig, method_config
+from core.config import RunConfig, auto_fields, method_config
 
 
 def test_round_trip_through_dict():
@@ -13,7 +13,9 @@ def test_defaults_follow_the_method_spec():
     cfg = RunConfig()
     assert (cfg.model.hidden, cfg.model.dim) == (512, 128)
     assert (cfg.loss.margin, cfg.loss.lambda_dis, cfg.loss.teacher_momentum) == (0.2, 0.1, 0.99)
-    assert (cfg.schedule.r_start, cfg.schedule.r_end, cfg.schedule.shape) == (1.0, 0.3, "linear")
+    assert (cfg.schedule.r_start, cfg.schedule.shape) == (1.0, "linear")
+    assert cfg.schedule.r_end == "auto" and cfg.recipe == "default"  # set from the data
+    assert auto_fields()["schedule.r_end"] == 0.3  # the paper's value
     assert (cfg.optim.lr, cfg.optim.weight_decay) == (1e-3, 1e-5)
 
 
@@ -26,7 +28,7 @@ def test_unknown_fields_are_errors_naming_them():
 
 def test_baselines_use_every_label():
     assert method_config("triplet").schedule.r_end == 1.0
-    assert method_config("psd").schedule.r_end == 0.3
+    assert method_config("psd").schedule.r_end == "auto"
     with pytest.raises(ValueError, match="unknown method"):
         method_config("moco")
 
@@ -92,13 +94,3 @@ def test_sections_validate_when_built_directly_and_from_a_dict():
 def test_whole_numbers_are_accepted_for_float_fields_and_stored_as_floats():
     cfg = RunConfig().replace(**{"loss.margin": 1})
     assert cfg.loss.margin == 1.0 and isinstance(cfg.loss.margin, float)
-
-
-def test_few_label_advice_is_r_end_1_for_psd_with_unlabelled_pairs_only():
-    from core.config import few_label_advice
-
-    psd = method_config("psd")
-    assert few_label_advice(psd, has_unlabelled=True) == {"schedule.r_end": 1.0}
-    assert few_label_advice(psd, has_unlabelled=False) == {}
-    assert few_label_advice(psd.replace(**{"schedule.r_end": 1.0}), has_unlabelled=True) == {}
-    assert few_label_advice(method_config("triplet"), has_unlabelled=True) == {}

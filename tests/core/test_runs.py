@@ -211,6 +211,7 @@ def test_sigterm_stops_the_cli_run_like_ctrl_c_and_it_resumes(tiny_h5, tmp_path)
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert proc.stdout.readline().startswith("triplet: ")  # the settings it resolved
     assert proc.stdout.readline().startswith("epoch 1:")  # running, past its first save
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)

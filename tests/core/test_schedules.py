@@ -24,7 +24,9 @@ def test_step_has_plateaus():
 
 
 def test_one_epoch_uses_r_start_and_bad_values_are_rejected():
-    assert ratio_schedule(ScheduleConfig(), 1).tolist() == [1.0]
+    assert ratio_schedule(ScheduleConfig(r_end=0.3), 1).tolist() == [1.0]
+    with pytest.raises(ValueError, match="resolve"):
+        ratio_schedule(ScheduleConfig(), 5)  # r_end "auto" is set by the run, from its data
     with pytest.raises(ValueError, match="r_end"):
         ratio_schedule(ScheduleConfig(r_end=0.0), 5)
     with pytest.raises(ValueError, match="shape"):

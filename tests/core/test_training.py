@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.auto import resolve
 from core.checkpoint import load_checkpoint
 from core.config import method_config
 from core.events import (
@@ -195,7 +196,8 @@ def test_epoch_end_writes_history_last_and_best(tiny_data, tmp_path):
     ckpt = load_checkpoint(tmp_path / "model.pt")
     assert ckpt.class_names == list(tiny_data.class_names)
     assert (ckpt.audio_dim, ckpt.visual_dim) == (tiny_data.audio_dim, tiny_data.visual_dim)
-    assert ckpt.config == small(epochs=2)
+    # the config as run: its "auto" fields resolved (tests/core/test_auto.py)
+    assert ckpt.config == resolve(small(epochs=2), tiny_data)[0]
 
 
 def test_resume_refuses_a_different_method(tiny_data, tmp_path):

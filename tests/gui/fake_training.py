@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.auto import resolve
 from core.events import (
     AlignmentSnapshot,
     EpochEnd,
@@ -37,11 +38,14 @@ def val_scores(epoch: int) -> MapScores:
 
 
 def fake_train(config, data, out_dir=None, control=None, step_seconds: float = 0.002):
+    config, settings = resolve(config, data)  # as core.training.train does, first thing
     batch = config.optim.batch_size
     n = len(data.train)
     sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
     epochs = config.optim.epochs
-    yield RunStarted(config.to_dict(), "cpu", n, len(data.val), len(sizes), epochs, 1, 0)
+    yield RunStarted(
+        config.to_dict(), "cpu", n, len(data.val), len(sizes), epochs, 1, 0, settings=settings
+    )
     out = Path(out_dir) if out_dir is not None else None
     history = []
     for i in range(epochs):  # epochs and steps are numbered from 1, as core/events.py says

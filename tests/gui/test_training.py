@@ -153,31 +153,3 @@ def test_form_is_generated_from_the_config_and_disables_what_a_method_ignores(wi
     form.set_values(**{"loss.method": "psd", "loss.margin": 0.35, "model.dropout": 0.2})
     cfg = window.training_panel.config()
     assert (cfg.loss.margin, cfg.model.dropout, cfg.threads) == (0.35, 0.2, 1)
-
-
-def test_form_suggests_the_few_label_settings_when_train_pairs_lack_labels(window):
-    """docs/results.md: with unlabelled pairs psd does better with r_end 1; the form says so for a
-    simulated label rate and for a file with unlabelled pairs, and one click applies it."""
-    from dataclasses import replace
-
-    from core.data import UNLABELLED
-
-    panel = window.training_panel
-    note = panel.few_label_note
-    panel.set_values(**{"loss.method": "psd", "schedule.r_end": 0.3})
-    assert note.isHidden()  # every train pair labelled
-    panel.set_values(**{"data.label_fraction": 0.1})
-    assert not note.isHidden() and "R end 1" in note.text()
-    note.linkActivated.emit("few-labels")
-    assert panel.config().schedule.r_end == 1.0 and note.isHidden()
-    panel.set_values(**{"schedule.r_end": 0.3, "loss.method": "triplet"})
-    assert note.isHidden()  # triplet has no r_t to keep
-
-    panel.set_values(**{"loss.method": "psd", "data.label_fraction": 1.0})
-    data = window.state.dataset
-    labels = data.train.labels.copy()
-    labels[::3] = UNLABELLED
-    window.state.set_dataset(replace(data, train=replace(data.train, labels=labels)))
-    assert not note.isHidden()
-    note.linkActivated.emit("few-labels")
-    assert panel.config().schedule.r_end == 1.0
