@@ -26,6 +26,13 @@ _SHORT = {
 }
 
 
+# What a flag's dotted name and default do not say.
+_HELP = {
+    "recipe": "default: fields left at auto are set from the train split's label rate; paper: "
+    "the paper's psd (METHOD.md's values); see docs/method.md",
+}
+
+
 def flag_name(dotted: str) -> str:
     return _SHORT.get(dotted, dotted.split(".")[-1].replace("_", "-"))
 
@@ -66,7 +73,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             default=None,
             metavar=kind.__name__.upper() + ("|auto" if dotted in auto else ""),
             type=parse,
-            help=f"{dotted} (default {default}{extra})",
+            help=f"{dotted} (default {default}{extra})"
+            + (f". {_HELP[dotted]}" if dotted in _HELP else ""),
         )
 
 
