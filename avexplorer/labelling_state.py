@@ -303,10 +303,12 @@ class LabellingState(QObject):
         return with_label_fraction(data, config.data.label_fraction, config.data.label_seed)
 
     def retrain_config(self) -> RunConfig:
-        """The run a retrain starts: the current run's (or checkpoint's) settings on all the
-        file's labels."""
+        """The run a retrain starts: the current run's settings as asked for (its "auto" fields
+        set again from the new file), or a checkpoint's, on all the file's labels."""
         source = self._source()
-        config = source[2] if source is not None else None
+        run = source[3] if source is not None else None
+        config = run.requested if run is not None and run.requested is not None else None
+        config = config or (source[2] if source is not None else None)
         config = config if config is not None else method_config("psd", RunConfig())
         return config.replace(**{"data.label_fraction": 1.0, "threads": config.threads or 1})
 

@@ -89,14 +89,8 @@ def resolve_at(
 
 
 def _values(config: RunConfig, dotted_names: list[str]) -> dict[str, Any]:
-    d = config.to_dict()
-    out = {}
-    for dotted in dotted_names:
-        node: Any = d
-        for part in dotted.split("."):
-            node = node[part]
-        out[dotted] = node
-    return out
+    flat = config.flat()
+    return {dotted: flat[dotted] for dotted in dotted_names}
 
 
 def _name(dotted: str) -> str:

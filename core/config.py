@@ -209,9 +209,14 @@ class RunConfig(_Validated):
                 node.setdefault(leaf, value)
         return cls.from_dict(d)
 
+    def flat(self) -> dict[str, Any]:
+        """Every leaf field by dotted name, e.g. ``{"loss.margin": 0.2, ...}`` (what ``replace``
+        and the app's form take)."""
+        return _flatten(self.to_dict())
+
     def unresolved(self) -> list[str]:
         """Dotted names of the fields still "auto" (a run resolves them when it starts)."""
-        flat = _flatten(self.to_dict())
+        flat = self.flat()
         return [dotted for dotted in auto_fields() if flat[dotted] == AUTO]
 
     def replace(self, **overrides: Any) -> RunConfig:

@@ -172,6 +172,10 @@ class TrainingPanel(QWidget):
 
     def _run_added(self, rid: int) -> None:
         run = self.state.runs[rid]
+        if run.requested is not None and not run.restored:
+            # A run started anywhere (Start, --train, "Save and retrain") leaves its settings in
+            # the form, so that Start runs them again rather than an older run's.
+            self.set_values(**run.requested.flat())
         item = QListWidgetItem()
         item.setData(Qt.ItemDataRole.UserRole, rid)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -307,14 +311,8 @@ class TrainingPanel(QWidget):
             self.auto_note.hide()
             return
         resolved, line = resolve(config, data)
-        flat = resolved.to_dict()
-        values = {}
-        for dotted in auto_fields():
-            node = flat
-            for part in dotted.split("."):
-                node = node[part]
-            values[dotted] = node
-        self.form.show_resolved(values)
+        flat = resolved.flat()
+        self.form.show_resolved({dotted: flat[dotted] for dotted in auto_fields()})
         self.auto_note.setText(line)
         self.auto_note.show()
 

@@ -262,6 +262,12 @@ def test_save_and_retrain(qtbot, lwindow, tmp_path, monkeypatch):
     new = st.current_run
     assert new.config.data.label_fraction == 1.0
     assert new.config.loss.method == first.config.loss.method
+    # issue 22, item 12: the form shows the new run's settings, so Start again runs them (not
+    # the first run's 0.25, which would hide most of the new labels) ...
+    assert w.training_panel.config() == new.requested
+    assert w.training_panel.config().data.label_fraction == 1.0
+    # ... and its "auto" settings are set again from the new file, not copied from the first run
+    assert first.requested.schedule.r_end == new.requested.schedule.r_end == "auto"
     qtbot.waitUntil(lambda: new.state == "finished", timeout=20_000)
     n_unlab = int((st.dataset.train.labels < 0).sum())
     assert len(lab.candidates) == n_unlab == len(first.pseudo.indices) - n_accepted
