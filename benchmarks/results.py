@@ -117,6 +117,10 @@ _LATER_FIELDS: dict[str, Any] = {
     "optim.labelled_share": None,
     "loss.soft_start": 0,
     "loss.confidence": 0.0,
+    "loss.contrastive_weight": 0.0,
+    "loss.contrastive_soft": 0.0,
+    "optim.lr_schedule": "constant",
+    "optim.grad_clip": 0.0,
 }
 
 

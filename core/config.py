@@ -132,6 +132,13 @@ class LossConfig(_Validated):
     # label whose pair confidence is below `confidence` is left out of S (0 keeps every one).
     soft_start: int = bounded(0, 0)
     confidence: float = bounded(0.0, 0.0, 1.0)
+    # psd: weight of a cross-modal InfoNCE over every pair of the batch, labelled or not, at
+    # temperature infonce_temperature (docs/method.md, "The contrastive term"); 0: the paper's psd.
+    contrastive_weight: float = bounded(0.0, 0.0)
+    # Its positives: each clip's own partner (CLIP) with weight 1 and, with weight
+    # contrastive_soft * S_ij, the clips the labels or the teacher put in its class, which are then
+    # no longer pushed away as negatives. 0: the partner alone.
+    contrastive_soft: float = bounded(0.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,10 @@ class OptimConfig(_Validated):
     # When some train pairs are unlabelled, psd's batches hold at least this share of labelled
     # pairs, re-sampled from the labelled pool (docs/method.md, "Batches when labels are scarce").
     labelled_share: float = bounded(0.25, 0.0, 1.0, lo_open=True)
+    # "cosine" decays the learning rate from lr to 0 over the run's steps (half a cosine).
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    # Largest global gradient norm before the step (torch's clip_grad_norm_); 0 leaves it alone.
+    grad_clip: float = bounded(0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -387,10 +398,13 @@ _PSD_ONLY = frozenset(
         "loss.teacher",
         "loss.teacher_momentum",
         "recipe",  # the baselines' auto fields always take the paper's values
+        "loss.contrastive_weight",
+        "loss.contrastive_soft",
     }
 )
 _IGNORED: dict[str, frozenset[str]] = {
-    "psd": frozenset({"loss.infonce_temperature"}),
+    # psd reads infonce_temperature for its contrastive term (loss.contrastive_weight)
+    "psd": frozenset(),
     "triplet": _PSD_ONLY | {"loss.infonce_temperature"},
     "infonce": _PSD_ONLY | {"loss.margin", "loss.mining", "model.logit_scale"},
 }

@@ -1,5 +1,9 @@
 """One training step's losses for each method (psd, triplet, infonce), without the optimiser.
 
+psd may add a contrastive term (``loss.contrastive_weight``): the infonce baseline's own loss,
+over every pair of the batch, labelled or not, so that pairs teach alignment even where neither a
+label nor a confident teacher does.
+
 Kept apart from the loop so that the loop stays short and each method's recipe reads in one place.
 """
 
@@ -147,6 +151,11 @@ class Objective:
             anchors = ~a if usable is None else ~a & usable
             parts["soft"] = self.soft(za, zv, s, anchors, usable)
         parts["dis"] = self.pair(za, zv)
+        if self.cfg.contrastive_weight > 0:  # left out at 0, so the paper's psd is untouched
+            targets = None
+            if self.cfg.contrastive_soft > 0:
+                targets = (self.cfg.contrastive_soft * s).fill_diagonal_(1.0)
+            parts["contrastive"] = self.infonce(za, zv, targets)
         share = 1.0 if all_labelled else float(labelled.float().mean())
         total = (
             parts["lab"]
@@ -154,6 +163,8 @@ class Objective:
             + soft_weight(self.cfg.lambda_soft, r * share) * parts["soft"]
             + self.cfg.lambda_dis * parts["dis"]
         )
+        if "contrastive" in parts:
+            total = total + self.cfg.contrastive_weight * parts["contrastive"]
         return StepOutput(total, parts, za, zv, s, annotated)
 
     def _teacher_labels(

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from core.config import ScheduleConfig
+from core.config import OptimConfig, ScheduleConfig
 
 
 def ratio_schedule(cfg: ScheduleConfig, epochs: int) -> np.ndarray:
@@ -41,3 +41,14 @@ def ratio_schedule(cfg: ScheduleConfig, epochs: int) -> np.ndarray:
 def soft_weight(lambda_soft: float, r: float) -> float:
     """lambda_soft(t): the configured constant, or 1 - r_t when the config says "auto" (< 0)."""
     return 1.0 - r if lambda_soft < 0 else lambda_soft
+
+
+def learning_rate(cfg: OptimConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) of ``total_steps``: constant, or a
+    half cosine from ``lr`` at the first step towards 0 after the last. A pure function of the
+    step, so a resumed run needs no scheduler state."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r}; choose constant or cosine")

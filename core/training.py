@@ -57,7 +57,7 @@ from core.model import AVEmbedder
 from core.objective import Objective
 from core.pseudo_labels import pseudo_labels
 from core.rundir import open_run_dir
-from core.schedules import ratio_schedule
+from core.schedules import learning_rate, ratio_schedule
 from core.teacher import make_teacher
 
 __all__ = ["TrainControl", "batch_slices", "epoch_order", "evaluate", "train"]
@@ -261,6 +261,13 @@ def _train(
                 optimizer.zero_grad(set_to_none=True)
                 result.total.backward()
                 dist.sum_gradients(model)
+                if config.optim.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+                lr = learning_rate(
+                    config.optim, state.epoch * steps_per_epoch + state.step, total_steps
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 optimizer.step()
                 if teacher is not None:
                     teacher.update()
