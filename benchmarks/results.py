@@ -82,6 +82,18 @@ class Job:
         cfg = method_config(self.method, base.replace(**{"optim.epochs": self.epochs}))
         return cfg.replace(**{"seed": self.seed, **dict(BASE_OVERRIDES), **dict(self.overrides)})
 
+    def resolved(self) -> Any:
+        """The config with its "auto" fields set as the run will set them (core.auto), from the
+        train split of the job's data when the rule needs it."""
+        from core.auto import resolve, resolve_at
+
+        cfg = self.config()
+        if not cfg.unresolved():
+            return cfg
+        if cfg.recipe == "paper" or cfg.loss.method != "psd":
+            return resolve_at(cfg, 1.0)[0]  # the paper's values, whatever the label rate
+        return resolve(cfg, _dataset(self.shape, self.data))[0]
+
     @property
     def key(self) -> str:
         """The full recipe: the resolved config (so a changed default makes new runs) and the
@@ -89,9 +101,11 @@ class Job:
         they hold the value under which the old code behaved the same, so old runs keep their
         keys."""
         spec = self.spec()
-        cfg = self.config().to_dict()
+        cfg = self.resolved().to_dict()
         for k in ("device", "threads", "snapshot_every"):
             cfg.pop(k)
+        if cfg.get("recipe") == "paper":  # every run before recipes existed was the paper's
+            cfg.pop("recipe")
         for dotted, neutral in _LATER_FIELDS.items():
             section, name = dotted.split(".")
             if name in cfg[section] and _neutral(cfg, dotted, neutral):
@@ -393,6 +407,25 @@ GROUPS: tuple[Group, ...] = (
 )
 
 
+_DATASETS: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+
+
+def _dataset(shape: str, data: tuple[tuple[str, Any], ...]) -> Any:
+    """The job's dataset, made once per process (one at a time: the VEGAS shape is large)."""
+    key = (shape, data)
+    if key not in _DATASETS:
+        from core.demo import load_demo
+        from core.synthetic import SHAPES, make_dataset
+
+        _DATASETS.clear()
+        _DATASETS[key] = (
+            load_demo()
+            if shape in REAL_SHAPES
+            else make_dataset(replace(SHAPES[shape], **dict(data)), DATA_SEED)
+        )
+    return _DATASETS[key]
+
+
 def _demo_digest() -> str:
     """The shipped demo features' content hash: re-extracted features make new runs."""
     import hashlib
@@ -507,7 +540,6 @@ def save_runs(path: Path, db: dict[str, Any], merge: bool = False) -> None:
 def run_all(args: argparse.Namespace, json_path: Path) -> dict[str, Any]:
     import torch
 
-    from core.demo import load_demo
     from core.synthetic import make_dataset
 
     torch.set_num_threads(1)
@@ -545,9 +577,7 @@ def run_all(args: argparse.Namespace, json_path: Path) -> dict[str, Any]:
         data_key = (job.shape, job.data)
         if data_key not in datasets:
             datasets.clear()  # one dataset in memory at a time
-            datasets[data_key] = (
-                load_demo() if job.shape == "demo" else make_dataset(job.spec(), DATA_SEED)
-            )
+            datasets[data_key] = _dataset(job.shape, job.data)
             if job.shape not in REAL_SHAPES:  # the same features, drawn before the label flips
                 clean_spec = replace(job.spec(), label_noise=0.0)
                 datasets["clean"] = make_dataset(clean_spec, DATA_SEED).train.labels
