@@ -134,11 +134,11 @@ class LossConfig(_Validated):
     confidence: float = bounded(0.0, 0.0, 1.0)
     # psd: weight of a cross-modal InfoNCE over every pair of the batch, labelled or not, at
     # temperature infonce_temperature (docs/method.md, "The contrastive term"); 0: the paper's psd.
-    contrastive_weight: float = bounded(0.0, 0.0)
+    contrastive_weight: float | Literal["auto"] = auto_field(paper=0.0, lo=0.0)
     # Its positives: each clip's own partner (CLIP) with weight 1 and, with weight
     # contrastive_soft * S_ij, the clips the labels or the teacher put in its class, which are then
     # no longer pushed away as negatives. 0: the partner alone.
-    contrastive_soft: float = bounded(0.0, 0.0, 1.0)
+    contrastive_soft: float | Literal["auto"] = auto_field(paper=0.0, lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,9 @@ class OptimConfig(_Validated):
     # pairs, re-sampled from the labelled pool (docs/method.md, "Batches when labels are scarce").
     labelled_share: float = bounded(0.25, 0.0, 1.0, lo_open=True)
     # "cosine" decays the learning rate from lr to 0 over the run's steps (half a cosine).
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: Literal["constant", "cosine"] | Literal["auto"] = auto_field(paper="constant")
     # Largest global gradient norm before the step (torch's clip_grad_norm_); 0 leaves it alone.
-    grad_clip: float = bounded(0.0, 0.0)
+    grad_clip: float | Literal["auto"] = auto_field(paper=0.0, lo=0.0)
 
 
 @dataclass(frozen=True)

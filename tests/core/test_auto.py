@@ -9,7 +9,7 @@ import pytest
 
 from avexplorer.cli import main
 from core import auto
-from core.auto import auto_settings, label_rate, paper_settings, resolve
+from core.auto import auto_settings, label_rate, paper_settings, resolve, train_labels
 from core.checkpoint import load_checkpoint
 from core.config import AUTO, ConfigError, RunConfig, auto_fields, method_config
 from core.events import EpochEnd, RunStarted
@@ -50,11 +50,12 @@ def test_an_auto_field_takes_auto_or_a_value_in_its_range_and_no_other_field_tak
 
 
 @pytest.mark.parametrize("rate", [0.01, 0.05, 0.1, 0.25, 0.49, 0.5, 0.9, 1.0])
-def test_the_rule_sets_every_auto_field_with_a_valid_value(rate):
-    settings = auto_settings(rate)
+@pytest.mark.parametrize("per_class", [1.0, 2.5, 20.0, 101.0, 2000.0])
+def test_the_rule_sets_every_auto_field_with_a_valid_value(rate, per_class):
+    settings = auto_settings(rate, per_class)
     assert set(settings) == set(auto_fields())
     assert not RunConfig().replace(**settings).unresolved()
-    assert auto_settings(rate) == settings  # a pure function of the rate
+    assert auto_settings(rate, per_class) == settings  # a pure function of the labels
 
 
 def test_a_config_saved_before_a_field_existed_means_the_papers_value():
@@ -73,13 +74,17 @@ def test_label_rate_counts_the_pairs_left_labelled_after_hiding(tiny_data):
 
 def test_resolve_fills_only_auto_fields_and_says_what_it_chose(tiny_data):
     few = small(**{"data.label_fraction": 0.1})
-    rate = label_rate(few, tiny_data)
+    labels = train_labels(few, tiny_data)
+    assert labels.per_class == int(labels.rate * len(tiny_data.train)) / tiny_data.num_classes
     cfg, line = resolve(few, tiny_data)
     assert not cfg.unresolved()
-    expected = auto_settings(rate)
+    expected = auto_settings(labels.rate, labels.per_class)
     assert cfg.replace(**expected) == cfg  # exactly the rule's values
-    assert line.startswith(f"psd: {100 * rate:.1f} % of train pairs labelled -> r_end ")
-    assert line.endswith("(auto)")
+    assert line.startswith(
+        f"psd: {100 * labels.rate:.1f} % of train pairs labelled "
+        f"({round(labels.per_class, 1):g} a class) -> r_end "
+    )
+    assert line.endswith("(auto)") and ";" not in line
 
     # a value the user set wins, and the line says it was set
     mine, line = resolve(few.replace(**{"schedule.r_end": 0.7}), tiny_data)
@@ -93,6 +98,8 @@ def test_resolve_fills_only_auto_fields_and_says_what_it_chose(tiny_data):
     # the baselines never distil: their schedule is r = 1 and nothing else is from the data
     trip, line = resolve(small("triplet", **{"data.label_fraction": 0.1}), tiny_data)
     assert trip.schedule.r_end == 1.0 and "r_end" not in line and line.startswith("triplet: ")
+    others = {d: v for d, v in paper_settings().items() if d != "schedule.r_end"}
+    assert {d: trip.flat()[d] for d in others} == others
 
 
 def test_train_records_the_resolved_values_everywhere(tiny_data, tmp_path, monkeypatch):
@@ -100,16 +107,17 @@ def test_train_records_the_resolved_values_everywhere(tiny_data, tmp_path, monke
     the rule is consulted once, with the run's label rate."""
     seen = []
 
-    def rule(rate):
-        seen.append(rate)
-        return {d: v for d, v in paper_settings().items()} | {"schedule.r_end": 0.8}
+    def rule(rate, per_class):
+        seen.append((rate, per_class))
+        return paper_settings() | {"schedule.r_end": 0.8}
 
     monkeypatch.setattr(auto, "auto_settings", rule)
     cfg = small(**{"data.label_fraction": 0.1})
     events = list(train(cfg, tiny_data, out_dir=tmp_path / "run"))
     first = started(events)
-    assert first is events[0] and seen == [label_rate(cfg, tiny_data)]
-    assert first.settings.endswith("r_end 0.8 (auto)")
+    labels = train_labels(cfg, tiny_data)
+    assert first is events[0] and seen == [(labels.rate, labels.per_class)]
+    assert "r_end 0.8" in first.settings and first.settings.endswith("(auto)")
     resolved = RunConfig.from_dict(first.config)
     assert resolved.schedule.r_end == 0.8 and not resolved.unresolved()
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -133,7 +141,9 @@ def test_resume_keeps_the_recorded_values_when_the_rule_would_now_say_otherwise(
     cfg = small(epochs=1, **{"data.label_fraction": 0.1})
     list(train(cfg, tiny_data, out_dir=out))
     recorded = load_checkpoint(out / "last.pt").config
-    monkeypatch.setattr(auto, "auto_settings", lambda rate: {"schedule.r_end": 0.55})
+    monkeypatch.setattr(
+        auto, "auto_settings", lambda *_: paper_settings() | {"schedule.r_end": 0.55}
+    )
     events = list(
         train(
             cfg.replace(**{"optim.epochs": 2}), tiny_data, out_dir=out, resume_from=out / "last.pt"

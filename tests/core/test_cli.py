@@ -137,7 +137,7 @@ def test_label_fraction_flag_hides_labels_and_is_recorded(tiny_h5, tmp_path, cap
     out = capsys.readouterr()
     assert "pseudo-labels" in out.out and "(24 labelled)" in out.err
     # few labels: r_end is set from the data, not advised (tests/core/test_auto.py)
-    assert out.out.startswith("psd: 25.0 % of train pairs labelled -> r_end 1 (auto)\n")
+    assert out.out.startswith("psd: 25.0 % of train pairs labelled (6 a class) -> r_end 1, ")
 
 
 def test_output_into_a_closed_pipe_is_not_an_internal_error(tiny_h5, tmp_path):

@@ -8,12 +8,16 @@ import math
 import pytest
 import torch
 
+from core.auto import paper_settings
 from core.config import LossConfig, ModelConfig, OptimConfig
 from core.losses import InfoNCE
 from core.model import AVEmbedder
 from core.objective import Objective
 from core.schedules import learning_rate, soft_weight
 from core.teacher import make_teacher
+
+# The paper's psd: the loss fields that default to "auto" at their paper values.
+PAPER = {k.split(".")[1]: v for k, v in paper_settings().items() if k.startswith("loss.")}
 
 
 def unit(*angles: float) -> torch.Tensor:
@@ -90,7 +94,7 @@ def _step(cfg: LossConfig, seed: int = 0):
 
 
 def test_weight_zero_is_the_papers_psd_exactly():
-    paper, paper_grads = _step(LossConfig())
+    paper, paper_grads = _step(LossConfig(**PAPER))
     zero, zero_grads = _step(LossConfig(contrastive_weight=0.0, contrastive_soft=1.0))
     assert "contrastive" not in paper.parts and "contrastive" not in zero.parts
     p = paper.parts
@@ -105,7 +109,7 @@ def test_weight_zero_is_the_papers_psd_exactly():
 
 @pytest.mark.parametrize("beta", [0.0, 0.4])
 def test_the_term_adds_its_weight_times_infonce_over_all_pairs(beta):
-    paper, paper_grads = _step(LossConfig())
+    paper, paper_grads = _step(LossConfig(**PAPER))
     w = 0.7
     out, grads = _step(LossConfig(contrastive_weight=w, contrastive_soft=beta))
     # every pair of the batch, the unlabelled ones included; S (out.soft) weighs the class-mates
@@ -120,7 +124,7 @@ def test_the_term_adds_its_weight_times_infonce_over_all_pairs(beta):
 
 
 def _term_grads(w: float, beta: float):
-    out, _ = _step(LossConfig())
+    out, _ = _step(LossConfig(**PAPER))
     torch.manual_seed(0)
     model = AVEmbedder(5, 7, 3, ModelConfig(hidden=8, dim=4, dropout=0.0))
     g = torch.Generator().manual_seed(0)
@@ -138,7 +142,7 @@ def test_cosine_learning_rate_goes_from_lr_to_zero():
     assert learning_rate(cfg, 0, 100) == 0.01
     assert learning_rate(cfg, 50, 100) == pytest.approx(0.005)
     assert learning_rate(cfg, 100, 100) == pytest.approx(0.0, abs=1e-15)
-    assert learning_rate(OptimConfig(lr=0.01), 77, 100) == 0.01
+    assert learning_rate(OptimConfig(lr=0.01, lr_schedule="constant"), 77, 100) == 0.01
 
 
 @pytest.mark.parametrize(
@@ -152,7 +156,8 @@ def test_each_recipe_field_changes_the_trained_weights(tiny_data, over):
     from core.training import train
 
     base = method_config("psd").replace(
-        **{"optim.epochs": 2, "optim.batch_size": 32, "model.hidden": 16, "model.dim": 8}
+        recipe="paper",
+        **{"optim.epochs": 2, "optim.batch_size": 32, "model.hidden": 16, "model.dim": 8},
     )
 
     def final(cfg):

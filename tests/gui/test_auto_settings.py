@@ -30,7 +30,7 @@ def test_the_form_shows_what_auto_resolves_to_and_a_set_value_wins(qtbot, window
     panel.set_values(**{"data.label_fraction": 0.1})
     few, line = resolve(panel.config(), data)
     rate = label_rate(panel.config(), data)
-    assert line.startswith(f"psd: {100 * rate:.1f} % of train pairs labelled -> r_end ")
+    assert line.startswith(f"psd: {100 * rate:.1f} % of train pairs labelled (")
     assert panel.auto_note.text() == line
     assert r_end.text() == f"auto ({few.schedule.r_end:g})"
 
