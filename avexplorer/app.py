@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse bad flags before any window opens, with the rules the CLI uses (one line, exit 2)."""
-    from core.config import ConfigError, RunConfig, method_config
-    from core.synthetic import SHAPES
+    from core.data.synthetic import SHAPES
+    from core.training.config import ConfigError, RunConfig, method_config
 
     if args.epochs is not None and args.train is None:
         parser.error("--epochs goes with --train")
@@ -209,7 +209,7 @@ def open_initial(window, args: argparse.Namespace) -> None:
     elif args.folder:
         window.open_folder(args.folder)
     elif args.synthetic:
-        from core.synthetic import make_dataset
+        from core.data.synthetic import make_dataset
 
         state.set_dataset(make_dataset(args.synthetic, seed=0))
     elif args.checkpoint and not args.demo and (source := checkpoint_data(args.checkpoint)):
@@ -221,7 +221,7 @@ def open_initial(window, args: argparse.Namespace) -> None:
 def checkpoint_data(path: str) -> str | None:
     """The feature file a checkpoint was trained on, when it is still there: what
     ``--checkpoint`` alone opens (the demo would refuse a checkpoint of other data)."""
-    from core.checkpoint import load_checkpoint
+    from core.training.checkpoint import load_checkpoint
 
     try:
         source = load_checkpoint(path).data_source

@@ -13,8 +13,8 @@ import traceback
 
 from avexplorer import __version__
 from avexplorer.commands import COMMANDS
-from core.config import ConfigError
 from core.errors import UserError
+from core.training.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:

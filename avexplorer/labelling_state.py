@@ -10,7 +10,7 @@ to ``set_recomputed``). ``note`` says in words why a source has none. ``assignme
 train positions to the classes the user gave them (accepted pseudo-labels or picked classes).
 Views read both and call ``assign`` / ``accept`` / ``save``; saving is a request
 (``saveRequested``) that ``avexplorer.jobs.labels.LabelJobs`` writes in a worker through
-``core.labels``. Nothing here draws or blocks.
+``core.data.labels``. Nothing here draws or blocks.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.config import RunConfig, method_config
-from core.data import SPLITS, UNLABELLED, AVDataset
-from core.events import PseudoLabels
-from core.labels import keep_labels, with_label_fraction
+from core.data.dataset import SPLITS, UNLABELLED, AVDataset
+from core.data.labels import keep_labels, with_label_fraction
+from core.training.config import RunConfig, method_config
+from core.training.events import PseudoLabels
 
 if TYPE_CHECKING:
     from avexplorer.state import AppState, Run
@@ -65,7 +65,7 @@ class SaveRequest:
 
 def hidden_positions(data: AVDataset, config: RunConfig | None) -> np.ndarray:
     """Train positions without a label in a run of ``config`` on ``data``: the dataset's own
-    unlabelled pairs, and those ``data.label_fraction`` hides (as ``core.training`` does)."""
+    unlabelled pairs, and those ``data.label_fraction`` hides (as ``core.training.loop`` does)."""
     labels = data.train.labels
     if config is None or config.data.label_fraction >= 1.0:
         return np.flatnonzero(labels == UNLABELLED)

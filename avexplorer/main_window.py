@@ -507,7 +507,7 @@ class MainWindow(QMainWindow):
             return
         try:
             if path.endswith(".npz"):
-                from core.embedding import save_embeddings
+                from core.training.embedding import save_embeddings
 
                 save_embeddings(path, g.audio, g.visual, data.test, data.class_names, g.epoch)
             else:

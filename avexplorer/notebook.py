@@ -5,7 +5,7 @@
     handle = avexplorer.show("runs/psd-1")                    # a run folder (its checkpoint)
     handle.selection                                          # clip indices selected on the map
 
-The arrays are checked before any window opens (``core.arrays``: lengths, widths, NaN, labels),
+The arrays are checked before any window opens (``core.data.arrays``: lengths, widths, NaN, labels),
 then shown as the test split of an in-memory dataset; nothing is written to disk. In a plain
 script (or a notebook without a Qt event loop) ``show`` returns when the window closes; under
 IPython's Qt event loop integration (``%gui qt``) it returns at once and the window stays live
@@ -133,7 +133,7 @@ def show(
 def _arrays(audio, visual, labels, paths, model, class_names, title):
     """The dataset and its embeddings; every check before any window opens."""
     from avexplorer.jobs.training_process import EpochEmbeddings
-    from core.arrays import ArrayError, dataset_from_arrays, unit_rows
+    from core.data.arrays import ArrayError, dataset_from_arrays, unit_rows
 
     if visual is None or labels is None:
         raise ArrayError("show(audio, visual, labels): visual and labels are needed with arrays")
@@ -151,7 +151,7 @@ def _arrays(audio, visual, labels, paths, model, class_names, title):
             )
         a, v = unit_rows(t.audio, "audio"), unit_rows(t.visual, "visual")
     else:
-        from core.embedding import embed_features
+        from core.training.embedding import embed_features
 
         for side, x in (("audio", t.audio), ("visual", t.visual)):
             want = _input_width(getattr(built, f"{side}_encoder", None))
@@ -165,12 +165,12 @@ def _arrays(audio, visual, labels, paths, model, class_names, title):
 def _model(model: Any) -> tuple[Any, tuple[str, ...] | None, int]:
     """(the model, its class names, epochs trained) from a checkpoint path or a model."""
     if isinstance(model, str | Path):
-        from core.checkpoint import load_checkpoint
+        from core.training.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(model)
         return ckpt.build_model("cpu"), tuple(ckpt.class_names), int(ckpt.epoch)
     if not (hasattr(model, "embed_audio") and hasattr(model, "embed_visual")):
-        from core.arrays import ArrayError
+        from core.data.arrays import ArrayError
 
         raise ArrayError(
             "model must be a checkpoint file or a model with embed_audio and embed_visual, "
@@ -190,15 +190,15 @@ def _input_width(encoder: Any) -> int | None:
 
 
 def _names(names: Any, n: int) -> tuple[str, ...] | None:
-    from core.arrays import strings
+    from core.data.arrays import strings
 
     return strings(names, n, "names")
 
 
 def _run(run_dir: Path) -> tuple[Any, Path, Path]:
     """The dataset a run folder's checkpoint was trained on, the checkpoint and the folder."""
-    from core.checkpoint import load_checkpoint
-    from core.data import load_h5
+    from core.data.dataset import load_h5
+    from core.training.checkpoint import load_checkpoint
 
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run folder (show() takes arrays or a run folder)")

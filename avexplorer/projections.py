@@ -40,8 +40,8 @@ class Layout:
 
 def match_ranks(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
     """Rank (1 = first) of each item's own clip in the other modality: audio rows, then visual
-    (``core.metrics.partner_ranks``: ties count against the item)."""
-    from core.metrics import partner_ranks
+    (``core.evaluation.metrics.partner_ranks``: ties count against the item)."""
+    from core.evaluation.metrics import partner_ranks
 
     return np.concatenate([partner_ranks(audio, visual), partner_ranks(visual, audio)])
 
@@ -60,7 +60,7 @@ def layout_of(
     seed: int = 0,
 ) -> Layout:
     """The layout of one epoch's audio and visual embeddings, aligned to ``previous``."""
-    from core.projection import project
+    from core.exploration.projection import project
 
     coords = project(np.vstack([audio, visual]), method, previous, seed)  # type: ignore[arg-type]
     return layout_with_ranks(epoch, method, coords, audio, visual)

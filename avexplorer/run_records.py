@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from core.atomic import atomic_write
-from core.checkpoint import load_checkpoint
-from core.data import AVDataset
+from core.data.dataset import AVDataset
 from core.errors import UserError
-from core.events import EpochEnd, numbered_history
-from core.scores import MapScores
+from core.evaluation.scores import MapScores
+from core.training.checkpoint import load_checkpoint
+from core.training.events import EpochEnd, numbered_history
 
 RECORD = "run.json"
 STEPS = "steps.npz"

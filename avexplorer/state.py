@@ -38,10 +38,12 @@ import avexplorer.qt_compat  # noqa: F401 (before any Qt call: keeps PySide6 6.1
 from avexplorer import run_records
 from avexplorer.jobs.training_process import EpochEmbeddings
 from avexplorer.projections import Layout
-from core.config import RunConfig
-from core.data import AVDataset, Split
+from core.data.dataset import AVDataset, Split
 from core.errors import UserError
-from core.events import (
+from core.evaluation.scores import MapScores
+from core.exploration.selection import Selection, SelectionError, mean_query
+from core.training.config import RunConfig
+from core.training.events import (
     AlignmentSnapshot,
     CheckpointSaved,
     EpochEnd,
@@ -52,11 +54,9 @@ from core.events import (
     RunStarted,
     StepEnd,
 )
-from core.scores import MapScores
-from core.selection import Selection, SelectionError, mean_query
 
 DIRECTIONS = ("A2V", "V2A")
-# The map's layouts (core.projection's methods) and the names the app shows for them.
+# The map's layouts (core.exploration.projection's methods) and the names the app shows for them.
 PROJECTIONS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 ACTIVE_STATES = ("starting", "running", "paused")
 
@@ -122,7 +122,7 @@ class Run:
     id: int
     name: str
     # The run's settings: as requested (fields may be "auto") until it starts, then as resolved
-    # by core.auto (what it trains with and records); ``requested`` keeps the request.
+    # by core.training.auto (what it trains with and records); ``requested`` keeps the request.
     config: RunConfig
     color: QColor
     out_dir: Path
@@ -329,7 +329,8 @@ class AppState(QObject):
         # A loaded checkpoint's test embeddings and layouts (it has no Run).
         self.checkpoint_embeddings: dict[int, EpochEmbeddings] = {}
         self.checkpoint_layouts: dict[tuple[int, str], Layout] = {}
-        # Every test metric (core.metrics.CrossModalMetrics) of a run's epoch, computed on request.
+        # Every test metric (core.evaluation.metrics.CrossModalMetrics) of a run's epoch, computed
+        # on request.
         self.metrics: dict[tuple[int, int], Any] = {}
         self._metrics_pending: set[tuple[int, int]] = set()
         self.thumbnails: dict[str, Any] = {}  # clip path -> QImage
@@ -847,8 +848,8 @@ class AppState(QObject):
             self.results = None
             self.resultsChanged.emit()
             return
-        from core.metrics import average_precisions
-        from core.retrieval import class_hits
+        from core.evaluation.metrics import average_precisions
+        from core.evaluation.retrieval import class_hits
 
         gallery = g.visual if self.direction == "A2V" else g.audio
         k = min(self.k, len(gallery))
@@ -966,7 +967,7 @@ class AppState(QObject):
 
     def selections_file(self) -> Path | None:
         """Where the dataset's named selections are kept."""
-        from core.selection_files import selections_file
+        from core.exploration.selection_files import selections_file
 
         if self.dataset is None:
             return None
@@ -974,7 +975,7 @@ class AppState(QObject):
         return selections_file(self.dataset, fallback / "selections")
 
     def saved_selections(self) -> list[str]:
-        from core.selection_files import read_named
+        from core.exploration.selection_files import read_named
 
         path = self.selections_file()
         try:
@@ -984,7 +985,7 @@ class AppState(QObject):
             return []
 
     def save_selection(self, name: str) -> None:
-        from core.selection_files import fingerprint, save_named
+        from core.exploration.selection_files import fingerprint, save_named
 
         path, data, sel = self.selections_file(), self.dataset, self.selection
         if path is None or data is None or sel is None:
@@ -998,7 +999,7 @@ class AppState(QObject):
         self.message.emit(f"Saved selection {name.strip()!r} in {path}")
 
     def load_selection(self, name: str) -> None:
-        from core.selection_files import fingerprint, load_named
+        from core.exploration.selection_files import fingerprint, load_named
 
         path, data = self.selections_file(), self.dataset
         if path is None or data is None:
@@ -1060,13 +1061,13 @@ class AppState(QObject):
 
 def embed_features(model: Any, feats: np.ndarray, modality: str) -> np.ndarray:
     """L2-normalised embeddings of raw features [n, D] with a model's audio or visual encoder."""
-    from core.embedding import embed_features as core_embed
+    from core.training.embedding import embed_features as core_embed
 
     return core_embed(model, np.asarray(feats, dtype=np.float32), modality)
 
 
 def topk(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    from core.retrieval import topk as core_topk
+    from core.evaluation.retrieval import topk as core_topk
 
     scores, indices = core_topk(queries, gallery, k)
     return np.asarray(scores), np.asarray(indices)

@@ -22,7 +22,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from avexplorer.state import AppState, embed_features
-from core.segments import DEFAULT_SECONDS, segment_bounds
+from core.data.segments import DEFAULT_SECONDS, segment_bounds
 
 CANCELLED = "Encoding the segments was cancelled; pick a query to try again."
 NO_ENCODERS = (

@@ -17,12 +17,13 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from benchmarks.common import ROOT, fmt_ratio, fmt_s, fresh_python, peak_memory, row, timeit
-from core.metrics import cross_modal_map, cross_modal_metrics, l2_normalize
+from core.evaluation.metrics import cross_modal_map, cross_modal_metrics, l2_normalize
 
 SECTION = "Evaluation"
 
-# The last commit whose core/metrics.py found each relevant item's rank by a binary search over the
-# chunk's sorted rows (one np.searchsorted call per chunk) and computed the metrics with numpy.
+# The last commit whose core/metrics.py found each relevant item's rank by a binary
+# search over the chunk's sorted rows (one np.searchsorted call per chunk) and computed the metrics
+# with numpy.
 PREVIOUS = "6bb53970a33b2b1dc36f58747970a8b7abff5f76"
 
 
@@ -78,7 +79,8 @@ def interleaved_medians(
 
 
 def previous_metrics() -> ModuleType | None:
-    """core/metrics.py as it was at ``PREVIOUS`` (read from git), or None outside a checkout."""
+    """The metrics module as it was at ``PREVIOUS`` (read from git; then ``core/metrics.py``), or
+    None outside a checkout."""
     try:
         source = subprocess.run(
             ["git", "show", f"{PREVIOUS}:core/metrics.py"],
@@ -89,6 +91,8 @@ def previous_metrics() -> ModuleType | None:
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
+    # core/ was flat then; its one core import now lives in core.evaluation
+    source = source.replace("from core.scores import", "from core.evaluation.scores import")
     module = ModuleType("previous_metrics")
     sys.modules[module.__name__] = module  # its dataclasses look their module up
     exec(compile(source, f"core/metrics.py@{PREVIOUS[:7]}", "exec"), module.__dict__)
@@ -99,7 +103,7 @@ FIRST_CALL = """
 import json, time
 t = time.perf_counter()
 import numpy as np
-from core.metrics import cross_modal_metrics
+from core.evaluation.metrics import cross_modal_metrics
 imported = time.perf_counter() - t
 rng = np.random.default_rng(0)
 x, labels = rng.standard_normal((300, 16)).astype(np.float32), rng.integers(0, 5, 300)
@@ -244,7 +248,7 @@ def first_call_rows() -> list[dict]:
             fmt_s(cached["first"]),
             f"with an empty cache (the kernels compile): {fmt_s(compiled['first'])}",
             fmt_ratio(compiled["first"], cached["first"]),
-            notes=f"import core.metrics: {fmt_s(cached['import'])} (numba loads on the first "
-            f"call); second call: {fmt_s(cached['second'])}",
+            notes=f"import core.evaluation.metrics: {fmt_s(cached['import'])} (numba loads on the "
+            f"first call); second call: {fmt_s(cached['second'])}",
         )
     ]

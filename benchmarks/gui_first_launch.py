@@ -43,7 +43,7 @@ def _first_screen(clips: Path) -> float:
 
 def _clip_build_seconds(out: Path, sample: int = 20) -> float:
     """Seconds to build all demo clips, from building ``sample`` of them."""
-    from core.demo import DemoSpec, build_demo_clips, plan_clips
+    from core.data.demo import DemoSpec, build_demo_clips, plan_clips
 
     plans = plan_clips(DemoSpec())
     picks = [p.path for p in plans[:: len(plans) // sample][:sample]]

@@ -58,13 +58,13 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     from avexplorer.jobs.controller import JobController
     from avexplorer.main_window import MainWindow
     from avexplorer.state import AppState
-    from core.synthetic import make_dataset
+    from core.data.synthetic import make_dataset
 
     app = _app()
     state = AppState(runs_root=tempfile.mkdtemp(prefix="avx-bench-"))
     train_fn = None
     if mode == "thread":
-        from core.training import train as train_fn
+        from core.training.loop import train as train_fn
     window = MainWindow(state, JobController(state, train_fn=train_fn))
     window.resize(1500, 920)
     window.show()
@@ -141,7 +141,7 @@ def explore_window(labels: np.ndarray):
     labels with 1-wide placeholder features (the map benchmarks set layouts themselves)."""
     from avexplorer.main_window import MainWindow
     from avexplorer.state import AppState
-    from core.data import AVDataset, Split
+    from core.data.dataset import AVDataset, Split
 
     app = _app()
     n = len(labels)

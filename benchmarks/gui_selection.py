@@ -1,7 +1,8 @@
 """Selections at 100k clips: the lasso's point-in-polygon test and the whole update it drives.
 
 Figures:
-- the map's point-in-polygon test (``core.selection.PolygonIndex``: the points sorted by y once
+- the map's point-in-polygon test (``core.exploration.selection.PolygonIndex``: the points sorted by
+y once
   per layout) on 100k and 200k map points with a 400-vertex lasso, against a one-off
   ``points_in_polygon`` (which sorts too) and matplotlib's ``Path.contains_points`` (C code; not
   a dependency, measured when it is installed) in the same run;
@@ -49,7 +50,7 @@ def map_points(n_clips: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def polygon_row(n_points: int) -> dict:
     """The map's test (``PolygonIndex.inside``: points sorted once per layout) against a one-off
     ``points_in_polygon`` and matplotlib's ``Path.contains_points``."""
-    from core.selection import PolygonIndex, points_in_polygon
+    from core.exploration.selection import PolygonIndex, points_in_polygon
 
     xy, _ = map_points(n_points // 2)
     poly = lasso((float(np.median(xy[:, 0])), float(np.median(xy[:, 1]))), 12.0)

@@ -1,5 +1,5 @@
 """Does ``avexplorer locate`` find a spoken digit where it is shown? Composite demo clips
-(core/composites.py: three digits in sequence, 3 s each) with their timing recorded, a model
+(core/data/composites.py: three digits in sequence, 3 s each) with their timing recorded, a model
 trained on the shipped demo features, and every composite's three spoken-digit queries.
 
     python -m benchmarks.locate                  # writes docs/results/locate.json
@@ -33,10 +33,10 @@ def train_demo_model(out_dir: Path, epochs: int = EPOCHS, seed: int = SEED) -> d
     """psd with the default config on the shipped demo features; returns what was trained."""
     import torch
 
-    from core.config import RunConfig, method_config
-    from core.demo import load_demo
-    from core.events import RunFinished
-    from core.training import train
+    from core.data.demo import load_demo
+    from core.training.config import RunConfig, method_config
+    from core.training.events import RunFinished
+    from core.training.loop import train
 
     torch.set_num_threads(1)
     base = RunConfig(device="cpu", threads=1, snapshot_every=0, seed=seed)
@@ -59,11 +59,11 @@ def train_demo_model(out_dir: Path, epochs: int = EPOCHS, seed: int = SEED) -> d
 
 def measure(folder: Path, checkpoint: str | Path) -> dict[str, Any]:
     """Locate every query of the composites in ``folder`` in its own composite."""
-    from core.checkpoint import load_checkpoint
-    from core.composites import load_composites
+    from core.data.composites import load_composites
+    from core.exploration.locate import locate_in_clip
     from core.features.encoders import load_encoders
     from core.features.extract import encode_path
-    from core.locate import locate_in_clip
+    from core.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model()
@@ -113,7 +113,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(count: int, epochs: int, seed: int, splits: list[str], work: Path) -> dict[str, Any]:
-    from core.composites import CompositeSpec, build_composites
+    from core.data.composites import CompositeSpec, build_composites
 
     started = time.perf_counter()
     model = train_demo_model(work / "run", epochs, seed)
@@ -161,9 +161,10 @@ def section(path: Path = RESULTS) -> list[str]:
     test_map = m["test_map"]
     intro = (
         f"{db['meta']['count']} composite clips per design, each showing three distinct digits "
-        "for 3 s apiece, each digit spoken once within its own stretch (core/composites.py, built "
-        "from resources/demo/sources with the demo's renderer; timing recorded). For each shown "
-        "digit a fresh recording of it (demo-clip length, AAC) is the query of "
+        "for 3 s apiece, each digit spoken once within its own stretch "
+        "(core/data/composites.py, built from resources/demo/sources with the demo's renderer; "
+        "timing recorded). For each shown digit a fresh recording of it (demo-clip length, AAC) "
+        "is the query of "
         "`avexplorer locate MODEL CLIP --query DIGIT.m4a` (a2v, 1 s segments): it hits when the "
         "middle of the best segment lies in the stretch showing that digit (chance 1/3). "
         f"Model: {m['method']}, default config, {m['epochs']} epochs, seed {m['seed']}, trained on "

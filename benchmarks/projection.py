@@ -3,9 +3,9 @@
 The first UMAP of an app session is measured as the app makes it, in a fresh process: the request
 starts the app's UMAP process, which imports umap, loads numba's compiled kernels from the on-disk
 cache (compiles them, with an empty cache: a first launch) and fits. The app's default (PCA start,
-``core.projection.UMAP_EPOCHS`` epochs) is compared with umap-learn's own (spectral start, 500
-epochs at this size) through the same path. The first UMAP after opening a finished run is
-measured with the UMAP process pre-started as the app does (``ProjectionProcess.prestart``) and
+``core.exploration.projection.UMAP_EPOCHS`` epochs) is compared with umap-learn's own (spectral
+start, 500 epochs at this size) through the same path. The first UMAP after opening a finished run
+is measured with the UMAP process pre-started as the app does (``ProjectionProcess.prestart``) and
 without, with the pre-start's own cost (the child's memory and CPU, the caller's wait).
 
 Layouts are compared on paired points shaped like the app's map (audio and visual embeddings of
@@ -34,7 +34,7 @@ K = 15
 _FIRST_LAYOUT = """
 import json, time
 import avexplorer.jobs.projection as job
-import core.metrics  # the app has torch loaded by the time it shows a map (a model, searches)
+import core.evaluation.metrics  # the app has torch loaded when it shows a map (a model, searches)
 from benchmarks.projection import paired_points, umap_learn_default_project
 x, _ = paired_points({n})
 audio, visual = x[: {n} // 2], x[{n} // 2 :]
@@ -59,7 +59,7 @@ print(json.dumps(out))
 _OPENED_RUN = """
 import json, time
 import avexplorer.jobs.projection as job
-import core.metrics
+import core.evaluation.metrics
 from benchmarks.projection import paired_points
 x, _ = paired_points({n})
 audio, visual = x[: {n} // 2], x[{n} // 2 :]
@@ -105,17 +105,17 @@ def opened_run_rows(n: int = 5_000) -> list[dict]:
 
 
 def umap_learn_default_project(*args: object) -> np.ndarray:
-    """``core.projection.project`` with umap-learn's own start and epochs (spectral, 500 below
-    10,000 points): the alternative the app's first UMAP is compared with, run in the app's UMAP
-    process like the default (the child imports it by name)."""
+    """``core.exploration.projection.project`` with umap-learn's own start and epochs (spectral, 500
+    below 10,000 points): the alternative the app's first UMAP is compared with, run in the app's
+    UMAP process like the default (the child imports it by name)."""
     from functools import partial
     from unittest import mock
 
-    import core.projection
+    import core.exploration.projection
 
-    fit = partial(core.projection.umap_2d, start="spectral", n_epochs=None)
-    with mock.patch.object(core.projection, "umap_2d", fit):
-        return core.projection.project(*args)  # type: ignore[arg-type]
+    fit = partial(core.exploration.projection.umap_2d, start="spectral", n_epochs=None)
+    with mock.patch.object(core.exploration.projection, "umap_2d", fit):
+        return core.exploration.projection.project(*args)  # type: ignore[arg-type]
 
 
 def _first_layout(n: int, alternative: bool, cache_dir: str) -> list[float]:
@@ -128,7 +128,7 @@ def _first_layout(n: int, alternative: bool, cache_dir: str) -> list[float]:
 
 
 def first_umap_rows(n: int = 5_000) -> list[dict]:
-    from core.projection import UMAP_EPOCHS
+    from core.exploration.projection import UMAP_EPOCHS
 
     with tempfile.TemporaryDirectory() as cache:
         cold = _first_layout(n, False, cache)
@@ -175,7 +175,7 @@ def paired_points(n: int, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _layouts() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    from core.projection import UMAP_EPOCHS, tsne_2d, umap_2d
+    from core.exploration.projection import UMAP_EPOCHS, tsne_2d, umap_2d
 
     return {
         f"UMAP, PCA start, {UMAP_EPOCHS} epochs (the app's default)": umap_2d,
@@ -210,7 +210,7 @@ def quality(x: np.ndarray, y: np.ndarray, labels: np.ndarray, truth: np.ndarray)
 
 
 def layout_rows(sizes: tuple[int, ...]) -> list[dict]:
-    from core.projection import cosine_knn, umap_2d
+    from core.exploration.projection import cosine_knn, umap_2d
 
     umap_2d(paired_points(600)[0])  # load (or compile) the kernels before timing anything
     rows = []
@@ -252,14 +252,14 @@ def layout_rows(sizes: tuple[int, ...]) -> list[dict]:
 
 
 def _exact(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from core.retrieval import topk
+    from core.evaluation.retrieval import topk
 
     sims, idx = topk(x, x, K + 1)
     return idx, sims
 
 
 def run(quick: bool) -> list[dict]:
-    from core.projection import pca_2d
+    from core.exploration.projection import pca_2d
 
     rows = []
     for n in (5_000,) if quick else (5_000, 50_000):

@@ -68,14 +68,14 @@ class Job:
 
     def spec(self) -> Any:
 
-        from core.synthetic import SHAPES
+        from core.data.synthetic import SHAPES
 
         if self.shape in REAL_SHAPES:
             return None
         return replace(SHAPES[self.shape], **dict(self.data))
 
     def config(self) -> Any:
-        from core.config import RunConfig, method_config
+        from core.training.config import RunConfig, method_config
 
         # The tables here are of the paper's psd (its r_end 0.3 unless a row sets another).
         base = RunConfig(device="cpu", threads=1, snapshot_every=0, recipe="paper")
@@ -83,9 +83,9 @@ class Job:
         return cfg.replace(**{"seed": self.seed, **dict(BASE_OVERRIDES), **dict(self.overrides)})
 
     def resolved(self) -> Any:
-        """The config with its "auto" fields set as the run will set them (core.auto), from the
-        train split of the job's data when the rule needs it."""
-        from core.auto import resolve, resolve_at
+        """The config with its "auto" fields set as the run will set them (core.training.auto), from
+        the train split of the job's data when the rule needs it."""
+        from core.training.auto import resolve, resolve_at
 
         cfg = self.config()
         if not cfg.unresolved():
@@ -414,8 +414,8 @@ def _dataset(shape: str, data: tuple[tuple[str, Any], ...]) -> Any:
     """The job's dataset, made once per process (one at a time: the VEGAS shape is large)."""
     key = (shape, data)
     if key not in _DATASETS:
-        from core.demo import load_demo
-        from core.synthetic import SHAPES, make_dataset
+        from core.data.demo import load_demo
+        from core.data.synthetic import SHAPES, make_dataset
 
         _DATASETS.clear()
         _DATASETS[key] = (
@@ -430,7 +430,7 @@ def _demo_digest() -> str:
     """The shipped demo features' content hash: re-extracted features make new runs."""
     import hashlib
 
-    from core.demo import demo_features_path
+    from core.data.demo import demo_features_path
 
     return hashlib.blake2b(demo_features_path().read_bytes(), digest_size=8).hexdigest()
 
@@ -461,9 +461,9 @@ def run_job(job: Job, data: Any, clean: Any = None) -> dict[str, Any]:
     the truth as well as against the (noisy) labels that were hidden."""
     import torch
 
-    from core.checkpoint import load_checkpoint
-    from core.events import EpochEnd, PseudoLabels, RunFinished, RunStarted
-    from core.training import evaluate, train
+    from core.training.checkpoint import load_checkpoint
+    from core.training.events import EpochEnd, PseudoLabels, RunFinished, RunStarted
+    from core.training.loop import evaluate, train
 
     cfg = job.config()
     seconds: list[float] = []
@@ -540,7 +540,7 @@ def save_runs(path: Path, db: dict[str, Any], merge: bool = False) -> None:
 def run_all(args: argparse.Namespace, json_path: Path) -> dict[str, Any]:
     import torch
 
-    from core.synthetic import make_dataset
+    from core.data.synthetic import make_dataset
 
     torch.set_num_threads(1)
     db = load_runs(json_path)
@@ -609,14 +609,14 @@ def diagnose(out_path: Path, seed: int = 0) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from core.auto import paper_settings
-    from core.config import RunConfig, method_config
-    from core.model import AVEmbedder
-    from core.objective import Objective
-    from core.schedules import ratio_schedule
-    from core.synthetic import SHAPES, make_dataset
-    from core.teacher import make_teacher
-    from core.training import batch_slices, epoch_order, evaluate
+    from core.data.synthetic import SHAPES, make_dataset
+    from core.training.auto import paper_settings
+    from core.training.config import RunConfig, method_config
+    from core.training.loop import batch_slices, epoch_order, evaluate
+    from core.training.model import AVEmbedder
+    from core.training.objective import Objective
+    from core.training.schedules import ratio_schedule
+    from core.training.teacher import make_teacher
 
     torch.set_num_threads(1)
     data = make_dataset("ave", DATA_SEED)
@@ -846,8 +846,8 @@ def headline_deltas(db: dict[str, Any], epochs: dict[str, int]) -> list[str]:
 
 
 PREAMBLE = """
-Setup. Data from `core.synthetic.make_dataset(shape, seed={data_seed})` in the lineage layout (one
-fixed data seed; train labels noisy, val and test clean; see "The generated data" below). Each
+Setup. Data from `core.data.synthetic.make_dataset(shape, seed={data_seed})` in the lineage layout
+(one fixed data seed; train labels noisy, val and test clean; see "The generated data" below). Each
 setting is trained with training seeds 0, 1, 2 (model init, shuffling, dropout and the draws of
 the annotated subsets); the data does not change between seeds. Every method uses the same
 trainer, the same data, the same epoch budget ({ave_epochs} epochs on AVE-like, {vegas_epochs} on
@@ -871,7 +871,7 @@ Regenerate: `python -m benchmarks.results` (runs what is missing, then rewrites 
 DATA = """
 ## The generated data
 
-`core/synthetic.py`, unchanged by this benchmark. AVE-like: 15 classes, 1,367 / 195 / 393
+`core/data/synthetic.py`, unchanged by this benchmark. AVE-like: 15 classes, 1,367 / 195 / 393
 train / val / test pairs (1,955); VEGAS-like: 10 classes, 20,234 / 2,248 / 5,621 (28,103); 128-d
 audio and 1,024-d non-negative visual features, as VGGish / pooled Inception. Every clip has a
 32-d latent code near one of 3 sub-modes of its class; audio and visual are two different random
@@ -1114,7 +1114,7 @@ AVE-like psd {f(st["psd"])} / triplet {f(st["triplet"])} / infonce {f(st["infonc
 without it.
 
 **Defaults.** One changed: `loss.mining` goes from `batch_hard` to `semi_hard` in
-`core/config.py`, for triplet and psd alike. On AVE-like (3 seeds) test moves
+`core/training/config.py`, for triplet and psd alike. On AVE-like (3 seeds) test moves
 {d(tri_semi, tri)} for triplet and {d(psd_semi, psd)} for psd, and val moves
 {d(tri_semi_val, tri_val)} and {d(psd_semi_val, psd_val)}. On VEGAS-like (3 seeds) test moves
 {d(ck["triplet, semi-hard mining"], ck["triplet, batch-hard (default)"])} for triplet and

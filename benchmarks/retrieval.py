@@ -23,7 +23,7 @@ from benchmarks.common import (
     peak_memory,
     row,
 )
-from core.retrieval import GalleryIndex, import_faiss, index_recall, topk
+from core.evaluation.retrieval import GalleryIndex, import_faiss, index_recall, topk
 
 SECTION = "Retrieval"
 K = 10
@@ -153,9 +153,10 @@ def _hard_case(n: int = 100_000) -> list[dict]:
 
 def _blas_threshold(quick: bool) -> list[dict]:
     """FAISS's flat search uses BLAS only when queries x dim reaches
-    ``distance_compute_blas_threshold``; core.retrieval sets it to ``BLAS_MIN_QUERIES`` queries.
-    Both settings searched as GalleryIndex does (one OpenMP thread below ``SMALL_BATCH``)."""
-    from core.retrieval import BLAS_MIN_QUERIES, SMALL_BATCH
+    ``distance_compute_blas_threshold``; core.evaluation.retrieval sets it to ``BLAS_MIN_QUERIES``
+    queries. Both settings searched as GalleryIndex does (one OpenMP thread below
+    ``SMALL_BATCH``)."""
+    from core.evaluation.retrieval import BLAS_MIN_QUERIES, SMALL_BATCH
 
     faiss = import_faiss()
     stock = faiss.cvar.distance_compute_blas_threshold  # 128,000 in faiss-cpu 1.15, if unchanged
@@ -184,7 +185,7 @@ def _blas_threshold(quick: bool) -> list[dict]:
             row(
                 SECTION,
                 f"FAISS flat {n:,} items, batch of {nq}: BLAS from {BLAS_MIN_QUERIES} queries "
-                "(core.retrieval)",
+                "(core.evaluation.retrieval)",
                 fmt_s(times[ours]),
                 f"FAISS's default threshold ({stock:,}, queries x dim): {fmt_s(times[stock])}",
                 fmt_ratio(times[stock], times[ours]),
@@ -202,7 +203,7 @@ import json, os, sys, time
 import numpy as np, torch
 passive = sys.argv[1] == "passive"
 if passive:
-    from core.retrieval import import_faiss
+    from core.evaluation.retrieval import import_faiss
     faiss = import_faiss()
 else:
     import faiss
@@ -228,8 +229,8 @@ print(json.dumps(out))
 
 def _omp_policy() -> list[dict]:
     """Two OpenMP runtimes (torch's and FAISS's) spin-waiting against each other, vs FAISS
-    imported by core.retrieval with a passive wait policy. Fresh processes: the policy is read
-    when a runtime loads."""
+    imported by core.evaluation.retrieval with a passive wait policy. Fresh processes: the policy
+    is read when a runtime loads."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     res = {}
     for mode in ("default", "passive"):

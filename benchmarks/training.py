@@ -1,9 +1,9 @@
 """Training: seconds per epoch at the VEGAS shape (psd vs triplet), threads, growth with N, peak
 RSS, and where a psd step spends its time.
 
-Every training measurement runs ``core.training.train`` in a fresh subprocess (so that peak RSS is
-that run's own ``ru_maxrss`` and thread settings do not leak), on data written once to a temporary
-HDF5 file.
+Every training measurement runs ``core.training.loop.train`` in a fresh subprocess (so that peak RSS
+is that run's own ``ru_maxrss`` and thread settings do not leak), on data written once to a
+temporary HDF5 file.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ VEGAS_TRAIN = 22_482  # VEGAS: 28,103 clips minus 5,621 test
 
 
 def _worker(spec: dict) -> dict:
-    from core.config import method_config
-    from core.data import load_h5
-    from core.events import EpochEnd, StepEnd
-    from core.training import TrainControl, train
+    from core.data.dataset import load_h5
+    from core.training.config import method_config
+    from core.training.events import EpochEnd, StepEnd
+    from core.training.loop import TrainControl, train
 
     torch.set_num_threads(spec["threads"])
     data = load_h5(spec["data"])
@@ -83,8 +83,8 @@ def _spawn(spec: dict) -> dict:
 
 
 def _vegas_file(tmp: Path, n_train: int) -> Path:
-    from core.data import save_h5
-    from core.synthetic import SHAPES, make_dataset
+    from core.data.dataset import save_h5
+    from core.data.synthetic import SHAPES, make_dataset
 
     spec = dataclasses.replace(SHAPES["vegas"], n_train=n_train, n_val=2_248, n_test=500)
     path = tmp / f"vegas_{n_train}.h5"
@@ -94,7 +94,7 @@ def _vegas_file(tmp: Path, n_train: int) -> Path:
 
 def _random_file(tmp: Path, n_train: int, n_val: int = 500) -> Path:
     """Random features at the VEGAS dimensions: a step's cost does not depend on the values."""
-    from core.data import AVDataset, Split, save_h5
+    from core.data.dataset import AVDataset, Split, save_h5
 
     rng = np.random.default_rng(0)
 
@@ -115,7 +115,7 @@ def _random_file(tmp: Path, n_train: int, n_val: int = 500) -> Path:
 
 
 def dense_soft_triplet(za, zv, soft, anchors, margin=0.2):
-    """l_soft as first written in core/losses/soft_triplet.py: every (anchor, p, n) term
+    """l_soft as first written in core/training/losses/soft_triplet.py: every (anchor, p, n) term
     materialised as [u, n, n] tensors. Kept here to show what the sort + cumsum form bought."""
     if not anchors.any():
         return za.sum() * 0.0
@@ -134,7 +134,7 @@ def dense_soft_triplet(za, zv, soft, anchors, margin=0.2):
 
 
 def _soft_triplet_rows(quick: bool) -> list[dict]:
-    from core.losses import SoftCrossModalTriplet
+    from core.training.losses import SoftCrossModalTriplet
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
@@ -162,8 +162,8 @@ def _soft_triplet_rows(quick: bool) -> list[dict]:
     return [
         row(
             SECTION,
-            "l_soft forward + backward, batch 128, half unannotated: core/losses/soft_triplet.py "
-            "(one merged row sort + cumsum)",
+            "l_soft forward + backward, batch 128, half unannotated: "
+            "core/training/losses/soft_triplet.py (one merged row sort + cumsum)",
             fmt_s(times["current"]),
             f"the first, dense [u, n, n] form: {fmt_s(times['dense'])}",
             fmt_ratio(times["dense"], times["current"]),
@@ -187,8 +187,8 @@ def _interleaved(fns: dict, reps: int) -> dict[str, float]:
 
 
 def all_pairs_semi_hard(d, same, margin):
-    """The semi-hard miner as first written in core/losses/miners.py: every (anchor, positive)
-    pair compared with every negative, [P, m] masks. Kept to show what sorting bought."""
+    """The semi-hard miner as first written in core/training/losses/miners.py: every (anchor,
+    positive) pair compared with every negative, [P, m] masks. Kept to show what sorting bought."""
     inf = torch.finfo(d.dtype).max
     anchor, pos = torch.nonzero(same, as_tuple=True)
     keep = (~same[anchor]).any(dim=1)
@@ -203,7 +203,7 @@ def all_pairs_semi_hard(d, same, margin):
 
 
 def _miner_rows(quick: bool) -> list[dict]:
-    from core.losses import CrossModalTriplet, semi_hard
+    from core.training.losses import CrossModalTriplet, semi_hard
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
@@ -230,7 +230,7 @@ def _miner_rows(quick: bool) -> list[dict]:
         row(
             SECTION,
             "l_cross with semi-hard mining, forward + backward, batch 128, 10 classes: "
-            "core/losses/miners.py (sorted negatives + binary search)",
+            "core/training/losses/miners.py (sorted negatives + binary search)",
             fmt_s(times["sorted"]),
             f"every positive against every negative ([P, m] masks): {fmt_s(times['all pairs'])}",
             fmt_ratio(times["all pairs"], times["sorted"]),
@@ -240,8 +240,8 @@ def _miner_rows(quick: bool) -> list[dict]:
 
 
 def _row_sort_rows(quick: bool) -> list[dict]:
-    """Why core/losses/rowsort.py sorts CPU rows with numpy."""
-    from core.losses.rowsort import argsort_rows
+    """Why core/training/losses/rowsort.py sorts CPU rows with numpy."""
+    from core.training.losses.rowsort import argsort_rows
 
     torch.set_num_threads(1)
     x = torch.rand(128, 256, generator=torch.Generator().manual_seed(0))
@@ -252,7 +252,7 @@ def _row_sort_rows(quick: bool) -> list[dict]:
     return [
         row(
             SECTION,
-            "argsort of each row, 128 x 256 float32: core.losses.rowsort (numpy)",
+            "argsort of each row, 128 x 256 float32: core.training.losses.rowsort (numpy)",
             fmt_s(times["numpy"]),
             f"torch.argsort(dim=1): {fmt_s(times['torch'])}",
             fmt_ratio(times["torch"], times["numpy"]),
@@ -266,10 +266,10 @@ def _profile_rows(data_file: Path) -> list[dict]:
     """Top ops by self CPU time over 30 psd steps at r = 0.3 (1 thread)."""
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    from core.config import method_config
-    from core.data import load_h5
-    from core.events import StepEnd
-    from core.training import TrainControl, train
+    from core.data.dataset import load_h5
+    from core.training.config import method_config
+    from core.training.events import StepEnd
+    from core.training.loop import TrainControl, train
 
     torch.set_num_threads(1)
     data = load_h5(data_file)

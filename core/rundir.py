@@ -1,7 +1,7 @@
 """Run folders: who may write one, and when a folder may be (re)used.
 
 Every front end (the CLI, the app's training process, a script) reaches a run folder through
-``open_run_dir``, called by ``core.training.train``, so the same rules hold everywhere:
+``open_run_dir``, called by ``core.training.loop.train``, so the same rules hold everywhere:
 
 - one writer at a time: the folder is locked (an OS file lock, released by the kernel when the
   process ends, even on a crash) for as long as the run writes it;

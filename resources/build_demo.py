@@ -4,8 +4,8 @@
     python resources/build_demo.py                      # clips to the cache, features to resources
     python resources/build_demo.py --clips-only --clips /tmp/demo
 
-The clips are rendered from ``resources/demo/sources`` with the default seed (``core.demo``); the
-features come from the same pipeline as ``avexplorer extract`` and are written to
+The clips are rendered from ``resources/demo/sources`` with the default seed (``core.data.demo``);
+the features come from the same pipeline as ``avexplorer extract`` and are written to
 ``resources/demo/features.h5`` with clip paths relative to the clip folder.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.data import load_h5, save_h5  # noqa: E402
-from core.demo import (  # noqa: E402
+from core.data.dataset import load_h5, save_h5  # noqa: E402
+from core.data.demo import (  # noqa: E402
     ALL_VOICES,
     CLASS_NAMES,
     RESOURCES_DIR,
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clips",
         type=Path,
-        help="where to build the clips (default: the cache folder core.demo.demo_clips_dir uses)",
+        help="where to build the clips (default: the cache folder that "
+        "core.data.demo.demo_clips_dir uses)",
     )
     parser.add_argument("--clips-only", action="store_true", help="build the clips, no features")
     parser.add_argument(

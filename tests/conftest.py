@@ -14,14 +14,14 @@ torch.set_num_threads(1)
 
 @pytest.fixture
 def tiny_data():
-    from core.synthetic import make_dataset
+    from core.data.synthetic import make_dataset
 
     return make_dataset("tiny", seed=0)
 
 
 @pytest.fixture
 def tiny_h5(tmp_path, tiny_data):
-    from core.data import save_h5
+    from core.data.dataset import save_h5
 
     path = tmp_path / "tiny.h5"
     save_h5(path, tiny_data)

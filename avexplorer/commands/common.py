@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint import Checkpoint, data_differences, load_checkpoint
-from core.config import AUTO, RunConfig, auto_fields, flat_fields
-from core.data import AVDataset, Split, load_h5
+from core.data.dataset import AVDataset, Split, load_h5
 from core.device import resolve_device
 from core.errors import UserError
-from core.model import AVEmbedder
+from core.training.checkpoint import Checkpoint, data_differences, load_checkpoint
+from core.training.config import AUTO, RunConfig, auto_fields, flat_fields
+from core.training.model import AVEmbedder
 
 # Flags whose dotted config name reads badly on a command line get a short name.
 _SHORT = {

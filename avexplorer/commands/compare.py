@@ -9,9 +9,9 @@ import json
 import numpy as np
 
 from avexplorer.commands.eval import digits, number, split_metrics
-from core.checkpoint import load_checkpoint
 from core.errors import UserError
-from core.metrics import CrossModalMetrics
+from core.evaluation.metrics import CrossModalMetrics
+from core.training.checkpoint import load_checkpoint
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

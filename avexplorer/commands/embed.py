@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from avexplorer.commands.common import add_model_split_args, load_model_and_split
-from core.embedding import embed_split, save_embeddings
+from core.training.embedding import embed_split, save_embeddings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

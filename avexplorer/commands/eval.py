@@ -8,11 +8,11 @@ import json
 import numpy as np
 
 from avexplorer.commands.common import add_model_split_args, load_model_and_split
-from core.data import Split
-from core.embedding import embed_split
+from core.data.dataset import Split
 from core.errors import UserError
-from core.metrics import CrossModalMetrics, cross_modal_metrics
-from core.training import evaluate
+from core.evaluation.metrics import CrossModalMetrics, cross_modal_metrics
+from core.training.embedding import embed_split
+from core.training.loop import evaluate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

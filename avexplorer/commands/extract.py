@@ -9,7 +9,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.diagnostics import aisfx_missing_note
 from core.errors import UserError
 from core.features.cache import FeatureCache, default_cache_dir
 from core.features.encoders import (
@@ -17,6 +16,7 @@ from core.features.encoders import (
     DEFAULT_AUDIO,
     DEFAULT_VISUAL,
     VISUAL_ENCODERS,
+    aisfx_missing_note,
     load_encoders,
     set_threads,
 )

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.errors import UserError
-    from core.locate import locate_file
+    from core.exploration.locate import locate_file
 
     if args.segments is not None and args.segments <= 0:
         raise UserError("--segments must be a positive number of seconds")
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _moments(args: argparse.Namespace) -> int:
-    from core.locate import moments_in_file
+    from core.exploration.locate import moments_in_file
 
     direction, moments, paths = moments_in_file(
         args.checkpoint,

@@ -11,12 +11,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from avexplorer.commands.common import add_config_flags, config_overrides, load_data
-from core.checkpoint import load_checkpoint
-from core.config import RunConfig, method_config
 from core.errors import UserError
-from core.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
-from core.scores import MapScores
-from core.training import TrainControl, train
+from core.evaluation.scores import MapScores
+from core.training.checkpoint import load_checkpoint
+from core.training.config import RunConfig, method_config
+from core.training.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
+from core.training.loop import TrainControl, train
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -101,8 +101,8 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 return 130 if ev.stopped else 0
             continue
         if isinstance(ev, RunStarted):
-            # The run's first line: what its "auto" settings became (core.auto), kept with the
-            # results on stdout.
+            # The run's first line: what its "auto" settings became (core.training.auto), kept with
+            # the results on stdout.
             if ev.settings:
                 print(ev.settings, flush=True)
             if not quiet:

@@ -15,8 +15,8 @@ class OtherDataset(UserError):
 
 def load_checkpoint_for(path: str | Path, data: Any) -> tuple[Any, Any, EpochEmbeddings]:
     """(checkpoint, model, test embeddings of ``data``); ``OtherDataset`` says what differs."""
-    from core.checkpoint import data_differences, load_checkpoint
-    from core.embedding import embed_split
+    from core.training.checkpoint import data_differences, load_checkpoint
+    from core.training.embedding import embed_split
 
     if data is None:
         raise UserError("open a dataset before loading a checkpoint")

@@ -21,8 +21,8 @@ from avexplorer.jobs.runner import live_workers, start
 from avexplorer.jobs.training_process import train_in_process, training_batches
 from avexplorer.projections import Layout, compute_layout
 from avexplorer.state import PROJECTIONS, AppState
-from core.control import TrainControl
 from core.errors import UserError
+from core.training.control import TrainControl
 
 
 class JobController(QObject):
@@ -37,7 +37,7 @@ class JobController(QObject):
         prestart_umap: bool = True,
     ):
         """``train_fn`` replaces the training process by a generator run in a thread (tests
-        and benchmarks give ``core.training.train`` or a fake event source); ``prestart_umap``
+        and benchmarks give ``core.training.loop.train`` or a fake event source); ``prestart_umap``
         False keeps the UMAP process from starting before a layout is asked for (tests)."""
         super().__init__(state)
         self.state = state
@@ -249,7 +249,7 @@ class JobController(QObject):
         """The pseudo-labels ``ckpt`` gives the open dataset's unlabelled train clips, computed
         in a worker for the Labels tab (a run read back from its folder, or a checkpoint file,
         has none until then)."""
-        from core.pseudo_labels import checkpoint_pseudo_labels
+        from core.training.pseudo_labels import checkpoint_pseudo_labels
 
         lab, data = self.state.labelling, self.state.dataset
         if data is None:
@@ -279,7 +279,7 @@ class JobController(QObject):
 
     def export_selection(self, kind: str, path: str) -> None:
         """Write the current selection in the background (atomic; errors name the file)."""
-        from core import selection_files
+        from core.exploration import selection_files
 
         s = self.state
         sel, data, g = s.selection, s.dataset, s.gallery
@@ -356,7 +356,7 @@ class JobController(QObject):
         )
 
     def open_h5(self, path: str) -> None:
-        from core.data import load_h5
+        from core.data.dataset import load_h5
 
         def done(data: Any) -> None:
             self.state.set_dataset(data)
@@ -420,6 +420,6 @@ class JobController(QObject):
 def _test_split_metrics(
     audio: Any, visual: Any, labels: Any, num_classes: int, progress: Any = None
 ) -> Any:
-    from core.metrics import cross_modal_metrics
+    from core.evaluation.metrics import cross_modal_metrics
 
     return cross_modal_metrics(audio, visual, labels, num_classes=num_classes, progress=progress)

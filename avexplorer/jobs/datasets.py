@@ -19,13 +19,13 @@ def load_demo() -> tuple[Any, str]:
     """(the demo dataset, "") or, when its features are not installed, a generated stand-in."""
     from dataclasses import replace
 
-    from core.data import DataError
-    from core.demo import load_demo as core_load_demo
+    from core.data.dataset import DataError
+    from core.data.demo import load_demo as core_load_demo
 
     try:
         return core_load_demo(), ""
     except DataError as e:
-        from core.synthetic import make_dataset
+        from core.data.synthetic import make_dataset
 
         data = make_dataset("ave", seed=0)
         data = replace(
@@ -40,21 +40,21 @@ def demo_thumbnails(clips_dir: str) -> tuple[dict[str, Any], dict[str, float]]:
     """The demo's shipped thumbnails as ({clip path: QImage}, {}): the first screen shows them
     before any clip file is built (the durations come with the clips)."""
     from avexplorer.jobs.thumbnails import rgb_image
-    from core.demo import demo_thumbnails as shipped
+    from core.data.demo import demo_thumbnails as shipped
 
     return {path: rgb_image(rgb) for path, rgb in shipped(clips_dir).items()}, {}
 
 
 def build_demo_clip(path: str) -> str:
     """Build one demo clip in place (before the others), for playing it; returns its path."""
-    from core.demo import build_one_clip
+    from core.data.demo import build_one_clip
 
     return str(build_one_clip(path))
 
 
 def build_demo_clips(progress: Progress | None = None) -> str:
     """Build the demo's clips into their cache folder (first use only); returns the folder."""
-    from core.demo import demo_clips_dir
+    from core.data.demo import demo_clips_dir
 
     return str(demo_clips_dir(build=True, progress=progress))
 
@@ -69,7 +69,7 @@ def extract_folder(
     """
     import hashlib
 
-    from core.data import load_h5
+    from core.data.dataset import load_h5
     from core.features.cache import FeatureCache, default_cache_dir
     from core.features.dataset import SplitRule, extract_dataset, list_clips
     from core.features.encoders import load_encoders

@@ -66,7 +66,7 @@ def embed_file_features(
     None without a model; ``UserError`` when the file lacks the modality or its features do not
     fit the model.
     """
-    from core.embedding import embed_features
+    from core.training.embedding import embed_features
 
     if model is None:
         return None

@@ -1,8 +1,8 @@
 """Saving the user's labels (``LabellingState.saveRequested``) in a worker, and retraining on them.
 
-A feature file is a copy of the open one with the new train labels (``core.labels.
+A feature file is a copy of the open one with the new train labels (``core.data.labels.
 write_labelled_copy``); a manifest lists every clip with its label and split
-(``core.labels.write_manifest``). Both refuse to overwrite the open dataset and appear whole or
+(``core.data.labels.write_manifest``). Both refuse to overwrite the open dataset and appear whole or
 not at all. With a retrain config the new file is then opened (as File > Open would) and the run
 starts on it.
 """
@@ -17,14 +17,14 @@ from PySide6.QtCore import QObject
 from avexplorer.jobs.runner import start
 from avexplorer.labelling_state import SaveRequest, manifest_rows
 from avexplorer.state import AppState
-from core.data import AVDataset, DataError, load_h5
+from core.data.dataset import AVDataset, DataError, load_h5
 from core.errors import UserError
 
 
 def write_labels(req: SaveRequest) -> tuple[str, AVDataset | None]:
     """Write ``req`` (in a worker); with a retrain, also load the new file. Errors name the file
     in one line."""
-    from core.labels import write_labelled_copy, write_manifest
+    from core.data.labels import write_labelled_copy, write_manifest
 
     dest = Path(req.path)
     source = Path(req.data.source) if req.data.source else None

@@ -13,7 +13,7 @@ import numpy as np
 from avexplorer.jobs.spawning import main_module_hidden
 from avexplorer.projections import Layout, layout_with_ranks
 from core.errors import UserError
-from core.projection import project, warm_up_umap
+from core.exploration.projection import project, warm_up_umap
 
 WARM_UP_NICE = 10  # the warm-up is speculative: it yields the CPU to the app and to training
 

@@ -21,9 +21,9 @@ import numpy as np
 
 from avexplorer.jobs.spawning import main_module_hidden
 from avexplorer.projections import Layout, compute_layout
-from core.control import TrainControl
 from core.errors import UserError
-from core.events import CheckpointSaved, EpochEnd, StepEnd
+from core.training.control import TrainControl
+from core.training.events import CheckpointSaved, EpochEnd, StepEnd
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _child(
     try:
         if nice:
             os.nice(nice)
-        from core.training import train
+        from core.training.loop import train
 
         for batch in training_batches(train, config, data, out_dir, control, embed_epochs):
             _send(conn, "events", batch)
@@ -193,8 +193,8 @@ def training_batches(
 
 
 def embed_checkpoint(path: str | Path, split: Any, epoch: int) -> EpochEmbeddings:
-    from core.checkpoint import load_checkpoint
-    from core.embedding import embed_split
+    from core.training.checkpoint import load_checkpoint
+    from core.training.embedding import embed_split
 
     model = load_checkpoint(path).build_model("cpu")
     audio, visual = embed_split(model, split, "cpu")

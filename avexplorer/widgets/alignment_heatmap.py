@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from avexplorer.state import AppState
 from avexplorer.widgets.paint_pacing import FrameScheduler
 from avexplorer.widgets.training_plots import cache_axes
-from core.events import AlignmentSnapshot
+from core.training.events import AlignmentSnapshot
 
 REFRESH_MS = 200  # snapshots are occasional; a fifth of a second is soon enough
 THUMB_HEIGHT = 40

@@ -42,7 +42,7 @@ from avexplorer.state import PROJECTIONS, AppState, Layout, dataset_name
 from avexplorer.widgets.map_selection import TOOLS, SelectingViewBox, mode_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 from avexplorer.widgets.training_plots import cache_axes
-from core.selection import PolygonIndex
+from core.exploration.selection import PolygonIndex
 
 RANK_EDGES = (1, 2, 4, 11, 51, 201, 1001, 5001, 20001)  # bins 1, 2-3, 4-10, 11-50, ...
 RANK_COLOURS = len(RANK_EDGES)  # the plasma lookup table has one colour per possible bin

@@ -4,7 +4,7 @@ With the lasso or box tool, a left drag draws the outline and its release report
 data coordinates with the mode its modifier keys ask for: none replaces the selection, Shift adds
 to it, Ctrl (or Alt) subtracts from it. With the pan tool a drag pans, except that Shift or Ctrl
 held still starts a lasso. Which points fall inside is the caller's business
-(``core.selection.points_in_polygon``).
+(``core.exploration.selection.points_in_polygon``).
 """
 
 from __future__ import annotations

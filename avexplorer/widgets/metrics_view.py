@@ -16,8 +16,9 @@ a caption says how many, and its "show all" link clears the selection. The per-q
 computed once for all queries and picked from (``CrossModalMetrics.subset``), so a new selection
 costs no recomputation.
 
-Numbers come from ``core.metrics`` (computed in a worker when the view asks the state for them);
-the view renders ``AppState.metrics`` and sends intents (``request_metrics``, ``set_item_query``).
+Numbers come from ``core.evaluation.metrics`` (computed in a worker when the view asks the state for
+them); the view renders ``AppState.metrics`` and sends intents (``request_metrics``,
+``set_item_query``).
 """
 
 from __future__ import annotations

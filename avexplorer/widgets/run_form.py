@@ -1,11 +1,11 @@
-"""The training form, generated from ``core.config.flat_fields()`` as the CLI's flags are.
+"""The training form, generated from ``core.training.config.flat_fields()`` as the CLI's flags are.
 
 Every config field gets an editor by its type (a choice list for ``Literal`` fields, a spin box
 for numbers, a check box for booleans, a line for text): a field added to the config appears
-here with no change to the app. A field that may be "auto" (``core.config.auto_fields``) has
-"auto" as its first entry, which reads "auto (1)" once the panel has said what it resolves to for
-the open dataset. The method's ignored fields (``core.config.ignored_fields``) are disabled. The
-fields a run is usually tuned by are shown first; the rest under "More settings".
+here with no change to the app. A field that may be "auto" (``core.training.config.auto_fields``)
+has "auto" as its first entry, which reads "auto (1)" once the panel has said what it resolves to
+for the open dataset. The method's ignored fields (``core.training.config.ignored_fields``) are
+disabled. The fields a run is usually tuned by are shown first; the rest under "More settings".
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.config import (
+from core.training.config import (
     AUTO,
     RunConfig,
     auto_fields,

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from avexplorer.state import AppState, settings
-from core.selection import Selection, Summary, summary
+from core.exploration.selection import Selection, Summary, summary
 
 EXPORT_FILTERS = {
     "csv": ("Clip list (CSV)…", "selection.csv", "CSV (*.csv)"),

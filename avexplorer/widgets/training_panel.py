@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 from avexplorer import run_records
 from avexplorer.state import AppState, map_scores_text
 from avexplorer.widgets.run_form import RunForm
-from core.auto import resolve
-from core.config import RunConfig, auto_fields
 from core.errors import UserError
+from core.training.auto import resolve
+from core.training.config import RunConfig, auto_fields
 
 SMALL_STEPS = 8  # fewer batches of METHOD.md's size per epoch than this: a small dataset
 
@@ -299,8 +299,8 @@ class TrainingPanel(QWidget):
         self._update_auto_note()
 
     def _update_auto_note(self) -> None:
-        """Show what "auto" resolves to for the open dataset, as core.auto resolves it when the
-        run starts (the same function: the run's first line will read the same)."""
+        """Show what "auto" resolves to for the open dataset, as core.training.auto resolves it when
+        the run starts (the same function: the run's first line will read the same)."""
         data = self.state.dataset
         try:
             config = self.config()

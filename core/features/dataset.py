@@ -3,7 +3,7 @@
 A clip set is either a folder with one subfolder per class (class name = folder name, files found
 recursively) or a CSV manifest ``path,label[,split]`` (paths relative to the manifest). Clips in
 a subfolder named ``_unlabelled``, or on manifest rows with an empty label, become unlabelled
-pairs (label -1, always in train; see core/data.py), not a class.
+pairs (label -1, always in train; see core/data/dataset.py), not a class.
 
 Clips are pairs: a clip whose audio or picture is missing (no audio track, too short, a sound or
 still image in a class folder) is left out of the file and reported with its reason. Splits are
@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 
 from core.atomic import atomic_path
-from core.data import (
+from core.data.dataset import (
     SPLITS,
     UNLABELLED,
     AVDataset,
@@ -367,7 +367,7 @@ def extract_dataset(
 ) -> ExtractReport:
     """Encode the listing and write the feature file ``out``.
 
-    With ``segments`` (seconds) the file also holds per-segment features (core/segments.py),
+    With ``segments`` (seconds) the file also holds per-segment features (core/data/segments.py),
     spooled to disk while the clips stream in.
 
     With ``shard=(i, n)`` only every n-th clip from the i-th is encoded and ``out`` is a partial
@@ -540,7 +540,7 @@ def write_features(
     manifest_split: list[str] | None = None,
     segments: SegmentSource | None = None,
 ) -> None:
-    """``core.data.save_h5`` plus our extras, made visible at ``out`` in one rename.
+    """``core.data.dataset.save_h5`` plus our extras, made visible at ``out`` in one rename.
 
     The temporary name is unique per write, so two runs writing one ``--out`` cannot clash
     mid-write: the last rename wins and the file is always whole.

@@ -35,6 +35,8 @@ from core.features import mel
 DEFAULT_AUDIO = "aisfx"
 DEFAULT_VISUAL = "efficientnet-lite0"
 AUDIO_FALLBACK = "logmel-stats"
+# aisfx pins 2022 versions that clash with the stack, so it is installed without its requirements
+AISFX_INSTALL = "pip install --no-deps aisfx==0.1.2"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -396,6 +398,16 @@ def load_encoders(
 _BUILDING = threading.RLock()
 
 
+def aisfx_missing_note() -> str:
+    """One line: what missing aisfx does to sound features, and the command that fixes it."""
+    fallback_dim = AUDIO_ENCODERS[AUDIO_FALLBACK].dim
+    return (
+        f"the pretrained audio encoder aisfx is not installed, so sounds get {fallback_dim}-d "
+        f"{AUDIO_FALLBACK} features that cannot be compared with 512-d aisfx ones "
+        f"(the demo's); install it with: {AISFX_INSTALL}"
+    )
+
+
 @lru_cache(maxsize=8)
 def _audio_encoder(name: str, device: str) -> AudioEncoder:
     cls = _pick(AUDIO_ENCODERS, name, "audio")
@@ -404,8 +416,6 @@ def _audio_encoder(name: str, device: str) -> AudioEncoder:
     except ImportError as e:
         if name != "aisfx":
             raise UserError(f"audio encoder {name!r} needs a package that is missing ({e})") from e
-        from core.diagnostics import aisfx_missing_note
-
         warnings.warn(f"{aisfx_missing_note()} ({e})", stacklevel=3)
         return _audio_encoder(AUDIO_FALLBACK, device)
 

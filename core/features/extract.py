@@ -70,7 +70,7 @@ class ClipFeatures:
     visual: np.ndarray | None  # [Dv] float32
     duration: float | None  # seconds (None for a still image)
     notes: tuple[str, ...] = ()
-    # per-segment features [T, D], when asked for (``segments=``; core/segments.py)
+    # per-segment features [T, D], when asked for (``segments=``; core/data/segments.py)
     audio_seg: np.ndarray | None = None
     visual_seg: np.ndarray | None = None
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.data.segments import segment_count
 from core.features.encoders import AudioEncoder, VisualEncoder
-from core.segments import segment_count
 
 # Part of the cache key of segment features: bump when the rules above change.
 SEGMENT_VERSION = "1"

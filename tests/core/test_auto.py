@@ -8,12 +8,12 @@ import json
 import pytest
 
 from avexplorer.cli import main
-from core import auto
-from core.auto import auto_settings, label_rate, paper_settings, resolve, train_labels
-from core.checkpoint import load_checkpoint
-from core.config import AUTO, ConfigError, RunConfig, auto_fields, method_config
-from core.events import EpochEnd, RunStarted
-from core.training import train
+from core.training import auto
+from core.training.auto import auto_settings, label_rate, paper_settings, resolve, train_labels
+from core.training.checkpoint import load_checkpoint
+from core.training.config import AUTO, ConfigError, RunConfig, auto_fields, method_config
+from core.training.events import EpochEnd, RunStarted
+from core.training.loop import train
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--hidden", "32", "--dim", "16", "--threads", "1"]
 
@@ -161,7 +161,7 @@ def test_cli_prints_the_resolved_settings_first_and_records_them(tiny_h5, tmp_pa
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     saved = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
-    from core.data import load_h5
+    from core.data.dataset import load_h5
 
     data = load_h5(tiny_h5, val_fraction=saved.data.val_fraction, seed=saved.seed)
     flags_config = small(**{"data.label_fraction": 0.1, "snapshot_every": 10})

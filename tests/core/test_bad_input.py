@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from avexplorer.cli import main
-from core.data import save_h5
+from core.data.dataset import save_h5
 
 FAST = ["--epochs", "1", "--batch-size", "32", "--hidden", "16", "--dim", "8", "--threads", "1"]
 
@@ -20,7 +20,7 @@ FAST = ["--epochs", "1", "--batch-size", "32", "--hidden", "16", "--dim", "8", "
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A trained run on the tiny data: its feature file and model.pt."""
-    from core.synthetic import make_dataset
+    from core.data.synthetic import make_dataset
 
     root = tmp_path_factory.mktemp("run")
     save_h5(root / "tiny.h5", make_dataset("tiny", seed=0))

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from core.batches import BatchSampler, batch_slices, epoch_order
+from core.training.batches import BatchSampler, batch_slices, epoch_order
 
 
 def mask(n, labelled):

@@ -1,9 +1,9 @@
 import torch
 
-from core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from core.config import RunConfig
 from core.errors import UserError
-from core.model import AVEmbedder
+from core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from core.training.config import RunConfig
+from core.training.model import AVEmbedder
 
 
 def make(tmp_path):

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 from avexplorer.cli import main
-from core.checkpoint import load_checkpoint
-from core.data import load_h5
-from core.embedding import embed_split
-from core.metrics import cross_modal_metrics
+from core.data.dataset import load_h5
+from core.evaluation.metrics import cross_modal_metrics
+from core.training.checkpoint import load_checkpoint
+from core.training.embedding import embed_split
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--hidden", "32", "--dim", "16", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    from core.data import save_h5
-    from core.synthetic import make_dataset
+    from core.data.dataset import save_h5
+    from core.data.synthetic import make_dataset
 
     root = tmp_path_factory.mktemp("runs")
     data = root / "tiny.h5"
@@ -39,7 +39,7 @@ def test_eval_full_json_has_every_metric_and_no_nan(two_runs, capsys):
     out = json.loads(line)
     for key in ("a2v", "v2a", "avg", "n", "per_class", "recall", "median_rank", "mrr", "map_at_r"):
         assert key in out
-    # The numbers are those of core.metrics on the checkpoint's own test embeddings.
+    # The numbers are those of core.evaluation.metrics on the checkpoint's own test embeddings.
     ckpt = load_checkpoint(psd)
     split = load_h5(data).test
     audio, visual = embed_split(ckpt.build_model("cpu"), split)
@@ -98,7 +98,7 @@ def test_eval_and_compare_on_a_train_split_with_unlabelled_pairs_score_the_label
     plain, --full and compare alike, instead of failing inside the metric."""
     import dataclasses
 
-    from core.data import UNLABELLED, save_h5
+    from core.data.dataset import UNLABELLED, save_h5
 
     data, psd, triplet = two_runs
     full = load_h5(data)

@@ -10,7 +10,7 @@ import pytest
 
 from avexplorer.cli import main
 from benchmarks.locate import measure, train_demo_model
-from core.composites import CompositeSpec, build_composites, load_composites, plan_composites
+from core.data.composites import CompositeSpec, build_composites, load_composites, plan_composites
 from core.features.video import decode_video
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from core.config import RunConfig, auto_fields, method_config
+from core.training.config import RunConfig, auto_fields, method_config
 
 
 def test_round_trip_through_dict():
@@ -72,7 +72,7 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("name", "value"), BAD_VALUES, ids=[f"{n}={v}" for n, v in BAD_VALUES])
 def test_bad_values_are_refused_naming_the_field(name, value):
-    from core.config import ConfigError
+    from core.training.config import ConfigError
 
     with pytest.raises(ConfigError) as err:
         RunConfig().replace(**{name: value})
@@ -81,7 +81,7 @@ def test_bad_values_are_refused_naming_the_field(name, value):
 
 
 def test_sections_validate_when_built_directly_and_from_a_dict():
-    from core.config import ConfigError, OptimConfig
+    from core.training.config import ConfigError, OptimConfig
 
     with pytest.raises(ConfigError, match=r"optim\.epochs"):
         OptimConfig(epochs=0)

@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 
-from core.auto import paper_settings
-from core.config import LossConfig, ModelConfig, OptimConfig
-from core.losses import InfoNCE
-from core.model import AVEmbedder
-from core.objective import Objective
-from core.schedules import learning_rate, soft_weight
-from core.teacher import make_teacher
+from core.training.auto import paper_settings
+from core.training.config import LossConfig, ModelConfig, OptimConfig
+from core.training.losses import InfoNCE
+from core.training.model import AVEmbedder
+from core.training.objective import Objective
+from core.training.schedules import learning_rate, soft_weight
+from core.training.teacher import make_teacher
 
 # The paper's psd: the loss fields that default to "auto" at their paper values.
 PAPER = {k.split(".")[1]: v for k, v in paper_settings().items() if k.startswith("loss.")}
@@ -151,9 +151,9 @@ def test_cosine_learning_rate_goes_from_lr_to_zero():
 )
 def test_each_recipe_field_changes_the_trained_weights(tiny_data, over):
     """Wired into the loop: the same seed with the field set trains other weights."""
-    from core.config import method_config
-    from core.events import RunFinished
-    from core.training import train
+    from core.training.config import method_config
+    from core.training.events import RunFinished
+    from core.training.loop import train
 
     base = method_config("psd").replace(
         recipe="paper",

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from core.data import DataError, load_h5, save_h5, stratified_split
+from core.data.dataset import DataError, load_h5, save_h5, stratified_split
 
 
 def write(path, **arrays):

@@ -12,9 +12,9 @@ import av
 import numpy as np
 import pytest
 
-from core import demo
-from core.data import AVDataset, DataError, Split, load_h5, save_h5
-from core.demo import (
+from core.data import demo
+from core.data.dataset import AVDataset, DataError, Split, load_h5, save_h5
+from core.data.demo import (
     CLASS_NAMES,
     RESOURCES_DIR,
     DemoSpec,

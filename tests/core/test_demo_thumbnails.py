@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import demo
+from core.data import demo
 from core.features.video import first_frame
 
 

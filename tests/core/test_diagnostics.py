@@ -10,9 +10,9 @@ import pytest
 
 from avexplorer.cli import main
 from core import diagnostics
-from core.diagnostics import AISFX_INSTALL
 from core.errors import UserError
 from core.features import encoders as enc_mod
+from core.features.encoders import AISFX_INSTALL
 from tests.core.features_fixtures import make_clip_folder, make_wav
 
 
@@ -74,8 +74,8 @@ def test_extract_summary_names_the_fix_when_it_fell_back(no_aisfx, tmp_path, cap
 
 def test_a_sound_query_against_aisfx_features_names_the_fix(no_aisfx, tmp_path) -> None:
     from avexplorer.jobs.file_query import embed_file_features, file_features
-    from core.config import ModelConfig
-    from core.model import AVEmbedder
+    from core.training.config import ModelConfig
+    from core.training.model import AVEmbedder
 
     model = AVEmbedder(512, 192, 10, ModelConfig(hidden=32, dim=16)).eval()
     wav = make_wav(tmp_path / "three.wav", seconds=1.0)

@@ -7,12 +7,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from core.checkpoint import load_checkpoint
-from core.config import method_config
-from core.distributed import DistContext
-from core.events import RunFinished
-from core.synthetic import make_dataset
-from core.training import train
+from core.data.synthetic import make_dataset
+from core.training.checkpoint import load_checkpoint
+from core.training.config import method_config
+from core.training.distributed import DistContext
+from core.training.events import RunFinished
+from core.training.loop import train
 
 # No dropout, so that sharding the batch changes nothing but the order of float sums.
 OVERRIDES = {

@@ -11,10 +11,17 @@ import torch
 
 from avexplorer import run_records
 from avexplorer.cli import main
-from core.checkpoint import load_checkpoint
-from core.data import load_h5
-from core.events import CheckpointSaved, EpochEnd, PseudoLabels, RunFinished, RunStarted, StepEnd
-from core.training import train
+from core.data.dataset import load_h5
+from core.training.checkpoint import load_checkpoint
+from core.training.events import (
+    CheckpointSaved,
+    EpochEnd,
+    PseudoLabels,
+    RunFinished,
+    RunStarted,
+    StepEnd,
+)
+from core.training.loop import train
 from tests.core.test_cli import FAST
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from avexplorer.cli import main
-from core.data import SPLITS, load_h5
+from core.data.dataset import SPLITS, load_h5
 from core.features.errors import ClipError
 from core.features.extract import encode_path
 from tests.core.features_fixtures import make_png, make_video, make_wav

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avexplorer.cli import main
-from core.data import SPLITS, DataError, load_h5, save_h5
+from core.data.dataset import SPLITS, DataError, load_h5, save_h5
 from core.errors import UserError
 from core.features.cache import CacheEntry, FeatureCache
 from core.features.dataset import extract_dataset, list_clips

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-import core.training
-from core.checkpoint import load_checkpoint
+import core.training.loop
+from core.data.labels import hide_labels
 from core.errors import UserError
-from core.events import EpochEnd, PseudoLabels, RunFinished, RunStarted, StepEnd
-from core.labels import hide_labels
-from core.teacher import EmaTeacher
-from core.training import TrainControl, train
+from core.training.checkpoint import load_checkpoint
+from core.training.events import EpochEnd, PseudoLabels, RunFinished, RunStarted, StepEnd
+from core.training.loop import TrainControl, train
+from core.training.teacher import EmaTeacher
 from tests.core.test_training import small as small_run
 
 
@@ -26,14 +26,14 @@ def small(method="psd", epochs=3, **over):
 
 def record_batches(monkeypatch):
     seen = []
-    real = core.training.BatchSampler.batch
+    real = core.training.loop.BatchSampler.batch
 
     def spy(self, epoch, step):
         idx = real(self, epoch, step)
         seen.append(idx.clone())
         return idx
 
-    monkeypatch.setattr(core.training.BatchSampler, "batch", spy)
+    monkeypatch.setattr(core.training.loop.BatchSampler, "batch", spy)
     return seen
 
 
@@ -134,7 +134,7 @@ def test_a_file_without_labelled_train_pairs_needs_infonce(tiny_data):
 def test_a_checkpoint_gives_back_the_pseudo_labels_its_run_sent(tiny_data, tmp_path, method, over):
     """What the app's Labels tab shows for a run reopened later: recomputed from its checkpoint,
     the same pseudo-labels the live run sent at that epoch's end."""
-    from core.pseudo_labels import checkpoint_pseudo_labels
+    from core.training.pseudo_labels import checkpoint_pseudo_labels
 
     events = list(train(small(method, epochs=2, **over), tiny_data, out_dir=tmp_path))
     sent = [e for e in events if isinstance(e, PseudoLabels)][-1]
@@ -150,7 +150,7 @@ def test_a_checkpoint_gives_back_the_pseudo_labels_its_run_sent(tiny_data, tmp_p
 
 
 def test_infonce_checkpoint_says_why_it_has_no_pseudo_labels(tiny_data, tmp_path):
-    from core.pseudo_labels import NoPseudoLabels, checkpoint_pseudo_labels
+    from core.training.pseudo_labels import NoPseudoLabels, checkpoint_pseudo_labels
 
     list(train(small("infonce", epochs=1), tiny_data, out_dir=tmp_path))
     with pytest.raises(NoPseudoLabels, match="infonce trains no class head"):

@@ -6,16 +6,16 @@ import h5py
 import numpy as np
 import pytest
 
-from core.config import RunConfig
-from core.data import load_h5, save_h5
-from core.features.dataset import list_clips
-from core.labels import (
+from core.data.dataset import load_h5, save_h5
+from core.data.labels import (
     hide_labels,
     keep_labels,
     with_label_fraction,
     write_labelled_copy,
     write_manifest,
 )
+from core.features.dataset import list_clips
+from core.training.config import RunConfig
 
 
 def test_keep_labels_is_stratified_seeded_and_keeps_one_per_class():

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from avexplorer.cli import main
-from core.checkpoint import load_checkpoint
-from core.data import load_h5, save_h5
-from core.locate import MomentIndex, locate_in_clip, sync_matrix
+from core.data.dataset import load_h5, save_h5
+from core.exploration.locate import MomentIndex, locate_in_clip, sync_matrix
+from core.training.checkpoint import load_checkpoint
 from tests.core.features_fixtures import _write_audio, make_png, make_video, tone_wave
 
 CHEAP = ["--audio-encoder", "logmel-stats", "--visual-encoder", "color-grid"]

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.losses import (
+from core.training.losses import (
     CrossModalTriplet,
     InfoNCE,
     LabelLoss,
@@ -159,7 +159,7 @@ def test_infonce_by_hand():
 
 
 def test_weighted_hinge_sum_equals_the_dense_triple_sum_with_gradients():
-    from core.losses.soft_triplet import weighted_hinge_sum
+    from core.training.losses.soft_triplet import weighted_hinge_sum
 
     g = torch.Generator().manual_seed(0)
     d = torch.rand(5, 9, generator=g, dtype=torch.float64).requires_grad_()

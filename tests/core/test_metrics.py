@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from core.metrics import (
+from core.evaluation.metrics import (
     MapScores,
     average_precisions,
     cross_modal_map,
@@ -403,9 +403,9 @@ def test_progress_counts_chunks_and_a_cancel_stops_the_work():
 @pytest.mark.parametrize("shared", [True, False])
 def test_both_directions_of_a_paired_set_match_loops_with_ties(monkeypatch, shared):
     # V2A reads A2V's similarity matrix by columns when it is small enough to share.
-    import core.metrics
+    import core.evaluation.metrics
 
-    monkeypatch.setattr(core.metrics, "SHARED_SIMS_BYTES", 2**30 if shared else 0)
+    monkeypatch.setattr(core.evaluation.metrics, "SHARED_SIMS_BYTES", 2**30 if shared else 0)
     audio, visual, labels, _ = exactly_tied_case(33, 33, seed=6)
     labels[4] = 3  # a class with one pair
     out = cross_modal_metrics(audio, visual, labels, k=4, chunk=5, threads=2)
@@ -417,7 +417,7 @@ def test_both_directions_of_a_paired_set_match_loops_with_ties(monkeypatch, shar
 
 
 def test_rank_keys_order_and_tie_like_the_scores():
-    from core.ranking_kernels import fill_rank_keys
+    from core.evaluation.ranking_kernels import fill_rank_keys
 
     tiny = np.float32(1e-45)  # the smallest denormal
     scores = np.array(

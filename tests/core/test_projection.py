@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from core.projection import align_to, joint_projection, pca_2d, procrustes, project
+from core.exploration.projection import align_to, joint_projection, pca_2d, procrustes, project
 
 
 def _blobs(n=60, d=16, seed=0):
@@ -68,7 +68,7 @@ def test_unknown_method_is_an_error():
 
 def test_importing_projection_does_not_import_umap_or_opentsne():
     code = (
-        "import sys, core.projection; "
+        "import sys, core.exploration.projection; "
         "print(any(m in sys.modules for m in ('umap', 'numba', 'openTSNE')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -116,7 +116,7 @@ def test_numba_cache_folder_is_the_users_cache_unless_numba_is_told_otherwise(
 
 
 def test_cosine_neighbours_are_exact_below_the_cut_off_and_close_above(monkeypatch):
-    import core.projection as projection
+    import core.exploration.projection as projection
 
     x = _blobs(300, d=24)
     idx, dist = projection.cosine_knn(x, 10)
@@ -140,7 +140,7 @@ def test_umap_writes_its_compiled_code_to_the_cache_folder_and_a_new_process_rea
     env["XDG_CACHE_HOME"] = str(tmp_path)
     code = (
         "import numpy as np, numba.core.event as ev\n"
-        "from core.projection import import_umap, umap_2d\n"
+        "from core.exploration.projection import import_umap, umap_2d\n"
         "import_umap()\n"  # umap compiles a few typed helpers as it is imported
         "names = []\n"
         "class L(ev.Listener):\n"
@@ -169,7 +169,7 @@ def test_umap_writes_its_compiled_code_to_the_cache_folder_and_a_new_process_rea
 
 
 def test_unknown_umap_start_is_an_error():
-    from core.projection import umap_2d
+    from core.exploration.projection import umap_2d
 
     with pytest.raises(ValueError, match="unknown UMAP start"):
         umap_2d(_blobs(), start="random")  # type: ignore[arg-type]
@@ -181,7 +181,7 @@ def test_umap_keeps_classes_apart_from_either_start_and_repeats_with_its_seed():
     each point's map neighbours in its class; the same seed gives the same map."""
     from scipy.spatial import cKDTree
 
-    from core.projection import umap_2d
+    from core.exploration.projection import umap_2d
 
     rng = np.random.default_rng(5)
     labels = np.arange(300) % 6
@@ -197,7 +197,7 @@ def test_a_umap_of_the_maps_size_does_not_import_torch():
     """The app's UMAP process starts with each session: torch would be most of its imports."""
     code = (
         "import sys\n"
-        "from core.projection import warm_up_umap\n"
+        "from core.exploration.projection import warm_up_umap\n"
         "warm_up_umap()\n"
         "print('torch' in sys.modules)\n"
     )

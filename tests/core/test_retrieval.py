@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.retrieval import (
+from core.evaluation.retrieval import (
     EXACT_MAX_ITEMS,
     GalleryIndex,
     class_hits,

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from core.atomic import WriteError, atomic_write
-from core.checkpoint import load_checkpoint
 from core.errors import UserError
-from core.events import RunStarted
 from core.rundir import RunDirError, open_run_dir
-from core.training import NonFiniteError, train
+from core.training.checkpoint import load_checkpoint
+from core.training.events import RunStarted
+from core.training.loop import NonFiniteError, train
 from tests.core.test_training import small as small_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,11 +127,11 @@ def test_resume_into_another_used_folder_is_refused(tiny_data, tmp_path):
 def test_a_failed_save_keeps_the_last_good_files_and_resume_records_each_epoch_once(
     tiny_data, tmp_path, monkeypatch
 ):
-    import core.checkpoint
+    import core.training.checkpoint
 
     list(train(small(epochs=1), tiny_data, out_dir=tmp_path))
     before = (tmp_path / "last.pt").read_bytes()
-    monkeypatch.setattr(core.checkpoint.torch, "save", fail_with_enospc)
+    monkeypatch.setattr(core.training.checkpoint.torch, "save", fail_with_enospc)
     with pytest.raises(WriteError, match="No space left"):
         list(train(small(epochs=3), tiny_data, out_dir=tmp_path, resume_from=tmp_path / "last.pt"))
     assert (tmp_path / "last.pt").read_bytes() == before

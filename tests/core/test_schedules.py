@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core.config import ScheduleConfig
-from core.schedules import ratio_schedule, soft_weight
+from core.training.config import ScheduleConfig
+from core.training.schedules import ratio_schedule, soft_weight
 
 
 def test_linear_goes_from_start_to_end_evenly():

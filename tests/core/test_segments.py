@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from avexplorer.cli import main
-from core.data import DataError, load_h5
-from core.segments import masked_mean, segment_bounds, segment_count
+from core.data.dataset import DataError, load_h5
+from core.data.segments import masked_mean, segment_bounds, segment_count
 from tests.core.features_fixtures import make_video
 
 CHEAP = ["--audio-encoder", "logmel-stats", "--visual-encoder", "color-grid"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from core.atomic import WriteError
-from core.data import load_h5
-from core.selection import (
+from core.data.dataset import load_h5
+from core.exploration.selection import (
     PolygonIndex,
     Selection,
     SelectionError,
@@ -17,7 +17,7 @@ from core.selection import (
     points_in_polygon,
     summary,
 )
-from core.selection_files import export, fingerprint, load_named, read_named, save_named
+from core.exploration.selection_files import export, fingerprint, load_named, read_named, save_named
 
 
 def test_points_in_polygon_matches_a_brute_force_ray_cast_on_a_concave_lasso():
@@ -155,14 +155,14 @@ def test_an_export_to_an_unwritable_place_says_so_and_writes_nothing(tmp_path, t
 
 
 def test_a_failed_feature_file_write_leaves_nothing(tmp_path, tiny_h5, monkeypatch):
-    import core.data
+    import core.data.dataset
 
     data = load_h5(tiny_h5)
 
     def broken(f, name, split):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(core.data, "write_split", broken)
+    monkeypatch.setattr(core.data.dataset, "write_split", broken)
     sel = Selection.of_clips(len(data.test), [0])
     with pytest.raises(WriteError, match="No space left on device"):
         export("h5", tmp_path / "out.h5", sel, data, {0: "a"})

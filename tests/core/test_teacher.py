@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from core.config import ModelConfig
-from core.model import AVEmbedder
-from core.teacher import EmaTeacher, SelfTeacher, make_teacher
+from core.training.config import ModelConfig
+from core.training.model import AVEmbedder
+from core.training.teacher import EmaTeacher, SelfTeacher, make_teacher
 
 
 def student() -> AVEmbedder:

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.auto import resolve
-from core.checkpoint import load_checkpoint
-from core.config import method_config
-from core.events import (
+from core.data.synthetic import SHAPES, make_dataset
+from core.training.auto import resolve
+from core.training.checkpoint import load_checkpoint
+from core.training.config import method_config
+from core.training.events import (
     AlignmentSnapshot,
     CheckpointSaved,
     EpochEnd,
@@ -23,10 +24,9 @@ from core.events import (
     RunStarted,
     StepEnd,
 )
-from core.model import AVEmbedder
-from core.objective import draw_annotated
-from core.synthetic import SHAPES, make_dataset
-from core.training import TrainControl, batch_slices, evaluate, train
+from core.training.loop import TrainControl, batch_slices, evaluate, train
+from core.training.model import AVEmbedder
+from core.training.objective import draw_annotated
 
 
 def small(method="psd", epochs=3, **over):
@@ -110,17 +110,17 @@ def test_same_seed_same_run_on_cpu(tiny_data, tmp_path):
 
 @pytest.mark.parametrize("teacher", ["ema", "self"])
 def test_teacher_beside_the_student_gives_the_same_run(tiny_data, tmp_path, monkeypatch, teacher):
-    """The EMA teacher's forward runs in a second thread on CPU (core/objective.py); the run must
-    equal one where it runs in turn, bit for bit."""
+    """The EMA teacher's forward runs in a second thread on CPU (core/training/objective.py); the
+    run must equal one where it runs in turn, bit for bit."""
     import functools
 
-    import core.training
-    from core.objective import Objective
+    import core.training.loop
+    from core.training.objective import Objective
 
     cfg = small(**{"loss.teacher": teacher})
     list(train(cfg, tiny_data, out_dir=tmp_path / "beside"))
     monkeypatch.setattr(
-        core.training, "Objective", functools.partial(Objective, overlap_teacher=False)
+        core.training.loop, "Objective", functools.partial(Objective, overlap_teacher=False)
     )
     list(train(cfg, tiny_data, out_dir=tmp_path / "in_turn"))
     a, b = weights(tmp_path / "beside" / "last.pt"), weights(tmp_path / "in_turn" / "last.pt")

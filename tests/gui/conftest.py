@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import avexplorer.qt_compat  # noqa: F401 (PySide6 6.12 drops references to None, True, False)
-from core.data import AVDataset, Split, load_h5, save_h5
+from core.data.dataset import AVDataset, Split, load_h5, save_h5
 
 
 def tiny_dataset(seed: int = 0, n_classes: int = 4) -> AVDataset:
@@ -115,8 +115,8 @@ def trained_checkpoint(tmp_path_factory):
 
 def tiny_checkpoint(out, epochs: int = 2):
     """Train triplet on the tiny dataset headless for ``epochs``; the best checkpoint's path."""
-    from core.config import RunConfig, method_config
-    from core.training import train
+    from core.training.config import RunConfig, method_config
+    from core.training.loop import train
 
     cfg = method_config("triplet", RunConfig()).replace(
         **{

@@ -1,4 +1,4 @@
-"""A fake event source for GUI tests: the events ``core.training.train`` yields, made up.
+"""A fake event source for GUI tests: the events ``core.training.loop.train`` yields, made up.
 
 ``JobController(state, train_fn=fake_train)`` runs it in a thread instead of a training process,
 so tests of the app's behaviour (plots, heatmaps, pause and stop, runs kept on disk) do not pay
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.auto import resolve
-from core.events import (
+from core.evaluation.scores import MapScores
+from core.training.auto import resolve
+from core.training.events import (
     AlignmentSnapshot,
     EpochEnd,
     Paused,
@@ -25,7 +26,6 @@ from core.events import (
     RunStarted,
     StepEnd,
 )
-from core.scores import MapScores
 
 
 def val_scores(epoch: int) -> MapScores:
@@ -38,7 +38,7 @@ def val_scores(epoch: int) -> MapScores:
 
 
 def fake_train(config, data, out_dir=None, control=None, step_seconds: float = 0.002):
-    config, settings = resolve(config, data)  # as core.training.train does, first thing
+    config, settings = resolve(config, data)  # as core.training.loop.train does, first thing
     batch = config.optim.batch_size
     n = len(data.train)
     sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
@@ -48,7 +48,7 @@ def fake_train(config, data, out_dir=None, control=None, step_seconds: float = 0
     )
     out = Path(out_dir) if out_dir is not None else None
     history = []
-    for i in range(epochs):  # epochs and steps are numbered from 1, as core/events.py says
+    for i in range(epochs):  # epochs and steps are numbered from 1, as core/training/events.py says
         epoch = i + 1
         r = 1.0 - 0.5 * i / max(epochs - 1, 1)
         for step, size in enumerate(sizes):

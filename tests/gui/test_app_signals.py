@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.checkpoint import load_checkpoint
+from core.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """The run form and "auto" settings: the form shows what auto resolves to for the open dataset,
-a run started from the form (or from ``--train``) resolves through core.auto exactly so, records
-the values, and a value the user sets always wins."""
+a run started from the form (or from ``--train``) resolves through core.training.auto exactly so,
+records the values, and a value the user sets always wins."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 
 from PySide6.QtCore import Qt
 
-from core.auto import label_rate, paper_settings, resolve
-from core.config import RunConfig
+from core.training.auto import label_rate, paper_settings, resolve
+from core.training.config import RunConfig
 from tests.gui.conftest import small_config
 
 

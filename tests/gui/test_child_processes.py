@@ -15,9 +15,9 @@ import multiprocessing as mp
 import numpy as np
 from avexplorer.jobs.projection import ProjectionProcess
 from avexplorer.jobs.training_process import train_in_process
-from core.config import method_config
-from core.control import TrainControl
-from core.synthetic import make_dataset
+from core.training.config import method_config
+from core.training.control import TrainControl
+from core.data.synthetic import make_dataset
 
 rng = np.random.default_rng(0)
 pool = ProjectionProcess()

@@ -79,7 +79,7 @@ def test_a_checkpoint_opened_with_tsne_chosen_is_shown_in_tsne(qtbot, window, tr
 
 def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, loaded, monkeypatch):
     """During training a UMAP request comes every epoch: stale ones must not queue up."""
-    from core.config import RunConfig
+    from core.training.config import RunConfig
 
     jobs, state = loaded.jobs, loaded.state
     release, computed = threading.Event(), []

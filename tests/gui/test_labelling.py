@@ -15,9 +15,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from core.data import UNLABELLED, load_h5, save_h5
-from core.events import AlignmentSnapshot, EpochEnd, PseudoLabels
-from core.labels import with_label_fraction
+from core.data.dataset import UNLABELLED, load_h5, save_h5
+from core.data.labels import with_label_fraction
+from core.training.events import AlignmentSnapshot, EpochEnd, PseudoLabels
 from tests.gui.conftest import close_window, make_window, small_config, tiny_dataset
 from tests.gui.fake_training import fake_train
 
@@ -34,7 +34,7 @@ def fake_pseudo(epoch: int, true: np.ndarray, indices: np.ndarray, n_classes: in
 
 def fake_few_labels(config, data, out_dir=None, control=None):
     """``fake_train`` on the labels a run with ``data.label_fraction`` keeps, plus pseudo-labels
-    of the hidden ones before each ``EpochEnd`` (as ``core.training`` sends them)."""
+    of the hidden ones before each ``EpochEnd`` (as ``core.training.loop`` sends them)."""
     seen = with_label_fraction(data, config.data.label_fraction, config.data.label_seed)
     idx = np.flatnonzero(~seen.train.labelled)
     true = seen.train.true_labels[idx] if seen.train.true_labels is not None else None
@@ -288,8 +288,8 @@ def test_app_flags_train_a_simulated_rate_and_show_the_labels(qtbot, lwindow, gu
 
 
 def test_real_training_fills_the_view(qtbot, tmp_path, gui_h5):
-    """core.training's own PseudoLabels (in a thread, not the fake) index the open dataset."""
-    from core.training import train
+    """core.training.loop's own PseudoLabels (in a thread, not the fake) index the open dataset."""
+    from core.training.loop import train
 
     w = make_window(qtbot, tmp_path, gui_h5, train)
     try:
@@ -327,8 +327,8 @@ def test_digit_keys_name_the_class():
 def _train_headless(out, method: str, gui_h5) -> None:
     """A real 2-epoch run with half the train labels hidden, written to ``out`` (as the app's
     training process or the CLI writes it)."""
-    from core.config import RunConfig, method_config
-    from core.training import train
+    from core.training.config import RunConfig, method_config
+    from core.training.loop import train
 
     cfg = method_config(method, RunConfig()).replace(
         **{
@@ -347,8 +347,8 @@ def _train_headless(out, method: str, gui_h5) -> None:
 def test_a_run_reopened_after_a_relaunch_shows_its_pseudo_labels(qtbot, tmp_path, gui_h5):
     """A finished run read back from its folder: picking it recomputes its teacher's
     pseudo-labels from its checkpoint, off the GUI thread, and the tab lists them."""
-    from core.checkpoint import load_checkpoint
-    from core.pseudo_labels import checkpoint_pseudo_labels
+    from core.training.checkpoint import load_checkpoint
+    from core.training.pseudo_labels import checkpoint_pseudo_labels
 
     folder = tmp_path / "runs" / "20261201-120000-psd-1"
     _train_headless(folder, "psd", gui_h5)  # listed from its checkpoint (no run.json)

@@ -69,7 +69,7 @@ def test_a_run_of_another_dataset_lends_no_embeddings_to_the_open_one(qtbot, rea
     """Opening another dataset after a run keeps the run's curves, but its test embeddings describe
     the old test split: the map, the metrics and queries must not use them (the Metrics tab
     failed with "6 audio rows, 6 visual rows and 120 labels" after opening the demo)."""
-    from core.config import method_config
+    from core.training.config import method_config
     from tests.gui.conftest import tiny_dataset
 
     window = real_window

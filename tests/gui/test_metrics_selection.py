@@ -4,8 +4,8 @@ the full gallery), a caption saying how many, and every query again once the sel
 import numpy as np
 from PySide6.QtCore import Qt
 
-from core.metrics import direction_metrics
-from core.selection import Selection
+from core.evaluation.metrics import direction_metrics
+from core.exploration.selection import Selection
 from tests.gui.test_metrics_view import _show_metrics
 
 

@@ -4,7 +4,7 @@ one click from a listed query or a failure to the retrieval view."""
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
-from core.metrics import cross_modal_metrics
+from core.evaluation.metrics import cross_modal_metrics
 
 
 def _show_metrics(qtbot, window):

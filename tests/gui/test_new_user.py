@@ -60,7 +60,7 @@ def test_a_file_query_follows_direction_and_model_and_has_no_hits(
 ):
     from avexplorer.jobs import file_query
     from avexplorer.jobs.training_process import EpochEmbeddings
-    from core.embedding import embed_features, embed_split
+    from core.training.embedding import embed_features, embed_split
 
     data = tiny_dataset()
     image = tmp_path / "frame.png"
@@ -140,7 +140,7 @@ def window_settings():
 
 
 def test_recent_runs_name_method_dataset_date_and_best_map(qtbot, loaded, trained_checkpoint):
-    from core.checkpoint import load_checkpoint
+    from core.training.checkpoint import load_checkpoint
 
     best = load_checkpoint(trained_checkpoint).run["best_avg"]
     texts = [a.text() for a in loaded.recent_menu.actions()]
@@ -198,9 +198,9 @@ def test_run_folders_without_a_record_are_listed_and_a_damaged_one_is_named(
     """Runs made before the app wrote run.json (or by the CLI into the runs folder) are listed
     from their checkpoints on relaunch; a folder whose checkpoint is damaged is reported by
     name, and the others are still listed."""
-    from core.config import RunConfig, method_config
-    from core.data import load_h5
-    from core.training import train
+    from core.data.dataset import load_h5
+    from core.training.config import RunConfig, method_config
+    from core.training.loop import train
     from tests.gui.fake_training import fake_train
 
     runs = tmp_path / "runs"
@@ -272,7 +272,7 @@ def test_arrow_keys_in_the_table_move_the_query(qtbot, loaded):
 
 
 def test_exported_epoch_matches_the_ui_and_pngs_are_2x(qtbot, loaded, tmp_path):
-    from core.checkpoint import load_checkpoint
+    from core.training.checkpoint import load_checkpoint
 
     trained = load_checkpoint(loaded.state.gallery.checkpoint).epoch  # epochs trained: 2
     loaded.export_embeddings(str(tmp_path / "e.npz"))
@@ -295,8 +295,8 @@ def test_selecting_a_restored_run_loads_its_best_checkpoint(
     import shutil
 
     from avexplorer import run_records
-    from core.checkpoint import load_checkpoint
-    from core.data import load_h5
+    from core.data.dataset import load_h5
+    from core.training.checkpoint import load_checkpoint
     from tests.gui.fake_training import fake_train
 
     ckpt = load_checkpoint(trained_checkpoint)

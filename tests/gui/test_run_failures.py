@@ -10,11 +10,11 @@ import signal
 import pytest
 
 from avexplorer.jobs.training_process import TrainingProcessError, train_in_process
-from core.checkpoint import load_checkpoint
-from core.config import method_config
-from core.control import TrainControl
-from core.events import CheckpointSaved, RunFinished
-from core.synthetic import make_dataset
+from core.data.synthetic import make_dataset
+from core.training.checkpoint import load_checkpoint
+from core.training.config import method_config
+from core.training.control import TrainControl
+from core.training.events import CheckpointSaved, RunFinished
 from tests.gui.conftest import small_config
 
 
@@ -66,7 +66,7 @@ def test_an_error_in_training_is_a_failed_run_now_and_after_a_relaunch(qtbot, tm
     (dialog, run list, run.json), never finished, and still does after a relaunch."""
     import json
 
-    from core.events import EpochEnd
+    from core.training.events import EpochEnd
     from tests.gui.conftest import close_window, make_window
     from tests.gui.fake_training import fake_train
 

@@ -152,7 +152,7 @@ def test_the_selection_view_counts_queries_with_its_mean_and_filters_the_table(q
 
 
 def _selection(audio, visual):
-    from core.selection import Selection
+    from core.exploration.selection import Selection
 
     return Selection(audio, visual)
 
@@ -180,7 +180,7 @@ def test_several_table_rows_become_the_selection(qtbot, loaded):
 
 
 def test_exports_from_the_app_round_trip_and_a_bad_target_says_so(qtbot, loaded, tmp_path):
-    from core.data import load_h5
+    from core.data.dataset import load_h5
 
     s = loaded.state
     errors = []

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import avexplorer
-from core.arrays import ArrayError
+from core.data.arrays import ArrayError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,8 +82,8 @@ def test_show_on_arrays_opens_the_window_with_the_right_counts(qtbot, shown):
 
 
 def test_show_embeds_raw_features_with_a_checkpoint(qtbot, shown, trained_checkpoint):
-    from core.checkpoint import load_checkpoint
-    from core.embedding import embed_split
+    from core.training.checkpoint import load_checkpoint
+    from core.training.embedding import embed_split
     from tests.gui.conftest import tiny_dataset
 
     t = tiny_dataset().test
@@ -98,8 +98,8 @@ def test_show_embeds_raw_features_with_a_checkpoint(qtbot, shown, trained_checkp
 
 
 def test_show_opens_a_finished_run(qtbot, shown, trained_checkpoint, tmp_path):
-    from core.checkpoint import load_checkpoint, save_checkpoint
-    from core.data import save_h5
+    from core.data.dataset import save_h5
+    from core.training.checkpoint import load_checkpoint, save_checkpoint
     from tests.gui.conftest import tiny_dataset
 
     data_file = tmp_path / "tiny.h5"

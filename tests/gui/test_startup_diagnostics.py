@@ -7,7 +7,7 @@ import sys
 from PySide6.QtWidgets import QLabel
 
 from avexplorer.app import show_encoder_problems
-from core.diagnostics import AISFX_INSTALL
+from core.features.encoders import AISFX_INSTALL
 
 
 def _warnings(window) -> list[str]:

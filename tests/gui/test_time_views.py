@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from core.data import save_h5
-from core.locate import sync_matrix
-from core.segments import Segments
+from core.data.dataset import save_h5
+from core.data.segments import Segments
+from core.exploration.locate import sync_matrix
 from tests.gui.conftest import close_window, make_window, tiny_checkpoint, tiny_dataset
 
 T = 4  # segments per clip; also the number of classes of the tiny dataset

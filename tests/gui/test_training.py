@@ -141,7 +141,7 @@ def test_hover_caption_space_is_reserved(qtbot, window):
 
 
 def test_form_is_generated_from_the_config_and_disables_what_a_method_ignores(window):
-    from core.config import flat_fields, ignored_fields
+    from core.training.config import flat_fields, ignored_fields
 
     form = window.training_panel.form
     assert set(form.fields) == {name for name, _d, _t in flat_fields()}

@@ -1,0 +1,136 @@
+"""Which train pairs have labels: simulating a low label rate, and writing new labels to disk.
+
+``hide_labels`` keeps the labels of a fraction of the train pairs (``data.label_fraction``) so that
+any labelled file can stand in for a mostly unlabelled one; the hidden labels are kept aside
+(``Split.true_labels``) only to measure how often the teacher's pseudo-labels are right.
+
+``write_labelled_copy`` and ``write_manifest`` save labels that a user assigned (e.g. accepted
+pseudo-labels) as a new feature file or a new manifest, never over the source, so that a run can be
+retrained from them.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from core.data.dataset import UNLABELLED, AVDataset, DataError, Split
+
+
+def keep_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """[N] bool: which of the labelled pairs keep their label when only ``fraction`` do.
+
+    Stratified: each class keeps ``round(fraction * n_c)`` of its n_c labelled pairs, at least
+    one, drawn with ``seed``; unlabelled pairs (-1) stay unlabelled. A pure function of its
+    arguments, so a run's config reproduces its labelled subset.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    keep = labels != UNLABELLED
+    if fraction == 1.0:
+        return keep
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels[labels != UNLABELLED]):
+        idx = np.flatnonzero(labels == c)
+        k = max(1, round(fraction * len(idx)))
+        keep[rng.permutation(idx)[:k]] = True
+    return keep
+
+
+def hide_labels(split: Split, fraction: float, seed: int) -> Split:
+    """The split with all but ``fraction`` of its labels hidden (set to -1), the originals kept in
+    ``true_labels``. Unchanged when ``fraction`` is 1."""
+    if fraction == 1.0:
+        return split
+    keep = keep_labels(split.labels, fraction, seed)
+    true = split.true_labels if split.true_labels is not None else split.labels
+    return replace(split, labels=np.where(keep, split.labels, UNLABELLED), true_labels=true)
+
+
+def with_label_fraction(data: AVDataset, fraction: float, seed: int) -> AVDataset:
+    """``data`` with the labels of its train split hidden as ``hide_labels`` does (val and test
+    untouched: model selection and MAP need their labels)."""
+    return replace(data, train=hide_labels(data.train, fraction, seed))
+
+
+def write_labelled_copy(data: AVDataset, assignments: Mapping[int, int], dest: str | Path) -> Path:
+    """Copy ``data``'s feature file to ``dest`` with the train labels that ``data`` holds, and
+    ``assignments`` (positions in ``data.train`` -> class id, or -1 to unlabel) on top.
+
+    So with ``data`` as loaded, the copy differs from the source only at the assigned pairs; with
+    ``data`` after ``with_label_fraction``, the hidden labels are written as -1 too (the copy is
+    what that run saw, plus the assignments). Everything else is copied unchanged (one-hot label
+    rows stay one-hot). The source is never written: ``dest`` must be another path, and it appears
+    whole or not at all (temp file, then a rename).
+    """
+    source = Path(data.source)
+    dest = Path(dest)
+    if not source.is_file():
+        raise DataError(f"{source}: the source feature file is gone; cannot copy it")
+    if dest.exists() and dest.resolve() == source.resolve():
+        raise DataError(f"{dest}: that is the source file; save the labels under another name")
+    labels = data.train.labels.copy()
+    for i, c in assignments.items():
+        if not 0 <= i < len(labels):
+            raise DataError(f"train pair {i} does not exist (train has {len(labels)} pairs)")
+        if not (c == UNLABELLED or 0 <= c < data.num_classes):
+            raise DataError(f"train pair {i}: class {c} is not one of 0..{data.num_classes - 1}")
+        labels[i] = c
+    rows = data.train_rows if data.train_rows is not None else np.arange(len(labels))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    try:
+        shutil.copyfile(source, tmp)
+        with h5py.File(tmp, "r+") as f:
+            y = f["lab_train"][()]
+            if len(y) != len(rows) + (0 if data.train_rows is None else len(data.val)):
+                raise DataError(f"{source}: lab_train no longer matches the loaded data")
+            if y.ndim == 2:
+                y[rows] = 0
+                hot = labels != UNLABELLED
+                y[rows[hot], labels[hot]] = 1
+            else:
+                y = y.astype(np.int64)  # -1 needs a signed type
+                y[rows] = labels
+            del f["lab_train"]
+            f.create_dataset("lab_train", data=y)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def write_manifest(
+    dest: str | Path, rows: Iterable[tuple[str, str] | tuple[str, str, str]]
+) -> Path:
+    """Write a manifest CSV (``path,label[,split]``, the format ``extract`` reads) atomically.
+
+    ``rows`` are (clip path, class name or "" for unlabelled[, split]); paths under the
+    manifest's folder are written relative to it, others absolute.
+    """
+    dest = Path(dest)
+    rows = list(rows)
+    with_split = bool(rows) and all(len(r) == 3 for r in rows)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    base = dest.parent.resolve()
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "label", "split"] if with_split else ["path", "label"])
+            for row in rows:
+                p = Path(row[0]).resolve()
+                text = str(p.relative_to(base)) if p.is_relative_to(base) else str(p)
+                w.writerow([text, *row[1:]] if with_split else [text, row[1]])
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
