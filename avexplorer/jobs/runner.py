@@ -97,10 +97,13 @@ def start(
     worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True, **kwargs)
     worker.cancel = cancel  # type: ignore[attr-defined]
 
+    def end_task() -> None:
+        if task is not None:
+            state.task_finished(task)  # idempotent
+
     def finished() -> None:
         _live.discard(worker)
-        if task is not None:
-            state.task_finished(task)
+        end_task()
 
     def errored(exc: BaseException) -> None:
         if isinstance(exc, _RaisedInGenerator) and exc.__cause__ is not None:
@@ -119,8 +122,15 @@ def start(
         else:
             state.report_error(f"{name} failed", msg)
 
-    if on_done is not None:
-        worker.returned.connect(on_done)
+    def returned(value: Any) -> None:
+        # The task ends as its result lands, not at the worker's later `finished` signal, so no
+        # view sees a result while the status bar still shows its task (they arrive as separate
+        # events, far apart on a busy machine).
+        end_task()
+        if on_done is not None:
+            on_done(value)
+
+    worker.returned.connect(returned)
     if on_yield is not None and isinstance(worker, GeneratorWorker):
         worker.yielded.connect(on_yield)
     worker.errored.connect(errored)
