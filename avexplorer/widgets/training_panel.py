@@ -228,7 +228,8 @@ class TrainingPanel(QWidget):
             return
         self.runs.blockSignals(True)
         item.setText(f"{run.label()} [{run.state}]")
-        item.setToolTip(f"{run.label()}\n{run.out_dir}")
+        settings = f"\n{run.settings}" if run.settings else ""  # what its auto fields became
+        item.setToolTip(f"{run.label()}{settings}\n{run.out_dir}")
         self.runs.blockSignals(False)
 
     def _state_changed(self, rid: int) -> None:

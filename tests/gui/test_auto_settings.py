@@ -56,6 +56,8 @@ def test_a_run_from_the_form_records_the_values_auto_chose(qtbot, window):
     run = window.state.current_run
     assert run.requested == requested and run.config == expected and not run.config.unresolved()
     assert run.settings == line and shown == line
+    item = panel.runs.currentItem()
+    assert line in item.toolTip()  # the run list says it too
     record = json.loads((run.out_dir / "run.json").read_text())
     assert RunConfig.from_dict(record["config"]) == expected
     assert RunConfig.from_dict(record["requested"]) == requested
