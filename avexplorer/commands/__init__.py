@@ -3,4 +3,4 @@
 ``COMMANDS`` lists them in the order ``avexplorer --help`` shows them.
 """
 
-COMMANDS = ("train", "eval", "compare", "embed", "extract", "locate")
+COMMANDS = ("train", "eval", "compare", "embed", "extract", "locate", "audit")

@@ -53,8 +53,23 @@ SHAPES: dict[str, SyntheticSpec] = {
 }
 
 
+@dataclass(frozen=True)
+class Flaws:
+    """What the generator did to the train split: the truth an audit is scored against."""
+
+    true_labels: np.ndarray  # [N] each train pair's class before label noise
+    weak_pairs: np.ndarray  # [N] bool: one half replaced by an unrelated one (a broken pair)
+
+
 def make_dataset(shape: str | SyntheticSpec = "ave", seed: int = 0) -> AVDataset:
     """A generated dataset of the given shape; the same seed gives the same arrays."""
+    return make_flawed_dataset(shape, seed)[0]
+
+
+def make_flawed_dataset(
+    shape: str | SyntheticSpec = "ave", seed: int = 0
+) -> tuple[AVDataset, Flaws]:
+    """``make_dataset``'s dataset and the flaws put into its train split."""
     spec = SHAPES[shape] if isinstance(shape, str) else shape
     rng = np.random.default_rng(seed)
     c, k, z = spec.num_classes, spec.modes_per_class, spec.latent_dim
@@ -66,6 +81,8 @@ def make_dataset(shape: str | SyntheticSpec = "ave", seed: int = 0) -> AVDataset
     modes = prototypes[:, None, :] + 0.5 * rng.normal(size=(c, k, z))
     audio_net = _random_net(rng, z, spec.audio_dim)
     visual_net = _random_net(rng, z, spec.visual_dim)
+
+    flaws: list[Flaws] = []
 
     def draw(n: int, noisy: bool) -> Split:
         labels = rng.integers(0, c, size=n)
@@ -94,9 +111,10 @@ def make_dataset(shape: str | SyntheticSpec = "ave", seed: int = 0) -> AVDataset
             observed[random_flip] = (
                 labels[random_flip] + rng.integers(1, c, random_flip.sum())
             ) % c
+            flaws.append(Flaws(labels.astype(np.int64), weak))
         return Split(audio.astype(np.float32), visual.astype(np.float32), observed.astype(np.int64))
 
-    return AVDataset(
+    data = AVDataset(
         train=draw(spec.n_train, noisy=True),
         val=draw(spec.n_val, noisy=False),
         test=draw(spec.n_test, noisy=False),
@@ -104,6 +122,7 @@ def make_dataset(shape: str | SyntheticSpec = "ave", seed: int = 0) -> AVDataset
         source=f"synthetic:{shape if isinstance(shape, str) else 'custom'}:seed{seed}",
         attrs={"generator": "core.data.synthetic", "label_noise": str(spec.label_noise)},
     )
+    return data, flaws[0]
 
 
 def _random_net(rng: np.random.Generator, in_dim: int, out_dim: int, hidden: int = 256):
