@@ -77,8 +77,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         default=1,
-        help="1 (default): one decoding thread beside the encoders; more: decoding processes "
-        "(worth it only when decoding, not encoding, is the slow part, e.g. large videos)",
+        help="1 (default): one decoding process, fed ahead of the encoders; more: a pool of "
+        "them (worth it only when decoding, not encoding, is the slow part, e.g. large videos)",
     )
     p.add_argument(
         "--batch-size",

@@ -76,12 +76,14 @@ def clip_segments(
 def clip_pictures(path: str, seconds: float, count: int) -> ClipPictures:
     """One frame per segment (its first sampled frame) and the log-mel spectrogram of the sound."""
     from avexplorer.jobs.thumbnails import spectrogram
+    from core.features import video
+    from core.features.decoder_process import isolated
     from core.features.segment_encoding import frame_groups
-    from core.features.video import decode_video
 
     frames: list[np.ndarray] = []
     try:
-        dec = decode_video(path, 1.0 / seconds, FRAME_SIZE)
+        # in the decoding process: a file the decoder crashes on loses its pictures, not the app
+        dec = isolated(video.decode_video, path, 1.0 / seconds, FRAME_SIZE)
         if dec.frames is not None and dec.frame_times is not None:
             groups = frame_groups(dec.frame_times, count, seconds)
             frames = [dec.frames[g[0]] for g in groups]

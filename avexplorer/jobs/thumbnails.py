@@ -1,12 +1,16 @@
 """Pictures of clips: first frames and durations for the tables, spectrograms for the sound.
 
 Plain functions run in worker threads; they return QImages (safe to build off the GUI thread).
+Files are decoded in core's decoding process (``core.features.decoder_process.isolated``): a file
+the decoder crashes on loses its picture, never the app.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -18,16 +22,17 @@ SPECTROGRAM_HOP = 160  # samples: a spectrogram column is 10 ms
 
 def thumbnails(paths: list[str], size: int = 48, batch: int = 32) -> Iterator[tuple[dict, dict]]:
     """Yield ({path: QImage}, {path: duration s}) in batches for clips that exist on disk."""
-    first_frame = _first_frame_fn()
-    if first_frame is None:
+    decoding = _decoding()
+    if decoding is None:
         return
+    isolated, video = decoding
     images: dict[str, QImage] = {}
     durations: dict[str, float] = {}
     for i, path in enumerate(paths):
         if Path(path).exists():
             try:
-                images[path] = rgb_image(first_frame(path, size))
-                duration = clip_duration(path)
+                frame, duration = isolated(video.thumbnail, path, size)
+                images[path] = rgb_image(frame)
                 if duration is not None:
                     durations[path] = duration
             except Exception:  # one unreadable clip must not stop the others
@@ -45,23 +50,15 @@ def rgb_image(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def _first_frame_fn() -> Callable[[str, int], np.ndarray] | None:
+def _decoding() -> tuple[Callable[..., Any], ModuleType] | None:
+    """(``isolated``, core's video module), or None when core.features is not installed. The
+    decoders are looked up on the module at each call, not bound here."""
     try:
-        from core.features.video import first_frame
+        from core.features import video
+        from core.features.decoder_process import isolated
     except ImportError:
         return None
-    return first_frame
-
-
-def clip_duration(path: str) -> float | None:
-    """A clip's duration from its container header (PyAV), None if unknown."""
-    try:
-        import av
-
-        with av.open(path) as c:
-            return float(c.duration) / 1e6 if c.duration else None
-    except Exception:
-        return None
+    return isolated, video
 
 
 def spectrogram(path: str, seconds: float = 10.0) -> np.ndarray:
@@ -69,10 +66,11 @@ def spectrogram(path: str, seconds: float = 10.0) -> np.ndarray:
 
     ``ClipError`` when the file has no decodable sound.
     """
-    from core.features.audio import load_audio
+    from core.features import audio
+    from core.features.decoder_process import isolated
     from core.features.mel import power_mel
 
-    y = load_audio(path, sr=SPECTROGRAM_SR)[: int(seconds * SPECTROGRAM_SR)]
+    y = isolated(audio.load_audio, path, SPECTROGRAM_SR)[: int(seconds * SPECTROGRAM_SR)]
     mel = power_mel(y, SPECTROGRAM_SR, 512, SPECTROGRAM_HOP, SPECTROGRAM_MELS)
     db = 10 * np.log10(np.maximum(mel, 1e-10))
     return db.T[::-1]
@@ -93,10 +91,11 @@ def spectrogram_image(path: str, height: int = SPECTROGRAM_MELS, floor_db: float
 
 def preview_image(path: str, size: int = 128) -> QImage | None:
     """A file's picture: its first frame (video, image), else its sound's spectrogram."""
-    first_frame = _first_frame_fn()
-    if first_frame is not None:
+    decoding = _decoding()
+    if decoding is not None:
+        isolated, video = decoding
         try:
-            return rgb_image(first_frame(path, size))
+            return rgb_image(isolated(video.first_frame, path, size))
         except Exception:  # a sound file, or no decodable picture: try its sound
             pass
     try:

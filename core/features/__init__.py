@@ -10,6 +10,7 @@ PyAV):
 - ``encoders``: EfficientNet-Lite0, aisfx, and weights-free fallbacks; ``load_encoders``.
 - ``cache``: per-(content hash, encoder) feature cache.
 - ``decode``: what a decoding process does for one clip.
+- ``decoder_process``: decoding in child processes, so that a decoder crash costs one file.
 - ``extract``: the streaming pipeline and the one-file API (``encode_path``, ``first_frame``,
   ``load_audio``).
 - ``dataset``: clip folders and manifests to the lineage's HDF5 layout; shards and merging.

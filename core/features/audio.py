@@ -4,6 +4,10 @@ FFmpeg's resampler (through PyAV's AudioResampler) converts the sample format an
 every codec FFmpeg reads; the downmix to mono is ours, a plain average of the channels, because
 FFmpeg's stereo-to-mono matrix is (L + R) / sqrt(2), 3 dB louder than the (L + R) / 2 that
 Essentia's MonoLoader (aisfx's training inputs) and most tools use.
+
+The resampler gives interleaved samples (one plane), never one plane per channel: PyAV counts a
+frame's planes by walking FFmpeg's plane pointers until a null one, and a frame of eight planes
+or more (7.1 sound and up) has none after its last: it read past the end and crashed the process.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ class AudioCollector:
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
-        # planar float at the target rate, channels kept (layout None) for our own downmix
-        self._resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        # interleaved float at the target rate, channels kept (layout None) for our own downmix
+        self._resampler = av.AudioResampler(format="flt", rate=sample_rate)
         self._chunks: list[np.ndarray] = []
         self.samples = 0
 
@@ -51,8 +55,9 @@ class AudioCollector:
         return self.samples / self.sample_rate
 
     def _take(self, frame: av.AudioFrame) -> None:
-        x = frame.to_ndarray()  # [channels, samples]
-        x = x[0] if x.shape[0] == 1 else x.mean(axis=0, dtype=np.float32)
+        channels = frame.layout.nb_channels
+        x = frame.to_ndarray().reshape(-1, channels)  # [samples, channels]
+        x = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
         self._chunks.append(x)
         self.samples += len(x)
 

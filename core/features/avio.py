@@ -49,6 +49,15 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     return container
 
 
+def header_duration(path: str | Path) -> float | None:
+    """A file's duration from its container header, in seconds (None when unknown)."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            return container.duration / 1_000_000 if container.duration else None
+    except DECODE_ERRORS:
+        return None
+
+
 def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
     """The first real video stream; cover art in music files (attached pictures) is not video."""
     for s in container.streams.video:

@@ -1,8 +1,9 @@
 """From files to clip features: the streaming batch pipeline and the one-file API the app uses.
 
-Pipeline: a decoding thread (``workers=1``) or processes (``workers`` > 1) hash each file, look
-it up in the cache and decode only what is missing (frames at ``fps``, audio at the encoder's
-rate); this process gathers a few clips' worth of frames, encodes their pictures and their sound
+Pipeline: decoding processes (``workers`` of them, in core/features/decoder_process.py, so that
+a decoder crashing on a file costs that file, not the run) hash each file, look it up in the
+cache and decode only what is missing (frames at ``fps``, audio at the encoder's rate); this
+process gathers a few clips' worth of frames, encodes their pictures and their sound
 in two threads at once with the models it holds, writes the cache and yields one ``ClipResult``
 per input path, in input order. At most a bounded window of decoded clips is in memory at any
 time, never a corpus.
@@ -10,17 +11,11 @@ time, never a corpus.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import multiprocessing as mp
-import os
 import queue
-import signal
-import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +25,7 @@ import numpy as np
 from core.features.audio import load_audio
 from core.features.cache import CacheEntry, FeatureCache
 from core.features.decode import DecodeSpec, Job, Prepared, prepare
+from core.features.decoder_process import DecoderPool, shared_pool
 from core.features.encoders import (
     DEFAULT_AUDIO,
     DEFAULT_VISUAL,
@@ -38,7 +34,7 @@ from core.features.encoders import (
     VisualEncoder,
     load_encoders,
 )
-from core.features.errors import CORRUPT, NO_STREAM, ClipError
+from core.features.errors import NO_STREAM, ClipError
 from core.features.segment_encoding import (
     audio_segments,
     frame_rows,
@@ -115,8 +111,11 @@ def iter_features(
     pad_short: bool = False,
     batch_frames: int = 32,
     segments: float | None = None,
+    isolate: bool = True,
 ) -> Iterator[ClipResult]:
-    """One ClipResult per path, in order; bad files give a result with ``error`` set.
+    """One ClipResult per path, in order; bad files give a result with ``error`` set (a file the
+    decoder crashes on too: decoding runs in other processes; ``isolate=False`` decodes in a
+    thread of this one instead, slightly faster, for media known to be safe).
 
     Audio shorter than one encoder window is zero-padded when it covers at least half of one;
     shorter audio is marked missing (a note says so) unless ``pad_short`` pads it too. With
@@ -148,7 +147,7 @@ def iter_features(
         yield from _results(batch, encoders, cache, keys, pictures.result(), sound.result())
 
     try:
-        for batch in _batches(_prepared(jobs, workers), batch_frames):
+        for batch in _batches(_prepared(jobs, workers, isolate), batch_frames):
             waiting.append(
                 (
                     batch,
@@ -228,57 +227,27 @@ def _as_encoders(
     )
 
 
-# --- decoding, in this process or a pool ---------------------------------------------------
+# --- decoding, in decoding processes (or a thread of this process) --------------------------
 
 
-def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group: the main process handles it and shuts the pool
-    # down; a decoder must not die mid-job of it (and print a traceback).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
-    # Decoding processes share the machine with the encoder: one thread each.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import cv2
+def _prepared(jobs: Iterator[Job], workers: int, isolate: bool = True) -> Iterator[Prepared]:
+    """``prepare`` for each job, in order.
 
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to end this process when its parent ends, however it ends (even SIGKILL), so
-    that killing ``extract`` leaves no decoding process behind. A no-op elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() == 1:  # the parent was already gone before the request took effect
-            os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _prepared(jobs: Iterator[Job], workers: int) -> Iterator[Prepared]:
-    """``prepare`` for each job, in order, with up to ``4 * workers`` jobs in flight."""
+    One worker: a thread of this process runs ahead (``_decoded_ahead``), handing each job to the
+    session's decoding process (kept warm between calls: the app's file queries reuse it), or,
+    with ``isolate=False``, decoding it itself, for media known to be safe (a decoder crash then
+    ends this process). More workers: a pool of this call's own, ``4 * workers`` jobs in flight.
+    """
     if workers <= 1:
-        yield from _decoded_ahead(jobs)
+        yield from _decoded_ahead(jobs, _prepare_isolated if isolate else prepare)
         return
-    # spawn, not fork: the parent holds torch's thread pools, which do not survive a fork.
-    context = mp.get_context("spawn")
-
-    def pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
-
-    executor = pool()
-    window: deque[tuple[Job, object]] = deque()
+    pool = DecoderPool(workers)
+    window: deque[tuple[Job, Future[Prepared]]] = deque()
 
     def submit() -> None:
         job = next(jobs, None)
         if job is not None:
-            window.append((job, executor.submit(prepare, job)))
+            window.append((job, pool.submit(prepare, job)))
 
     try:
         for _ in range(4 * workers):
@@ -286,33 +255,41 @@ def _prepared(jobs: Iterator[Job], workers: int) -> Iterator[Prepared]:
         while window:
             job, future = window.popleft()
             try:
-                result = future.result()  # type: ignore[attr-defined]
+                result = future.result()
             except BrokenProcessPool:
-                # FFmpeg crashed a process (a hostile file?). Retry this job alone in a fresh
-                # pool to find out whether it is the culprit, then carry on with the rest.
-                executor.shutdown(cancel_futures=True)
-                executor = pool()
+                # A decoding process died (FFmpeg crashing on a hostile file?). This job runs
+                # again alone in a fresh process to find out whether it is the culprit; the jobs
+                # that were in flight with it are sent again.
                 try:
-                    result = executor.submit(prepare, job).result()
-                except BrokenProcessPool:
-                    executor = pool()
-                    error = ClipError(job.path, "the decoder crashed on this file", CORRUPT)
-                    result = Prepared(job, error=error)
-                window = deque((j, executor.submit(prepare, j)) for j, _ in window)
+                    result = pool.retry(job.path, prepare, job)
+                except ClipError as e:
+                    result = Prepared(job, error=e)
+                window = deque((j, pool.submit(prepare, j)) for j, _ in window)
             yield result
             submit()
     finally:
-        executor.shutdown(cancel_futures=True)
+        pool.close()
 
 
-def _decoded_ahead(jobs: Iterator[Job], budget: int = 64 << 20) -> Iterator[Prepared]:
-    """``prepare`` in one thread of this process, running ahead of the consumer until the decoded
-    clips it holds reach ``budget`` bytes.
+def _prepare_isolated(job: Job) -> Prepared:
+    """``prepare`` in the session's decoding process; a crash there is this file's error."""
+    try:
+        return shared_pool().call(job.path, prepare, job)
+    except ClipError as e:
+        return Prepared(job, error=e)
 
-    FFmpeg (through PyAV), numpy and torch release the GIL while they work, so the next clips
-    decode while the models encode, and nothing is copied between processes (a decoding process
-    spends longer starting and pickling than short clips take). The budget lets decoding fill
-    the next batch while the current one encodes, without ever holding a corpus.
+
+def _decoded_ahead(
+    jobs: Iterator[Job], decode: Callable[[Job], Prepared], budget: int = 64 << 20
+) -> Iterator[Prepared]:
+    """``decode`` (``prepare``, here or in the decoding process) in one thread of this process,
+    running ahead of the consumer until the decoded clips it holds reach ``budget`` bytes.
+
+    The next clips decode while the models encode: the decoding process works on its own, and
+    in this process FFmpeg (through PyAV), numpy and torch release the GIL while they work. The
+    decoding process is started once per session, and only the decoded arrays cross back. The
+    budget lets decoding fill the next batch while the current one encodes, without ever holding
+    a corpus.
     """
     ready: queue.Queue[Prepared | BaseException | None] = queue.Queue()
     held = threading.Condition()
@@ -321,7 +298,7 @@ def _decoded_ahead(jobs: Iterator[Job], budget: int = 64 << 20) -> Iterator[Prep
     def decode_all() -> None:
         try:
             for job in jobs:
-                prep = prepare(job)
+                prep = decode(job)
                 with held:
                     held.wait_for(lambda: state["stop"] or state["bytes"] < budget)
                     if state["stop"]:

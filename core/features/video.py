@@ -15,6 +15,7 @@ from core.features.avio import (
     check_complete,
     decode_failure,
     expected_duration,
+    header_duration,
     open_container,
     require_decodable,
     video_stream,
@@ -170,3 +171,9 @@ def first_frame(path: str | Path, size: int = 128) -> np.ndarray:
         except DECODE_ERRORS as e:
             raise decode_failure(path, "video", 0.0, e) from None
     raise ClipError(path, "no video frame could be decoded", CORRUPT)
+
+
+def thumbnail(path: str | Path, size: int = 128) -> tuple[np.ndarray, float | None]:
+    """``first_frame`` and the duration the file's header gives (None when unknown), in one call
+    for the app's tables, which fetch both in a decoding process."""
+    return first_frame(path, size), header_duration(path)

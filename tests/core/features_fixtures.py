@@ -144,13 +144,89 @@ def make_clip_folder(
     return root
 
 
-def crashing_prepare(job):
-    """``core.features.decode.prepare`` that kills its process on files named *crash*: stands in
-    for FFmpeg crashing on a hostile file, in the pool test."""
-    import os
+def make_surround(
+    path: Path,
+    codec: str,
+    layout: str = "7.1",
+    seconds: float = 2.0,
+    *,
+    video: bool = False,
+    tone: float = 440.0,
+    sr: int = 48_000,
+) -> Path:
+    """A sound (or, with ``video``, a clip) of many channels, each the same tone at its own gain,
+    so their average is known: ``surround_mean(tone_wave(...))``. Written as interleaved samples
+    that the encoder converts to its own layout."""
+    with av.open(str(path), "w") as out:
+        picture = None
+        if video:
+            picture = out.add_stream("mpeg4", rate=10)
+            picture.width = picture.height = 64
+            picture.pix_fmt = "yuv420p"
+        sound = out.add_stream(codec, rate=sr)
+        sound.layout = layout
+        channels = sound.codec_context.layout.nb_channels
+        s16 = sound.codec_context.codec.audio_formats[0].name.startswith("s16")
+        y = tone_wave(seconds, tone, sr)
+        gains = surround_gains(channels)
+        if picture is not None:
+            for i in range(round(seconds * 10)):
+                img = np.full((64, 64, 3), 20 * (i % 10), np.uint8)
+                for packet in picture.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(packet)
+            for packet in picture.encode():
+                out.mux(packet)
+        step = sound.codec_context.frame_size or 1024
+        for k in range(0, len(y), step):
+            block = y[k : k + step, None] * gains[None, :]  # [samples, channels]
+            data = (block * 32767).astype(np.int16) if s16 else block.astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(
+                data.reshape(1, -1), format="s16" if s16 else "flt", layout=layout
+            )
+            frame.sample_rate = sr
+            frame.pts = k
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode():
+            out.mux(packet)
+    return path
 
+
+def surround_gains(channels: int) -> np.ndarray:
+    """Each channel's gain in ``make_surround``: from 1 down to 0.3, so a downmix that kept one
+    channel, or summed them, would be told from the average."""
+    return np.linspace(1.0, 0.3, channels, dtype=np.float32)
+
+
+def segfault() -> None:
+    """A real crash of this process (a read of address 0), as FFmpeg crashing on a file would."""
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def crashing_prepare(job):
+    """``core.features.decode.prepare`` that crashes its process on files named *crash*."""
     from core.features.decode import prepare
 
     if "crash" in Path(job.path).name:
-        os._exit(3)
+        segfault()
     return prepare(job)
+
+
+def crashing_thumbnail(path, *args):
+    """``core.features.video.thumbnail`` that crashes its process on files named *crash*."""
+    from core.features.video import thumbnail
+
+    if "crash" in Path(path).name:
+        segfault()
+    return thumbnail(path, *args)
+
+
+def crashing_load_audio(path, *args):
+    """``core.features.audio.load_audio`` that crashes its process on files named *crash*."""
+    from core.features.audio import load_audio
+
+    if "crash" in Path(path).name:
+        segfault()
+    return load_audio(path, *args)

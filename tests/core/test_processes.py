@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 POOL = """
 import multiprocessing as mp, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from core.features.extract import _init_worker
+from core.features.decoder_process import _init_worker
 pool = ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"), initializer=_init_worker)
 jobs = [pool.submit(time.sleep, 600) for _ in range(2)]
 print(" ".join(str(p) for p in pool._processes), flush=True)
