@@ -44,7 +44,7 @@ class DecoderPool:
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._launcher = ThreadPoolExecutor(1, thread_name_prefix="decoder-launcher")
+        self._launcher = ThreadPoolExecutor(1, thread_name_prefix="starts-decoding-processes")
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         with self._lock:
