@@ -43,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also write DIR/audit.json (that JSON with class names and clip paths)",
     )
+    p.add_argument(
+        "--cleaned",
+        metavar="DEST.h5",
+        help="also save a copy of DATA.h5 with the listed label issues given their suggested class "
+        "and the listed mismatched pairs dropped (never over DATA.h5; clip paths kept)",
+    )
     p.set_defaults(run=run)
 
 
@@ -74,6 +80,16 @@ def run(args: argparse.Namespace) -> int:
     result = audit.as_dict(args.top)
     if args.out:
         _write(Path(args.out), result, data.class_names, split.paths)
+    if args.cleaned:
+        from core.data.labels import write_cleaned_copy
+
+        relabel = {x["index"]: x["suggested"] for x in result["label_issues"]}
+        drop = [x["index"] for x in result["mismatched_pairs"]]
+        dest = write_cleaned_copy(data, relabel, drop, args.cleaned)
+        print(
+            f"audit: saved {dest} ({len(relabel)} relabelled, {len(drop)} dropped)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result))
         return 0

@@ -6,7 +6,8 @@ any labelled file can stand in for a mostly unlabelled one; the hidden labels ar
 
 ``write_labelled_copy`` and ``write_manifest`` save labels that a user assigned (e.g. accepted
 pseudo-labels) as a new feature file or a new manifest, never over the source, so that a run can be
-retrained from them.
+retrained from them; ``write_cleaned_copy`` saves the fixes of an audit (relabelled, unlabelled and
+dropped train pairs) the same way.
 """
 
 from __future__ import annotations
@@ -71,27 +72,69 @@ def write_labelled_copy(data: AVDataset, assignments: Mapping[int, int], dest: s
     rows stay one-hot). The source is never written: ``dest`` must be another path, and it appears
     whole or not at all (temp file, then a rename).
     """
+    labels = data.train.labels.copy()
+    for i, c in assignments.items():
+        if not 0 <= i < len(labels):
+            raise DataError(f"train pair {i} does not exist (train has {len(labels)} pairs)")
+        _check_class(data, f"train pair {i}", c)
+        labels[i] = c
+    rows = data.train_rows if data.train_rows is not None else np.arange(len(labels))
+    return _write_copy(data, dict(zip(rows.tolist(), labels.tolist(), strict=True)), (), dest)
+
+
+def write_cleaned_copy(
+    data: AVDataset,
+    relabel: Mapping[int, int],
+    drop: Iterable[int],
+    dest: str | Path,
+) -> Path:
+    """Copy ``data``'s feature file to ``dest`` with fixes to its train arrays, by row of the
+    file's train arrays (the rows ``avexplorer audit`` names, those the loader carves for val
+    included): ``relabel`` row -> class id (or -1: mark unlabelled), ``drop`` rows removed from
+    every train array (features, labels, clip paths, segments). A row both relabelled and dropped
+    is dropped. The source is never written, as for ``write_labelled_copy``; clip paths are kept,
+    so previews and playback still find the clips."""
+    n = len(data.train) + (len(data.val) if data.train_rows is not None else 0)
+    drop = sorted(set(int(i) for i in drop))
+    for i in [*relabel, *drop]:
+        if not 0 <= i < n:
+            raise DataError(f"train row {i} does not exist (the file has {n} train rows)")
+    for i, c in relabel.items():
+        _check_class(data, f"train row {i}", c)
+    if len(drop) == n:
+        raise DataError("every train pair would be dropped; the copy would have no train split")
+    return _write_copy(data, dict(relabel), drop, dest)
+
+
+def _check_class(data: AVDataset, what: str, c: int) -> None:
+    if not (c == UNLABELLED or 0 <= c < data.num_classes):
+        raise DataError(f"{what}: class {c} is not one of 0..{data.num_classes - 1}")
+
+
+def _write_copy(
+    data: AVDataset, row_labels: Mapping[int, int], drop: Iterable[int], dest: str | Path
+) -> Path:
+    """The one writer of edited copies: the source file copied to ``dest`` (never over it) with
+    ``row_labels`` (file train row -> label) set and the ``drop`` rows removed from every train
+    array; whole or not at all."""
     source = Path(data.source)
     dest = Path(dest)
     if not source.is_file():
         raise DataError(f"{source}: the source feature file is gone; cannot copy it")
     if dest.exists() and dest.resolve() == source.resolve():
         raise DataError(f"{dest}: that is the source file; save the labels under another name")
-    labels = data.train.labels.copy()
-    for i, c in assignments.items():
-        if not 0 <= i < len(labels):
-            raise DataError(f"train pair {i} does not exist (train has {len(labels)} pairs)")
-        if not (c == UNLABELLED or 0 <= c < data.num_classes):
-            raise DataError(f"train pair {i}: class {c} is not one of 0..{data.num_classes - 1}")
-        labels[i] = c
-    rows = data.train_rows if data.train_rows is not None else np.arange(len(labels))
+    n = len(data.train) + (0 if data.train_rows is None else len(data.val))
+    rows = np.fromiter(row_labels.keys(), np.int64, len(row_labels))
+    labels = np.fromiter(row_labels.values(), np.int64, len(row_labels))
+    keep = np.ones(n, bool)
+    keep[list(drop)] = False
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         shutil.copyfile(source, tmp)
         with h5py.File(tmp, "r+") as f:
             y = f["lab_train"][()]
-            if len(y) != len(rows) + (0 if data.train_rows is None else len(data.val)):
+            if len(y) != n:
                 raise DataError(f"{source}: lab_train no longer matches the loaded data")
             if y.ndim == 2:
                 y[rows] = 0
@@ -102,10 +145,24 @@ def write_labelled_copy(data: AVDataset, assignments: Mapping[int, int], dest: s
                 y[rows] = labels
             del f["lab_train"]
             f.create_dataset("lab_train", data=y)
+            if not keep.all():
+                _drop_train_rows(f, keep)
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _drop_train_rows(f: h5py.File, keep: np.ndarray) -> None:
+    """Keep only the ``keep`` rows of every train array (any ``*_train`` dataset of one row per
+    train pair: features, labels, paths, segments and their counts)."""
+    for key in [k for k in f if k.endswith("_train")]:
+        ds = f[key]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim == 0 or len(ds) != len(keep):
+            continue
+        x, dtype = ds[()][keep], ds.dtype
+        del f[key]
+        f.create_dataset(key, data=x, dtype=dtype)
 
 
 def write_manifest(

@@ -82,7 +82,16 @@ def test_cli_json_contract(tmp_path, capsys):
         y[row] = (true + 2) % CLEAN.num_classes
         f["lab_train"][...] = y
         flipped = row
-    assert main(["audit", str(path), "--json", "--top", "3", "--out", str(tmp_path / "o")]) == 0
+    argv = [
+        "--json",
+        "--top",
+        "3",
+        "--out",
+        str(tmp_path / "o"),
+        "--cleaned",
+        str(tmp_path / "c.h5"),
+    ]
+    assert main(["audit", str(path), *argv]) == 0
     out = capsys.readouterr()
     result = json.loads(out.out.strip().splitlines()[-1])
     assert set(result) == {"label_issues", "mismatched_pairs"}
@@ -102,6 +111,12 @@ def test_cli_json_contract(tmp_path, capsys):
     assert "fold 5 of 5" in out.err  # progress goes to stderr
     written = json.loads((tmp_path / "o" / "audit.json").read_text())
     assert written["label_issues"][0]["given_name"] == f"class_{(true + 2) % 6:02d}"
+    # the cleaned copy: listed labels set to their suggested class, listed pairs dropped
+    cleaned = file_train(load_h5(tmp_path / "c.h5"))
+    assert len(cleaned) == CLEAN.n_train - len(pairs)
+    dropped = {x["index"] for x in pairs}
+    kept = [i for i in range(CLEAN.n_train) if i not in dropped]
+    assert cleaned.labels[kept.index(flipped)] == true
 
 
 @pytest.mark.parametrize(

@@ -98,3 +98,40 @@ def test_written_manifest_is_read_back_by_extract(tmp_path):
     assert listing.class_names == ("cat", "dog")
     assert [(str(it.path), it.label) for it in listing.items] == rows
     assert "clips/a.mp4" in path.read_text()  # relative to the manifest's folder
+
+
+def test_cleaned_copy_relabels_unlabels_and_drops_by_file_row(tmp_path, tiny_data):
+    from dataclasses import replace
+
+    from core.data.labels import write_cleaned_copy
+    from core.exploration.audit import file_train
+
+    train = tiny_data.train
+    paths = tuple(f"/clips/{i:03d}.mp4" for i in range(len(train)))
+    source = tmp_path / "src.h5"
+    save_h5(source, replace(tiny_data, train=replace(train, paths=paths)), include_val=False)
+    before = source.read_bytes()
+    data = load_h5(source, val_fraction=0.25, seed=1)
+    carved = np.setdiff1d(np.arange(len(train)), data.train_rows)
+    relabel = {int(carved[0]): 3, 4: -1, 7: 2}
+    drop = [int(carved[1]), 7, 10]  # 7 is relabelled and dropped: dropped wins
+    dest = write_cleaned_copy(data, relabel, drop, tmp_path / "out" / "clean.h5")
+    assert source.read_bytes() == before
+    keep = np.setdiff1d(np.arange(len(train)), drop)
+    expected = train.labels.copy()
+    for i, c in relabel.items():
+        expected[i] = c
+    copy = file_train(load_h5(dest))
+    assert np.array_equal(copy.labels, expected[keep])
+    assert np.array_equal(copy.audio, train.audio[keep])
+    assert np.array_equal(copy.visual, train.visual[keep])
+    assert copy.paths == tuple(paths[i] for i in keep)  # clip paths kept, aligned with the rows
+    with h5py.File(source) as a, h5py.File(dest) as b:  # test (and the rest) copied as it was
+        assert all(np.array_equal(a[k][()], b[k][()]) for k in a if not k.endswith("_train"))
+    with pytest.raises(ValueError, match="source file"):
+        write_cleaned_copy(data, {}, [0], source)
+    with pytest.raises(ValueError, match="train row 999"):
+        write_cleaned_copy(data, {}, [999], tmp_path / "x.h5")
+    with pytest.raises(ValueError, match="class 9"):
+        write_cleaned_copy(data, {0: 9}, [], tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
