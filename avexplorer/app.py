@@ -80,14 +80,14 @@ def run_app(argv: list[str] | None = None) -> int:
 
     from avexplorer.gc_freeze import freeze_long_lived
     from avexplorer.main_window import MainWindow
-    from avexplorer.state import AppState
+    from avexplorer.state.app_state import AppState
 
     state = AppState(runs_root=runs_folder())
     window = MainWindow(state)
     window.show()
     show_encoder_problems(window)
     # The first dataset opens right after start-up: freezing then also covers start-up's objects.
-    state.datasetChanged.connect(freeze_long_lived)
+    state.signals.datasetChanged.connect(freeze_long_lived)
     QTimer.singleShot(0, lambda: open_initial(window, args))
     wake = close_on_signals(window)  # noqa: F841 (kept alive while the app runs)
     code = app.exec()
@@ -170,7 +170,7 @@ def open_initial(window, args: argparse.Namespace) -> None:
     state = window.state
 
     def after_dataset() -> None:
-        state.datasetChanged.disconnect(after_dataset)
+        state.signals.datasetChanged.disconnect(after_dataset)
         if args.checkpoint:
             window.load_checkpoint(args.checkpoint)  # shows the Explore tab, unless --tab says
         if args.tab:
@@ -185,25 +185,25 @@ def open_initial(window, args: argparse.Namespace) -> None:
             if args.label_fraction is not None:
                 panel.set_values(**{"data.label_fraction": args.label_fraction})
                 config = config.replace(**{"data.label_fraction": args.label_fraction})
-            state.request_training(config)
+            state.runs.request_training(config)
             if args.tab:
                 show_tab(window, args.tab)
         if args.query is not None:
 
             def query() -> None:
-                if state.gallery is not None:
-                    state.modelChanged.disconnect(query)
-                    n = len(state.dataset.test)
+                if state.retrieval.gallery is not None:
+                    state.signals.modelChanged.disconnect(query)
+                    n = len(state.catalog.dataset.test)
                     if args.query >= n:
                         window.show_error(
                             "No such item", f"--query {args.query}: the test split has {n} items"
                         )
                         return
-                    state.set_item_query("test", args.query)
+                    state.retrieval.set_item_query("test", args.query)
 
-            state.modelChanged.connect(query)
+            state.signals.modelChanged.connect(query)
 
-    state.datasetChanged.connect(after_dataset)
+    state.signals.datasetChanged.connect(after_dataset)
     if args.data:
         window.open_h5(args.data)
     elif args.folder:

@@ -43,7 +43,8 @@ from avexplorer.jobs.controller import JobController
 from avexplorer.jobs.file_query import MEDIA_FILTER
 from avexplorer.jobs.labels import LabelJobs
 from avexplorer.jobs.segments import SegmentJobs
-from avexplorer.state import AppState, settings
+from avexplorer.settings import settings
+from avexplorer.state.app_state import AppState
 from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.dataset_panel import DatasetPanel
@@ -166,8 +167,9 @@ class MainWindow(QMainWindow):
     ) -> QDockWidget | None:
         """Show a view: a tab (``where="tab"``) or a dock on the "left", "right" or "bottom".
 
-        A view is a widget built on the window's ``AppState``: it renders the state's signals and
-        sends intents through its methods. ``exports`` names plots for File > Export plot as PNG.
+        A view is a widget built on the window's ``AppState``: it renders what the state's parts
+        hold when ``state.signals`` says they changed, and sends intents through the parts'
+        methods. ``exports`` names plots for File > Export plot as PNG.
         """
         self._add_exports(exports or {})
         if where == "tab":
@@ -256,18 +258,18 @@ class MainWindow(QMainWindow):
 
         t = m.addMenu("&Training")
         self._action(
-            t, "&Start run", lambda: s.request_training(self.training_panel.config()), "Ctrl+R"
+            t, "&Start run", lambda: s.runs.request_training(self.training_panel.config()), "Ctrl+R"
         )
-        self._action(t, "&Pause / resume", s.toggle_pause, "Ctrl+P")
-        self._action(t, "S&top", s.stop_training, "Ctrl+.")
+        self._action(t, "&Pause / resume", s.runs.toggle_pause, "Ctrl+P")
+        self._action(t, "S&top", s.runs.stop_training, "Ctrl+.")
 
         v = self.view_menu = m.addMenu("&View")
         # Ctrl+N opens the N-th tab, in the order the tabs stand.
         for n, name in enumerate(("&Training", "&Explore", "&Metrics", "T&ime", "&Labels"), 1):
             self._action(v, name, lambda i=n - 1: self.tabs.setCurrentIndex(i), f"Ctrl+{n}")
-        self._action(v, "Compute &UMAP", lambda: s.set_projection("umap"), "Ctrl+U")
-        self._action(v, "Compute t-&SNE", lambda: s.set_projection("tsne"), "Ctrl+T")
-        self._action(v, "&PCA", lambda: s.set_projection("pca"), "Ctrl+Shift+U")
+        self._action(v, "Compute &UMAP", lambda: s.embeddings.set_projection("umap"), "Ctrl+U")
+        self._action(v, "Compute t-&SNE", lambda: s.embeddings.set_projection("tsne"), "Ctrl+T")
+        self._action(v, "&PCA", lambda: s.embeddings.set_projection("pca"), "Ctrl+Shift+U")
 
         h = m.addMenu("&Help")
         self._action(h, "&About avexplorer", self.show_about, QKeySequence.StandardKey.HelpContents)
@@ -275,14 +277,14 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         s = self.state
-        s.taskChanged.connect(self._task_changed)
-        s.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        s.error.connect(self.show_error)
-        s.datasetChanged.connect(self._dataset_changed)
-        s.runStateChanged.connect(self._run_state_changed)
-        s.checkpointLoaded.connect(self.add_recent)
-        s.trainRequested.connect(lambda _cfg: self.tabs.setCurrentIndex(0))
-        s.fileQueryRequested.connect(lambda _path: self.tabs.setCurrentIndex(1))
+        s.signals.taskChanged.connect(self._task_changed)
+        s.signals.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        s.signals.error.connect(self.show_error)
+        s.signals.datasetChanged.connect(self._dataset_changed)
+        s.signals.runStateChanged.connect(self._run_state_changed)
+        s.signals.checkpointLoaded.connect(self.add_recent)
+        s.signals.trainRequested.connect(lambda _cfg: self.tabs.setCurrentIndex(0))
+        s.signals.fileQueryRequested.connect(lambda _path: self.tabs.setCurrentIndex(1))
         d = self.dataset_panel
         d.openFileRequested.connect(self.open_file_dialog)
         d.openFolderRequested.connect(self.open_folder_dialog)
@@ -348,7 +350,7 @@ class MainWindow(QMainWindow):
         self.last_error = (title, message)
 
     def _dataset_changed(self) -> None:
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         if data is not None:
             self.setWindowTitle(f"avexplorer — {Path(data.source).name or 'dataset'}")
 
@@ -393,7 +395,7 @@ class MainWindow(QMainWindow):
         )
         if path:
             self._remember_dir("queries", path)
-            self.state.query_with_file(path)
+            self.state.retrieval.query_with_file(path)
 
     # ----- drag and drop -----------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -417,7 +419,7 @@ class MainWindow(QMainWindow):
         elif p.suffix == ".pt":
             self.load_checkpoint(path)
         else:
-            self.state.query_with_file(path)
+            self.state.retrieval.query_with_file(path)
 
     # ----- checkpoints -------------------------------------------------------------------------
     def load_checkpoint_dialog(self) -> None:
@@ -430,7 +432,7 @@ class MainWindow(QMainWindow):
     def load_checkpoint(self, path: str) -> None:
         self._remember_dir("checkpoints", path)
         self.tabs.setCurrentIndex(1)
-        self.state.checkpointRequested.emit(path)
+        self.state.signals.checkpointRequested.emit(path)
 
     def save_checkpoint_dialog(self) -> None:
         if self.current_checkpoint() is None:
@@ -446,9 +448,9 @@ class MainWindow(QMainWindow):
             self.save_checkpoint(path)
 
     def current_checkpoint(self) -> Path | None:
-        if self.state.current_run is not None:
-            return self.state.latest_checkpoint()
-        g = self.state.gallery
+        if self.state.runs.current_run is not None:
+            return self.state.runs.latest_checkpoint()
+        g = self.state.retrieval.gallery
         return g.checkpoint if g is not None else None
 
     def save_checkpoint(self, path: str) -> None:
@@ -464,9 +466,9 @@ class MainWindow(QMainWindow):
                 self.show_error("Save failed", _why(e))
                 return
         self._remember_dir("checkpoints", path)
-        run = self.state.current_run
+        run = self.state.runs.current_run
         self.add_recent(path, run.label() if run is not None else Path(path).stem)
-        self.state.message.emit(f"Saved checkpoint {path}")
+        self.state.signals.message.emit(f"Saved checkpoint {path}")
 
     def add_recent(self, path: str, name: str) -> None:
         st = settings()
@@ -488,7 +490,7 @@ class MainWindow(QMainWindow):
 
     # ----- exports -----------------------------------------------------------------------------
     def export_embeddings_dialog(self, fmt: str) -> None:
-        if self.state.gallery is None:
+        if self.state.retrieval.gallery is None:
             self.show_error("Nothing to export", "Train a model or load a checkpoint first.")
             return
         path, _ = QFileDialog.getSaveFileName(
@@ -502,7 +504,7 @@ class MainWindow(QMainWindow):
 
     def export_embeddings(self, path: str) -> None:
         """Write the test embeddings the views show (npz or csv by the file's suffix)."""
-        g, data = self.state.gallery, self.state.dataset
+        g, data = self.state.retrieval.gallery, self.state.catalog.dataset
         if g is None or data is None:
             return
         try:
@@ -516,10 +518,10 @@ class MainWindow(QMainWindow):
             self.show_error("Export failed", _why(e))
             return
         self._remember_dir("exports", path)
-        self.state.message.emit(f"Exported embeddings to {path}")
+        self.state.signals.message.emit(f"Exported embeddings to {path}")
 
     def _export_embeddings_csv(self, path: str) -> None:
-        g, data = self.state.gallery, self.state.dataset
+        g, data = self.state.retrieval.gallery, self.state.catalog.dataset
         assert g is not None and data is not None
         labels = data.test.labels
         paths = data.test.paths or tuple("" for _ in labels)
@@ -534,7 +536,7 @@ class MainWindow(QMainWindow):
                     w.writerow([*cells, *[f"{x:.6g}" for x in row]])
 
     def export_results_dialog(self) -> None:
-        if self.state.results is None:
+        if self.state.retrieval.results is None:
             self.show_error("Nothing to export", "Run a query first.")
             return
         path, _ = QFileDialog.getSaveFileName(
@@ -547,8 +549,8 @@ class MainWindow(QMainWindow):
             self.export_results(path)
 
     def export_results(self, path: str) -> None:
-        r, s = self.state.results, self.state
-        if r is None or s.dataset is None:
+        r, s = self.state.retrieval.results, self.state
+        if r is None or s.catalog.dataset is None:
             return
         try:
             self._write_results(path)
@@ -556,28 +558,28 @@ class MainWindow(QMainWindow):
             self.show_error("Export failed", _why(e))
             return
         self._remember_dir("exports", path)
-        self.state.message.emit(f"Exported results to {path}")
+        self.state.signals.message.emit(f"Exported results to {path}")
 
     def _write_results(self, path: str) -> None:
-        r, s = self.state.results, self.state
-        assert r is not None and s.dataset is not None
+        r, s = self.state.retrieval.results, self.state
+        assert r is not None and s.catalog.dataset is not None
         columns = ["query", "query_class", "direction", "ap", "rank", "index", "clip", "class"]
         with atomic_write(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow([*columns, "cosine", "hit"])
             for rank, (i, score) in enumerate(zip(r.indices, r.scores, strict=True)):
-                label = int(s.dataset.test.labels[i])
+                label = int(s.catalog.dataset.test.labels[i])
                 hit = "" if r.hits is None else int(r.hits[rank])
                 w.writerow(
                     [
                         r.query.name,
-                        s.class_name(r.query.label),
+                        s.catalog.class_name(r.query.label),
                         r.direction,
                         "" if r.ap is None else f"{r.ap:.6f}",
                         rank + 1,
                         int(i),
-                        s.item_path("test", int(i)) or s.item_name("test", int(i)),
-                        s.class_name(label),
+                        s.catalog.item_path("test", int(i)) or s.catalog.item_name("test", int(i)),
+                        s.catalog.class_name(label),
                         f"{score:.6f}",
                         hit,
                     ]
@@ -610,7 +612,7 @@ class MainWindow(QMainWindow):
             self.show_error("Export failed", _why(e))
             return
         self._remember_dir("exports", path)
-        self.state.message.emit(f"Saved {path}")
+        self.state.signals.message.emit(f"Saved {path}")
 
     def show_about(self) -> None:
         AboutDialog(self).open()

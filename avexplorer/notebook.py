@@ -32,10 +32,10 @@ class AppHandle:
         self._audio = np.zeros(0, np.int64)
         self._visual = np.zeros(0, np.int64)
         self.closed = False
-        state.selectionChanged.connect(self._remember)
+        state.signals.selectionChanged.connect(self._remember)
 
     def _remember(self) -> None:
-        sel = self.state.selection
+        sel = self.state.selection.current
         self._audio = np.flatnonzero(sel.audio) if sel is not None else np.zeros(0, np.int64)
         self._visual = np.flatnonzero(sel.visual) if sel is not None else np.zeros(0, np.int64)
 
@@ -56,7 +56,7 @@ class AppHandle:
     def select(self, indices: Any) -> None:
         """Select clips (both sides) from the notebook; the map and the table follow."""
         if not self.closed:
-            self.state.select_clips(np.asarray(indices, dtype=np.int64))
+            self.state.selection.select_clips(np.asarray(indices, dtype=np.int64))
 
     def close(self) -> None:
         if not self.closed:
@@ -96,14 +96,15 @@ def show(
     app = _qt()
     from avexplorer.app import runs_folder
     from avexplorer.main_window import MainWindow
-    from avexplorer.state import AppState
+    from avexplorer.state.app_state import AppState
+    from avexplorer.state.run import CHECKPOINT_RUN
 
     state = AppState(runs_root=run_dir.parent if run_dir is not None else runs_folder())
     window = MainWindow(state)
     handle = AppHandle(window, state)
     state.set_dataset(data, names={"test": names_} if names_ else None)
     if embeddings is not None:
-        state.add_embeddings(AppState.CHECKPOINT_RUN, embeddings)
+        state.embeddings.add_embeddings(CHECKPOINT_RUN, embeddings)
     if checkpoint is not None:
         window.load_checkpoint(str(checkpoint))
     window.tabs.setCurrentWidget(window.explore_split)
@@ -132,7 +133,7 @@ def show(
 # ----- inputs --------------------------------------------------------------------------------
 def _arrays(audio, visual, labels, paths, model, class_names, title):
     """The dataset and its embeddings; every check before any window opens."""
-    from avexplorer.jobs.training_process import EpochEmbeddings
+    from avexplorer.projections import EpochEmbeddings
     from core.data.arrays import ArrayError, dataset_from_arrays, unit_rows
 
     if visual is None or labels is None:

@@ -1,4 +1,5 @@
-"""2-D layouts of a run's test embeddings for the map: coordinates, match ranks and a KD-tree.
+"""An epoch's test embeddings (``EpochEmbeddings``) and their 2-D layouts for the map: coordinates,
+match ranks and a KD-tree.
 
 Qt-free, so the training process (``avexplorer.jobs.training_process``) can compute each epoch's PCA
 layout next to the embeddings it already makes: the GUI thread then only draws. UMAP and t-SNE
@@ -9,6 +10,7 @@ which makes only the coordinates: ranks and the KD-tree are made here, by the ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,3 +75,15 @@ def layout_with_ranks(
     layout = Layout(epoch, method, coords, match_ranks(audio, visual))
     layout.build_tree()
     return layout
+
+
+@dataclass
+class EpochEmbeddings:
+    """Test-split embeddings of one epoch's model, made from the epoch's checkpoint."""
+
+    epoch: int  # the weights are those after this epoch (from 1; 0: before any, or not a run)
+    audio: np.ndarray  # [N, d] float32, L2-normalised
+    visual: np.ndarray  # [N, d]
+    model: Any  # the torch module (CPU, eval mode) that made them
+    checkpoint: Path | None = None
+    layout: Layout | None = None  # their PCA layout, aligned to the previous epoch's

@@ -18,14 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 _APP = """
 import os, sys, time
 T0 = float(sys.argv[1])
-import avexplorer.state as st
-shown = st.AppState.set_thumbnails
+from avexplorer.state.catalog import Catalog
+shown = Catalog.set_thumbnails
 def watch(self, images, durations):
     shown(self, images, durations)
     if len(self.thumbnails) >= 600:
         print(time.time() - T0, flush=True)
         os._exit(0)
-st.AppState.set_thumbnails = watch
+Catalog.set_thumbnails = watch
 from avexplorer.app import run_app
 run_app([])
 """

@@ -57,7 +57,7 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     from avexplorer.gc_freeze import freeze_long_lived
     from avexplorer.jobs.controller import JobController
     from avexplorer.main_window import MainWindow
-    from avexplorer.state import AppState
+    from avexplorer.state.app_state import AppState
     from core.data.synthetic import make_dataset
 
     app = _app()
@@ -71,10 +71,10 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     state.set_dataset(make_dataset("ave", seed=0))
     freeze_long_lived()  # as the app does once its window and dataset are in
     window.training_panel.set_values(**{"optim.epochs": 1000, "threads": 1})
-    state.request_training(window.training_panel.config())
-    run = state.current_run
+    state.runs.request_training(window.training_panel.config())
+    run = state.runs.current_run
     errors: list[str] = []
-    state.error.connect(lambda title, msg: errors.append(f"{title}: {msg}"))
+    state.signals.error.connect(lambda title, msg: errors.append(f"{title}: {msg}"))
     if not _wait(app, lambda: len(run.steps) > 20 or bool(errors), 180) or errors:
         raise RuntimeError(errors[0] if errors else "training did not start within 180 s")
 
@@ -89,11 +89,11 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
         last[0] = now
 
     epoch_arrivals: list[float] = []  # when an epoch's results (and embeddings) arrived
-    state.epochAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
-    state.embeddingsAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
+    state.signals.epochAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
+    state.signals.embeddingsAdded.connect(lambda *_: epoch_arrivals.append(time.perf_counter()))
 
     arrivals: list[float] = []  # when new steps reached the state (GUI thread)
-    state.stepsAppended.connect(lambda _rid: arrivals.append(time.perf_counter()))
+    state.signals.stepsAppended.connect(lambda _rid: arrivals.append(time.perf_counter()))
     timer = QTimer()
     timer.setInterval(TICK_MS)
     timer.timeout.connect(tick)
@@ -107,7 +107,7 @@ def measure_training(mode: str, seconds: float) -> dict[str, float]:
     elapsed = time.perf_counter() - t0
     redraws, steps = window.plots.redraws - redraws0, len(run.steps) - steps0
     epochs = len({e.epoch for e in run.epochs})
-    state.stop_training()
+    state.runs.stop_training()
     _wait(app, lambda: not window.jobs.training, 60)
     window.close()
     state.close()
@@ -140,7 +140,7 @@ def explore_window(labels: np.ndarray):
     """(app, state, window): the main window on its Explore tab, on a dataset of these test
     labels with 1-wide placeholder features (the map benchmarks set layouts themselves)."""
     from avexplorer.main_window import MainWindow
-    from avexplorer.state import AppState
+    from avexplorer.state.app_state import AppState
     from core.data.dataset import AVDataset, Split
 
     app = _app()
@@ -163,7 +163,7 @@ def measure_map(n: int = 100_000, frames: int = 20) -> dict[str, float]:
     imported, as it is once the app holds a model)."""
     import torch  # noqa: F401
 
-    from avexplorer.state import Layout
+    from avexplorer.projections import Layout
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, n)

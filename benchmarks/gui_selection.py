@@ -85,8 +85,7 @@ def polygon_row(n_points: int) -> dict:
 
 def app_update(n_clips: int) -> dict[str, float]:
     """Milliseconds from a lasso's polygon to the map repainted, with every view updated."""
-    from avexplorer.jobs.training_process import EpochEmbeddings
-    from avexplorer.state import Layout
+    from avexplorer.projections import EpochEmbeddings, Layout
     from benchmarks.common import embedding_like
     from benchmarks.gui_responsiveness import explore_window
 
@@ -95,7 +94,7 @@ def app_update(n_clips: int) -> dict[str, float]:
     audio, _ = embedding_like(n_clips, 128, seed=0)
     visual, _ = embedding_like(n_clips, 128, seed=1)
     # The gallery the selection view's similarity reads (no model: nothing here embeds).
-    state.gallery = EpochEmbeddings(0, audio, visual, None)
+    state.retrieval.gallery = EpochEmbeddings(0, audio, visual, None)
     layout = Layout(0, "pca", coords, np.ones(2 * n_clips, np.int64))
     window.map.show_layout(layout)
     app.processEvents()
@@ -114,7 +113,7 @@ def app_update(n_clips: int) -> dict[str, float]:
         app.processEvents()  # the selection view's counts and similarity (next loop turn)
         cpu["all"].append(time.process_time() - c)
         wall["all"].append(time.perf_counter() - t)
-    selected = state.selection.count
+    selected = state.selection.current.count
     window.close()
     state.close()
     out: dict[str, float] = {"selected": selected}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from avexplorer.jobs.training_process import EpochEmbeddings
+from avexplorer.projections import EpochEmbeddings
 from core.errors import UserError
 
 

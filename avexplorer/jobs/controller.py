@@ -1,8 +1,9 @@
 """``JobController``: carries out the state's requests with background jobs, feeds results back.
 
-It listens to the state's request signals (train, pause, resume, stop, layout, file query,
-checkpoint) and offers the dataset openers the window's menus call. One training run at a time
-(``AppState.active_run`` decides); any number of projection, thumbnail and query jobs.
+It listens to the state's request signals (``state.signals``: train, pause, resume, stop, layout,
+file query, checkpoint) and offers the dataset openers the window's menus call. One training run
+at a time (``state.runs.active_run`` decides); any number of projection, thumbnail and query
+jobs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from avexplorer.jobs.projection import ProjectionProcess
 from avexplorer.jobs.runner import live_workers, start
 from avexplorer.jobs.training_process import train_in_process, training_batches
 from avexplorer.projections import Layout, compute_layout
-from avexplorer.state import PROJECTIONS, AppState
+from avexplorer.state.app_state import AppState
+from avexplorer.state.embeddings import PROJECTIONS
+from avexplorer.state.run import CHECKPOINT_RUN
 from core.errors import UserError
 from core.training.control import TrainControl
 
@@ -47,24 +50,26 @@ class JobController(QObject):
         self._pending_layouts: set[tuple[int, int, str]] = set()
         self._slow_layout_next: tuple[int, int, str] | None = None
         self.projections = ProjectionProcess()
-        state.trainRequested.connect(self.start_training)
-        state.pauseRequested.connect(lambda rid: self._control(rid, "pause"))
-        state.resumeRequested.connect(lambda rid: self._control(rid, "resume"))
-        state.stopRequested.connect(lambda rid: self._control(rid, "stop"))
-        state.layoutRequested.connect(self.request_layout)
-        state.metricsRequested.connect(self.compute_metrics)
-        state.fileQueryRequested.connect(self.query_file)
-        state.checkpointRequested.connect(self.load_checkpoint)
-        state.spectrogramsRequested.connect(self.load_spectrograms)
-        state.clipRequested.connect(self.build_clip)
-        state.selectionExportRequested.connect(self.export_selection)
-        state.embeddingsAdded.connect(lambda rid, epoch: self.request_layout(rid, epoch, "pca"))
+        state.signals.trainRequested.connect(self.start_training)
+        state.signals.pauseRequested.connect(lambda rid: self._control(rid, "pause"))
+        state.signals.resumeRequested.connect(lambda rid: self._control(rid, "resume"))
+        state.signals.stopRequested.connect(lambda rid: self._control(rid, "stop"))
+        state.signals.layoutRequested.connect(self.request_layout)
+        state.signals.metricsRequested.connect(self.compute_metrics)
+        state.signals.fileQueryRequested.connect(self.query_file)
+        state.signals.checkpointRequested.connect(self.load_checkpoint)
+        state.signals.spectrogramsRequested.connect(self.load_spectrograms)
+        state.signals.clipRequested.connect(self.build_clip)
+        state.signals.selectionExportRequested.connect(self.export_selection)
+        state.signals.embeddingsAdded.connect(
+            lambda rid, epoch: self.request_layout(rid, epoch, "pca")
+        )
         self._prestart = QTimer(self)
         self._prestart.setSingleShot(True)
         self._prestart.setInterval(self.PRESTART_IDLE_MS)
         self._prestart.timeout.connect(self._prestart_when_idle)
         if prestart_umap:
-            state.embeddingsAdded.connect(self._embeddings_added)
+            state.signals.embeddingsAdded.connect(self._embeddings_added)
 
     # ----- training ------------------------------------------------------------------------------
     @property
@@ -73,15 +78,15 @@ class JobController(QObject):
         return bool(self._training)
 
     def start_training(self, config: Any) -> int | None:
-        data = self.state.dataset
-        if data is None or self.state.active_run is not None:
+        data = self.state.catalog.dataset
+        if data is None or self.state.runs.active_run is not None:
             return None
         # spawn, not fork: forking a process that runs Qt and worker threads is unsafe.
         ctx = mp.get_context("spawn")
         try:
-            run = self.state.new_run(config)  # writes the run's record in its folder
+            run = self.state.runs.new_run(config)  # writes the run's record in its folder
         except UserError as e:  # the runs folder cannot be written (a file, full, read-only)
-            self.state.report_error("Cannot train", str(e))
+            self.state.signals.report_error("Cannot train", str(e))
             return None
         control = TrainControl(ctx.Event)
         rid = run.id
@@ -97,13 +102,13 @@ class JobController(QObject):
             f"Training {run.name}",
             fn,
             *args,
-            on_yield=lambda batch: self.state.handle_events(rid, batch),
-            on_error=lambda msg: self.state.run_failed(rid, msg),
+            on_yield=lambda batch: self.state.runs.handle_events(rid, batch),
+            on_error=lambda msg: self.state.runs.run_failed(rid, msg),
         )
 
         def ended() -> None:
             self._training.pop(rid, None)
-            self.state.run_ended(rid)
+            self.state.runs.run_ended(rid)
 
         worker.finished.connect(ended)
         self._training[rid] = (worker, control)
@@ -148,11 +153,11 @@ class JobController(QObject):
 
     def request_layout(self, rid: int, epoch: int, method: str) -> None:
         key = (rid, epoch, method)
-        emb = self.state.embeddings_for(rid).get(epoch)
+        emb = self.state.embeddings.embeddings_for(rid).get(epoch)
         if (
             emb is None
             or key in self._pending_layouts
-            or (epoch, method) in self.state.layouts_for(rid)
+            or (epoch, method) in self.state.embeddings.layouts_for(rid)
         ):
             return
         slow = method != "pca"
@@ -162,7 +167,7 @@ class JobController(QObject):
             self._slow_layout_next = key
             return
         self._pending_layouts.add(key)
-        prev = self.state.previous_layout(rid, epoch, method)
+        prev = self.state.embeddings.previous_layout(rid, epoch, method)
         prev_coords = prev.coords if prev is not None else None
         title = f"{PROJECTIONS[method]} projection, epoch {epoch}"
 
@@ -180,12 +185,12 @@ class JobController(QObject):
                     self.request_layout(*waiting)
 
         def done(layout: Layout) -> None:
-            self.state.add_layout(rid, layout)
+            self.state.embeddings.add_layout(rid, layout)
             settle()
 
         def failed(msg: str) -> None:
             settle()
-            self.state.report_error(f"{title} failed", msg)
+            self.state.signals.report_error(f"{title} failed", msg)
 
         if slow:
             fn, args = self.projections.layout, (epoch, emb.audio, emb.visual, method, prev_coords)
@@ -200,20 +205,20 @@ class JobController(QObject):
     # ----- checkpoints and queries ---------------------------------------------------------------
     def compute_metrics(self, rid: int, epoch: int) -> None:
         """Every test metric of a run's epoch, computed by core in a worker thread."""
-        emb = self.state.embeddings_for(rid).get(epoch)
-        data = self.state.dataset
+        emb = self.state.embeddings.embeddings_for(rid).get(epoch)
+        data = self.state.catalog.dataset
         if emb is None or data is None:
             return
         start(
             self.state,
-            f"Metrics of {self.state.run_name(rid)}",
+            f"Metrics of {self.state.runs.run_name(rid)}",
             _test_split_metrics,
             emb.audio,
             emb.visual,
             data.test.labels,
             data.num_classes,
-            on_done=lambda m: self.state.set_metrics(rid, epoch, m),
-            on_error=lambda msg: self.state.metrics_failed(rid, epoch, msg),
+            on_done=lambda m: self.state.embeddings.set_metrics(rid, epoch, m),
+            on_error=lambda msg: self.state.embeddings.metrics_failed(rid, epoch, msg),
             unit="chunks",
         )
 
@@ -229,20 +234,18 @@ class JobController(QObject):
             self.state.set_checkpoint_model(
                 model, ckpt.config, tuple(ckpt.class_names), emb, rid=owner
             )
-            self.state.message.emit(f"Loaded checkpoint {Path(path).name}")
-            self.state.checkpointLoaded.emit(path, checkpoints.checkpoint_label(ckpt, path))
-            self.recompute_pseudo_labels(
-                owner if owner is not None else self.state.CHECKPOINT_RUN, ckpt
-            )
+            self.state.signals.message.emit(f"Loaded checkpoint {Path(path).name}")
+            self.state.signals.checkpointLoaded.emit(path, checkpoints.checkpoint_label(ckpt, path))
+            self.recompute_pseudo_labels(owner if owner is not None else CHECKPOINT_RUN, ckpt)
 
         start(
             self.state,
             f"Loading {Path(path).name}",
             checkpoints.load_checkpoint_for,
             path,
-            self.state.dataset,
+            self.state.catalog.dataset,
             on_done=done,
-            on_error=lambda msg: self.state.report_error("Checkpoint not loaded", msg),
+            on_error=lambda msg: self.state.signals.report_error("Checkpoint not loaded", msg),
         )
 
     def recompute_pseudo_labels(self, rid: int, ckpt: Any) -> None:
@@ -251,7 +254,7 @@ class JobController(QObject):
         has none until then)."""
         from core.training.pseudo_labels import checkpoint_pseudo_labels
 
-        lab, data = self.state.labelling, self.state.dataset
+        lab, data = self.state.labelling, self.state.catalog.dataset
         if data is None:
             return
         name = Path(ckpt.path).name
@@ -267,14 +270,16 @@ class JobController(QObject):
         )
 
     def query_file(self, path: str) -> None:
-        attrs = dict(self.state.dataset.attrs) if self.state.dataset is not None else {}
+        attrs = (
+            dict(self.state.catalog.dataset.attrs) if self.state.catalog.dataset is not None else {}
+        )
         start(
             self.state,
             f"Encoding {Path(path).name}",
             file_query.decode_query_file,
             path,
             attrs,
-            on_done=lambda r: self.state.set_file_query(path, r[0], r[1]),
+            on_done=lambda r: self.state.retrieval.set_file_query(path, r[0], r[1]),
         )
 
     def export_selection(self, kind: str, path: str) -> None:
@@ -282,10 +287,10 @@ class JobController(QObject):
         from core.exploration import selection_files
 
         s = self.state
-        sel, data, g = s.selection, s.dataset, s.gallery
+        sel, data, g = s.selection.current, s.catalog.dataset, s.retrieval.gallery
         if sel is None or data is None:
             return
-        names = {int(i): s.item_name("test", int(i)) for i in sel.clips()}
+        names = {int(i): s.catalog.item_name("test", int(i)) for i in sel.clips()}
         emb = (g.audio, g.visual, g.epoch) if g is not None else None
         start(
             s,
@@ -297,8 +302,8 @@ class JobController(QObject):
             data,
             names,
             emb,
-            on_done=lambda p: s.message.emit(f"Exported {sel.count} selected items to {p}"),
-            on_error=lambda msg: s.report_error("Selection not exported", msg),
+            on_done=lambda p: s.signals.message.emit(f"Exported {sel.count} selected items to {p}"),
+            on_error=lambda msg: s.signals.report_error("Selection not exported", msg),
         )
 
     # ----- datasets and thumbnails ---------------------------------------------------------------
@@ -306,7 +311,7 @@ class JobController(QObject):
         def done(result: tuple[Any, str]) -> None:
             data, note = result
             self.state.set_dataset(data)
-            self.state.message.emit(note or "Opened the demo dataset")
+            self.state.signals.message.emit(note or "Opened the demo dataset")
             if not note:
                 self.show_demo_thumbnails(data.attrs.get("clips_dir", ""))
                 self.build_demo_clips()
@@ -322,13 +327,13 @@ class JobController(QObject):
                 datasets.demo_thumbnails,
                 clips_dir,
                 quiet=True,
-                on_done=lambda b: self.state.set_thumbnails(*b),
+                on_done=lambda b: self.state.catalog.set_thumbnails(*b),
                 on_error=lambda _m: None,  # previews are optional
             )
 
     def build_demo_clips(self) -> None:
         """Build the demo's clip files (first use only) so thumbnails and playback work."""
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         paths = (
             [p for s in (data.train, data.val, data.test) if s.paths for p in s.paths]
             if data
@@ -352,7 +357,7 @@ class JobController(QObject):
             f"Building {Path(path).name}",
             datasets.build_demo_clip,
             path,
-            on_done=lambda _p: self.state.clipReady.emit(path),
+            on_done=lambda _p: self.state.signals.clipReady.emit(path),
         )
 
     def open_h5(self, path: str) -> None:
@@ -360,7 +365,7 @@ class JobController(QObject):
 
         def done(data: Any) -> None:
             self.state.set_dataset(data)
-            self.state.message.emit(f"Opened {Path(path).name}")
+            self.state.signals.message.emit(f"Opened {Path(path).name}")
             self.load_thumbnails()
 
         start(self.state, f"Opening {Path(path).name}", load_h5, path, on_done=done)
@@ -371,11 +376,11 @@ class JobController(QObject):
         def done(result: Any) -> None:
             data, report = result
             self.state.set_dataset(data)
-            self.state.message.emit(f"Opened clips of {Path(path).name}")
+            self.state.signals.message.emit(f"Opened clips of {Path(path).name}")
             self.load_thumbnails()
             left_out = report.left_out()  # the same summary as the CLI's extract
             if left_out:
-                self.state.error.emit("Some clips were left out", left_out)
+                self.state.signals.error.emit("Some clips were left out", left_out)
 
         start(
             self.state,
@@ -387,7 +392,7 @@ class JobController(QObject):
         )
 
     def load_thumbnails(self) -> None:
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         if self._thumb_worker is not None:
             self._thumb_worker.quit()  # a generator worker stops at its next yield
         if data is None:
@@ -401,7 +406,7 @@ class JobController(QObject):
             thumbnails.thumbnails,
             paths,
             quiet=True,
-            on_yield=lambda b: self.state.set_thumbnails(*b),
+            on_yield=lambda b: self.state.catalog.set_thumbnails(*b),
             on_error=lambda _m: None,  # previews are optional; a missing decoder is not an error
         )
 
@@ -412,7 +417,7 @@ class JobController(QObject):
             thumbnails.spectrograms,
             paths,
             quiet=True,
-            on_yield=self.state.set_spectrograms,
+            on_yield=self.state.catalog.set_spectrograms,
             on_error=lambda _m: None,  # optional, like thumbnails
         )
 

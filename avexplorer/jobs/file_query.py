@@ -3,7 +3,8 @@
 A video, a sound or an image goes through ``core.features`` with the encoders that made the
 dataset's features; an ``.npz`` (keys ``audio``/``visual``) or ``.npy`` (visual) holds features
 already. The decoded features stay with the query, so a change of direction or of model only
-re-embeds them (milliseconds, on the GUI thread) and never decodes again.
+re-embeds them (milliseconds, on the GUI thread, in ``avexplorer.state.retrieval``) and never
+decodes again.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ MEDIA_FILTER = (
     "Video, sound, image or features (*.mp4 *.mkv *.webm *.avi *.mov *.wav *.flac *.ogg *.mp3 "
     "*.m4a *.aac *.opus *.png *.jpg *.jpeg *.bmp *.webp *.gif *.npz *.npy);;All files (*)"
 )
-
-
-class MissingModality(UserError):
-    """The file has no content of the direction's modality (a sound queried V2A)."""
 
 
 def decode_query_file(path: str, attrs: dict[str, str] | None = None) -> tuple[dict, Any]:
@@ -56,33 +53,3 @@ def file_features(path: str, attrs: dict[str, str]) -> dict[str, np.ndarray]:
     if getattr(clip, "visual", None) is not None:
         out["visual"] = np.asarray(clip.visual)
     return out
-
-
-def embed_file_features(
-    model: Any, features: dict[str, np.ndarray], modality: str, name: str
-) -> np.ndarray | None:
-    """The L2-normalised embedding of a file's ``modality`` features with ``model``.
-
-    None without a model; ``UserError`` when the file lacks the modality or its features do not
-    fit the model.
-    """
-    from core.training.embedding import embed_features
-
-    if model is None:
-        return None
-    if modality not in features:
-        have = " and ".join(features) or "nothing"
-        raise MissingModality(
-            f"{name} has no {modality} content ({have} only): switch the direction"
-        )
-    x = np.asarray(features[modality], dtype=np.float32).reshape(1, -1)
-    encoder = model.audio_encoder if modality == "audio" else model.visual_encoder
-    want = encoder[0].in_features
-    if x.shape[1] != want:
-        from core.diagnostics import dimension_hint
-
-        raise UserError(
-            f"{name}: its {modality} features have {x.shape[1]} dimensions but the model expects "
-            f"{want}; {dimension_hint(modality, x.shape[1], want)}"
-        )
-    return embed_features(model, x, modality)[0]

@@ -15,8 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject
 
 from avexplorer.jobs.runner import start
-from avexplorer.labelling_state import SaveRequest, manifest_rows
-from avexplorer.state import AppState
+from avexplorer.state.app_state import AppState
+from avexplorer.state.labelling import SaveRequest, manifest_rows
 from core.data.dataset import AVDataset, DataError, load_h5
 from core.errors import UserError
 
@@ -63,7 +63,7 @@ class LabelJobs(QObject):
                 s.set_dataset(data)
                 if self.jobs is not None:
                     self.jobs.load_thumbnails()
-                s.request_training(req.retrain)
+                s.runs.request_training(req.retrain)
 
         start(
             s,
@@ -71,5 +71,5 @@ class LabelJobs(QObject):
             write_labels,
             req,
             on_done=done,
-            on_error=lambda msg: s.report_error("Labels not saved", msg),
+            on_error=lambda msg: s.signals.report_error("Labels not saved", msg),
         )

@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import GeneratorWorker, WorkerBase, create_worker
 
-from avexplorer.state import AppState
+from avexplorer.state.app_state import AppState
 from core.errors import UserError
 
 # Training holds one thread for its whole run; thumbnails, projections and queries need others.
@@ -80,11 +80,11 @@ def start(
     total, the rate and the ETA, and the call raises ``Cancelled`` once the task is cancelled.
     """
     cancel = threading.Event() if unit else None
-    task = None if quiet else state.task_started(name, cancel)
+    task = None if quiet else state.tasks.start(name, cancel)
     bridge = None
     if unit:
         bridge = _Progress()
-        bridge.changed.connect(lambda done, total: state.task_progress(task, done, total, unit))
+        bridge.changed.connect(lambda done, total: state.tasks.progress(task, done, total, unit))
 
         def progress(done: int, total: int) -> None:
             if cancel is not None and cancel.is_set():
@@ -99,7 +99,7 @@ def start(
 
     def end_task() -> None:
         if task is not None:
-            state.task_finished(task)  # idempotent
+            state.tasks.finish(task)  # idempotent
 
     def finished() -> None:
         _live.discard(worker)
@@ -109,7 +109,7 @@ def start(
         if isinstance(exc, _RaisedInGenerator) and exc.__cause__ is not None:
             exc = exc.__cause__
         if isinstance(exc, Cancelled):
-            state.message.emit(str(exc))
+            state.signals.message.emit(str(exc))
             return
         if isinstance(exc, UserError):
             msg = str(exc)
@@ -120,7 +120,7 @@ def start(
         if on_error is not None:
             on_error(msg)
         else:
-            state.report_error(f"{name} failed", msg)
+            state.signals.report_error(f"{name} failed", msg)
 
     def returned(value: Any) -> None:
         # The task ends as its result lands, not at the worker's later `finished` signal, so no

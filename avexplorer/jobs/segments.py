@@ -1,5 +1,5 @@
 """Background work of the time views: a clip's segment features, its pictures per segment, and
-the results' strips (``time_state.score_strips``).
+the results' strips (``avexplorer.state.time_axis.score_strips``).
 
 ``clip_segments`` encodes a clip's segments with the encoders its dataset was made with (for
 datasets extracted without ``--segments``, such as the demo's shipped features; the feature cache
@@ -16,8 +16,8 @@ import numpy as np
 from PySide6.QtCore import QObject
 
 from avexplorer.jobs.runner import Cancelled, start
-from avexplorer.state import AppState
-from avexplorer.time_state import (
+from avexplorer.state.app_state import AppState
+from avexplorer.state.time_axis import (
     NO_ENCODERS,
     ClipPictures,
     ClipSegments,

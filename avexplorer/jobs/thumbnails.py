@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtGui import QImage
 
-SPECTROGRAM_SR = 16_000
+from avexplorer.state.catalog import SPECTROGRAM_HOP, SPECTROGRAM_SR
+
 SPECTROGRAM_MELS = 64
-SPECTROGRAM_HOP = 160  # samples: a spectrogram column is 10 ms
 
 
 def thumbnails(paths: list[str], size: int = 48, batch: int = 32) -> Iterator[tuple[dict, dict]]:

@@ -13,29 +13,16 @@ import pickle
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from avexplorer.jobs.spawning import main_module_hidden
-from avexplorer.projections import Layout, compute_layout
+from avexplorer.projections import EpochEmbeddings, compute_layout
 from core.errors import UserError
 from core.training.control import TrainControl
 from core.training.events import CheckpointSaved, EpochEnd, StepEnd
-
-
-@dataclass
-class EpochEmbeddings:
-    """Test-split embeddings of one epoch's model, made from the epoch's checkpoint."""
-
-    epoch: int  # the weights are those after this epoch (from 1; 0: before any, or not a run)
-    audio: np.ndarray  # [N, d] float32, L2-normalised
-    visual: np.ndarray  # [N, d]
-    model: Any  # the torch module (CPU, eval mode) that made them
-    checkpoint: Path | None = None
-    layout: Layout | None = None  # their PCA layout, aligned to the previous epoch's
 
 
 def _child(

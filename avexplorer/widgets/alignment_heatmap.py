@@ -23,7 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from avexplorer.state import AppState
+from avexplorer.state.app_state import AppState
 from avexplorer.widgets.paint_pacing import FrameScheduler
 from avexplorer.widgets.training_plots import cache_axes
 from core.training.events import AlignmentSnapshot
@@ -177,13 +177,13 @@ class AlignmentHeatmaps(QWidget):
         self._pending = False
         self.frames = frames if frames is not None else FrameScheduler(parent=self)
         self.frames.add(self.refresh, REFRESH_MS)
-        state.snapshotChanged.connect(self._snapshot_changed)
-        state.currentRunChanged.connect(self._snapshot_changed)
+        state.signals.snapshotChanged.connect(self._snapshot_changed)
+        state.signals.currentRunChanged.connect(self._snapshot_changed)
         self.teacher.image.hoverEvent = lambda ev: self._hover(ev, self.teacher.image)
         self.student.image.hoverEvent = lambda ev: self._hover(ev, self.student.image)
 
     def _snapshot_changed(self, rid: int) -> None:
-        if rid == self.state.current_run_id:
+        if rid == self.state.runs.current_run_id:
             self._pending = True
 
     def refresh(self) -> bool:
@@ -191,7 +191,7 @@ class AlignmentHeatmaps(QWidget):
         if not self._pending or not self.isVisible():
             return False
         self._pending = False
-        run = self.state.current_run
+        run = self.state.runs.current_run
         snap = run.snapshot if run is not None else None
         if snap is None:
             return False
@@ -236,16 +236,16 @@ class AlignmentHeatmaps(QWidget):
         s = self.state
         la, lv = int(snap.labels[a]), int(snap.labels[v])
         text = (
-            f"audio <b>{s.item_name('train', ia)}</b> ({s.class_name(la)}, "
+            f"audio <b>{s.catalog.item_name('train', ia)}</b> ({s.catalog.class_name(la)}, "
             f"{KIND_NAMES[self.kinds[row]]}) × visual "
-            f"<b>{s.item_name('train', iv)}</b> ({s.class_name(lv)}, "
+            f"<b>{s.catalog.item_name('train', iv)}</b> ({s.catalog.class_name(lv)}, "
             f"{KIND_NAMES[self.kinds[col]]}) — "
             f"S = {self.soft[row, col]:.3f}, cosine = {self.cosine[row, col]:.3f}"
         )
         self.info.setText(text)
         for label, idx in zip(self.thumbs, (ia, iv), strict=True):
-            path = s.item_path("train", idx)
-            image = s.thumbnails.get(path) if path else None
+            path = s.catalog.item_path("train", idx)
+            image = s.catalog.thumbnails.get(path) if path else None
             if image is not None:
                 from PySide6.QtGui import QPixmap
 

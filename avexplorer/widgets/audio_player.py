@@ -25,14 +25,14 @@ class AudioPlayer(QObject):
         self._waiting: tuple[str, float] | None = None  # a clip being built, to play when ready
         self.current: str | None = None
         if state is not None:
-            state.clipReady.connect(self._clip_ready)
+            state.signals.clipReady.connect(self._clip_ready)
 
     def play(self, path: str | None, start: float = 0.0) -> str:
         """Start playing ``path`` (from ``start`` seconds); returns a one-line status message."""
         if not path:
             return "This item has no clip file (features only), so there is nothing to play."
         if not Path(path).exists():
-            if self._state is not None and self._state.request_clip(path):
+            if self._state is not None and self._state.catalog.request_clip(path):
                 self._waiting = (path, start)
                 return f"{Path(path).name}: building this demo clip; it plays when ready."
             return f"{Path(path).name}: the clip file is missing ({path})."

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.state import AppState
+from avexplorer.state.app_state import AppState
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Clip", "Class", "Split", "Length")
@@ -58,8 +58,8 @@ class ItemCells:
 
     def _thumb(self, split: str, i: int) -> QPixmap | None:
         """The clip's first frame once decoded; None (no icon) for features-only data."""
-        path = self.state.item_path(split, i)
-        image = self.state.thumbnails.get(path) if path else None
+        path = self.state.catalog.item_path(split, i)
+        image = self.state.catalog.thumbnails.get(path) if path else None
         if image is None:
             return None
         pixmaps = self.__dict__.setdefault("_pixmaps", {})
@@ -80,7 +80,7 @@ class ItemCells:
         pm = swatches.get(label)
         if pm is None:
             pm = QPixmap(12, 12)
-            pm.fill(self.state.colors[label] if label >= 0 else UNLABELLED_GREY)
+            pm.fill(self.state.catalog.colors[label] if label >= 0 else UNLABELLED_GREY)
             swatches[label] = pm
         return pm
 
@@ -101,8 +101,8 @@ class ItemsModel(ItemCells, QAbstractTableModel):
 
     def reset(self) -> None:
         self.beginResetModel()
-        self.rows = self.state.items()
-        data = self.state.dataset
+        self.rows = self.state.catalog.items()
+        data = self.state.catalog.dataset
         splits = [data.split(s) for s in ("train", "val", "test")] if data is not None else []
         self._labels = np.concatenate([s.labels for s in splits] or [np.zeros(0, np.int64)])
         n_test = len(data.test) if data is not None else 0
@@ -130,7 +130,7 @@ class ItemsModel(ItemCells, QAbstractTableModel):
         if self._hay is None:
             st = self.state
             self._hay = [
-                f"{st.item_name(split, i)} {st.class_name(int(c))} {split}".lower()
+                f"{st.catalog.item_name(split, i)} {st.catalog.class_name(int(c))} {split}".lower()
                 for (split, i), c in zip(self.rows, self._labels, strict=True)
             ]
         return self._hay
@@ -154,22 +154,22 @@ class ItemsModel(ItemCells, QAbstractTableModel):
 
     def label(self, row: int) -> int:
         split, i = self.rows[row]
-        return int(self.state.dataset.split(split).labels[i])  # type: ignore[union-attr]
+        return int(self.state.catalog.dataset.split(split).labels[i])  # type: ignore[union-attr]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or self.state.dataset is None:
+        if not index.isValid() or self.state.catalog.dataset is None:
             return None
         split, i = self.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return self.state.item_name(split, i)
+                return self.state.catalog.item_name(split, i)
             if col == 1:
-                return self.state.class_name(self.label(index.row()))
+                return self.state.catalog.class_name(self.label(index.row()))
             if col == 2:
                 return split
             if col == 3:
-                d = self.state.durations.get(self.state.item_path(split, i) or "")
+                d = self.state.catalog.durations.get(self.state.catalog.item_path(split, i) or "")
                 return f"{d:.1f} s" if d is not None else "—"
         elif role == Qt.ItemDataRole.TextAlignmentRole and col == 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -188,7 +188,7 @@ class ItemsModel(ItemCells, QAbstractTableModel):
         elif role == Qt.ItemDataRole.UserRole:
             return (split, i)
         elif role == Qt.ItemDataRole.ToolTipRole and col == 0:
-            return self.state.item_path(split, i) or "features only (no clip file)"
+            return self.state.catalog.item_path(split, i) or "features only (no clip file)"
         return None
 
 
@@ -334,10 +334,10 @@ class DatasetPanel(QWidget):
 
         # Narrower than this and the clip names shrink to an ellipsis (restored layouts included).
         self.setMinimumWidth(300)
-        state.datasetChanged.connect(self._dataset_changed)
-        state.thumbnailsChanged.connect(self._thumbnails_changed)
-        state.queryChanged.connect(self._query_changed)
-        state.selectionChanged.connect(self._selection_changed)
+        state.signals.datasetChanged.connect(self._dataset_changed)
+        state.signals.thumbnailsChanged.connect(self._thumbnails_changed)
+        state.signals.queryChanged.connect(self._query_changed)
+        state.signals.selectionChanged.connect(self._selection_changed)
 
     def _thumbnails_changed(self) -> None:
         # Rows grow to thumbnail height only once there are thumbnails to show.
@@ -346,7 +346,7 @@ class DatasetPanel(QWidget):
         self._fit_columns()  # durations arrive with the thumbnails
 
     def _dataset_changed(self) -> None:
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.model.reset()
         self.class_box.blockSignals(True)
@@ -385,12 +385,12 @@ class DatasetPanel(QWidget):
 
     def _dot(self, c: int) -> QPixmap:
         pm = QPixmap(12, 12)
-        pm.fill(self.state.colors[c] if c >= 0 else UNLABELLED_GREY)
+        pm.fill(self.state.catalog.colors[c] if c >= 0 else UNLABELLED_GREY)
         return pm
 
     def _refilter(self) -> None:
         cid = self.class_box.currentData()
-        sel = self.state.selection
+        sel = self.state.selection.current
         only = (
             sel.audio | sel.visual if sel is not None and self.selection_only.isChecked() else None
         )
@@ -400,9 +400,9 @@ class DatasetPanel(QWidget):
 
     def _activated(self, index: QModelIndex) -> None:
         split, i = self.proxy.data(index, Qt.ItemDataRole.UserRole)
-        q = self.state.query
+        q = self.state.retrieval.query
         if q is None or (q.split, q.index) != (split, i):
-            self.state.set_item_query(split, i)
+            self.state.retrieval.set_item_query(split, i)
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid() and not self._showing_query:
@@ -416,18 +416,18 @@ class DatasetPanel(QWidget):
         items = [self.proxy.data(r, Qt.ItemDataRole.UserRole) for r in rows]
         test = [i for split, i in items if split == "test"]
         if len(test) < len(items):
-            self.state.message.emit(
+            self.state.signals.message.emit(
                 f"{len(items) - len(test)} train/val rows left out: the map and the selection "
                 "hold test clips"
             )
         if test:
             self._from_table = True
-            self.state.select_clips(test)
+            self.state.selection.select_clips(test)
             self._from_table = False
 
     def _selection_changed(self) -> None:
         """A selection made elsewhere (map, legend) filters the table to its clips."""
-        has = self.state.selection is not None
+        has = self.state.selection.current is not None
         self.selection_only.blockSignals(True)
         self.selection_only.setEnabled(has)
         if not has:
@@ -439,7 +439,7 @@ class DatasetPanel(QWidget):
             self._refilter()
 
     def _query_changed(self) -> None:
-        q = self.state.query
+        q = self.state.retrieval.query
         if q is not None and not q.is_file:
             self.select_item(q.split, q.index)  # type: ignore[arg-type]
 

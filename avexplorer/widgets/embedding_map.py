@@ -38,7 +38,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.state import PROJECTIONS, AppState, Layout, dataset_name
+from avexplorer.projections import Layout
+from avexplorer.state.app_state import AppState
+from avexplorer.state.catalog import dataset_name
+from avexplorer.state.embeddings import PROJECTIONS
 from avexplorer.widgets.map_selection import TOOLS, SelectingViewBox, mode_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 from avexplorer.widgets.training_plots import cache_axes
@@ -76,7 +79,7 @@ class EmbeddingMap(QWidget):
         self.method_box = QComboBox()
         for method, name in PROJECTIONS.items():
             self.method_box.addItem(name, method)
-        self.method_box.setCurrentIndex(self.method_box.findData(state.projection))
+        self.method_box.setCurrentIndex(self.method_box.findData(state.embeddings.projection))
         self.method_box.setToolTip(
             "PCA is immediate; UMAP and t-SNE are computed in the background on request "
             "(t-SNE takes longer and keeps each clip's pairs and neighbours closer)"
@@ -177,31 +180,31 @@ class EmbeddingMap(QWidget):
         self._drawn: Layout | None = None  # the layout whose positions the point cloud holds
 
         self.method_box.currentIndexChanged.connect(
-            lambda i: state.set_projection(self.method_box.itemData(i))
+            lambda i: state.embeddings.set_projection(self.method_box.itemData(i))
         )
         self.color_box.currentIndexChanged.connect(lambda _i: self.redraw())
         self.lines_box.toggled.connect(self._lines_toggled)
         self.slider.valueChanged.connect(self._slider_moved)
-        state.layoutReady.connect(self._layout_ready)
-        state.datasetChanged.connect(self._dataset_changed)
-        state.currentRunChanged.connect(self._run_changed)
-        state.resultsChanged.connect(self._mark_query)
-        state.queryChanged.connect(self._mark_query)
-        state.projectionChanged.connect(self._projection_changed)
-        state.selectionChanged.connect(self.redraw)
+        state.signals.layoutReady.connect(self._layout_ready)
+        state.signals.datasetChanged.connect(self._dataset_changed)
+        state.signals.currentRunChanged.connect(self._run_changed)
+        state.signals.resultsChanged.connect(self._mark_query)
+        state.signals.queryChanged.connect(self._mark_query)
+        state.signals.projectionChanged.connect(self._projection_changed)
+        state.signals.selectionChanged.connect(self.redraw)
         self.tools.idClicked.connect(lambda i: self.viewbox.set_tool(TOOLS[i]))
         self.viewbox.selected.connect(self.select_polygon)
         clear = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         clear.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        clear.activated.connect(state.clear_selection)
+        clear.activated.connect(state.selection.clear_selection)
 
     @property
     def method(self) -> str:
-        return self.state.projection
+        return self.state.embeddings.projection
 
     # ----- state changes -----------------------------------------------------------------------
     def _dataset_changed(self) -> None:
-        self._class_brushes = [QBrush(c) for c in self.state.colors]
+        self._class_brushes = [QBrush(c) for c in self.state.catalog.colors]
         self.run_id, self.layout_shown, self._epochs = None, None, []
         self._drawn = None
         self.points.clear()
@@ -219,7 +222,7 @@ class EmbeddingMap(QWidget):
             self._refresh_epochs()
 
     def _layout_ready(self, rid: int, epoch: int, method: str) -> None:
-        if rid != self.run_id and (rid == self.state.current_run_id or rid < 0):
+        if rid != self.run_id and (rid == self.state.runs.current_run_id or rid < 0):
             self.run_id = rid
             self._follow = True
         # A PCA layout arriving while the map shows UMAP or t-SNE is the sign of new embeddings:
@@ -234,7 +237,11 @@ class EmbeddingMap(QWidget):
         return epochs[min(self.slider.value(), len(epochs) - 1)] if epochs else None
 
     def _embedded_epochs(self) -> list[int]:
-        return sorted(self.state.embeddings_for(self.run_id)) if self.run_id is not None else []
+        return (
+            sorted(self.state.embeddings.embeddings_for(self.run_id))
+            if self.run_id is not None
+            else []
+        )
 
     def _refresh_epochs(self, show: int | None = None) -> None:
         """Point the slider at the embedded epochs; show ``show`` (or the slider's epoch)."""
@@ -273,12 +280,12 @@ class EmbeddingMap(QWidget):
         self.epoch_label.setText(f"{epoch} ({name})")
         if layout is None:
             self.epoch_label.setText(f"{epoch}: computing {name}…")
-            self.state.layoutRequested.emit(self.run_id, epoch, self.method)
+            self.state.signals.layoutRequested.emit(self.run_id, epoch, self.method)
             return
         self.show_layout(layout)
 
     def _layouts(self) -> dict:
-        return self.state.layouts_for(self.run_id) if self.run_id is not None else {}
+        return self.state.embeddings.layouts_for(self.run_id) if self.run_id is not None else {}
 
     def _lines_toggled(self, on: bool) -> None:
         self.lines.setVisible(on)
@@ -291,14 +298,18 @@ class EmbeddingMap(QWidget):
         run = self.state.runs.get(self.run_id) if self.run_id is not None else None
         name = run.name if run is not None else "checkpoint"
         what = f"test embeddings after epoch {layout.epoch}"
-        emb = self.state.embeddings_for(self.run_id).get(layout.epoch) if run is None else None
+        emb = (
+            self.state.embeddings.embeddings_for(self.run_id).get(layout.epoch)
+            if run is None
+            else None
+        )
         if emb is not None and emb.model is None and emb.checkpoint is None:
             # Embeddings handed over as they are (avexplorer.show): no model, no epoch.
-            name, what = dataset_name(self.state.dataset), "embeddings as given"
+            name, what = dataset_name(self.state.catalog.dataset), "embeddings as given"
         self.plot.setTitle(f"{name}: {what} ({PROJECTIONS[layout.method]})", size="10pt")
 
     def redraw(self) -> None:
-        layout, data = self.layout_shown, self.state.dataset
+        layout, data = self.layout_shown, self.state.catalog.dataset
         if layout is None or data is None:
             return
         n = len(layout.coords) // 2
@@ -314,7 +325,7 @@ class EmbeddingMap(QWidget):
                     f"&nbsp;<a href='class:{i}' style='color:black; text-decoration:none'>"
                     f"{html.escape(name)}</a></span>"
                     for i, (c, name) in enumerate(
-                        zip(self.state.colors, data.class_names, strict=True)
+                        zip(self.state.catalog.colors, data.class_names, strict=True)
                     )
                 )
             )
@@ -339,7 +350,7 @@ class EmbeddingMap(QWidget):
             style = np.concatenate([colour, colour + k])
         else:  # one per item (rank)
             style = np.concatenate([colour[:n], colour[n:] + k])
-        sel = self.state.selection
+        sel = self.state.selection.current
         order = None
         if sel is not None and len(sel) == n:
             style[:n][~sel.audio] = 2 * k
@@ -363,14 +374,14 @@ class EmbeddingMap(QWidget):
 
     def _mark_query(self) -> None:
         """Ring the query (when it is a test item) and its top-k results (green hit, red miss)."""
-        layout, r = self.layout_shown, self.state.results
-        q = self.state.query
+        layout, r = self.layout_shown, self.state.retrieval.results
+        q = self.state.retrieval.query
         if layout is None:
             return
         n = len(layout.coords) // 2
         spots = []
         if q is not None and q.split == "test" and q.index is not None and q.index < n:
-            off = 0 if self.state.query_modality == "audio" else n
+            off = 0 if self.state.retrieval.query_modality == "audio" else n
             spots.append(
                 {
                     "pos": layout.coords[off + q.index],
@@ -408,18 +419,18 @@ class EmbeddingMap(QWidget):
     def select_polygon(self, polygon: np.ndarray, mode: str = "replace") -> None:
         """Select the points of the shown layout inside ``polygon`` (data coordinates)."""
         layout = self.layout_shown
-        if layout is None or self.state.dataset is None:
+        if layout is None or self.state.catalog.dataset is None:
             return
-        if len(layout.coords) != 2 * len(self.state.dataset.test):
+        if len(layout.coords) != 2 * len(self.state.catalog.dataset.test):
             return
         if self._lasso_index is None or self._lasso_index[0] is not layout:
             self._lasso_index = (layout, PolygonIndex(layout.coords))  # once per layout shown
-        self.state.select_points(self._lasso_index[1].inside(polygon), mode)
+        self.state.selection.select_points(self._lasso_index[1].inside(polygon), mode)
 
     def _legend_clicked(self, link: str) -> None:
         if link.startswith("class:"):
             mode = mode_of(QApplication.keyboardModifiers())
-            self.state.select_class(int(link.split(":", 1)[1]), mode)
+            self.state.selection.select_class(int(link.split(":", 1)[1]), mode)
 
     # ----- interaction -------------------------------------------------------------------------
     def item_at(self, scene_pos) -> tuple[str, int] | None:
@@ -445,10 +456,10 @@ class EmbeddingMap(QWidget):
         if hit is not None:
             ev.accept()
             modality, index = hit
-            self.state.set_item_query("test", index, modality)
+            self.state.retrieval.set_item_query("test", index, modality)
 
     def _mouse_moved(self, scene_pos) -> None:
-        hit = self.item_at(scene_pos) if self.state.dataset is not None else None
+        hit = self.item_at(scene_pos) if self.state.catalog.dataset is not None else None
         if hit is None:
             if self._hover is not None:
                 self._hover = None
@@ -460,20 +471,20 @@ class EmbeddingMap(QWidget):
         if hit != self._hover:
             self._hover = hit
             self.tip.setText(self.describe(modality, i))
-        path = self.state.item_path("test", i)
-        image = self.state.thumbnails.get(path) if path else None
+        path = self.state.catalog.item_path("test", i)
+        image = self.state.catalog.thumbnails.get(path) if path else None
         self._place_tip(at, image)
 
     def describe(self, modality: str, i: int) -> str:
         """Hover text of test item i: name, modality, class and the rank of its true match."""
-        s = self.state
-        label = int(s.dataset.test.labels[i])  # type: ignore[union-attr]
+        c = self.state.catalog
+        label = int(c.dataset.test.labels[i])  # type: ignore[union-attr]
         rank = ""
         if self.layout_shown is not None:
             n = len(self.layout_shown.coords) // 2
             r = self.layout_shown.ranks[(0 if modality == "audio" else n) + i]
             rank = f"<br>true match at rank {r}"
-        return f"<b>{s.item_name('test', i)}</b><br>{modality} · {s.class_name(label)}{rank}"
+        return f"<b>{c.item_name('test', i)}</b><br>{modality} · {c.class_name(label)}{rank}"
 
     def _place_tip(self, at, image) -> None:
         """Show the hover text (and the clip's first frame above it) next to the cursor."""

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.state import AppState, settings
+from avexplorer.settings import settings
+from avexplorer.state.app_state import AppState
 from avexplorer.widgets.audio_player import AudioPlayer
 from avexplorer.widgets.dataset_panel import THUMB, ItemCells
 
@@ -77,7 +78,7 @@ class CandidatesModel(ItemCells, QAbstractTableModel):
     def _keys(self, column: int) -> np.ndarray:
         c = self.lab.candidates
         if column == 0:
-            names = [self.state.item_name("train", int(i)) for i in c.indices]
+            names = [self.state.catalog.item_name("train", int(i)) for i in c.indices]
             return np.argsort(np.array(names, dtype=object), kind="stable")
         if column == 1:
             return c.predicted
@@ -138,12 +139,12 @@ class CandidatesModel(ItemCells, QAbstractTableModel):
             cls[4] = int(c.true_labels[r])
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return st.item_name("train", i)
+                return st.catalog.item_name("train", i)
             if col == CONFIDENCE:
                 conf = float(c.confidence[r])
                 return "—" if np.isnan(conf) else f"{conf:.2f}"
             if col in cls:
-                return "" if cls[col] < 0 else st.class_name(cls[col])
+                return "" if cls[col] < 0 else st.catalog.class_name(cls[col])
         elif role == Qt.ItemDataRole.DecorationRole:
             if col == 0:
                 return self._thumb("train", i)
@@ -290,10 +291,10 @@ class LabellingView(QWidget):
         self._shortcuts()
         self.lab.candidatesChanged.connect(self._candidates_changed)
         self.lab.assignmentsChanged.connect(self._assignments_changed)
-        state.datasetChanged.connect(self._dataset_changed)
-        state.thumbnailsChanged.connect(self._thumbnails_changed)
-        state.epochAdded.connect(lambda _rid, _e: self._draw_curve())
-        state.currentRunChanged.connect(lambda _rid: self._draw_curve())
+        state.signals.datasetChanged.connect(self._dataset_changed)
+        state.signals.thumbnailsChanged.connect(self._thumbnails_changed)
+        state.signals.epochAdded.connect(lambda _rid, _e: self._draw_curve())
+        state.signals.currentRunChanged.connect(lambda _rid: self._draw_curve())
         self._dataset_changed()
 
     def _shortcuts(self) -> None:
@@ -318,14 +319,14 @@ class LabellingView(QWidget):
 
     # ----- rendering ---------------------------------------------------------------------------
     def _dataset_changed(self) -> None:
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         self.class_box.clear()
         self.digits = digit_classes(data.class_names) if data is not None else {}
         key_of = {c: d for d, c in self.digits.items()}
         if data is not None:
             for c, name in enumerate(data.class_names):
                 pm = QPixmap(12, 12)
-                pm.fill(self.state.colors[c])
+                pm.fill(self.state.catalog.colors[c])
                 key = f"[{key_of[c]}] " if c in key_of else ""
                 self.class_box.addItem(pm, f"{key}{name}", c)
 
@@ -358,7 +359,7 @@ class LabellingView(QWidget):
 
     def _summarise(self) -> None:
         c, st = self.lab.candidates, self.state
-        if st.dataset is None:
+        if st.catalog.dataset is None:
             self.summary.setText("Open a dataset to label its clips.")
             return
         n_assigned = len(self.lab.assignments)
@@ -409,7 +410,7 @@ class LabellingView(QWidget):
             return
         d = self.lab.describe(i)
         st = self.state
-        image = st.thumbnails.get(d["path"]) if d["path"] else None
+        image = st.catalog.thumbnails.get(d["path"]) if d["path"] else None
         if image is not None:
             self.picture.setPixmap(
                 QPixmap.fromImage(image).scaled(
@@ -424,15 +425,16 @@ class LabellingView(QWidget):
         self.name.setText(f"<b>{d['name']}</b> (train #{i})")
         lines = []
         if d["predicted"] >= 0:
-            lines.append(
-                f"Pseudo-label: <b>{st.class_name(d['predicted'])}</b> ({d['confidence']:.2f})"
-            )
+            predicted = st.catalog.class_name(d["predicted"])
+            lines.append(f"Pseudo-label: <b>{predicted}</b> ({d['confidence']:.2f})")
         else:
             lines.append("Pseudo-label: none" + (" (see above)" if self.lab.note else " yet"))
         yours = d["assigned"]
-        lines.append(f"Your label: <b>{st.class_name(yours)}</b>" if yours is not None else "")
+        lines.append(
+            f"Your label: <b>{st.catalog.class_name(yours)}</b>" if yours is not None else ""
+        )
         if d["hidden"] is not None and d["hidden"] >= 0:
-            lines.append(f"Hidden label: {st.class_name(d['hidden'])}")
+            lines.append(f"Hidden label: {st.catalog.class_name(d['hidden'])}")
         self.detail.setText("<br>".join(x for x in lines if x))
         chosen = yours if yours is not None else d["predicted"]
         if chosen is not None and chosen >= 0:
@@ -482,10 +484,10 @@ class LabellingView(QWidget):
     def play(self) -> None:
         i = self.current_index()
         if i is not None:
-            self.status.setText(self.player.play(self.state.item_path("train", i)))
+            self.status.setText(self.player.play(self.state.catalog.item_path("train", i)))
 
     def save_dialog(self, retrain: bool = False) -> None:
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         if data is None:
             return
         from pathlib import Path

@@ -10,14 +10,14 @@
 - A failure browser (the queries with the lowest AP, or whose true pair ranks worst), one click
   from the retrieval view, and a histogram of the true pair's rank.
 
-With a selection (``AppState.selection``), every number is of the selected queries only (A2V: the
-selected audio items; V2A: the selected visual ones), each still ranked against the full gallery;
-a caption says how many, and its "show all" link clears the selection. The per-query results are
-computed once for all queries and picked from (``CrossModalMetrics.subset``), so a new selection
-costs no recomputation.
+With a selection (``state.selection.current``), every number is of the selected queries only
+(A2V: the selected audio items; V2A: the selected visual ones), each still ranked against the full
+gallery; a caption says how many, and its "show all" link clears the selection. The per-query
+results are computed once for all queries and picked from (``CrossModalMetrics.subset``), so a new
+selection costs no recomputation.
 
 Numbers come from ``core.evaluation.metrics`` (computed in a worker when the view asks the state for
-them); the view renders ``AppState.metrics`` and sends intents (``request_metrics``,
+them); the view renders ``state.embeddings.metrics`` and sends intents (``request_metrics``,
 ``set_item_query``).
 """
 
@@ -44,7 +44,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.state import DIRECTIONS, AppState, modality_of
+from avexplorer.state.app_state import AppState
+from avexplorer.state.retrieval import DIRECTIONS, modality_of
+from avexplorer.state.run import CHECKPOINT_RUN
 from avexplorer.widgets.embedding_map import rank_bins
 from avexplorer.widgets.training_plots import cache_axes
 
@@ -101,7 +103,7 @@ class MetricsView(QWidget):
         self.status = QLabel()
         self.scope = QLabel()  # "selection: N of M queries · show all", hidden without one
         self.scope.setTextFormat(Qt.TextFormat.RichText)
-        self.scope.linkActivated.connect(lambda _link: state.clear_selection())
+        self.scope.linkActivated.connect(lambda _link: state.selection.clear_selection())
         self.scope.hide()
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -182,31 +184,35 @@ class MetricsView(QWidget):
         self.run_b.currentIndexChanged.connect(self._selection_changed)
         self.direction.currentTextChanged.connect(lambda _d: self._render(force=True))
         self.failure_kind.currentIndexChanged.connect(lambda _i: self._render_failures())
-        for signal in (state.runAdded, state.runRemoved, state.embeddingsAdded):
+        for signal in (
+            state.signals.runAdded,
+            state.signals.runRemoved,
+            state.signals.embeddingsAdded,
+        ):
             signal.connect(lambda *_a: self._refresh_runs())
-        state.datasetChanged.connect(self._refresh_runs)
-        state.currentRunChanged.connect(lambda _rid: self._refresh_runs())
-        state.metricsReady.connect(lambda _rid, _epoch: self._render())
-        state.selectionChanged.connect(self._render)
+        state.signals.datasetChanged.connect(self._refresh_runs)
+        state.signals.currentRunChanged.connect(lambda _rid: self._refresh_runs())
+        state.signals.metricsReady.connect(lambda _rid, _epoch: self._render())
+        state.signals.selectionChanged.connect(self._render)
         self._refresh_runs()
 
     # ----- what is selected ----------------------------------------------------------------------
     def _runs_with_embeddings(self) -> list[int]:
-        rids = [rid for rid in self.state.runs if self.state.embeddings_for(rid)]
-        if self.state.checkpoint_embeddings:
-            rids.append(self.state.CHECKPOINT_RUN)
+        rids = [rid for rid in self.state.runs if self.state.embeddings.embeddings_for(rid)]
+        if self.state.embeddings.checkpoint_embeddings:
+            rids.append(CHECKPOINT_RUN)
         return rids
 
     def _refresh_runs(self) -> None:
         rids = self._runs_with_embeddings()
         a, b = self.run_a.currentData(), self.run_b.currentData()
-        current = self.state.current_run_id
+        current = self.state.runs.current_run_id
         for box in (self.run_a, self.run_b):
             box.blockSignals(True)
             box.clear()
         self.run_b.addItem("— none —", NO_RUN)
         for rid in rids:
-            name = self.state.run_name(rid)
+            name = self.state.runs.run_name(rid)
             self.run_a.addItem(name, rid)
             self.run_b.addItem(name, rid)
         if a not in rids:
@@ -233,7 +239,7 @@ class MetricsView(QWidget):
         out: list[tuple[int, int] | None] = []
         for box in (self.run_a, self.run_b):
             rid = box.currentData()
-            epoch = self.state.latest_epoch(rid) if rid not in (None, NO_RUN) else None
+            epoch = self.state.embeddings.latest_epoch(rid) if rid not in (None, NO_RUN) else None
             out.append((rid, epoch) if epoch is not None else None)
         return out
 
@@ -242,14 +248,14 @@ class MetricsView(QWidget):
         not chosen)."""
         a, b = self._keys()
         return (
-            self.state.metrics.get(a) if a is not None else None,
-            self.state.metrics.get(b) if b is not None else None,
+            self.state.embeddings.metrics.get(a) if a is not None else None,
+            self.state.embeddings.metrics.get(b) if b is not None else None,
         )
 
     def query_rows(self) -> dict[str, np.ndarray] | None:
         """Test indices of the selected queries per direction ("A2V": audio, "V2A": visual);
         None when there is no selection (every query counts)."""
-        sel, full = self.state.selection, self.full_metrics()[0]
+        sel, full = self.state.selection.current, self.full_metrics()[0]
         if sel is None or (full is not None and len(sel) != len(full.a2v.labels)):
             return None
         return {"A2V": np.flatnonzero(sel.audio), "V2A": np.flatnonzero(sel.visual)}
@@ -259,7 +265,11 @@ class MetricsView(QWidget):
         full, rows = self.full_metrics(), self.query_rows()
         if rows is None:
             return full
-        key = (id(full[0]), id(full[1]), self.state.selection)  # a Selection compares by identity
+        key = (
+            id(full[0]),
+            id(full[1]),
+            self.state.selection.current,
+        )  # a Selection compares by identity
         if self._subset[0] != key:
             picked = tuple(
                 m.subset(rows["A2V"], rows["V2A"]) if m is not None else None for m in full
@@ -276,7 +286,7 @@ class MetricsView(QWidget):
         if self.isVisible():  # computed when looked at, not at every epoch of a run
             for key in self._keys():
                 if key is not None:
-                    self.state.request_metrics(*key)
+                    self.state.embeddings.request_metrics(*key)
         self._render()
 
     # ----- rendering -----------------------------------------------------------------------------
@@ -284,12 +294,17 @@ class MetricsView(QWidget):
         a, b = self.metrics()
         keys = self._keys()
         full = self.full_metrics()
-        shown = (id(full[0]), id(full[1]), self.state.selection, self.direction.currentText())
+        shown = (
+            id(full[0]),
+            id(full[1]),
+            self.state.selection.current,
+            self.direction.currentText(),
+        )
         self._render_scope(a)
         if shown == self._shown and not force:
             return
         self._shown = shown
-        waiting = [k for k in keys if k is not None and k not in self.state.metrics]
+        waiting = [k for k in keys if k is not None and k not in self.state.embeddings.metrics]
         if keys[0] is None:
             self.status.setText("Train a run or load a checkpoint to see its test metrics.")
         elif waiting:
@@ -324,7 +339,7 @@ class MetricsView(QWidget):
         return RUN_COLORS[which]
 
     def _class_names(self) -> list[str]:
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         return list(data.class_names) if data is not None else []
 
     def _present_classes(self, m: Any) -> np.ndarray:
@@ -441,7 +456,9 @@ class MetricsView(QWidget):
         )
         self.cell_list.clear()
         for index, count in zip(listed, counts, strict=True):
-            item = QListWidgetItem(f"{self.state.item_name('test', int(index))} · {count}/{d.k}")
+            item = QListWidgetItem(
+                f"{self.state.catalog.item_name('test', int(index))} · {count}/{d.k}"
+            )
             item.setData(Qt.ItemDataRole.UserRole, int(index))
             self.cell_list.addItem(item)
 
@@ -466,7 +483,7 @@ class MetricsView(QWidget):
         for row, i in enumerate(order):
             ap, index = d.ap[i], self._test_index(i)
             cells = [
-                self.state.item_name("test", index),
+                self.state.catalog.item_name("test", index),
                 names[d.labels[i]],
                 "–" if ap != ap else f"{ap:.3f}",
                 str(int(d.partner_rank[i])),
@@ -498,7 +515,9 @@ class MetricsView(QWidget):
     # ----- intents -------------------------------------------------------------------------------
     def open_query(self, index: int) -> None:
         """Open test item ``index`` as the query in the view's direction."""
-        self.state.set_item_query("test", index, modality_of(self.direction.currentText()))
+        self.state.retrieval.set_item_query(
+            "test", index, modality_of(self.direction.currentText())
+        )
         self.queryOpened.emit()
 
     def _open_list_item(self, item: QListWidgetItem) -> None:

@@ -13,8 +13,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from avexplorer.state import AppState
-from avexplorer.time_state import Strip, TimeState
+from avexplorer.state.app_state import AppState
+from avexplorer.state.time_axis import Strip, TimeState
 from avexplorer.widgets.audio_player import AudioPlayer
 
 STRIP_HEIGHT = 26
@@ -127,7 +127,7 @@ class MomentStrips(QWidget):
         return self.time.strip_rows()
 
     def refresh(self) -> None:
-        r = self.state.results
+        r = self.state.retrieval.results
         indices = self.results()
         self.strips = {i: self.time.strips.get(i) for i in indices}
         if r is None or not indices:
@@ -161,7 +161,7 @@ class MomentStrips(QWidget):
                 continue
             i = indices[row]
             st = self.strips.get(i)
-            name.setText(f"{row + 1}. {self.state.item_name('test', i)}")
+            name.setText(f"{row + 1}. {self.state.catalog.item_name('test', i)}")
             if isinstance(st, Strip):
                 a, b = st.bounds()[st.best]
                 strip.show_strip(st, levels)
@@ -174,7 +174,7 @@ class MomentStrips(QWidget):
         indices = self.results()
         if row >= len(indices):
             return ""
-        text = self.player.play_moment(self.state.item_path("test", indices[row]), seconds)
+        text = self.player.play_moment(self.state.catalog.item_path("test", indices[row]), seconds)
         self.status.setText(text)
-        self.state.message.emit(text)
+        self.state.signals.message.emit(text)
         return text

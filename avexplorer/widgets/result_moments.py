@@ -13,8 +13,8 @@ from PySide6.QtCore import QEvent, QModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from avexplorer.jobs.thumbnails import SPECTROGRAM_HOP, SPECTROGRAM_SR
-from avexplorer.time_state import Strip
+from avexplorer.state.catalog import SPECTROGRAM_HOP, SPECTROGRAM_SR
+from avexplorer.state.time_axis import Strip
 from avexplorer.widgets.moment_strips import paint_strip, seconds_at, strip_span
 
 STRIP_UNDER_SPECTROGRAM = 9  # px: the strip's height under a spectrogram

@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.state import DIRECTIONS, AppState
-from avexplorer.time_state import STRIP_ROWS, Strip
+from avexplorer.state.app_state import AppState
+from avexplorer.state.retrieval import DIRECTIONS
+from avexplorer.state.time_axis import STRIP_ROWS, Strip
 from avexplorer.widgets.audio_player import AudioPlayer
 from avexplorer.widgets.moment_strips import strip_tooltip
 from avexplorer.widgets.result_moments import ResultMomentsDelegate
@@ -71,14 +72,14 @@ class RetrievalPanel(QWidget):
 
         self.direction = QComboBox()
         self.direction.addItems(list(DIRECTIONS))
-        self.direction.setCurrentText(state.direction)
+        self.direction.setCurrentText(state.retrieval.direction)
         self.direction.setToolTip("A2V: audio query, visual gallery. V2A: the reverse.")
-        self.direction.currentTextChanged.connect(state.set_direction)
+        self.direction.currentTextChanged.connect(state.retrieval.set_direction)
         self.k = QSpinBox()
         self.k.setRange(1, 1000)
-        self.k.setValue(state.k)
+        self.k.setValue(state.retrieval.k)
         self.k.setPrefix("top ")
-        self.k.valueChanged.connect(state.set_k)
+        self.k.valueChanged.connect(state.retrieval.set_k)
         self.ap_label = QLabel("AP —")
         self.ap_label.setToolTip("Average precision of this query over the full test ranking")
         self.ap_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -144,14 +145,14 @@ class RetrievalPanel(QWidget):
         layout.addWidget(self.status)
         self.setMinimumWidth(300)
 
-        state.queryChanged.connect(self._query_changed)
-        state.directionChanged.connect(self._direction_changed)
-        state.resultsChanged.connect(self._results_changed)
-        state.selectionChanged.connect(self._results_changed)
-        state.thumbnailsChanged.connect(self._query_changed)
-        state.thumbnailsChanged.connect(self._show_result_pictures)
-        state.spectrogramsChanged.connect(self._show_spectrograms)
-        state.spectrogramsChanged.connect(self._show_moments)
+        state.signals.queryChanged.connect(self._query_changed)
+        state.signals.directionChanged.connect(self._direction_changed)
+        state.signals.resultsChanged.connect(self._results_changed)
+        state.signals.selectionChanged.connect(self._results_changed)
+        state.signals.thumbnailsChanged.connect(self._query_changed)
+        state.signals.thumbnailsChanged.connect(self._show_result_pictures)
+        state.signals.spectrogramsChanged.connect(self._show_spectrograms)
+        state.signals.spectrogramsChanged.connect(self._show_moments)
         state.time.stripsChanged.connect(self._show_moments)
 
     # ----- drops -------------------------------------------------------------------------------
@@ -162,13 +163,17 @@ class RetrievalPanel(QWidget):
     def dropEvent(self, event: QDropEvent) -> None:
         for url in event.mimeData().urls():
             if url.isLocalFile():
-                self.state.query_with_file(url.toLocalFile())
+                self.state.retrieval.query_with_file(url.toLocalFile())
                 event.acceptProposedAction()
                 return
 
     # ----- display -----------------------------------------------------------------------------
     def _pixmap(self, path: str | None, label: int | None, size: int, image=None) -> QPixmap:
-        image = image if image is not None else (self.state.thumbnails.get(path) if path else None)
+        image = (
+            image
+            if image is not None
+            else (self.state.catalog.thumbnails.get(path) if path else None)
+        )
         if image is not None:
             return QPixmap.fromImage(image).scaled(
                 size,
@@ -177,7 +182,11 @@ class RetrievalPanel(QWidget):
                 Qt.TransformationMode.SmoothTransformation,
             )
         pm = QPixmap(size, size)
-        color = self.state.colors[label] if label is not None and self.state.colors else None
+        color = (
+            self.state.catalog.colors[label]
+            if label is not None and self.state.catalog.colors
+            else None
+        )
         pm.fill(QColor(color).lighter(130) if color is not None else QColor("#ddd"))
         return pm
 
@@ -188,7 +197,7 @@ class RetrievalPanel(QWidget):
         self._query_changed()
 
     def _query_changed(self) -> None:
-        q, s = self.state.query, self.state
+        q, s = self.state.retrieval.query, self.state
         if q is None:
             self.query_thumb.clear()
             self.query_label.setText("No query.")
@@ -196,13 +205,15 @@ class RetrievalPanel(QWidget):
         where = (
             "file" if q.is_file else "selection" if q.group is not None else f"{q.split} #{q.index}"
         )
-        cls = s.class_name(q.label) if q.label is not None else "no label"
-        self.query_label.setText(f"<b>{q.name}</b><br>{s.query_modality} query · {cls} · {where}")
+        cls = s.catalog.class_name(q.label) if q.label is not None else "no label"
+        self.query_label.setText(
+            f"<b>{q.name}</b><br>{s.retrieval.query_modality} query · {cls} · {where}"
+        )
         self.query_thumb.setPixmap(self._pixmap(q.path, q.label, QUERY_THUMB, q.image))
         self._show_spectrograms()
 
     def _results_changed(self) -> None:
-        r = self.state.results
+        r = self.state.retrieval.results
         self.table.setRowCount(0)
         if r is None:
             self.ap_label.setText("AP —")
@@ -212,24 +223,24 @@ class RetrievalPanel(QWidget):
         self.table.setRowCount(len(r.indices))
         # Results in the selection (their side of it: results are of the other modality) are
         # shown in bold.
-        sel = s.selection
+        sel = s.selection.current
         chosen = None
-        if sel is not None and len(sel) == len(s.dataset.test):  # type: ignore[union-attr]
+        if sel is not None and len(sel) == len(s.catalog.dataset.test):  # type: ignore[union-attr]
             chosen = sel.visual if r.modality == "audio" else sel.audio
         for row, (i, score) in enumerate(zip(r.indices, r.scores, strict=True)):
             i = int(i)
-            label = int(s.dataset.test.labels[i])  # type: ignore[union-attr]
-            clip = QTableWidgetItem(s.item_name("test", i))
-            clip.setIcon(self._pixmap(s.item_path("test", i), label, THUMB))
+            label = int(s.catalog.dataset.test.labels[i])  # type: ignore[union-attr]
+            clip = QTableWidgetItem(s.catalog.item_name("test", i))
+            clip.setIcon(self._pixmap(s.catalog.item_path("test", i), label, THUMB))
             clip.setData(Qt.ItemDataRole.UserRole, i)
             if chosen is not None and chosen[i]:
                 font = clip.font()
                 font.setBold(True)
                 clip.setFont(font)
                 clip.setToolTip("In the selection")
-            cls = QTableWidgetItem(s.class_name(label))
+            cls = QTableWidgetItem(s.catalog.class_name(label))
             dot = QPixmap(12, 12)
-            dot.fill(s.colors[label])
+            dot.fill(s.catalog.colors[label])
             cls.setIcon(dot)
             if r.hits is None:  # a file query has no class: nothing is a hit or a miss
                 mark = QTableWidgetItem("")
@@ -247,22 +258,22 @@ class RetrievalPanel(QWidget):
         self.table.selectRow(0)  # the best match, to hear or see beside the query
         self._show_spectrograms()
         if r.modality == "visual":  # the results are sounds: their spectrograms go in the rows
-            s.request_spectrograms(
-                [p for i in r.indices[:STRIP_ROWS] if (p := s.item_path("test", int(i)))]
+            s.catalog.request_spectrograms(
+                [p for i in r.indices[:STRIP_ROWS] if (p := s.catalog.item_path("test", int(i)))]
             )
         self._show_moments()
 
     def _show_moments(self) -> None:
         """Each top row's strip (and spectrogram, for sounds) from the state; the column shows
         only while some row has one (or one is being computed)."""
-        s, r = self.state, self.state.results
+        s, r = self.state, self.state.retrieval.results
         cells = {}
         for row, i in enumerate(s.time.strip_rows() if r is not None else []):
             if row >= self.table.rowCount():  # the table is about to be refilled
                 break
             strip = s.time.strips.get(i)
-            path = s.item_path("test", i)
-            image = s.spectrograms.get(path) if path and r.modality == "visual" else None  # type: ignore[union-attr]
+            path = s.catalog.item_path("test", i)
+            image = s.catalog.spectrograms.get(path) if path and r.modality == "visual" else None  # type: ignore[union-attr]
             cells[row] = (strip, image)
             item = self.table.item(row, WHEN)
             if item is None:
@@ -285,8 +296,8 @@ class RetrievalPanel(QWidget):
             item = self.table.item(row, 1)
             if item is not None:
                 i = item.data(Qt.ItemDataRole.UserRole)
-                label = int(self.state.dataset.test.labels[i])  # type: ignore[union-attr]
-                item.setIcon(self._pixmap(self.state.item_path("test", i), label, THUMB))
+                label = int(self.state.catalog.dataset.test.labels[i])  # type: ignore[union-attr]
+                item.setIcon(self._pixmap(self.state.catalog.item_path("test", i), label, THUMB))
 
     def selected_result(self) -> int | None:
         row = self.table.currentRow()
@@ -294,14 +305,14 @@ class RetrievalPanel(QWidget):
         return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
 
     def _show_spectrograms(self) -> None:
-        q, s = self.state.query, self.state
+        q, s = self.state.retrieval.query, self.state
         i = self.selected_result()
         paths = (
             q.path if q is not None else None,
-            s.item_path("test", i) if i is not None else None,
+            s.catalog.item_path("test", i) if i is not None else None,
         )
         for label, path in zip((self.query_spec, self.result_spec), paths, strict=True):
-            image: QImage | None = s.spectrograms.get(path) if path else None
+            image: QImage | None = s.catalog.spectrograms.get(path) if path else None
             if image is not None:
                 label.setPixmap(
                     QPixmap.fromImage(image).scaled(
@@ -317,14 +328,14 @@ class RetrievalPanel(QWidget):
                 if label is self.result_spec and i is None:
                     label.setText("select a result")
                 else:
-                    label.setText("no sound" if not path or path in s.spectrograms else "…")
-        wanted = [p for p in paths if p and p not in s.spectrograms]
+                    label.setText("no sound" if not path or path in s.catalog.spectrograms else "…")
+        wanted = [p for p in paths if p and p not in s.catalog.spectrograms]
         if wanted:
-            s.request_spectrograms(wanted)
+            s.catalog.request_spectrograms(wanted)
 
     # ----- playback ----------------------------------------------------------------------------
     def _play_query(self) -> None:
-        q = self.state.query
+        q = self.state.retrieval.query
         self._say(self.player.play(q.path) if q is not None else "No query.")
 
     def _play_result(self) -> None:
@@ -332,17 +343,17 @@ class RetrievalPanel(QWidget):
         if i is None:
             self._say("Select a result to play.")
             return
-        self._say(self.player.play(self.state.item_path("test", i)))
+        self._say(self.player.play(self.state.catalog.item_path("test", i)))
 
     def _play_result_at(self, row: int, seconds: float) -> None:
         item = self.table.item(row, 1)
         if item is not None:
             i = item.data(Qt.ItemDataRole.UserRole)
-            self._say(self.player.play_moment(self.state.item_path("test", i), seconds))
+            self._say(self.player.play_moment(self.state.catalog.item_path("test", i), seconds))
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
-        self.state.message.emit(text)
+        self.state.signals.message.emit(text)
 
 
 def _spectrogram_label() -> QLabel:

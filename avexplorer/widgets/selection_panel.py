@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.state import AppState, settings
+from avexplorer.settings import settings
+from avexplorer.state.app_state import AppState
 from core.exploration.selection import Selection, Summary, summary
 
 EXPORT_FILTERS = {
@@ -68,10 +69,10 @@ class SelectionPanel(QWidget):
 
         self.query_audio = QPushButton("Audio mean → A2V")
         self.query_audio.setToolTip("A2V: the mean of the selected audio embeddings as the query")
-        self.query_audio.clicked.connect(lambda: state.query_with_selection("audio"))
+        self.query_audio.clicked.connect(lambda: state.selection.query_with_selection("audio"))
         self.query_visual = QPushButton("Visual mean → V2A")
         self.query_visual.setToolTip("V2A: the mean of the selected visual embeddings")
-        self.query_visual.clicked.connect(lambda: state.query_with_selection("visual"))
+        self.query_visual.clicked.connect(lambda: state.selection.query_with_selection("visual"))
 
         self.export_button = QToolButton()
         self.export_button.setText("Export")
@@ -88,7 +89,7 @@ class SelectionPanel(QWidget):
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(self._load)
         self.clear_button = QPushButton("Clear")
-        self.clear_button.clicked.connect(state.clear_selection)
+        self.clear_button.clicked.connect(state.selection.clear_selection)
 
         queries = QHBoxLayout()
         queries.addWidget(self.query_audio)
@@ -116,9 +117,9 @@ class SelectionPanel(QWidget):
         self._pending.setSingleShot(True)
         self._pending.setInterval(0)
         self._pending.timeout.connect(self.refresh)
-        state.selectionChanged.connect(self._pending.start)
-        state.modelChanged.connect(self._pending.start)
-        state.datasetChanged.connect(self._dataset_changed)
+        state.signals.selectionChanged.connect(self._pending.start)
+        state.signals.modelChanged.connect(self._pending.start)
+        state.signals.datasetChanged.connect(self._dataset_changed)
         self.refresh()
 
     # ----- display -----------------------------------------------------------------------------
@@ -128,17 +129,19 @@ class SelectionPanel(QWidget):
 
     def refresh_saved(self) -> None:
         self.saved.clear()
-        self.saved.addItems(self.state.saved_selections())
+        self.saved.addItems(self.state.selection.saved_selections())
         self.load_button.setEnabled(self.saved.count() > 0)
 
     def refresh(self) -> None:
-        s, sel, data = self.state, self.state.selection, self.state.dataset
+        s, sel, data = self.state, self.state.selection.current, self.state.catalog.dataset
         has = sel is not None and data is not None
         for w in (self.export_button, self.save_button, self.clear_button):
             w.setEnabled(has)
         g = (
-            s.gallery
-            if has and s.gallery is not None and len(s.gallery.audio) == len(sel)
+            s.retrieval.gallery
+            if has
+            and s.retrieval.gallery is not None
+            and len(s.retrieval.gallery.audio) == len(sel)
             else None
         )
         self.query_audio.setEnabled(g is not None and bool(sel.audio.any()))
@@ -162,9 +165,9 @@ class SelectionPanel(QWidget):
         rows = [int(c) for c in rows if sm.audio_per_class[c] + sm.visual_per_class[c] > 0]
         self.table.setRowCount(len(rows))
         for r, c in enumerate(rows):
-            name = QTableWidgetItem(s.class_name(c))
+            name = QTableWidgetItem(s.catalog.class_name(c))
             dot = QPixmap(12, 12)
-            dot.fill(s.colors[c])
+            dot.fill(s.catalog.colors[c])
             name.setIcon(dot)
             self.table.setItem(r, 0, name)
             self.table.setItem(r, 1, QTableWidgetItem(str(int(sm.audio_per_class[c]))))
@@ -180,7 +183,7 @@ class SelectionPanel(QWidget):
                 + (f" (whole test set: {base:.3f})" if base is not None else "")
             )
         k = len(sm.split_pairs)
-        names = ", ".join(s.item_name("test", int(i)) for i in sm.split_pairs[:8])
+        names = ", ".join(s.catalog.item_name("test", int(i)) for i in sm.split_pairs[:8])
         self.split.setText(
             "No pair is split: each clip is in with both sides or not at all."
             if k == 0
@@ -191,7 +194,7 @@ class SelectionPanel(QWidget):
 
     def _whole_set_similarity(self) -> float | None:
         """The mean cosine over the whole test set (once per gallery), for scale."""
-        g = self.state.gallery
+        g = self.state.retrieval.gallery
         if g is None:
             return None
         if self._baseline is None or self._baseline[0] is not g:
@@ -209,15 +212,15 @@ class SelectionPanel(QWidget):
         )
         if path:
             settings().setValue("paths/exports", str(Path(path).parent))
-            self.state.export_selection(kind, path)
+            self.state.selection.export_selection(kind, path)
 
     def save_dialog(self) -> None:
         name, ok = QInputDialog.getText(self, "Save selection", "Name:")
         if ok and name.strip():
-            self.state.save_selection(name)
+            self.state.selection.save_selection(name)
             self.refresh_saved()
             self.saved.setCurrentText(name.strip())
 
     def _load(self) -> None:
         if self.saved.currentText():
-            self.state.load_selection(self.saved.currentText())
+            self.state.selection.load_selection(self.saved.currentText())

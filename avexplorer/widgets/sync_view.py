@@ -18,8 +18,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from avexplorer.state import AppState
-from avexplorer.time_state import ClipPictures, ClipSegments, TimeState
+from avexplorer.state.app_state import AppState
+from avexplorer.state.time_axis import ClipPictures, ClipSegments, TimeState
 from avexplorer.widgets.audio_player import AudioPlayer
 
 SPEC_WIDTH = 1.0  # width of the spectrogram strip, in the plot's units
@@ -98,9 +98,9 @@ class SyncView(QWidget):
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.status)
 
-        state.queryChanged.connect(self.refresh)
-        state.modelChanged.connect(self.refresh)
-        state.resultsChanged.connect(self.refresh)
+        state.signals.queryChanged.connect(self.refresh)
+        state.signals.modelChanged.connect(self.refresh)
+        state.signals.resultsChanged.connect(self.refresh)
         time_state.segmentsChanged.connect(self.refresh)
         time_state.picturesChanged.connect(self._pictures_arrived)
         self.refresh()
@@ -109,7 +109,7 @@ class SyncView(QWidget):
     def clip(self) -> tuple[str, str | None, ClipSegments | str | None]:
         """(name, path, segments or why not or None while pending) of the clip to show: the query
         when it is one clip with sound and picture, else the query's top result."""
-        q = self.state.query
+        q = self.state.retrieval.query
         if q is None:
             return "", None, "Pick a clip (a dataset item, or a video file as the query)."
         if q.split is not None and q.index is not None:
@@ -117,12 +117,12 @@ class SyncView(QWidget):
         if q.path is not None and q.features is not None and len(q.features) == 2:
             return q.name, q.path, self.time.path_segments(q.path)
         # a sound, an image or a selection is not one clip to sync: show the top result
-        r = self.state.results
+        r = self.state.retrieval.results
         if r is None or not len(r.indices):
             return q.name, q.path, "This query is not one clip with sound and picture."
         top = int(r.indices[0])
-        name = f"{self.state.item_name('test', top)} (top result of {q.name})"
-        return name, self.state.item_path("test", top), self.time.item_segments("test", top)
+        name = f"{self.state.catalog.item_name('test', top)} (top result of {q.name})"
+        return name, self.state.catalog.item_path("test", top), self.time.item_segments("test", top)
 
     def sync_data(self) -> SyncData | str:
         """The view's data, or the sentence it shows instead."""
@@ -220,7 +220,7 @@ class SyncView(QWidget):
             f"{(v + 1) * data.seconds:g} s: cosine {data.matrix[a, v]:.3f}"
         )
         self.status.setText(text)
-        self.state.message.emit(text)
+        self.state.signals.message.emit(text)
         return text
 
     def plots_for_export(self) -> dict[str, QWidget]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
-from avexplorer.state import AppState
-from avexplorer.time_state import TimeState
+from avexplorer.state.app_state import AppState
+from avexplorer.state.time_axis import TimeState
 from avexplorer.widgets.moment_strips import MomentStrips
 from avexplorer.widgets.sync_view import SyncView
 

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from avexplorer import run_records
-from avexplorer.state import AppState, map_scores_text
+from avexplorer.state.app_state import AppState
+from avexplorer.state.run import map_scores_text
 from avexplorer.widgets.run_form import RunForm
 from core.errors import UserError
 from core.training.auto import resolve
@@ -92,9 +93,9 @@ class TrainingPanel(QWidget):
         self.pause_button.setToolTip("Pause / resume the running run (Ctrl+P)")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop the running run; its last state is saved (Ctrl+.)")
-        self.start_button.clicked.connect(lambda: state.request_training(self.config()))
-        self.pause_button.clicked.connect(state.toggle_pause)
-        self.stop_button.clicked.connect(state.stop_training)
+        self.start_button.clicked.connect(lambda: state.runs.request_training(self.config()))
+        self.pause_button.clicked.connect(state.runs.toggle_pause)
+        self.stop_button.clicked.connect(state.runs.stop_training)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
@@ -136,14 +137,14 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.delete_button)
         self.setMinimumWidth(300)
 
-        state.runAdded.connect(self._run_added)
-        state.runRemoved.connect(self._run_removed)
-        state.runStateChanged.connect(self._state_changed)
-        state.stepsAppended.connect(self._progress)
-        state.epochAdded.connect(lambda rid, _e: self._run_label(rid))
-        state.datasetChanged.connect(self._dataset_changed)
-        state.currentRunChanged.connect(self._current_run_changed)
-        state.unreadableRunsChanged.connect(self._show_unreadable)
+        state.signals.runAdded.connect(self._run_added)
+        state.signals.runRemoved.connect(self._run_removed)
+        state.signals.runStateChanged.connect(self._state_changed)
+        state.signals.stepsAppended.connect(self._progress)
+        state.signals.epochAdded.connect(lambda rid, _e: self._run_label(rid))
+        state.signals.datasetChanged.connect(self._dataset_changed)
+        state.signals.currentRunChanged.connect(self._current_run_changed)
+        state.signals.unreadableRunsChanged.connect(self._show_unreadable)
         self._update_buttons()
 
     def resizeEvent(self, event) -> None:
@@ -160,14 +161,14 @@ class TrainingPanel(QWidget):
 
     # ----- run state ---------------------------------------------------------------------------
     def _update_buttons(self) -> None:
-        run = self.state.active_run
-        self.start_button.setEnabled(run is None and self.state.dataset is not None)
+        run = self.state.runs.active_run
+        self.start_button.setEnabled(run is None and self.state.catalog.dataset is not None)
         self.pause_button.setEnabled(run is not None)
         self.stop_button.setEnabled(run is not None)
         self.pause_button.setText(
             "Resume" if run is not None and run.state == "paused" else "Pause"
         )
-        current = self.state.current_run
+        current = self.state.runs.current_run
         self.delete_button.setEnabled(current is not None and not current.active)
 
     def _run_added(self, rid: int) -> None:
@@ -183,7 +184,7 @@ class TrainingPanel(QWidget):
         item.setCheckState(Qt.CheckState.Checked if run.visible else Qt.CheckState.Unchecked)
         item.setForeground(run.color)
         self.runs.addItem(item)
-        if rid == self.state.current_run_id:
+        if rid == self.state.runs.current_run_id:
             self.runs.setCurrentItem(item)
         self.runs.blockSignals(False)
         self._run_label(rid)
@@ -212,7 +213,7 @@ class TrainingPanel(QWidget):
         return None
 
     def _show_unreadable(self) -> None:
-        bad = self.state.unreadable_runs
+        bad = self.state.runs.unreadable_runs
         self.unreadable.setVisible(bool(bad))
         if bad:
             rows = "".join(f"<br>{escape(name)}: {escape(why)}" for name, why in bad)
@@ -220,7 +221,7 @@ class TrainingPanel(QWidget):
                 f"<small><b>Not listed</b>, {len(bad)} run folder"
                 f"{'s' if len(bad) > 1 else ''} that could not be read:{rows}</small>"
             )
-            self.unreadable.setToolTip(str(self.state.runs_root))
+            self.unreadable.setToolTip(str(self.state.runs.root))
 
     def _run_label(self, rid: int) -> None:
         run, item = self.state.runs.get(rid), self._item(rid)
@@ -273,14 +274,14 @@ class TrainingPanel(QWidget):
 
     def _run_item_changed(self, item: QListWidgetItem) -> None:
         rid = item.data(Qt.ItemDataRole.UserRole)
-        self.state.set_run_visible(rid, item.checkState() == Qt.CheckState.Checked)
+        self.state.runs.set_run_visible(rid, item.checkState() == Qt.CheckState.Checked)
 
     def _run_selected(self, item: QListWidgetItem | None) -> None:
         if item is not None:
-            self.state.set_current_run(item.data(Qt.ItemDataRole.UserRole))
+            self.state.runs.set_current_run(item.data(Qt.ItemDataRole.UserRole))
 
     def _delete_run(self) -> None:
-        run = self.state.current_run
+        run = self.state.runs.current_run
         if run is None or run.active:
             return
         size = run_records.folder_size(run.out_dir) if run.out_dir.is_dir() else 0
@@ -288,7 +289,7 @@ class TrainingPanel(QWidget):
             f"Delete {run.label()}?\n\nIts folder {run.out_dir} ({size / 1e6:.1f} MB, "
             "checkpoints included) will be deleted from disk."
         ):
-            self.state.remove_run(run.id, delete_files=True)
+            self.state.runs.remove_run(run.id, delete_files=True)
 
     def _confirm(self, text: str) -> bool:
         answer = QMessageBox.question(self, "Delete run", text)
@@ -302,7 +303,7 @@ class TrainingPanel(QWidget):
     def _update_auto_note(self) -> None:
         """Show what "auto" resolves to for the open dataset, as core.training.auto resolves it when
         the run starts (the same function: the run's first line will read the same)."""
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         try:
             config = self.config()
         except (UserError, KeyError):  # a field being edited; the note follows once it is valid
@@ -324,7 +325,7 @@ class TrainingPanel(QWidget):
         epoch, too few for the live curves to show anything; below 8 batches of 128 the form
         suggests 64 and 40 epochs instead.
         """
-        data = self.state.dataset
+        data = self.state.catalog.dataset
         md = self._method_defaults
         small = (
             suggested_run_settings(len(data.train), md["optim.batch_size"])

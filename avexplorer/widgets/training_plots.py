@@ -15,7 +15,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from avexplorer.state import AppState, Run
+from avexplorer.state.app_state import AppState
+from avexplorer.state.run import Run
 from avexplorer.widgets.paint_pacing import FrameScheduler
 
 # MAP curves: line style, marker, marker size (avg filled, A2V and V2A hollow).
@@ -232,11 +233,11 @@ class TrainingPlots(QWidget):
         self.frames.add(self.refresh_epochs)
         # Not ``self._dirty.add``: ``refresh`` swaps in a new set, and a bound ``add`` would keep
         # filling the old one (steps then only showed at epoch ends).
-        state.stepsAppended.connect(self._mark_dirty)
-        state.epochAdded.connect(lambda rid, _e: self._mark_dirty(rid))
-        state.runAdded.connect(self._mark_dirty)
-        state.runVisibilityChanged.connect(self._all_dirty)
-        state.currentRunChanged.connect(lambda _r: self._all_dirty())
+        state.signals.stepsAppended.connect(self._mark_dirty)
+        state.signals.epochAdded.connect(lambda rid, _e: self._mark_dirty(rid))
+        state.signals.runAdded.connect(self._mark_dirty)
+        state.signals.runVisibilityChanged.connect(self._all_dirty)
+        state.signals.currentRunChanged.connect(lambda _r: self._all_dirty())
 
     @property
     def alpha(self) -> float:
@@ -320,7 +321,7 @@ class TrainingPlots(QWidget):
         return self._component_colors[name]
 
     def _draw_losses(self, run: Run) -> None:
-        current = run.id == self.state.current_run_id
+        current = run.id == self.state.runs.current_run_id
         x = np.asarray(run.steps, dtype=np.float64)
         for name, values in run.losses.items():
             key = (run.id, name)
@@ -346,7 +347,7 @@ class TrainingPlots(QWidget):
                 curve.setData(*thin(x, smooth.extend(values)))
 
     def _draw_epochs(self, run: Run) -> bool:
-        current = run.id == self.state.current_run_id
+        current = run.id == self.state.runs.current_run_id
         show = current or run.visible
         # Per-epoch curves change a few times a minute: leave them (and their plots) alone on
         # the step refreshes, or both plots repaint ten times a second for nothing.

@@ -73,7 +73,8 @@ def test_extract_summary_names_the_fix_when_it_fell_back(no_aisfx, tmp_path, cap
 
 
 def test_a_sound_query_against_aisfx_features_names_the_fix(no_aisfx, tmp_path) -> None:
-    from avexplorer.jobs.file_query import embed_file_features, file_features
+    from avexplorer.jobs.file_query import file_features
+    from avexplorer.state.retrieval import embed_file_features
     from core.training.config import ModelConfig
     from core.training.model import AVEmbedder
 

@@ -56,7 +56,7 @@ def make_window(qtbot, tmp_path, h5, train_fn, prestart_umap: bool = False):
 
     from avexplorer.jobs.controller import JobController
     from avexplorer.main_window import MainWindow
-    from avexplorer.state import AppState
+    from avexplorer.state.app_state import AppState
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
     state = AppState(runs_root=tmp_path / "runs")
@@ -136,7 +136,7 @@ def tiny_checkpoint(out, epochs: int = 2):
 def loaded(qtbot, window, trained_checkpoint):
     """The window with the trained checkpoint loaded (gallery, model and PCA map ready)."""
     window.load_checkpoint(str(trained_checkpoint))
-    qtbot.waitUntil(lambda: window.state.gallery is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: window.state.retrieval.gallery is not None, timeout=20_000)
     qtbot.waitUntil(lambda: window.map.layout_shown is not None, timeout=20_000)
     return window
 

@@ -14,7 +14,7 @@ def test_clips_left_out_of_a_folder_are_reported(qtbot, window, tmp_path, cheap_
     (root / "class0" / "empty.mp4").write_bytes(b"")
     (root / "class1" / "loop.mp4").symlink_to(root / "class1" / "loop.mp4")
     errors = []
-    window.state.error.connect(lambda title, message: errors.append((title, message)))
+    window.state.signals.error.connect(lambda title, message: errors.append((title, message)))
     window.open_folder(str(root))
     qtbot.waitUntil(lambda: bool(errors), timeout=60_000)
     title, message = errors[-1]
@@ -22,7 +22,7 @@ def test_clips_left_out_of_a_folder_are_reported(qtbot, window, tmp_path, cheap_
     assert title == "Some clips were left out"
     assert head == "1 of 5 clips were left out; 1 entries were not clips"
     assert "empty.mp4" in details and "loop.mp4: a link that leads nowhere" in details
-    assert window.state.dataset is not None and len(window.state.dataset.test) >= 1
+    assert window.state.catalog.dataset is not None and len(window.state.catalog.dataset.test) >= 1
 
 
 def test_a_query_past_the_test_split_is_a_dialog(qtbot, window, gui_h5, trained_checkpoint):
@@ -38,7 +38,7 @@ def test_a_query_past_the_test_split_is_a_dialog(qtbot, window, gui_h5, trained_
 
 def test_a_runs_folder_that_cannot_be_written_is_a_dialog(qtbot, window, tmp_path):
     (tmp_path / "not-a-folder").write_text("x")
-    window.state.runs_root = tmp_path / "not-a-folder"
-    window.state.request_training(window.training_panel.config())
+    window.state.runs.root = tmp_path / "not-a-folder"
+    window.state.runs.request_training(window.training_panel.config())
     assert window.last_error[0] == "Cannot train" and "cannot create" in window.last_error[1]
-    assert window.state.active_run is None
+    assert window.state.runs.active_run is None

@@ -14,13 +14,13 @@ from tests.gui.conftest import small_config
 
 
 def _finished(window):
-    run = window.state.current_run
+    run = window.state.runs.current_run
     return run is not None and run.state in ("finished", "stopped") and not window.jobs.training
 
 
 def test_the_form_shows_what_auto_resolves_to_and_a_set_value_wins(qtbot, window):
     panel, form = window.training_panel, window.training_panel.form
-    data = window.state.dataset
+    data = window.state.catalog.dataset
     r_end = form.fields["schedule.r_end"]
     assert panel.config().schedule.r_end == "auto"  # the default is auto, not a number
     full = resolve(panel.config(), data)
@@ -49,11 +49,11 @@ def test_a_run_from_the_form_records_the_values_auto_chose(qtbot, window):
     small_config(window, "psd", epochs=2)
     panel.set_values(**{"data.label_fraction": 0.1})
     requested = panel.config()
-    expected, line = resolve(requested, window.state.dataset)
+    expected, line = resolve(requested, window.state.catalog.dataset)
     shown = panel.auto_note.text()
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _finished(window), timeout=30_000)
-    run = window.state.current_run
+    run = window.state.runs.current_run
     assert run.requested == requested and run.config == expected and not run.config.unresolved()
     assert run.settings == line and shown == line
     item = panel.runs.currentItem()
@@ -65,7 +65,7 @@ def test_a_run_from_the_form_records_the_values_auto_chose(qtbot, window):
 
     # restored after a relaunch: the resolved values, and what was asked for
     window.state.runs.clear()
-    window.state.restore_runs()
+    window.state.runs.restore_runs()
     again = next(r for r in window.state.runs.values() if r.out_dir == run.out_dir)
     assert (again.config, again.requested, again.settings) == (expected, requested, line)
 
@@ -76,7 +76,7 @@ def test_a_value_set_in_the_form_wins_over_auto_in_the_run(qtbot, window):
     panel.set_values(**{"data.label_fraction": 0.1, "schedule.r_end": 0.55})
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _finished(window), timeout=30_000)
-    run = window.state.current_run
+    run = window.state.runs.current_run
     assert run.config.schedule.r_end == 0.55 and "r_end 0.55 (set)" in run.settings
 
 
@@ -88,11 +88,11 @@ def test_app_train_flags_resolve_as_the_run_form_does(qtbot, window, tmp_path, m
     monkeypatch.setenv("AVEXPLORER_DEMO_CLIPS", str(tmp_path / "demo-clips"))
     monkeypatch.setattr(window.jobs, "build_demo_clips", lambda: None)
     requests = []
-    window.state.trainRequested.connect(requests.append)
+    window.state.signals.trainRequested.connect(requests.append)
     args = build_parser().parse_args(["--demo", "--train", "psd", "--label-fraction", "0.1"])
     open_initial(window, args)
     qtbot.waitUntil(lambda: bool(requests), timeout=60_000)
-    data, panel = window.state.dataset, window.training_panel
+    data, panel = window.state.catalog.dataset, window.training_panel
     assert "demo" in (data.source or "").lower() or data.attrs.get("clips_dir")
     # the form shows the flags' settings and its note what the run will resolve
     assert requests[0] == panel.config()
@@ -100,6 +100,6 @@ def test_app_train_flags_resolve_as_the_run_form_does(qtbot, window, tmp_path, m
     expected, line = resolve(panel.config(), data)
     assert panel.auto_note.text() == line
     qtbot.waitUntil(lambda: _finished(window), timeout=60_000)
-    run = window.state.current_run
+    run = window.state.runs.current_run
     assert run.config == expected and run.settings == line
     assert line.endswith("(auto)") and "r_end 1" in line  # the few-label setting, applied

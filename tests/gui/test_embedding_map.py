@@ -7,6 +7,7 @@ from PySide6.QtGui import QBrush, QColor, QImage, QMouseEvent, QPainter, QTransf
 from PySide6.QtWidgets import QApplication
 
 from avexplorer.projections import layout_of
+from avexplorer.state.run import CHECKPOINT_RUN
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 
 
@@ -18,10 +19,10 @@ def test_umap_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
         if method != "pca":
             outcome.append(method)
 
-    state.layoutReady.connect(layout_ready)
-    state.error.connect(lambda title, msg: outcome.append(f"{title}: {msg}"))
+    state.signals.layoutReady.connect(layout_ready)
+    state.signals.error.connect(lambda title, msg: outcome.append(f"{title}: {msg}"))
     assert m.layout_shown.method == "pca"
-    state.set_projection("umap")  # what View > Compute UMAP does
+    state.embeddings.set_projection("umap")  # what View > Compute UMAP does
     # The request returns at once: the map says it is computing, the PCA stays on screen.
     assert "computing UMAP" in m.epoch_label.text()
     assert m.layout_shown.method == "pca"
@@ -34,7 +35,7 @@ def test_umap_is_computed_in_the_background_and_replaces_pca(qtbot, loaded):
     assert umap.coords.shape == (2 * 24, 2) and np.isfinite(umap.coords).all()
     assert "UMAP" in m.plot.getPlotItem().titleLabel.text
     m.method_box.setCurrentText("PCA")  # the map's own box: back at once, the PCA is kept
-    assert loaded.state.projection == "pca"
+    assert loaded.state.embeddings.projection == "pca"
     assert m.layout_shown.method == "pca"
 
 
@@ -43,12 +44,14 @@ def test_tsne_from_the_view_menu_is_computed_in_the_background_and_replaces_pca(
     PCA map meanwhile, then the t-SNE map; the map's box offers it too."""
     m, state = loaded.map, loaded.state
     outcome: list[str] = []
-    state.layoutReady.connect(lambda _r, _e, method: method != "pca" and outcome.append(method))
-    state.error.connect(lambda title, msg: outcome.append(f"{title}: {msg}"))
+    state.signals.layoutReady.connect(
+        lambda _r, _e, method: method != "pca" and outcome.append(method)
+    )
+    state.signals.error.connect(lambda title, msg: outcome.append(f"{title}: {msg}"))
     action = next(a for a in loaded.view_menu.actions() if a.text() == "Compute t-&SNE")
     assert action.shortcut().toString() == "Ctrl+T"
     action.trigger()
-    assert state.projection == "tsne" and m.method_box.currentText() == "t-SNE"
+    assert state.embeddings.projection == "tsne" and m.method_box.currentText() == "t-SNE"
     assert "computing t-SNE" in m.epoch_label.text()
     assert m.layout_shown.method == "pca"
     assert any(t.name.startswith("t-SNE projection") for t in state.tasks)
@@ -59,19 +62,22 @@ def test_tsne_from_the_view_menu_is_computed_in_the_background_and_replaces_pca(
     assert "t-SNE" in m.plot.getPlotItem().titleLabel.text
     assert not state.tasks
     m.method_box.setCurrentText("PCA")
-    assert state.projection == "pca" and m.layout_shown.method == "pca"
+    assert state.embeddings.projection == "pca" and m.layout_shown.method == "pca"
     m.method_box.setCurrentText("t-SNE")  # the box sends the method, not the name it shows
-    assert state.projection == "tsne" and m.layout_shown.method == "tsne"  # kept: at once
+    assert (
+        state.embeddings.projection == "tsne" and m.layout_shown.method == "tsne"
+    )  # kept: at once
 
 
 def test_a_checkpoint_opened_with_tsne_chosen_is_shown_in_tsne(qtbot, window, trained_checkpoint):
     """t-SNE chosen before there are embeddings (or while a run trains): the new embeddings'
     PCA layout arrives first, and the map asks for their t-SNE instead of staying empty."""
     m, state = window.map, window.state
-    state.set_projection("tsne")
+    state.embeddings.set_projection("tsne")
     window.load_checkpoint(str(trained_checkpoint))
     qtbot.waitUntil(
-        lambda: any(method == "tsne" for _, method in state.checkpoint_layouts), timeout=120_000
+        lambda: any(method == "tsne" for _, method in state.embeddings.checkpoint_layouts),
+        timeout=120_000,
     )
     qtbot.waitUntil(lambda: m.layout_shown is not None, timeout=5_000)
     assert m.layout_shown.method == "tsne"
@@ -91,14 +97,14 @@ def test_umap_requests_made_while_one_runs_collapse_to_the_newest_epoch(qtbot, l
         return dataclasses.replace(pca, method=method)
 
     monkeypatch.setattr(jobs.projections, "layout", slow_layout)
-    emb = next(iter(state.embeddings_for(state.CHECKPOINT_RUN).values()))
-    run = state.new_run(RunConfig())
+    emb = next(iter(state.embeddings.embeddings_for(CHECKPOINT_RUN).values()))
+    run = state.runs.new_run(RunConfig())
     for epoch in range(4):
         run.embeddings[epoch] = dataclasses.replace(emb, epoch=epoch, layout=None)
         jobs.request_layout(run.id, epoch, "umap")
     qtbot.waitUntil(lambda: computed == [0], timeout=5_000)
     release.set()
-    qtbot.waitUntil(lambda: (3, "umap") in state.layouts_for(run.id), timeout=10_000)
+    qtbot.waitUntil(lambda: (3, "umap") in state.embeddings.layouts_for(run.id), timeout=10_000)
     assert computed == [0, 3]  # epochs 1 and 2 were superseded while 0 ran
 
 
@@ -120,13 +126,13 @@ def test_hovering_a_point_shows_its_name_rank_and_first_frame(qtbot, loaded):
     m, s = loaded.map, loaded.state
     frame = QImage(32, 24, QImage.Format.Format_RGB888)
     frame.fill(QColor("orange"))
-    s.thumbnails[s.item_path("test", 7)] = frame
+    s.catalog.thumbnails[s.catalog.item_path("test", 7)] = frame
     pos = m.point_position("visual", 7)
     _move(m.plot.viewport(), pos)
     qtbot.waitUntil(m.tip.isVisible, timeout=5_000)
     modality, index = m._hover
     assert m.point_position(modality, index) == pos or index == 7
-    assert s.item_name("test", index) in m.tip.text() and "rank" in m.tip.text()
+    assert s.catalog.item_name("test", index) in m.tip.text() and "rank" in m.tip.text()
     if index == 7:  # another point may lie on top; then it is the one described
         assert m._thumb.isVisible() and m._thumb.pixmap().height() == 72
     corner = m.plot.viewport().rect().topLeft() + type(pos)(3, 3)  # the title, not the plot
@@ -169,8 +175,8 @@ def test_rank_bins_end_at_the_gallery_size():
 def test_map_legend_names_the_classes_and_is_in_the_png(qtbot, loaded, tmp_path):
     m = loaded.map
     text = m.legend_label.text()
-    for c, name in enumerate(loaded.state.dataset.class_names):
-        assert f"color:{loaded.state.colors[c].name()}" in text and name in text
+    for c, name in enumerate(loaded.state.catalog.dataset.class_names):
+        assert f"color:{loaded.state.catalog.colors[c].name()}" in text and name in text
     m.color_box.setCurrentIndex(1)  # by rank: 24 test items, so no bin beyond 24
     assert "11–24" in m.legend_label.text() and "51" not in m.legend_label.text()
     m.color_box.setCurrentIndex(0)
@@ -183,7 +189,9 @@ def test_map_legend_names_the_classes_and_is_in_the_png(qtbot, loaded, tmp_path)
         for x in range(0, png.width(), 2)
         for y in range(legend_top, png.height(), 2)
     }
-    assert {c.name() for c in loaded.state.colors} <= colours  # every swatch is in the image
+    assert {
+        c.name() for c in loaded.state.catalog.colors
+    } <= colours  # every swatch is in the image
 
 
 def sleeping_project(*_args):
@@ -202,7 +210,7 @@ def test_cancel_ends_a_slow_layout_and_the_next_request_runs_afresh(qtbot, loade
 
     m, state, projections = loaded.map, loaded.state, loaded.jobs.projections
     monkeypatch.setattr(job, "project", sleeping_project)
-    state.set_projection("umap")
+    state.embeddings.set_projection("umap")
 
     def umap_tasks() -> list:
         return [t for t in state.tasks if "UMAP" in t.name]
@@ -217,10 +225,10 @@ def test_cancel_ends_a_slow_layout_and_the_next_request_runs_afresh(qtbot, loade
 
     monkeypatch.undo()  # the real fit again
     shown: list[str] = []
-    state.layoutReady.connect(lambda _r, _e, method: shown.append(method))
-    state.error.connect(lambda title, msg: shown.append(f"{title}: {msg}"))
-    state.set_projection("pca")
-    state.set_projection("umap")
+    state.signals.layoutReady.connect(lambda _r, _e, method: shown.append(method))
+    state.signals.error.connect(lambda title, msg: shown.append(f"{title}: {msg}"))
+    state.embeddings.set_projection("pca")
+    state.embeddings.set_projection("umap")
     qtbot.waitUntil(lambda: bool(shown), timeout=300_000)
     assert shown == ["umap"] and m.layout_shown.method == "umap"
     assert projections.pid() != pid

@@ -18,7 +18,7 @@ def test_a_failed_export_is_a_dialog_and_keeps_the_earlier_file(
 ):
     import core.atomic
 
-    loaded.state.set_item_query("test", 0)
+    loaded.state.retrieval.set_item_query("test", 0)
     target = tmp_path / export.replace("checkpoint", "saved.pt")
     target.write_bytes(b"earlier")
 

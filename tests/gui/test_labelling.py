@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
+from avexplorer.state.run import CHECKPOINT_RUN
 from core.data.dataset import UNLABELLED, load_h5, save_h5
 from core.data.labels import with_label_fraction
 from core.training.events import AlignmentSnapshot, EpochEnd, PseudoLabels
@@ -62,11 +63,12 @@ def train_simulated(qtbot, w, epochs: int = 3):
     w.training_panel.set_values(**{"data.label_fraction": FRACTION, "data.label_seed": 0})
     config = w.training_panel.config()
     assert config.data.label_fraction == FRACTION
-    w.state.request_training(config)
+    w.state.runs.request_training(config)
     qtbot.waitUntil(
-        lambda: w.state.current_run and w.state.current_run.state == "finished", timeout=20_000
+        lambda: w.state.runs.current_run and w.state.runs.current_run.state == "finished",
+        timeout=20_000,
     )
-    return w.state.current_run
+    return w.state.runs.current_run
 
 
 def save_as(monkeypatch, path):
@@ -84,7 +86,7 @@ def test_label_three_clips_with_the_keyboard_and_save(qtbot, lwindow, tmp_path, 
     w, st = lwindow, lwindow.state
     run = train_simulated(qtbot, w)
     view, lab = w.labelling_view, st.labelling
-    original = load_h5(st.dataset.source)
+    original = load_h5(st.catalog.dataset.source)
     seen = with_label_fraction(original, FRACTION, 0)
     hidden = np.flatnonzero(~seen.train.labelled)
     assert run.pseudo is not None and run.pseudo.epoch == 3
@@ -117,7 +119,7 @@ def test_label_three_clips_with_the_keyboard_and_save(qtbot, lwindow, tmp_path, 
     assert np.array_equal(saved.test.labels, original.test.labels)
     assert np.array_equal(saved.train.audio, original.train.audio)
     # the open file is untouched
-    assert np.array_equal(load_h5(st.dataset.source).train.labels, original.train.labels)
+    assert np.array_equal(load_h5(st.catalog.dataset.source).train.labels, original.train.labels)
 
 
 def test_sorted_by_confidence_least_first(qtbot, lwindow):
@@ -138,7 +140,7 @@ def test_accuracy_curve_follows_the_epochs(qtbot, lwindow):
     lab = w.state.labelling
     true = lab.candidates.true_labels
     expected = [
-        fake_pseudo(e, true, lab.candidates.indices, w.state.dataset.num_classes)[2]
+        fake_pseudo(e, true, lab.candidates.indices, w.state.catalog.dataset.num_classes)[2]
         for e in (1, 2, 3)
     ]
     x, y = lab.accuracy_curve()
@@ -199,7 +201,7 @@ def test_table_marks_and_filters_unlabelled(qtbot, tmp_path, unlabelled_h5):
     w = make_window(qtbot, tmp_path, unlabelled_h5, fake_few_labels)
     try:
         panel = w.dataset_panel
-        n_unlab = int((w.state.dataset.train.labels < 0).sum())
+        n_unlab = int((w.state.catalog.dataset.train.labels < 0).sum())
         box = panel.class_box
         box.setCurrentIndex(box.findData(UNLABELLED_ONLY))
         assert panel.proxy.rowCount() == n_unlab
@@ -233,11 +235,11 @@ def test_manifest_and_failed_saves(qtbot, tmp_path, unlabelled_h5, monkeypatch):
         assert n_empty == len(st.labelling.candidates) - 1
 
         errors = []
-        st.error.connect(lambda title, msg: errors.append((title, msg)))
-        st.labelling.save(st.dataset.source)  # onto the open file: refused
+        st.signals.error.connect(lambda title, msg: errors.append((title, msg)))
+        st.labelling.save(st.catalog.dataset.source)  # onto the open file: refused
         qtbot.waitUntil(lambda: len(errors) == 1, timeout=10_000)
         assert errors[0][0] == "Labels not saved" and "open dataset" in errors[0][1]
-        with h5py.File(st.dataset.source) as f:
+        with h5py.File(st.catalog.dataset.source) as f:
             assert (f["lab_train"][()] == -1).sum() == len(st.labelling.candidates)
         blocked = tmp_path / "file"
         blocked.write_text("")
@@ -257,9 +259,9 @@ def test_save_and_retrain(qtbot, lwindow, tmp_path, monkeypatch):
     dest = tmp_path / "retrain.h5"
     save_as(monkeypatch, dest)
     w.labelling_view.retrain_button.click()
-    qtbot.waitUntil(lambda: st.dataset.source == str(dest), timeout=10_000)
-    qtbot.waitUntil(lambda: st.current_run is not first, timeout=10_000)
-    new = st.current_run
+    qtbot.waitUntil(lambda: st.catalog.dataset.source == str(dest), timeout=10_000)
+    qtbot.waitUntil(lambda: st.runs.current_run is not first, timeout=10_000)
+    new = st.runs.current_run
     assert new.config.data.label_fraction == 1.0
     assert new.config.loss.method == first.config.loss.method
     # issue 22, item 12: the form shows the new run's settings, so Start again runs them (not
@@ -269,7 +271,7 @@ def test_save_and_retrain(qtbot, lwindow, tmp_path, monkeypatch):
     # ... and its "auto" settings are set again from the new file, not copied from the first run
     assert first.requested.schedule.r_end == new.requested.schedule.r_end == "auto"
     qtbot.waitUntil(lambda: new.state == "finished", timeout=20_000)
-    n_unlab = int((st.dataset.train.labels < 0).sum())
+    n_unlab = int((st.catalog.dataset.train.labels < 0).sum())
     assert len(lab.candidates) == n_unlab == len(first.pseudo.indices) - n_accepted
 
 
@@ -279,8 +281,8 @@ def test_app_flags_train_a_simulated_rate_and_show_the_labels(qtbot, lwindow, gu
     train = ["--train", "psd", "--epochs", "2", "--label-fraction", "0.25"]
     args = build_parser().parse_args(["--data", str(gui_h5), *train, "--tab", "labels"])
     open_initial(lwindow, args)
-    qtbot.waitUntil(lambda: lwindow.state.current_run is not None, timeout=20_000)
-    run = lwindow.state.current_run
+    qtbot.waitUntil(lambda: lwindow.state.runs.current_run is not None, timeout=20_000)
+    run = lwindow.state.runs.current_run
     assert run.config.data.label_fraction == 0.25
     assert lwindow.tabs.currentWidget() is lwindow.labelling_view
     qtbot.waitUntil(lambda: run.pseudo is not None, timeout=20_000)
@@ -295,10 +297,10 @@ def test_real_training_fills_the_view(qtbot, tmp_path, gui_h5):
     try:
         small_config(w, "psd", 2)
         w.training_panel.set_values(**{"data.label_fraction": FRACTION, "threads": 1})
-        w.state.request_training(w.training_panel.config())
-        run = w.state.current_run
+        w.state.runs.request_training(w.training_panel.config())
+        run = w.state.runs.current_run
         qtbot.waitUntil(lambda: run.state == "finished", timeout=120_000)
-        lab, data = w.state.labelling, w.state.dataset
+        lab, data = w.state.labelling, w.state.catalog.dataset
         hidden = np.flatnonzero(~with_label_fraction(data, FRACTION, 0).train.labelled)
         assert np.array_equal(lab.candidates.indices, hidden)
         assert np.array_equal(lab.candidates.true_labels, data.train.labels[hidden])
@@ -377,6 +379,6 @@ def test_a_checkpoint_without_pseudo_labels_says_why(qtbot, window, tmp_path, gu
     window.load_checkpoint(str(tmp_path / "infonce" / "model.pt"))
     lab = window.state.labelling
     qtbot.waitUntil(lambda: "no class head" in lab.note, timeout=30_000)
-    assert lab.run_id == window.state.CHECKPOINT_RUN and lab.candidates.epoch is None
+    assert lab.run_id == CHECKPOINT_RUN and lab.candidates.epoch is None
     assert len(lab.candidates) == 32  # the clips its run hid are still listed, to label
     assert "infonce trains no class head" in window.labelling_view.summary.text()

@@ -33,8 +33,8 @@ def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
         for i in range(2):
             make_video(root / f"class{c}" / f"c{c}_{i}.mp4", 1.0, size=32, color=color, tone=tone)
     opened, tasks = [], []
-    window.state.datasetChanged.connect(lambda: opened.append(window.state.dataset))
-    window.state.taskChanged.connect(tasks.append)
+    window.state.signals.datasetChanged.connect(lambda: opened.append(window.state.catalog.dataset))
+    window.state.signals.taskChanged.connect(tasks.append)
     window.open_folder(str(root))
     qtbot.waitUntil(lambda: bool(opened), timeout=60_000)
     data = opened[-1]
@@ -49,7 +49,7 @@ def test_opening_a_folder_of_clips_extracts_features_and_lists_the_clips(
     names = {panel.proxy.index(r, 0).data() for r in range(panel.proxy.rowCount())}
     assert names == {"c0_0.mp4", "c0_1.mp4", "c1_0.mp4", "c1_1.mp4"}
     # First frames and durations follow in the background.
-    qtbot.waitUntil(lambda: len(window.state.thumbnails) == 4, timeout=30_000)
+    qtbot.waitUntil(lambda: len(window.state.catalog.thumbnails) == 4, timeout=30_000)
     assert panel.proxy.index(0, 3).data().endswith(" s")
 
 
@@ -74,21 +74,21 @@ def test_a_run_of_another_dataset_lends_no_embeddings_to_the_open_one(qtbot, rea
 
     window = real_window
     state = window.state
-    state.request_training(method_config("psd").replace(**{"optim.epochs": 1, "threads": 1}))
+    state.runs.request_training(method_config("psd").replace(**{"optim.epochs": 1, "threads": 1}))
     qtbot.waitUntil(lambda: bool(state.runs), timeout=30_000)
     rid = max(state.runs)
-    qtbot.waitUntil(lambda: state.latest_epoch(rid) is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: state.active_run is None, timeout=60_000)
+    qtbot.waitUntil(lambda: state.embeddings.latest_epoch(rid) is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: state.runs.active_run is None, timeout=60_000)
 
     other = tiny_dataset(seed=1, n_classes=5)  # another test split: 24 pairs of 5 classes
     state.set_dataset(other)
-    assert state.embeddings_for(rid) == {} and state.latest_epoch(rid) is None
+    assert state.embeddings.embeddings_for(rid) == {} and state.embeddings.latest_epoch(rid) is None
     assert "train a model" in window.map.plot.getPlotItem().titleLabel.text  # not the old run's
     window.tabs.setCurrentWidget(window.metrics_view)
-    state.set_current_run(rid)
+    state.runs.set_current_run(rid)
     qtbot.wait(300)
     assert window.last_error is None, window.last_error
-    assert state.gallery is None and rid in state.runs
+    assert state.retrieval.gallery is None and rid in state.runs
 
 
 def test_checkpoint_flag_alone_opens_the_data_the_checkpoint_was_trained_on(
@@ -103,12 +103,13 @@ def test_checkpoint_flag_alone_opens_the_data_the_checkpoint_was_trained_on(
     flags = ["--epochs", "1", "--threads", "1", "--quiet"]
     assert main(["train", str(gui_h5), "--out", str(run), *flags]) == 0
     state = window.state
-    before = state.dataset
+    before = state.catalog.dataset
     open_initial(window, build_parser().parse_args(["--checkpoint", str(run / "model.pt")]))
     qtbot.waitUntil(
-        lambda: state.dataset is not before and state.gallery is not None, timeout=30_000
+        lambda: state.catalog.dataset is not before and state.retrieval.gallery is not None,
+        timeout=30_000,
     )
-    assert state.dataset.source == str(gui_h5) and window.last_error is None
+    assert state.catalog.dataset.source == str(gui_h5) and window.last_error is None
 
 
 def test_view_menu_opens_every_tab_by_its_position(window):

@@ -24,7 +24,7 @@ def _failure_indices(view) -> list[int]:
 def test_metrics_of_the_selected_queries_and_back_to_all(qtbot, loaded):
     view, emb = _show_metrics(qtbot, loaded)
     state = loaded.state
-    labels = state.dataset.test.labels
+    labels = state.catalog.dataset.test.labels
     n = len(labels)
     full = view.metrics()[0]
     full_summary = view.summary.text()
@@ -33,7 +33,7 @@ def test_metrics_of_the_selected_queries_and_back_to_all(qtbot, loaded):
     # Audio of class 1, visual of classes 1 and 2: the two directions have different queries.
     audio_rows = np.flatnonzero(labels == 1)
     visual_rows = np.flatnonzero(np.isin(labels, [1, 2]))
-    state.select(Selection(labels == 1, np.isin(labels, [1, 2])))
+    state.selection.select(Selection(labels == 1, np.isin(labels, [1, 2])))
     assert view.scope.isVisible()
     assert view.scope.text().startswith(
         f"<b>selection: {len(audio_rows)} of {n} A2V queries, {len(visual_rows)} of {n} V2A"
@@ -77,11 +77,11 @@ def test_metrics_of_the_selected_queries_and_back_to_all(qtbot, loaded):
         listed = view.listed_queries()
         assert listed == [int(rows[i]) for i in want.queries_retrieving(1, 1)] and listed
         view.cell_list.itemClicked.emit(view.cell_list.item(0))
-        assert state.query.index == listed[0] and state.direction == d
+        assert state.retrieval.query.index == listed[0] and state.retrieval.direction == d
 
     # "show all" clears the selection; every query counts again.
     view.scope.linkActivated.emit("all")
-    assert state.selection is None and not view.scope.isVisible()
+    assert state.selection.current is None and not view.scope.isVisible()
     assert view.metrics()[0] is full
     assert view.summary.text() == full_summary
     assert _bar_heights(view.hist_plot).sum() == n

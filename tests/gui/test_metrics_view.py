@@ -4,19 +4,21 @@ one click from a listed query or a failure to the retrieval view."""
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
+from avexplorer.state.run import CHECKPOINT_RUN
 from core.evaluation.metrics import cross_modal_metrics
 
 
 def _show_metrics(qtbot, window):
     window.tabs.setCurrentWidget(window.metrics_view)
     state = window.state
-    rid, epoch = state.CHECKPOINT_RUN, state.latest_epoch(state.CHECKPOINT_RUN)
+    rid, epoch = CHECKPOINT_RUN, state.embeddings.latest_epoch(CHECKPOINT_RUN)
     qtbot.waitUntil(
-        lambda: (rid, epoch) in state.metrics or window.last_error is not None, timeout=60_000
+        lambda: (rid, epoch) in state.embeddings.metrics or window.last_error is not None,
+        timeout=60_000,
     )
     assert window.last_error is None, window.last_error
     qtbot.waitUntil(lambda: window.metrics_view.metrics()[0] is not None, timeout=5_000)
-    return window.metrics_view, state.embeddings_for(rid)[epoch]
+    return window.metrics_view, state.embeddings.embeddings_for(rid)[epoch]
 
 
 def _click_cell(qtbot, view, row: int, col: int) -> None:
@@ -30,7 +32,7 @@ def _click_cell(qtbot, view, row: int, col: int) -> None:
 
 def test_clicking_a_confusion_cell_lists_the_queries_whose_top_10_hold_that_class(qtbot, loaded):
     view, emb = _show_metrics(qtbot, loaded)
-    labels = loaded.state.dataset.test.labels
+    labels = loaded.state.catalog.dataset.test.labels
     expected_metrics = cross_modal_metrics(emb.audio, emb.visual, labels)
     np.testing.assert_allclose(view.metrics()[0].a2v.ap, expected_metrics.a2v.ap)
 
@@ -59,10 +61,10 @@ def test_clicking_a_confusion_cell_lists_the_queries_whose_top_10_hold_that_clas
 
     # One click on a listed query opens it in the retrieval view.
     view.cell_list.itemClicked.emit(view.cell_list.item(0))
-    q = loaded.state.query
-    assert (q.split, q.index) == ("test", listed[0]) and loaded.state.direction == "A2V"
+    q = loaded.state.retrieval.query
+    assert (q.split, q.index) == ("test", listed[0]) and loaded.state.retrieval.direction == "A2V"
     assert loaded.tabs.currentWidget() is loaded.explore_split
-    assert loaded.state.results is not None
+    assert loaded.state.retrieval.results is not None
 
 
 def test_failure_browser_and_rank_histogram(qtbot, loaded):
@@ -76,7 +78,7 @@ def test_failure_browser_and_rank_histogram(qtbot, loaded):
     worst = int(np.nanargmin(d.ap))
     assert view.failures.item(0, 0).data(Qt.ItemDataRole.UserRole) == worst
     view.failures.cellClicked.emit(0, 1)
-    assert loaded.state.query.index == worst and loaded.state.direction == "V2A"
+    assert loaded.state.retrieval.query.index == worst and loaded.state.retrieval.direction == "V2A"
     bars = [i for i in view.hist_plot.getPlotItem().items if hasattr(i, "opts")]
     assert sum(bars[0].opts["height"]) == len(d.partner_rank)
 
@@ -84,7 +86,7 @@ def test_failure_browser_and_rank_histogram(qtbot, loaded):
 def test_two_runs_side_by_side(qtbot, loaded):
     """The same checkpoint as A and B: every difference is zero, and the difference plot shows."""
     view, _ = _show_metrics(qtbot, loaded)
-    rid = loaded.state.CHECKPOINT_RUN
+    rid = CHECKPOINT_RUN
     view.set_runs(rid, rid)
     a, b = view.metrics()
     assert b is a and view.diff_plot.isVisible()

@@ -17,16 +17,19 @@ from tests.gui.fake_training import val_scores
 
 
 def _file_query(qtbot, window, path):
-    window.state.query_with_file(str(path))
+    window.state.retrieval.query_with_file(str(path))
     qtbot.waitUntil(
-        lambda: window.state.query is not None and window.state.query.path == str(path),
+        lambda: (
+            window.state.retrieval.query is not None
+            and window.state.retrieval.query.path == str(path)
+        ),
         timeout=20_000,
     )
 
 
 def _ranking(state, split, index, modality):
-    state.set_item_query(split, index, modality)
-    return list(state.results.indices)
+    state.retrieval.set_item_query(split, index, modality)
+    return list(state.retrieval.results.indices)
 
 
 # ----- 1: File > Query with a file -------------------------------------------------------------
@@ -40,17 +43,17 @@ def test_query_with_a_file_from_the_menu_and_the_button(qtbot, loaded, tmp_path,
     menu = next(a for a in loaded.menuBar().actions() if a.text() == "&File").menu()
     action = next(a for a in menu.actions() if a.text() == "&Query with a file…")
     assert action.shortcut() == QKeySequence("Ctrl+Shift+F")
-    loaded.state.set_direction("A2V")
+    loaded.state.retrieval.set_direction("A2V")
     action.trigger()
-    qtbot.waitUntil(lambda: loaded.state.results is not None, timeout=20_000)
-    got = list(loaded.state.results.indices)
-    assert loaded.state.results.query.name == "q.npz"
+    qtbot.waitUntil(lambda: loaded.state.retrieval.results is not None, timeout=20_000)
+    got = list(loaded.state.retrieval.results.indices)
+    assert loaded.state.retrieval.results.query.name == "q.npz"
     assert got == _ranking(loaded.state, "test", 3, "audio")  # the file holds item 3's features
 
-    loaded.state.query = None
+    loaded.state.retrieval.query = None
     qtbot.mouseClick(loaded.retrieval.file_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: loaded.state.query is not None, timeout=20_000)
-    assert list(loaded.state.results.indices) == got
+    qtbot.waitUntil(lambda: loaded.state.retrieval.query is not None, timeout=20_000)
+    assert list(loaded.state.retrieval.results.indices) == got
     assert loaded.tabs.currentIndex() == 1  # the explore tab, where the results are
 
 
@@ -59,7 +62,7 @@ def test_a_file_query_follows_direction_and_model_and_has_no_hits(
     qtbot, loaded, tmp_path, monkeypatch
 ):
     from avexplorer.jobs import file_query
-    from avexplorer.jobs.training_process import EpochEmbeddings
+    from avexplorer.projections import EpochEmbeddings
     from core.training.embedding import embed_features, embed_split
 
     data = tiny_dataset()
@@ -70,20 +73,20 @@ def test_a_file_query_follows_direction_and_model_and_has_no_hits(
     feats = {"audio": data.test.audio[5], "visual": data.test.visual[5]}
     monkeypatch.setattr(file_query, "file_features", lambda p, attrs: dict(feats))
     s = loaded.state
-    s.set_direction("A2V")
+    s.retrieval.set_direction("A2V")
     _file_query(qtbot, loaded, image)
-    assert s.results.direction == "A2V"
-    assert list(s.results.indices) == _ranking(s, "test", 5, "audio")
+    assert s.retrieval.results.direction == "A2V"
+    assert list(s.retrieval.results.indices) == _ranking(s, "test", 5, "audio")
 
     _file_query(qtbot, loaded, image)
-    s.set_direction("V2A")  # the same file, now queried with its picture
-    assert s.results.direction == "V2A"
+    s.retrieval.set_direction("V2A")  # the same file, now queried with its picture
+    assert s.retrieval.results.direction == "V2A"
     assert "visual query" in loaded.retrieval.query_label.text()
-    assert list(s.results.indices) == _ranking(s, "test", 5, "visual")
+    assert list(s.retrieval.results.indices) == _ranking(s, "test", 5, "visual")
 
     _file_query(qtbot, loaded, image)
     # Neither hits nor misses: the file has no class. The map rings its results in grey.
-    assert s.results.hits is None and s.results.ap is None
+    assert s.retrieval.results.hits is None and s.retrieval.results.ap is None
     assert loaded.retrieval.table.item(0, 4).text() == ""
     pens = {spot.pen().color().name() for spot in loaded.map.marks.points()}
     assert pens == {"#787878"}
@@ -93,15 +96,15 @@ def test_a_file_query_follows_direction_and_model_and_has_no_hits(
     assert centre.red() > 150 and centre.green() < 100
 
     # Another model (another run's, say): the same file is embedded again with it.
-    model = copy.deepcopy(s.model)
+    model = copy.deepcopy(s.retrieval.model)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.5)
     audio, visual = embed_split(model, data.test, "cpu")
-    s.use_embeddings(EpochEmbeddings(0, audio, visual, model))
+    s.retrieval.use_embeddings(EpochEmbeddings(0, audio, visual, model))
     want = embed_features(model, data.test.visual[5][None], "visual")[0]
-    assert np.allclose(s.query_vector, want, atol=1e-6)
-    assert list(s.results.indices) == list(np.argsort(-(audio @ want))[: s.k])
+    assert np.allclose(s.retrieval.query_vector, want, atol=1e-6)
+    assert list(s.retrieval.results.indices) == list(np.argsort(-(audio @ want))[: s.retrieval.k])
 
 
 def test_a_sound_file_query_shows_its_spectrogram(qtbot, loaded, tmp_path, monkeypatch):
@@ -111,12 +114,14 @@ def test_a_sound_file_query_shows_its_spectrogram(qtbot, loaded, tmp_path, monke
     data = tiny_dataset()
     wav = make_wav(tmp_path / "tone.wav", seconds=1.0)
     monkeypatch.setattr(file_query, "file_features", lambda p, a: {"audio": data.test.audio[2]})
-    loaded.state.set_direction("V2A")
+    loaded.state.retrieval.set_direction("V2A")
     _file_query(qtbot, loaded, wav)
-    q = loaded.state.query
-    assert loaded.state.direction == "A2V"  # a sound can only be an audio query
+    q = loaded.state.retrieval.query
+    assert loaded.state.retrieval.direction == "A2V"  # a sound can only be an audio query
     assert q.image is not None and q.image.height() == 64  # 64 mel bands
-    qtbot.waitUntil(lambda: loaded.state.spectrograms.get(str(wav)) is not None, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: loaded.state.catalog.spectrograms.get(str(wav)) is not None, timeout=20_000
+    )
     assert loaded.retrieval.query_spec.pixmap() is not None
     assert not loaded.retrieval.query_spec.pixmap().isNull()
 
@@ -129,12 +134,12 @@ def test_a_checkpoint_of_other_data_is_refused_with_what_differs(qtbot, window, 
     title, message = window.last_error
     assert title == "Checkpoint not loaded"
     assert "4 classes, the data has 3" in message and "tiny.h5" in message
-    assert window.state.gallery is None and window.state.model is None
+    assert window.state.retrieval.gallery is None and window.state.retrieval.model is None
     assert not json.loads(window_settings().value("recent/runs", "[]"))
 
 
 def window_settings():
-    from avexplorer.state import settings
+    from avexplorer.settings import settings
 
     return settings()
 
@@ -155,12 +160,12 @@ def test_runs_are_restored_from_their_folders_and_deleted(qtbot, window, tmp_pat
     from tests.gui.fake_training import fake_train
 
     small_config(window, "psd", epochs=3)
-    window.state.request_training(window.training_panel.config())
+    window.state.runs.request_training(window.training_panel.config())
     qtbot.waitUntil(
-        lambda: window.state.current_run.state == "finished" and not window.jobs.training,
+        lambda: window.state.runs.current_run.state == "finished" and not window.jobs.training,
         timeout=20_000,
     )
-    live = window.state.current_run
+    live = window.state.runs.current_run
     folder = live.out_dir
     close_window(qtbot, window)
 
@@ -226,8 +231,8 @@ def test_run_folders_without_a_record_are_listed_and_a_damaged_one_is_named(
         named = w.training_panel.unreadable  # stays in the Training tab, after the message goes
         assert not named.isHidden() and "20261101-110000-triplet-2" in named.text()
         w.training_panel.runs.setCurrentRow(0)  # its model becomes the one the map uses
-        qtbot.waitUntil(lambda: w.state.gallery is not None, timeout=20_000)
-        assert w.state.current_run_id == run.id and set(run.embeddings) == {2}
+        qtbot.waitUntil(lambda: w.state.retrieval.gallery is not None, timeout=20_000)
+        assert w.state.runs.current_run_id == run.id and set(run.embeddings) == {2}
     finally:
         close_window(qtbot, w)
 
@@ -240,13 +245,13 @@ def test_quitting_during_the_demo_build_cancels_it_at_once(qtbot, window, tmp_pa
 
     monkeypatch.setenv("AVEXPLORER_DEMO_CLIPS", str(tmp_path / "demo-clips"))
     texts = []
-    window.state.taskChanged.connect(texts.append)
+    window.state.signals.taskChanged.connect(texts.append)
     window.jobs.build_demo_clips()  # the tiny dataset's clip files do not exist: a build
     qtbot.waitUntil(lambda: any("clips/s" in t for t in texts), timeout=60_000)
     assert any("/600 clips" in t and "ETA" in t for t in texts)
     assert window.cancel_button.isVisible()
     errors = []
-    window.state.error.connect(lambda *e: errors.append(e))
+    window.state.signals.error.connect(lambda *e: errors.append(e))
     t0 = time.monotonic()
     window.close()
     qtbot.waitUntil(lambda: not live_workers(), timeout=10_000)
@@ -263,18 +268,18 @@ def test_arrow_keys_in_the_table_move_the_query(qtbot, loaded):
     panel.table.setFocus()
     panel.table.clicked.emit(panel.proxy.index(row, 0))
     panel.table.setCurrentIndex(panel.proxy.index(row, 0))
-    first = (s.query.split, s.query.index)
+    first = (s.retrieval.query.split, s.retrieval.query.index)
     qtbot.keyClick(panel.table, Qt.Key.Key_Down)
-    assert (s.query.split, s.query.index) == (first[0], first[1] + 1)
+    assert (s.retrieval.query.split, s.retrieval.query.index) == (first[0], first[1] + 1)
     qtbot.keyClick(panel.table, Qt.Key.Key_Up)
-    assert (s.query.split, s.query.index) == first
-    assert s.results is not None and s.results.query.index == first[1]
+    assert (s.retrieval.query.split, s.retrieval.query.index) == first
+    assert s.retrieval.results is not None and s.retrieval.results.query.index == first[1]
 
 
 def test_exported_epoch_matches_the_ui_and_pngs_are_2x(qtbot, loaded, tmp_path):
     from core.training.checkpoint import load_checkpoint
 
-    trained = load_checkpoint(loaded.state.gallery.checkpoint).epoch  # epochs trained: 2
+    trained = load_checkpoint(loaded.state.retrieval.gallery.checkpoint).epoch  # epochs trained: 2
     loaded.export_embeddings(str(tmp_path / "e.npz"))
     z = np.load(tmp_path / "e.npz")
     assert int(z["epochs_trained"]) == trained == 2
@@ -318,8 +323,8 @@ def test_selecting_a_restored_run_loads_its_best_checkpoint(
         (run,) = w.state.runs.values()
         assert len(run.epochs) == 2 and run.checkpoints["best"] == folder / "model.pt"
         w.training_panel.runs.setCurrentRow(0)
-        qtbot.waitUntil(lambda: w.state.gallery is not None, timeout=20_000)
-        assert w.state.current_run_id == run.id and set(run.embeddings) == {ckpt.epoch}
+        qtbot.waitUntil(lambda: w.state.retrieval.gallery is not None, timeout=20_000)
+        assert w.state.runs.current_run_id == run.id and set(run.embeddings) == {ckpt.epoch}
         qtbot.waitUntil(lambda: w.map.layout_shown is not None, timeout=20_000)
         assert w.map.run_id == run.id
     finally:
@@ -329,7 +334,7 @@ def test_selecting_a_restored_run_loads_its_best_checkpoint(
 # ----- 4: every view fits from 1280 x 800 up ---------------------------------------------------
 def test_every_view_fits_a_1280_by_800_screen(qtbot, window):
     small_config(window, "psd", epochs=12)  # curves and tick labels, as in a real session
-    window.state.request_training(window.training_panel.config())
+    window.state.runs.request_training(window.training_panel.config())
     qtbot.waitUntil(lambda: not window.jobs.training, timeout=20_000)
     window.plots.refresh()
     hint = window.minimumSizeHint()

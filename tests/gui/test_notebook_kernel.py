@@ -47,7 +47,7 @@ while h.window.map.layout_shown is None and time.monotonic() < deadline:
     QApplication.processEvents()
     time.sleep(0.02)
 print("visible", h.window.isVisible(), "points", len(h.window.map.points))
-h.state.select_points(np.r_[labels == 2, np.zeros(60, bool)])
+h.state.selection.select_points(np.r_[labels == 2, np.zeros(60, bool)])
 """
 
 
@@ -99,7 +99,7 @@ app = QApplication.instance() or QApplication([])
 def act():
     windows = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
     if windows and windows[0].map.layout_shown is not None:
-        windows[0].state.select_class(1)
+        windows[0].state.selection.select_class(1)
         windows[0].close()
     else:
         QTimer.singleShot(50, act)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avexplorer.state.run import CHECKPOINT_RUN
+
 
 def _blobs(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -58,10 +60,11 @@ def test_a_loaded_checkpoint_prestarts_the_umap_process_which_the_app_shuts_down
         assert not w.state.tasks  # it waited for loading and the PCA layout to end
         pid = projections.pid()
         assert _alive(pid)
-        epoch = max(w.state.checkpoint_embeddings)
-        w.state.layoutRequested.emit(w.state.CHECKPOINT_RUN, epoch, "umap")
+        epoch = max(w.state.embeddings.checkpoint_embeddings)
+        w.state.signals.layoutRequested.emit(CHECKPOINT_RUN, epoch, "umap")
         qtbot.waitUntil(
-            lambda: any(m == "umap" for _, m in w.state.checkpoint_layouts), timeout=120_000
+            lambda: any(m == "umap" for _, m in w.state.embeddings.checkpoint_layouts),
+            timeout=120_000,
         )
         assert projections.pid() == pid  # the fit ran in the pre-started process
         close_window(qtbot, w)

@@ -23,17 +23,17 @@ def test_dropping_a_feature_file_runs_a_query_and_fills_the_results(qtbot, loade
     path = tmp_path / "query.npz"
     np.savez(path, audio=data.test.audio[3])  # audio features of test item 3
     _drop(loaded.retrieval, path)
-    qtbot.waitUntil(lambda: loaded.state.results is not None, timeout=20_000)
-    r = loaded.state.results
+    qtbot.waitUntil(lambda: loaded.state.retrieval.results is not None, timeout=20_000)
+    r = loaded.state.retrieval.results
     assert r.query.name == "query.npz" and r.direction == "A2V"
     table = loaded.retrieval.table
-    assert table.rowCount() == loaded.state.k
+    assert table.rowCount() == loaded.state.retrieval.k
     scores = [float(table.item(i, 3).text()) for i in range(table.rowCount())]
     assert scores == sorted(scores, reverse=True)
     # The dropped features equal test item 3's, so the ranking equals that item's A2V ranking.
-    loaded.state.set_item_query("test", 3, "audio")
-    assert list(loaded.state.results.indices) == list(r.indices)
-    assert loaded.state.results.ap is not None
+    loaded.state.retrieval.set_item_query("test", 3, "audio")
+    assert list(loaded.state.retrieval.results.indices) == list(r.indices)
+    assert loaded.state.retrieval.results.ap is not None
 
 
 def test_dropping_a_clip_encodes_it_with_core_features(qtbot, loaded, tmp_path, monkeypatch):
@@ -48,13 +48,16 @@ def test_dropping_a_clip_encodes_it_with_core_features(qtbot, loaded, tmp_path, 
         "file_features",
         lambda p, attrs: {"visual": data.test.visual[5], "audio": data.test.audio[5]},
     )
-    loaded.state.set_direction("V2A")
+    loaded.state.retrieval.set_direction("V2A")
     _drop(loaded, clip)
     qtbot.waitUntil(
-        lambda: loaded.state.results is not None and loaded.state.results.query.name == "clip.mp4",
+        lambda: (
+            loaded.state.retrieval.results is not None
+            and loaded.state.retrieval.results.query.name == "clip.mp4"
+        ),
         timeout=20_000,
     )
-    assert loaded.state.results.modality == "visual"
+    assert loaded.state.retrieval.results.modality == "visual"
     assert loaded.retrieval.table.rowCount() > 0
 
 
@@ -62,7 +65,7 @@ def test_a_wrong_dimension_file_shows_an_error_and_the_app_keeps_running(qtbot, 
     path = tmp_path / "bad.npz"
     np.savez(path, audio=np.zeros(7, np.float32))
     errors = []
-    loaded.state.error.connect(lambda title, msg: errors.append(msg))
+    loaded.state.signals.error.connect(lambda title, msg: errors.append(msg))
     _drop(loaded.retrieval, path)
     qtbot.waitUntil(lambda: bool(errors), timeout=20_000)
     assert "7 dimensions" in errors[0]
@@ -74,31 +77,31 @@ def test_clicking_a_map_point_selects_it_as_query(qtbot, loaded):
     m = loaded.map
     pos = m.point_position("visual", 7)
     qtbot.mouseClick(m.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
-    qtbot.waitUntil(lambda: loaded.state.query is not None, timeout=5_000)
-    q = loaded.state.query
-    assert (q.split, loaded.state.query_modality) == ("test", "visual")
+    qtbot.waitUntil(lambda: loaded.state.retrieval.query is not None, timeout=5_000)
+    q = loaded.state.retrieval.query
+    assert (q.split, loaded.state.retrieval.query_modality) == ("test", "visual")
     # Points may overlap: the click picks the item drawn under the cursor.
     picked = m.point_position("visual", q.index)
     assert abs(picked.x() - pos.x()) <= 6 and abs(picked.y() - pos.y()) <= 6
-    assert loaded.state.results is not None
+    assert loaded.state.retrieval.results is not None
     assert loaded.retrieval.table.rowCount() > 0
-    assert len(m.marks.data) == 1 + loaded.state.k  # the query ring and one per result
+    assert len(m.marks.data) == 1 + loaded.state.retrieval.k  # the query ring and one per result
 
 
 def test_table_item_becomes_the_query(qtbot, loaded):
     panel = loaded.dataset_panel
     row = next(r for r in range(panel.proxy.rowCount()) if panel.proxy.index(r, 2).data() == "test")
     panel.table.clicked.emit(panel.proxy.index(row, 0))
-    q = loaded.state.query
-    assert q is not None and q.split == "test" and loaded.state.direction == "A2V"
-    assert loaded.state.results.hits.dtype == bool
+    q = loaded.state.retrieval.query
+    assert q is not None and q.split == "test" and loaded.state.retrieval.direction == "A2V"
+    assert loaded.state.retrieval.results.hits.dtype == bool
     assert loaded.retrieval.ap_label.text().startswith("AP 0.") or "AP 1." in (
         loaded.retrieval.ap_label.text()
     )
 
 
 def test_playing_audio_without_a_clip_file_gives_a_message_not_a_crash(qtbot, loaded):
-    loaded.state.set_item_query("test", 0)
+    loaded.state.retrieval.set_item_query("test", 0)
     loaded.retrieval._play_query()
     assert "missing" in loaded.retrieval.status.text() or "no" in loaded.retrieval.status.text()
 

@@ -51,8 +51,8 @@ def test_a_record_that_cannot_be_written_at_the_end_is_reported(qtbot, window, m
 
     monkeypatch.setattr(run_records, "write", full_at_the_end)
     small_config(window, "psd", epochs=2)
-    window.state.request_training(window.training_panel.config())
-    run = window.state.current_run
+    window.state.runs.request_training(window.training_panel.config())
+    run = window.state.runs.current_run
     qtbot.waitUntil(lambda: not window.jobs.training, timeout=20_000)
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=5_000)
     title, message = window.last_error
@@ -79,8 +79,8 @@ def test_an_error_in_training_is_a_failed_run_now_and_after_a_relaunch(qtbot, tm
     w = make_window(qtbot, tmp_path, gui_h5, fails_after_one_epoch)
     try:
         small_config(w, "psd", epochs=3)
-        w.state.request_training(w.training_panel.config())
-        run = w.state.current_run
+        w.state.runs.request_training(w.training_panel.config())
+        run = w.state.runs.current_run
         qtbot.waitUntil(lambda: not w.jobs.training, timeout=20_000)
         assert run.state == "failed" and run.finished is None and len(run.epochs) == 1
         title, message = w.last_error

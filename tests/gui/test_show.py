@@ -56,26 +56,28 @@ def test_show_on_arrays_opens_the_window_with_the_right_counts(qtbot, shown):
     shown.append(h)
     w, s = h.window, h.state
     assert w.isVisible() and w.tabs.currentWidget() is w.explore_split
-    assert len(s.dataset.test) == 60 and s.dataset.class_names == ("a", "b", "c")
+    assert len(s.catalog.dataset.test) == 60 and s.catalog.dataset.class_names == ("a", "b", "c")
     assert w.dataset_panel.model.rowCount() == 60  # train and val are empty
     assert w.dataset_panel.proxy.data(w.dataset_panel.proxy.index(5, 0)) == "item 5"
     qtbot.waitUntil(lambda: w.map.layout_shown is not None, timeout=20_000)
     assert len(w.map.points) == 120
     assert "arrays: embeddings as given (PCA)" in w.map.plot.getPlotItem().titleLabel.text
     # Embeddings are compared by cosine: the rows are made unit length.
-    assert np.allclose(np.linalg.norm(s.gallery.audio, axis=1), 1, atol=1e-5)
-    assert np.allclose(s.gallery.audio, audio / np.linalg.norm(audio, axis=1, keepdims=True))
+    assert np.allclose(np.linalg.norm(s.retrieval.gallery.audio, axis=1), 1, atol=1e-5)
+    assert np.allclose(
+        s.retrieval.gallery.audio, audio / np.linalg.norm(audio, axis=1, keepdims=True)
+    )
 
     assert h.selection.tolist() == []
-    s.select_class(1)  # what a legend click does
+    s.selection.select_class(1)  # what a legend click does
     assert h.selection.tolist() == list(range(20, 40))
-    s.select_points(np.r_[np.zeros(60, bool), np.arange(60) == 0], "add")
+    s.selection.select_points(np.r_[np.zeros(60, bool), np.arange(60) == 0], "add")
     assert h.selected_visual.tolist() == [0, *range(20, 40)]
     assert h.selected_audio.tolist() == list(range(20, 40))
     h.select([3, 4])  # from the notebook
-    assert s.selection.clips().tolist() == [3, 4]
-    s.set_item_query("test", 0)
-    assert s.results is not None and s.results.hits is not None
+    assert s.selection.current.clips().tolist() == [3, 4]
+    s.retrieval.set_item_query("test", 0)
+    assert s.retrieval.results is not None and s.retrieval.results.hits is not None
     h.close()
     assert h.closed and h.selection.tolist() == [3, 4]  # still readable after the window closed
     assert "closed" in repr(h)
@@ -91,10 +93,12 @@ def test_show_embeds_raw_features_with_a_checkpoint(qtbot, shown, trained_checkp
     shown.append(h)
     model = load_checkpoint(trained_checkpoint).build_model("cpu")
     audio, visual = embed_split(model, t)
-    assert np.allclose(h.state.gallery.audio, audio, atol=1e-5)
-    assert np.allclose(h.state.gallery.visual, visual, atol=1e-5)
-    assert h.state.dataset.class_names == tuple(f"class{c}" for c in range(4))  # the model's
-    assert h.state.model is not None  # file queries work: there is a model to embed them
+    assert np.allclose(h.state.retrieval.gallery.audio, audio, atol=1e-5)
+    assert np.allclose(h.state.retrieval.gallery.visual, visual, atol=1e-5)
+    assert h.state.catalog.dataset.class_names == tuple(
+        f"class{c}" for c in range(4)
+    )  # the model's
+    assert h.state.retrieval.model is not None  # file queries work: there is a model to embed them
 
 
 def test_show_opens_a_finished_run(qtbot, shown, trained_checkpoint, tmp_path):
@@ -111,7 +115,7 @@ def test_show_opens_a_finished_run(qtbot, shown, trained_checkpoint, tmp_path):
     save_checkpoint(run / "model.pt", ckpt)
     h = avexplorer.show(run, block=False)
     shown.append(h)
-    qtbot.waitUntil(lambda: h.state.gallery is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: h.state.retrieval.gallery is not None, timeout=20_000)
     qtbot.waitUntil(lambda: h.window.map.layout_shown is not None, timeout=20_000)
     assert len(h.window.map.points) == 2 * len(tiny_dataset().test)
 
@@ -186,7 +190,7 @@ def test_the_documented_script_opens_the_app_and_returns_the_selection_when_clos
             windows = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow)]
             if windows and windows[0].map.layout_shown is not None:
                 print("points on the map:", len(windows[0].map.points))
-                windows[0].state.select_class(2)
+                windows[0].state.selection.select_class(2)
                 windows[0].close()
             else:
                 QTimer.singleShot(100, act)

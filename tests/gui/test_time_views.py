@@ -51,7 +51,7 @@ def time_window(qtbot, tmp_path, good_checkpoint):
     save_h5(h5, segmented_dataset())
     w = make_window(qtbot, tmp_path, h5, fake_train)
     w.load_checkpoint(str(good_checkpoint))
-    qtbot.waitUntil(lambda: w.state.model is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: w.state.retrieval.model is not None, timeout=20_000)
     w.tabs.setCurrentWidget(w.time_view)
     yield w
     close_window(qtbot, w)
@@ -61,11 +61,11 @@ def test_sync_view_shows_the_clip_s_audio_by_visual_segment_matrix(time_window, 
     w = time_window
     sync = w.time_view.sync
     assert sync.data is None and "Pick a clip" in sync.title.text()
-    w.state.set_item_query("test", 5)
+    w.state.retrieval.set_item_query("test", 5)
     data = sync.data
     assert data is not None and data.matrix.shape == (T, T)
-    seg = w.state.dataset.test.segments
-    expected = sync_matrix(w.state.model, seg.of(5, "audio"), seg.of(5, "visual"))
+    seg = w.state.catalog.dataset.test.segments
+    expected = sync_matrix(w.state.retrieval.model, seg.of(5, "audio"), seg.of(5, "visual"))
     np.testing.assert_allclose(data.matrix, expected, atol=1e-5)
     # in sync: each sound segment is closest to the picture of the same moment
     assert list(data.matrix.argmax(axis=1)) == list(range(T))
@@ -89,8 +89,8 @@ def test_an_out_of_sync_clip_moves_the_bright_cells_off_the_diagonal(
     w = make_window(qtbot, tmp_path, h5, fake_train)
     try:
         w.load_checkpoint(str(good_checkpoint))
-        qtbot.waitUntil(lambda: w.state.model is not None, timeout=20_000)
-        w.state.set_item_query("test", 2)
+        qtbot.waitUntil(lambda: w.state.retrieval.model is not None, timeout=20_000)
+        w.state.retrieval.set_item_query("test", 2)
         m = w.time_view.sync.data.matrix
         # the sound of moment t + 1 goes with the picture of moment t
         assert list(m.argmax(axis=1)) == [(a - 1) % T for a in range(T)]
@@ -104,16 +104,16 @@ def test_moment_strips_mark_where_each_result_matches_the_query(time_window, qtb
     assert not strips.strips
     asked = []
     w.time_state.segmentsRequested.connect(lambda *a: asked.append(a))
-    w.state.set_item_query("test", 0, "audio")
+    w.state.retrieval.set_item_query("test", 0, "audio")
     assert asked == []  # the file stores the segments: nothing to encode
-    r = w.state.results
+    r = w.state.retrieval.results
     assert r is not None
     indices = [int(i) for i in r.indices]
     assert list(strips.strips) == indices
     # scored in a worker: each strip arrives once its batch is done
     qtbot.waitUntil(lambda: all(strips.strips[i] is not None for i in indices), timeout=10_000)
-    query_label = int(w.state.dataset.test.labels[0])
-    labels = w.state.dataset.test.labels
+    query_label = int(w.state.catalog.dataset.test.labels[0])
+    labels = w.state.catalog.dataset.test.labels
     for i in indices:
         st = strips.strips[i]
         assert st.scores.shape == (T,)
@@ -127,23 +127,23 @@ def test_moment_strips_mark_where_each_result_matches_the_query(time_window, qtb
     qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(int(widget.width() * 0.8), 5))
     assert " at 3." in strips.status.text() or "from 3." in strips.status.text()
     # a new direction re-scores the strips against the results' sound
-    w.state.set_direction("V2A")
-    assert list(strips.strips) == [int(i) for i in w.state.results.indices]
+    w.state.retrieval.set_direction("V2A")
+    assert list(strips.strips) == [int(i) for i in w.state.retrieval.results.indices]
     qtbot.waitUntil(lambda: all(st is not None for st in strips.strips.values()), timeout=10_000)
     # back to A2V: the strips of that query and model are kept, none is scored again
     scored = []
     w.time_state.stripsRequested.connect(lambda *a: scored.append(a))
-    w.state.set_direction("A2V")
+    w.state.retrieval.set_direction("A2V")
     assert scored == [] and all(strips.strips[i] is not None for i in indices)
     # a new model voids them: they are scored again
-    w.state.use_embeddings(w.state.gallery)
+    w.state.retrieval.use_embeddings(w.state.retrieval.gallery)
     assert scored
 
 
 def test_a_dataset_without_segments_says_why_there_are_none(window, qtbot):
     """The tiny dataset stores no segments and names no encoders: the view says so."""
     sync = window.time_view.sync
-    window.state.set_item_query("test", 1)
+    window.state.retrieval.set_item_query("test", 1)
     qtbot.waitUntil(lambda: "does not name the encoders" in sync.title.text(), timeout=20_000)
 
 
@@ -168,13 +168,13 @@ def test_a_folder_extracted_without_segments_gets_them_from_its_clip_files(qtbot
     w = make_window(qtbot, tmp_path, h5, fake_train)
     try:
         w.load_checkpoint(str(run / "model.pt"))
-        qtbot.waitUntil(lambda: w.state.model is not None, timeout=20_000)
+        qtbot.waitUntil(lambda: w.state.retrieval.model is not None, timeout=20_000)
         sync = w.time_view.sync
-        w.state.set_item_query("test", 0)
+        w.state.retrieval.set_item_query("test", 0)
         qtbot.waitUntil(lambda: sync.data is not None, timeout=60_000)
-        path = w.state.item_path("test", 0)
+        path = w.state.catalog.item_path("test", 0)
         f = encode_path(path, "logmel-stats", "color-grid", segments=1.0)
-        expected = sync_matrix(w.state.model, f.audio_seg, f.visual_seg)
+        expected = sync_matrix(w.state.retrieval.model, f.audio_seg, f.visual_seg)
         np.testing.assert_allclose(sync.data.matrix, expected, atol=1e-5)
         assert sync.data.matrix.shape == (3, 3)
         # the frames along the picture axis arrive too, one per segment
@@ -184,16 +184,16 @@ def test_a_folder_extracted_without_segments_gets_them_from_its_clip_files(qtbot
 
 
 def test_cancelled_segments_are_asked_for_again_by_the_next_query(window, qtbot, monkeypatch):
-    from avexplorer.time_state import CANCELLED
+    from avexplorer.state.time_axis import CANCELLED
 
     ts = window.time_state
     monkeypatch.setattr(ts, "can_encode", lambda: True)  # as if it named its encoders
     asked = []
     ts.segmentsRequested.connect(lambda paths, *_: asked.append(list(paths)))
-    path = window.state.item_path("test", 1)
+    path = window.state.catalog.item_path("test", 1)
     ts.set_segments({path: None})  # what a cancelled job reports for the clips it did not do
     assert ts.path_segments(path) == CANCELLED and asked == []
-    window.state.set_item_query("test", 1)
+    window.state.retrieval.set_item_query("test", 1)
     assert [path] in asked
 
 
@@ -203,17 +203,17 @@ def test_explore_result_rows_show_when_each_result_matches(time_window, qtbot):
     spectrogram above the strip."""
     from PySide6.QtGui import QColor, QImage
 
-    from avexplorer.time_state import Strip
+    from avexplorer.state.time_axis import Strip
     from avexplorer.widgets.retrieval_panel import WHEN
 
     w = time_window
     w.tabs.setCurrentWidget(w.explore_split)
     panel, ts = w.retrieval, w.time_state
     asked = []
-    w.state.spectrogramsRequested.connect(lambda paths: asked.extend(paths))
+    w.state.signals.spectrogramsRequested.connect(lambda paths: asked.extend(paths))
     assert panel.table.isColumnHidden(WHEN)  # no query: no column
-    w.state.set_item_query("test", 0, "audio")
-    indices = [int(i) for i in w.state.results.indices]
+    w.state.retrieval.set_item_query("test", 0, "audio")
+    indices = [int(i) for i in w.state.retrieval.results.indices]
     scored = lambda: all(isinstance(ts.strips.get(i), Strip) for i in indices)  # noqa: E731
     qtbot.waitUntil(scored, timeout=10_000)
     assert not panel.table.isColumnHidden(WHEN)
@@ -229,17 +229,17 @@ def test_explore_result_rows_show_when_each_result_matches(time_window, qtbot):
     qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=at)
     assert " at 3." in panel.status.text() or "from 3." in panel.status.text()
     # V2A: the results are sounds, whose spectrograms are asked for and drawn in their rows
-    w.state.set_direction("V2A")
-    indices = [int(i) for i in w.state.results.indices]
-    paths = [w.state.item_path("test", i) for i in indices]
+    w.state.retrieval.set_direction("V2A")
+    indices = [int(i) for i in w.state.retrieval.results.indices]
+    paths = [w.state.catalog.item_path("test", i) for i in indices]
     assert set(paths) <= set(asked)
     picture = QImage(300, 64, QImage.Format.Format_RGB32)
     picture.fill(QColor("navy"))
-    w.state.set_spectrograms({paths[1]: picture})
+    w.state.catalog.set_spectrograms({paths[1]: picture})
     assert panel.moments.cells[1][1] is picture
     panel.table.viewport().grab()  # paints every row, the spectrogram and strip together
     # the results' first frames arrive after the query: the rows take them
-    w.state.set_thumbnails({paths[0]: picture}, {})
+    w.state.catalog.set_thumbnails({paths[0]: picture}, {})
     icon = panel.table.item(0, 1).icon().pixmap(20, 20).toImage()
     assert icon.pixelColor(0, 0) == QColor("navy")
 
@@ -251,8 +251,8 @@ def test_explore_rows_stay_compact_without_segments(window, qtbot, trained_check
     asked = []
     window.time_state.segmentsRequested.connect(lambda *a: asked.append(a))
     window.load_checkpoint(str(trained_checkpoint))
-    qtbot.waitUntil(lambda: window.state.gallery is not None, timeout=20_000)
-    window.state.set_item_query("test", 1)
-    assert window.state.results is not None
+    qtbot.waitUntil(lambda: window.state.retrieval.gallery is not None, timeout=20_000)
+    window.state.retrieval.set_item_query("test", 1)
+    assert window.state.retrieval.results is not None
     assert window.retrieval.table.isColumnHidden(WHEN) and asked == []
     assert "does not name the encoders" in window.time_view.moments.rows[0][1].text

@@ -6,7 +6,7 @@ from tests.gui.fake_training import val_scores
 
 
 def _run(window):
-    return window.state.current_run
+    return window.state.runs.current_run
 
 
 def _wait_finished(qtbot, window, timeout=60_000):
@@ -57,12 +57,12 @@ def test_two_epoch_run_in_the_training_process_feeds_loss_map_and_heatmaps(qtbot
     # The finished run's test embeddings reach the map (PCA, computed in the training process).
     qtbot.waitUntil(lambda: window.map.layout_shown is not None, timeout=20_000)
     assert window.map.layout_shown.coords.shape == (2 * 24, 2)
-    assert window.state.gallery is not None
+    assert window.state.retrieval.gallery is not None
 
 
 def test_pause_then_resume_then_stop(qtbot, window):
     small_config(window, "triplet", epochs=200)
-    window.state.request_training(window.training_panel.config())
+    window.state.runs.request_training(window.training_panel.config())
     qtbot.waitUntil(lambda: len(_run(window).steps) > 0, timeout=20_000)
     qtbot.mouseClick(window.training_panel.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _run(window).state == "paused", timeout=10_000)
@@ -70,7 +70,7 @@ def test_pause_then_resume_then_stop(qtbot, window):
     n = len(_run(window).steps)
     qtbot.wait(100)
     assert len(_run(window).steps) == n  # paused: no new steps
-    window.state.toggle_pause()  # what Training > Pause / resume does: the same intent
+    window.state.runs.toggle_pause()  # what Training > Pause / resume does: the same intent
     qtbot.waitUntil(lambda: len(_run(window).steps) > n, timeout=10_000)
     assert _run(window).state == "running" and window.training_panel.pause_button.text() == "Pause"
     qtbot.mouseClick(window.training_panel.stop_button, Qt.MouseButton.LeftButton)
@@ -80,13 +80,13 @@ def test_pause_then_resume_then_stop(qtbot, window):
     said, done = window.training_panel.status.text(), len(_run(window).epochs)
     assert f"Best epoch {done}:" in said if done else "No epoch finished" in said
     assert window.training_panel.start_button.isEnabled()
-    assert window.state.active_run is None
+    assert window.state.runs.active_run is None
 
 
 def test_two_runs_are_kept_and_overlaid_with_distinct_map_styles(qtbot, window):
     for method in ("psd", "triplet"):
         small_config(window, method, epochs=3)
-        window.state.request_training(window.training_panel.config())
+        window.state.runs.request_training(window.training_panel.config())
         _wait_finished(qtbot, window)
     assert len(window.state.runs) == 2
     window.plots.refresh()
@@ -94,7 +94,7 @@ def test_two_runs_are_kept_and_overlaid_with_distinct_map_styles(qtbot, window):
     assert len(visible) == 2
     assert window.training_panel.runs.count() == 2
     # The current run's A2V, V2A and avg MAP: the values of its epochs, each line its own style.
-    rid = window.state.current_run_id
+    rid = window.state.runs.current_run_id
     curves = {n: window.plots.map_curves[(rid, n)] for n in ("avg", "A2V", "V2A")}
     assert np.allclose(curves["A2V"].getData()[1], [val_scores(e).a2v for e in range(3)])
     assert np.allclose(curves["V2A"].getData()[1], [val_scores(e).v2a for e in range(3)])
@@ -113,7 +113,7 @@ def test_heatmaps_keep_full_batches_and_caption_the_batch_size(qtbot, window):
     """64 train pairs in batches of 24: the last batch of each epoch has 16 pairs."""
     small_config(window, "triplet", epochs=2)
     window.training_panel.set_values(**{"optim.batch_size": 24, "snapshot_every": 1})
-    window.state.request_training(window.training_panel.config())
+    window.state.runs.request_training(window.training_panel.config())
     _wait_finished(qtbot, window)
     heat = window.heatmaps
     heat._pending = True
@@ -125,7 +125,7 @@ def test_heatmaps_keep_full_batches_and_caption_the_batch_size(qtbot, window):
 
 def test_hover_caption_space_is_reserved(qtbot, window):
     small_config(window, "psd", epochs=1)
-    window.state.request_training(window.training_panel.config())
+    window.state.runs.request_training(window.training_panel.config())
     _wait_finished(qtbot, window)
     heat = window.heatmaps
     window.tabs.setCurrentIndex(0)

@@ -1,5 +1,7 @@
 """The time axis of the app's state: each clip's segment features and pictures, and what the time
-views compute from them with the current model.
+views compute from them with the current model. One ``TimeState`` lives in ``AppState.time``;
+the root gives it the catalog (the dataset's clips) and the retrieval part (model, results) it
+reads.
 
 Segments come from the dataset when it stores them (``extract --segments``, or 3-D per-second
 features); otherwise a clip's segments are encoded on request from its file, with the encoders
@@ -21,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from avexplorer.state import AppState, embed_features
+from avexplorer.state.catalog import Catalog
+from avexplorer.state.retrieval import Retrieval, embed_features
+from avexplorer.state.signals import StateSignals
 from core.data.segments import DEFAULT_SECONDS, segment_bounds
 
 CANCELLED = "Encoding the segments was cancelled; pick a query to try again."
@@ -100,9 +104,15 @@ class TimeState(QObject):
     stripsRequested = Signal(object, object, object, str, object)  # key, model, query, modality,
     # {test index: ClipSegments}: ``score_strips`` of them, given back to ``set_strips(key, ...)``
 
-    def __init__(self, state: AppState):
-        super().__init__(state)
-        self.state = state
+    def __init__(
+        self,
+        signals: StateSignals,
+        catalog: Catalog,
+        retrieval: Retrieval,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self.catalog, self.retrieval = catalog, retrieval
         self.segments: dict[str, ClipSegments | str] = {}  # path -> segments, or why there are none
         self.pictures: dict[str, ClipPictures] = {}
         self._pending: set[str] = set()
@@ -115,10 +125,10 @@ class TimeState(QObject):
         self._scored: dict[tuple, dict[int, Strip]] = {}
         self._scoring: set[tuple[tuple, int]] = set()
         self._generation = 0
-        state.datasetChanged.connect(self.clear)
-        state.queryChanged.connect(self._forget_cancelled)
-        state.modelChanged.connect(self._model_changed)
-        state.resultsChanged.connect(self._results_changed)
+        signals.datasetChanged.connect(self.clear)
+        signals.queryChanged.connect(self._forget_cancelled)
+        signals.modelChanged.connect(self._model_changed)
+        signals.resultsChanged.connect(self._results_changed)
         self.segmentsChanged.connect(self._score_strips)
 
     def clear(self) -> None:
@@ -133,14 +143,14 @@ class TimeState(QObject):
     # ----- segment features ------------------------------------------------------------------
     def stores_segments(self, split: str) -> bool:
         """Whether the dataset's split holds segment features of both modalities."""
-        data = self.state.dataset
+        data = self.catalog.dataset
         seg = data.split(split).segments if data is not None else None
         return seg is not None and seg.audio is not None and seg.visual is not None
 
     def item_segments(self, split: str, index: int) -> ClipSegments | str | None:
         """A dataset item's segments; a reason when it has none; None while they are encoded
         (asked for here, announced by ``segmentsChanged``)."""
-        data = self.state.dataset
+        data = self.catalog.dataset
         if data is None:
             return None
         stored = data.split(split).segments
@@ -148,7 +158,7 @@ class TimeState(QObject):
             return ClipSegments(
                 stored.of(index, "audio"), stored.of(index, "visual"), stored.seconds
             )
-        path = self.state.item_path(split, index)
+        path = self.catalog.item_path(split, index)
         if path is None:
             return "this item has no clip file and its dataset stores no segment features"
         if not self.can_encode():
@@ -157,7 +167,7 @@ class TimeState(QObject):
 
     def can_encode(self) -> bool:
         """Whether the dataset names the encoders its clips' segments would be encoded with."""
-        attrs = self.state.dataset.attrs if self.state.dataset is not None else {}
+        attrs = self.catalog.dataset.attrs if self.catalog.dataset is not None else {}
         return bool(attrs.get("audio_encoder") and attrs.get("visual_encoder"))
 
     def path_segments(self, path: str) -> ClipSegments | str | None:
@@ -167,7 +177,7 @@ class TimeState(QObject):
         return None
 
     def request_segments(self, paths: list[str]) -> None:
-        data = self.state.dataset
+        data = self.catalog.dataset
         wanted = [p for p in paths if p not in self.segments and p not in self._pending]
         if wanted and data is not None:
             self._pending.update(wanted)
@@ -205,7 +215,7 @@ class TimeState(QObject):
     # ----- what the views show ---------------------------------------------------------------
     def sync_matrix(self, segments: ClipSegments) -> np.ndarray | None:
         """[Ta, Tv] cosine of every audio segment with every visual segment (None: no model)."""
-        model = self.state.model
+        model = self.retrieval.model
         if model is None:
             return None
         a = embed_features(model, segments.audio, "audio")
@@ -215,7 +225,7 @@ class TimeState(QObject):
     # ----- the strips of the current results ------------------------------------------------
     def strip_rows(self) -> list[int]:
         """The test indices of the results that get a strip, in rank order."""
-        r = self.state.results
+        r = self.retrieval.results
         return [int(i) for i in r.indices[:STRIP_ROWS]] if r is not None else []
 
     def strip_levels(self) -> tuple[float, float]:
@@ -235,24 +245,28 @@ class TimeState(QObject):
         self.strips = {}
 
     def _results_changed(self) -> None:
-        s = self.state
+        r = self.retrieval
         self.strips = {}
         self._strips_key = None
-        if s.results is not None and s.model is not None and s.query_vector is not None:
-            self._strips_key = (self._generation, s.direction, s.query_vector.tobytes())
+        if r.results is not None and r.model is not None and r.query_vector is not None:
+            self._strips_key = (self._generation, r.direction, r.query_vector.tobytes())
             if self._strips_key not in self._scored:
                 while len(self._scored) >= _KEPT_QUERIES:
                     del self._scored[next(iter(self._scored))]
                 self._scored[self._strips_key] = {}
             if not self.stores_segments("test") and self.can_encode():  # in one job
                 self.request_segments(
-                    [p for i in self.strip_rows() if (p := s.item_path("test", i)) is not None]
+                    [
+                        p
+                        for i in self.strip_rows()
+                        if (p := self.catalog.item_path("test", i)) is not None
+                    ]
                 )
         self._score_strips()
 
     def _score_strips(self) -> None:
         """Fill ``strips`` from what is known; ask a worker for the strips whose segments are in."""
-        key, s = self._strips_key, self.state
+        key, r = self._strips_key, self.retrieval
         scored = self._scored.get(key) if key is not None else None
         if key is None or scored is None:
             self.stripsChanged.emit()
@@ -269,8 +283,8 @@ class TimeState(QObject):
                 todo[i] = segs
         if todo:
             self._scoring.update((key, i) for i in todo)
-            other = "visual" if s.query_modality == "audio" else "audio"
-            self.stripsRequested.emit(key, s.model, s.query_vector, other, todo)
+            other = "visual" if r.query_modality == "audio" else "audio"
+            self.stripsRequested.emit(key, r.model, r.query_vector, other, todo)
         self.stripsChanged.emit()
 
     def set_strips(self, key: tuple, batch: dict[int, Strip]) -> None:

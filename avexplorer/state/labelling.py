@@ -1,34 +1,39 @@
 """The labelling part of the app's state: which train clips lack a label, what the teacher thinks
 they are, and the labels the user gives them.
 
-One ``LabellingState`` lives in ``AppState.labelling``. Its ``candidates`` are the unlabelled
-train clips of the current run or loaded checkpoint (the pairs whose labels ``data.label_fraction``
-hid, or the dataset's own unlabelled pairs) with ``PseudoLabels``: the latest epoch's a live run
-sent, else those recomputed from the checkpoint the app loaded for a run read back from its folder
-or opened from a file (``avexplorer.jobs.controller`` computes them in a worker and hands them
-to ``set_recomputed``). ``note`` says in words why a source has none. ``assignments`` maps
-train positions to the classes the user gave them (accepted pseudo-labels or picked classes).
-Views read both and call ``assign`` / ``accept`` / ``save``; saving is a request
-(``saveRequested``) that ``avexplorer.jobs.labels.LabelJobs`` writes in a worker through
-``core.data.labels``. Nothing here draws or blocks.
+One ``LabellingState`` lives in ``AppState.labelling``; the root gives it the parts it reads
+(the catalog, the runs, the retrieval's model settings, a loaded checkpoint's embeddings). Its
+``candidates`` are the unlabelled train clips of the current run or loaded checkpoint (the pairs
+whose labels ``data.label_fraction`` hid, or the dataset's own unlabelled pairs) with
+``PseudoLabels``: the latest epoch's a live run sent, else those recomputed from the checkpoint
+the app loaded for a run read back from its folder or opened from a file
+(``avexplorer.jobs.controller`` computes them in a worker and hands them to ``set_recomputed``).
+``note`` says in words why a source has none. ``assignments`` maps train positions to the
+classes the user gave them (accepted pseudo-labels or picked classes). Views read both and call
+``assign`` / ``accept`` / ``save``; saving is a request (``saveRequested``) that
+``avexplorer.jobs.labels.LabelJobs`` writes in a worker through ``core.data.labels``. Nothing here
+draws or blocks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from avexplorer.state.catalog import Catalog
+from avexplorer.state.embeddings import Embeddings
+from avexplorer.state.retrieval import Retrieval
+from avexplorer.state.run import CHECKPOINT_RUN, Run
+from avexplorer.state.runs import Runs
+from avexplorer.state.signals import StateSignals
 from core.data.dataset import SPLITS, UNLABELLED, AVDataset
 from core.data.labels import keep_labels, with_label_fraction
 from core.training.config import RunConfig, method_config
 from core.training.events import PseudoLabels
-
-if TYPE_CHECKING:
-    from avexplorer.state import AppState, Run
 
 MANIFEST_SUFFIXES = (".csv",)
 
@@ -99,32 +104,39 @@ class LabellingState(QObject):
     assignmentsChanged = Signal()
     saveRequested = Signal(object)  # a SaveRequest (``LabelJobs`` writes it)
 
-    def __init__(self, state: AppState):
-        super().__init__(state)
-        self.state = state
+    def __init__(
+        self,
+        signals: StateSignals,
+        catalog: Catalog,
+        runs: Runs,
+        retrieval: Retrieval,
+        embeddings: Embeddings,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self.signals, self.catalog, self.runs = signals, catalog, runs
+        self.retrieval, self.embeddings = retrieval, embeddings
         self.candidates = Candidates.empty()
         self.assignments: dict[int, int] = {}  # train position -> class id the user gave
         self.run_id: int | None = None  # whose pseudo-labels ``candidates`` holds
         self.source_name = ""  # the run's name, or "the loaded checkpoint"
         self.note = ""  # why ``candidates`` has no pseudo-labels, in words ("" when it has)
         # Pseudo-labels recomputed from a loaded checkpoint, and why not where they cannot be,
-        # per run id (``AppState.CHECKPOINT_RUN`` for a checkpoint opened from a file).
+        # per run id (``CHECKPOINT_RUN`` for a checkpoint opened from a file).
         self.recomputed: dict[int, PseudoLabels] = {}
         self.unavailable: dict[int, str] = {}
         self._computing: dict[int, str] = {}  # run id -> the checkpoint file being read
         self._row_of: dict[int, int] = {}
-        state.datasetChanged.connect(self._dataset_changed)
-        state.currentRunChanged.connect(lambda _rid: self.refresh())
-        state.runAdded.connect(lambda _rid: self.refresh())
-        state.pseudoLabelsChanged.connect(self._pseudo_changed)
+        signals.datasetChanged.connect(self._dataset_changed)
+        signals.currentRunChanged.connect(lambda _rid: self.refresh())
+        signals.runAdded.connect(lambda _rid: self.refresh())
+        signals.pseudoLabelsChanged.connect(self._pseudo_changed)
 
     # ----- what the view lists -----------------------------------------------------------------
     def _run(self) -> Run | None:
         """The current run if it trained on the open dataset."""
-        from avexplorer.state import dataset_name
-
-        run, data = self.state.current_run, self.state.dataset
-        if run is None or data is None or run.dataset != dataset_name(data):
+        run, data = self.runs.current_run, self.catalog.dataset
+        if run is None or data is None or run.dataset != self.catalog.name:
             return None
         return run
 
@@ -134,9 +146,13 @@ class LabellingState(QObject):
         run = self._run()
         if run is not None:
             return run.id, run.name, run.config, run
-        st = self.state
-        if st.current_run_id is None and st.checkpoint_embeddings and st.model_config is not None:
-            return st.CHECKPOINT_RUN, "the loaded checkpoint", st.model_config, None
+        config = self.retrieval.model_config
+        if (
+            self.runs.current_run_id is None
+            and self.embeddings.checkpoint_embeddings
+            and config is not None
+        ):
+            return CHECKPOINT_RUN, "the loaded checkpoint", config, None
         return None
 
     def pseudo_computing(self, rid: int, checkpoint: str) -> None:
@@ -149,7 +165,7 @@ class LabellingState(QObject):
     def set_recomputed(self, rid: int, pseudo: PseudoLabels | None, data: AVDataset) -> None:
         """Pseudo-labels of ``rid`` recomputed on ``data`` (None: it has no unlabelled pairs)."""
         self._computing.pop(rid, None)
-        if data is not self.state.dataset:
+        if data is not self.catalog.dataset:
             return  # another dataset was opened meanwhile
         if pseudo is not None:
             self.recomputed[rid] = pseudo
@@ -190,12 +206,12 @@ class LabellingState(QObject):
         self.assignmentsChanged.emit()
 
     def _pseudo_changed(self, rid: int) -> None:
-        if rid == self.state.current_run_id:
+        if rid == self.runs.current_run_id:
             self.refresh()
 
     def refresh(self) -> None:
         """Recompute the candidates from the current run (or loaded checkpoint) and the dataset."""
-        data, source = self.state.dataset, self._source()
+        data, source = self.catalog.dataset, self._source()
         rid, name, config, run = source if source is not None else (None, "", None, None)
         self.source_name, self.note = name, ""
         if data is None:
@@ -247,7 +263,7 @@ class LabellingState(QObject):
     # ----- the user's labels -------------------------------------------------------------------
     def assign(self, index: int, class_id: int) -> None:
         """Give train clip ``index`` the class ``class_id`` (-1 takes the user's label back)."""
-        data = self.state.dataset
+        data = self.catalog.dataset
         if data is None or not 0 <= index < len(data.train):
             return
         if class_id == UNLABELLED:
@@ -258,7 +274,7 @@ class LabellingState(QObject):
                 return
             self.assignments[int(index)] = int(class_id)
         else:
-            self.state.message.emit(
+            self.signals.message.emit(
                 f"There is no class {class_id + 1}: this dataset has {data.num_classes}."
             )
             return
@@ -269,7 +285,7 @@ class LabellingState(QObject):
         row = self.row_of(index)
         predicted = int(self.candidates.predicted[row]) if row is not None else UNLABELLED
         if predicted == UNLABELLED:
-            self.state.message.emit("No pseudo-label for this clip yet: train a run first.")
+            self.signals.message.emit("No pseudo-label for this clip yet: train a run first.")
             return
         self.assign(index, predicted)
 
@@ -296,7 +312,7 @@ class LabellingState(QObject):
     def base_data(self) -> AVDataset | None:
         """The labels the saved file starts from: what the current run trained on (with the
         labels it hid as -1), else the dataset as opened."""
-        data, source = self.state.dataset, self._source()
+        data, source = self.catalog.dataset, self._source()
         config = source[2] if source is not None else None
         if data is None or config is None or config.data.label_fraction >= 1.0:
             return data
@@ -317,38 +333,38 @@ class LabellingState(QObject):
         with ``retrain``, then open the new file and train on it."""
         data = self.base_data()
         if data is None:
-            self.state.report_error("Nothing to save", "Open a dataset first.")
+            self.signals.report_error("Nothing to save", "Open a dataset first.")
             return
         kind = "manifest" if Path(path).suffix.lower() in MANIFEST_SUFFIXES else "h5"
         if kind == "manifest" and retrain:
-            self.state.report_error(
+            self.signals.report_error(
                 "Cannot retrain from a manifest",
                 "A manifest lists clips; extract its features (File > Open folder of clips) "
                 "before training, or save a feature file (.h5) to retrain at once.",
             )
             return
-        if retrain and self.state.active_run is not None:
-            self.state.message.emit("A run is in progress: stop it before retraining.")
+        if retrain and self.runs.active_run is not None:
+            self.signals.message.emit("A run is in progress: stop it before retraining.")
             return
         config = self.retrain_config() if retrain else None
         self.saveRequested.emit(SaveRequest(path, kind, data, dict(self.assignments), config))
 
     def saved(self, path: str, count: int) -> None:
         """A save finished (``LabelJobs`` calls it on the GUI thread)."""
-        self.state.message.emit(f"Saved {count} new labels to {path}")
+        self.signals.message.emit(f"Saved {count} new labels to {path}")
 
     def describe(self, index: int) -> dict[str, Any]:
         """What the view shows of one candidate: its names, pseudo-label and the user's label."""
-        s, row = self.state, self.row_of(index)
-        c = self.candidates
-        predicted = int(c.predicted[row]) if row is not None else UNLABELLED
+        c, row = self.catalog, self.row_of(index)
+        cand = self.candidates
+        predicted = int(cand.predicted[row]) if row is not None else UNLABELLED
         return {
-            "name": s.item_name("train", index),
-            "path": s.item_path("train", index),
+            "name": c.item_name("train", index),
+            "path": c.item_path("train", index),
             "predicted": predicted,
-            "confidence": float(c.confidence[row]) if row is not None else float("nan"),
+            "confidence": float(cand.confidence[row]) if row is not None else float("nan"),
             "assigned": self.assignments.get(int(index)),
-            "hidden": int(c.true_labels[row])
-            if row is not None and c.true_labels is not None
+            "hidden": int(cand.true_labels[row])
+            if row is not None and cand.true_labels is not None
             else None,
         }
