@@ -64,7 +64,7 @@ def test_a_run_from_the_form_records_the_values_auto_chose(qtbot, window):
     assert record["settings"] == line
 
     # restored after a relaunch: the resolved values, and what was asked for
-    window.state.runs.clear()
+    window.state.runs.remove_run(run.id)  # forgotten, its folder kept
     window.state.runs.restore_runs()
     again = next(r for r in window.state.runs.values() if r.out_dir == run.out_dir)
     assert (again.config, again.requested, again.settings) == (expected, requested, line)
