@@ -123,7 +123,14 @@ def show(
     window.closing.connect(lambda: setattr(handle, "closed", True))
     window.closing.connect(state.close)  # its temporary folder; the window's jobs stop on close
     if not block:
+        if _event_loop_running():
+            # The loop is the kernel's or the shell's (%gui qt): closing our window must not
+            # quit it, which would end every Qt event loop in the process, theirs included, and
+            # leave the cell that closed the window without its reply.
+            app.setQuitOnLastWindowClosed(False)
+            _hand_back_to_kernel(app)
         return handle
+    app.setQuitOnLastWindowClosed(True)  # our own loop, which ends with the window
     app.exec()
     window.jobs.wait(15_000)
     state.close()
@@ -218,6 +225,9 @@ def _run(run_dir: Path) -> tuple[Any, Path, Path]:
 
 
 # ----- Qt ------------------------------------------------------------------------------------
+HAND_BACK_MS = 250
+
+
 def _qt() -> Any:
     from avexplorer.app import qt_application
 
@@ -235,6 +245,28 @@ def _event_loop_running() -> bool:
     if loop is not None and "qt" in getattr(loop, "__name__", "").lower():
         return True
     return str(getattr(shell, "active_eventloop", "") or "").startswith("qt")
+
+
+def _hand_back_to_kernel(app: Any) -> None:
+    """Under a Jupyter kernel's ``%gui qt``, leave the kernel's Qt loop a few times a second.
+
+    ipykernel runs Qt in a nested event loop that it leaves when its shell socket signals a
+    message; that signal is edge-triggered and can be missed when a request arrives while the
+    kernel is busy re-entering the loop (more often on a loaded machine), and the cell then never
+    returns. Leaving the loop costs the kernel one pass of its own loop (it re-enters after 1 ms),
+    and every waiting request is handled on each pass.
+    """
+    from PySide6.QtCore import QTimer
+
+    kernel = getattr(_ipython_shell(), "kernel", None)
+    loop = getattr(getattr(kernel, "app", None), "qt_event_loop", None)
+    if loop is None or app.findChild(QTimer, "avexplorer-hand-back") is not None:
+        return  # not a kernel's Qt loop (a terminal's %gui qt uses an input hook), or done
+    timer = QTimer(app)  # for the kernel's life: a later cell can meet the same miss
+    timer.setObjectName("avexplorer-hand-back")
+    timer.setInterval(HAND_BACK_MS)
+    timer.timeout.connect(lambda: loop.isRunning() and loop.quit())
+    timer.start()
 
 
 def _ipython_shell() -> Any:
