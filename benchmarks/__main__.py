@@ -3,6 +3,7 @@
     python -m benchmarks                 # everything (< ~10 min on 2 quiet cores), writes the doc
     python -m benchmarks --quick         # CI smoke run (< 1 min); prints, writes only with --out
     python -m benchmarks --only retrieval,evaluation   # reruns those, keeps the others' rows
+    python -m benchmarks --only streaming   # training from disk at 200k-2M pairs (~13 GB, ~20 min)
     BENCH_HNSW_1M=1 python -m benchmarks     # also build HNSW over 1M items (~11 min on 2 cores)
 
 Each section runs in its own subprocess, so that peak memory and thread pools do not leak from
@@ -22,13 +23,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ["evaluation", "retrieval", "training", "projection", "extraction"]
+# Run only when named (--only): they write gigabytes and take tens of minutes.
+BY_NAME = ["streaming"]
 DOC = ROOT / "docs" / "benchmarks.md"
 ROWS = ROOT / "docs" / "results" / "benchmarks.json"  # the rows behind DOC, for --only merges
 
 
 def all_sections() -> list[str]:
     gui = sorted(p.stem for p in (ROOT / "benchmarks").glob("gui_*.py"))
-    return SECTIONS + gui
+    return SECTIONS + gui + BY_NAME
 
 
 def run_section(name: str, quick: bool) -> list[dict]:
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.common import machine
 
     # The GUI benchmark trains for 2 x 10 s even when quick: left out of --quick unless named.
-    default = SECTIONS if args.quick else all_sections()
+    default = SECTIONS if args.quick else [s for s in all_sections() if s not in BY_NAME]
     names = args.only.split(",") if args.only else default
     unknown = sorted(set(names) - set(all_sections()))
     if unknown:

@@ -82,8 +82,12 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg:") and v is not None}
 
 
-def load_data(path: str | Path, config: RunConfig) -> AVDataset:
-    return load_h5(path, val_fraction=config.data.val_fraction, seed=config.seed)
+def load_data(path: str | Path, config: RunConfig, lazy_train: bool = False) -> AVDataset:
+    """The feature file, its val split carved as ``config`` says; ``lazy_train`` leaves the
+    train features on disk (see ``load_h5``) for a run to stream or load as its config says."""
+    return load_h5(
+        path, val_fraction=config.data.val_fraction, seed=config.seed, lazy_train=lazy_train
+    )
 
 
 def add_model_split_args(parser: argparse.ArgumentParser) -> None:

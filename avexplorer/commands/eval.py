@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(scores.as_dict(ranks=False)))
     else:
         print(
-            f"{args.split} MAP ({scores.n} queries per direction): a2v {scores.a2v:.4f}  "
-            f"v2a {scores.v2a:.4f}  avg {scores.avg:.4f}"
+            f"{args.split} MAP ({scores.sample_note() or f'{scores.n} queries'} per "
+            f"direction): a2v {scores.a2v:.4f}  v2a {scores.v2a:.4f}  avg {scores.avg:.4f}"
         )
     return 0
 

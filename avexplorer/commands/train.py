@@ -50,16 +50,18 @@ def run(args: argparse.Namespace) -> int:
         if not resume_from.exists():
             raise UserError(f"nothing to resume: {resume_from} does not exist")
         config = load_checkpoint(resume_from).config
-        allowed = {"optim.epochs", "device", "threads"}
+        allowed = {"optim.epochs", "device", "threads", "data.stream_above_mb"}
         if set(overrides) - allowed:
-            raise UserError("on --resume only --epochs, --device and --threads may change")
+            raise UserError(
+                "on --resume only --epochs, --device, --threads and --stream-above-mb may change"
+            )
         config = config.replace(**overrides)
     else:
         method = overrides.pop("loss.method", "psd")
         config = method_config(method, RunConfig().replace(**overrides))
     if args.force and args.resume:
         raise UserError("--force starts a new run; it does not go with --resume")
-    data = load_data(args.data, config)
+    data = load_data(args.data, config, lazy_train=True)  # large train splits stream
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
 
     control = TrainControl()
@@ -139,6 +141,7 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                     else f"  pseudo-labels {100 * ev.pseudo_accuracy:.1f}% right"
                 )
                 + ("  *best" if ev.best else "")
+                + (f"  (val: {ev.val.sample_note()})" if ev.val.sampled_from else "")
             )
             (bar.write if bar is not None else print)(line)
         elif isinstance(ev, CheckpointSaved) and ev.kind == "interrupt":
@@ -152,6 +155,7 @@ def _consume(events, quiet: bool, silent: bool = False) -> int:
                 print(
                     f"best epoch {ev.best_epoch}; test MAP a2v {ev.test.a2v:.4f} "
                     f"v2a {ev.test.v2a:.4f} avg {ev.test.avg:.4f}"
+                    + (f" ({ev.test.sample_note()})" if ev.test.sampled_from else "")
                 )
     return 0
 

@@ -31,15 +31,11 @@ import h5py
 import numpy as np
 
 from core.atomic import atomic_path
+from core.data.errors import DataError
 from core.data.segments import DEFAULT_SECONDS, Segments, masked_mean
-from core.errors import UserError
 
 SPLITS = ("train", "val", "test")
 UNLABELLED = -1  # the class id of a pair without a label
-
-
-class DataError(UserError, ValueError):
-    """A feature file that cannot be used; the message names the file and the field."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +106,9 @@ class AVDataset:
             s = self.split(name)
             for a in (s.audio, s.visual, s.labels):
                 h.update(f"{name}{a.dtype}{a.shape}".encode())
-                h.update(np.ascontiguousarray(a).data)
+                # features left on disk are hashed chunk by chunk: the same bytes, the same digest
+                for chunk in a.chunks() if hasattr(a, "chunks") else (a,):
+                    h.update(np.ascontiguousarray(chunk).data)
         return h.hexdigest()
 
 
@@ -133,8 +131,16 @@ def stratified_split(
     return kept, held_out
 
 
-def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDataset:
-    """Load and validate a feature file; carve a seeded stratified val split if it has none."""
+def load_h5(
+    path: str | Path, val_fraction: float = 0.1, seed: int = 0, lazy_train: bool = False
+) -> AVDataset:
+    """Load and validate a feature file; carve a seeded stratified val split if it has none.
+
+    ``lazy_train`` leaves the train split's features in the file (``core.data.stream``'s
+    ``DiskFeatures``, read on demand; their values are checked as they are first read whole),
+    unless they are per-segment (3-D) or have segments beside them: those load whole. Labels,
+    paths and the val and test splits are always loaded.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
@@ -144,7 +150,11 @@ def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDat
         raise DataError(f"{path}: not a readable HDF5 file ({_first_line(e)})") from None
     with f:
         names = _class_names(f, path)
-        raw = {s: _read_split(f, s, path) for s in SPLITS if f"audio_{s}" in f or s != "val"}
+        raw = {
+            s: (lazy_train and s == "train" and _lazy_split(f, s, path)) or _read_split(f, s, path)
+            for s in SPLITS
+            if f"audio_{s}" in f or s != "val"
+        }
         attrs = {k: str(v) for k, v in f.attrs.items()}
     if not names:  # ids without names: as many classes as the largest id says, within reason
         _check_label_ids(raw, path)
@@ -179,8 +189,8 @@ def load_h5(path: str | Path, val_fraction: float = 0.1, seed: int = 0) -> AVDat
         _, held = stratified_split(raw["train"].labels[labelled], val_fraction, seed)
         held = labelled[held]
         train_rows = np.setdiff1d(np.arange(len(raw["train"])), held)
-        raw["val"] = raw["train"].subset(held)
-        raw["train"] = raw["train"].subset(train_rows)
+        raw["val"] = raw["train"].subset(held)  # read into memory, also from a lazy split
+        raw["train"] = _keep_subset(raw["train"], train_rows)
     if not names:
         names = [str(c) for c in range(num_classes)]
     return AVDataset(
@@ -240,6 +250,55 @@ def _class_names(f: h5py.File, path: Path) -> list[str]:
     return names
 
 
+def _keep_subset(split: Split, index: np.ndarray) -> Split:
+    """``split.subset(index)``, with features left on disk kept there."""
+    if not hasattr(split.audio, "subset"):
+        return split.subset(index)
+    paths = tuple(split.paths[i] for i in index) if split.paths is not None else None
+    return Split(split.audio.subset(index), split.visual.subset(index), split.labels[index], paths)
+
+
+def _lazy_split(f: h5py.File, s: str, path: Path) -> Split | None:
+    """The split with its 2-D features left on disk; None when they must load whole (or are
+    malformed: ``_read_split`` then says how)."""
+    from core.data.stream import DiskFeatures  # it reads through this module's errors
+
+    keys = (f"audio_{s}", f"visual_{s}")
+    if any(k in f for k in (f"audio_seg_{s}", f"visual_seg_{s}", f"seg_count_{s}")):
+        return None
+    for key in keys:
+        link = f.get(key, getlink=True)
+        if link is None or isinstance(link, h5py.ExternalLink):
+            return None
+        ds = f.get(key)
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
+            return None
+        if not (ds.dtype == np.uint8 or np.issubdtype(ds.dtype, np.number)):
+            return None
+    if f"lab_{s}" not in f:
+        return None
+    labels = _labels(f, f"lab_{s}", path)
+    n = {k: len(f[k]) for k in keys} | {f"lab_{s}": len(labels)}
+    if len(set(n.values())) > 1:
+        raise DataError(f"{path}: lengths differ: " + ", ".join(f"{k}={v}" for k, v in n.items()))
+    return Split(
+        DiskFeatures(path, keys[0]),  # type: ignore[arg-type]
+        DiskFeatures(path, keys[1]),  # type: ignore[arg-type]
+        labels,
+        _paths(f, s, path, len(labels)),
+    )
+
+
+def _paths(f: h5py.File, s: str, path: Path, n: int) -> tuple[str, ...] | None:
+    if f"path_{s}" not in f:
+        return None
+    raw = np.atleast_1d(_read(f, f"path_{s}", path))
+    paths = tuple(p.decode() if isinstance(p, bytes) else str(p) for p in raw)
+    if len(paths) != n:
+        raise DataError(f"{path}: path_{s} has {len(paths)} entries, lab_{s} has {n}")
+    return paths
+
+
 def _read_split(f: h5py.File, s: str, path: Path) -> Split:
     for key in (f"audio_{s}", f"visual_{s}", f"lab_{s}"):
         if key not in f:
@@ -254,12 +313,7 @@ def _read_split(f: h5py.File, s: str, path: Path) -> Split:
     }
     if len(set(n.values())) > 1:
         raise DataError(f"{path}: lengths differ: " + ", ".join(f"{k}={v}" for k, v in n.items()))
-    paths = None
-    if f"path_{s}" in f:
-        raw = np.atleast_1d(_read(f, f"path_{s}", path))
-        paths = tuple(p.decode() if isinstance(p, bytes) else str(p) for p in raw)
-        if len(paths) != len(labels):
-            raise DataError(f"{path}: path_{s} has {len(paths)} entries, lab_{s} has {len(labels)}")
+    paths = _paths(f, s, path, len(labels))
     segments = _segments(f, s, path, len(labels), audio_seg, visual_seg)
     if segments is not None:  # per-second files: the clip vector is the mean of its segments
         if audio is None:

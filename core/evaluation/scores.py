@@ -20,6 +20,9 @@ class MapScores:
     n: int  # queries scored per direction (audio queries; visual queries are the same pairs)
     recall_at_1: dict[str, float] | None = None  # share of queries whose partner ranks first
     median_rank: dict[str, float] | None = None  # of the partner; 1 is best
+    # The split's pairs when the queries were a seeded sample of them (each against the whole
+    # gallery; core.evaluation.metrics.cross_modal_map); None when every pair was a query.
+    sampled_from: int | None = None
 
     @property
     def recall_at_1_avg(self) -> float:
@@ -37,7 +40,15 @@ class MapScores:
             out["recall_at_1"] = dict(self.recall_at_1)
         if ranks and self.median_rank is not None:
             out["median_rank"] = dict(self.median_rank)
+        if self.sampled_from is not None:
+            out["sampled_from"] = self.sampled_from
         return out
+
+    def sample_note(self) -> str:
+        """What the queries were, for a line of output: empty when every pair was one."""
+        if self.sampled_from is None:
+            return ""
+        return f"a seeded sample of {self.n:,} of {self.sampled_from:,} queries, full gallery"
 
 
 def _mean(by_direction: dict[str, float] | None) -> float:

@@ -17,20 +17,66 @@ Each pool is walked in passes, each pass a permutation seeded by (seed, pool, pa
 groups of k (M // k per pass, M the pool's size), so every batch is a pure function of (seed,
 global step): a resumed run draws exactly the batches it would have drawn, with no sampler state
 to save, and no batch holds a pair twice.
+
+Shuffles stay near the file (``shuffled``): a split (or pool) of up to ``WINDOW_BLOCKS`` x
+``BLOCK_ROWS`` pairs is shuffled whole; a larger one is cut into blocks of ``BLOCK_ROWS``
+consecutive pairs, the blocks are shuffled, and each run of ``WINDOW_BLOCKS`` of them (a window)
+is shuffled within. Consecutive batches then draw from one window, a few dozen contiguous runs of
+the file, so a split streamed from disk (core/data/stream.py) is read in near-sequential runs; a
+window of 64 random blocks still mixes the classes of a file written in class order. The order
+is the same whether the features are in memory or on disk.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
+
+BLOCK_ROWS = 512  # 2.4 MB of 128 + 1,024 float32 features: one contiguous read
+WINDOW_BLOCKS = 64  # a window of 32,768 pairs (150 MB at those dims), shuffled whole
+
+
+def shuffled(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A random order of ``range(n)``: one permutation up to a window's size, else shuffled
+    blocks, each window of them shuffled within (see the module's docstring)."""
+    window = BLOCK_ROWS * WINDOW_BLOCKS
+    if n <= window:
+        return torch.randperm(n, generator=generator)
+    blocks = torch.randperm(math.ceil(n / BLOCK_ROWS), generator=generator)
+    offsets = torch.arange(BLOCK_ROWS)
+    parts = []
+    for w in range(0, len(blocks), WINDOW_BLOCKS):
+        rows = (blocks[w : w + WINDOW_BLOCKS, None] * BLOCK_ROWS + offsets).reshape(-1)
+        rows = rows[rows < n]
+        parts.append(rows[torch.randperm(len(rows), generator=generator)])
+    return torch.cat(parts)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The epoch's shuffle, a pure function of (seed, epoch) so a mid-epoch resume replays it."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g)
+    return shuffled(n, g)
+
+
+class _Recent:
+    """The last two values of a pure function of one int, safe to share between the training
+    thread and a reader thread that looks one group of steps ahead (across an epoch's end)."""
+
+    def __init__(self, make: Callable[[int], torch.Tensor]):
+        self._make, self._lock = make, threading.Lock()
+        self._items: dict[int, torch.Tensor] = {}
+
+    def __call__(self, key: int) -> torch.Tensor:
+        with self._lock:
+            if key not in self._items:
+                if len(self._items) >= 2:
+                    del self._items[max(self._items, key=lambda k: abs(k - key))]
+                self._items[key] = self._make(key)
+            return self._items[key]
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
@@ -48,13 +94,11 @@ class _Stream:
     def __init__(self, pool: np.ndarray, seed: int, tag: int):
         self.pool = torch.as_tensor(pool, dtype=torch.long)
         self.seed, self.tag = seed, tag
-        self._pass, self._perm = -1, self.pool
+        self._order = _Recent(self._pass_order)
 
-    def _order(self, k: int) -> torch.Tensor:
-        if k != self._pass:
-            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.tag) * 1_000_003 + k)
-            self._pass, self._perm = k, self.pool[torch.randperm(len(self.pool), generator=g)]
-        return self._perm
+    def _pass_order(self, k: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.tag) * 1_000_003 + k)
+        return self.pool[shuffled(len(self.pool), g)]
 
     def take(self, g: int, k: int) -> torch.Tensor:
         """The g-th group of k items (k <= the pool's size). Each pass gives M // k groups; the
@@ -81,7 +125,7 @@ class BatchSampler:
         self.slices = batch_slices(n_total, batch_size)
         self.steps_per_epoch = len(self.slices)
         self.n_total = n_total
-        self._epoch, self._order = -1, torch.zeros(0, dtype=torch.long)
+        self._order = _Recent(lambda epoch: epoch_order(seed, epoch, n_total))
         if method == "infonce" or n_lab == n_total:
             self.mode = "all"
             return
@@ -106,9 +150,7 @@ class BatchSampler:
     def batch(self, epoch: int, step: int) -> torch.Tensor:
         """Positions in the train split of the pairs in step ``step`` of epoch ``epoch``."""
         if self.mode == "all":
-            if epoch != self._epoch:
-                self._epoch, self._order = epoch, epoch_order(self.seed, epoch, self.n_total)
-            return self._order[self.slices[step]]
+            return self._order(epoch)[self.slices[step]]
         g = epoch * self.steps_per_epoch + step
         parts = [self._lab.take(g, self.k_lab)]
         if self.k_unl:

@@ -173,6 +173,23 @@ class DataConfig(_Validated):
     # per class, at least one per class, drawn with label_seed) and hide the others.
     label_fraction: float = bounded(1.0, 0.0, 1.0, lo_open=True)
     label_seed: int = bounded(0, 0)
+    # Train features past this many MB are read from the file in chunks as training goes
+    # instead of loaded whole (core/data/stream.py), when the file was opened with its train
+    # split left on disk (the CLI's train does so). "auto": the measured default (docs/scaling.md);
+    # "0" always streams. The batches, and so the results, are the same either way.
+    stream_above_mb: str = AUTO
+
+    def _check(self) -> None:
+        if self.stream_above_mb == AUTO:
+            return
+        try:
+            mb = float(self.stream_above_mb)
+        except ValueError:
+            mb = math.nan
+        if not (math.isfinite(mb) and mb >= 0):
+            raise ConfigError(
+                "data.stream_above_mb", f"{self.stream_above_mb!r} is neither auto nor a size in MB"
+            )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -68,6 +69,14 @@ class DistContext:
         for g in grads:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
+
+    def sum_array(self, x: np.ndarray, device: torch.device) -> np.ndarray:
+        """The sum of every rank's ``x`` (float64 kept), on every rank."""
+        if not self.active:
+            return x
+        t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+        dist.all_reduce(t)
+        return t.cpu().numpy()
 
     def any(self, flag: bool, device: torch.device) -> bool:
         """True on every rank when ``flag`` is True on any rank (a stop must be collective)."""

@@ -22,7 +22,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import torch
 from core.atomic import atomic_write
 from core.data.dataset import AVDataset, Split
 from core.data.labels import hide_labels
+from core.data.stream import BatchFeed, column_sums, is_on_disk, moments, streams
 from core.device import resolve_device, set_threads
 from core.errors import UserError
 from core.evaluation.metrics import MapScores, cross_modal_map
@@ -78,12 +79,16 @@ class _RunState:
 
 
 MIN_SCORED = 2  # pairs a val or test split needs for a MAP that means anything
+# Past this many pairs, a split is scored on a seeded sample of this many queries against its
+# whole gallery (core.evaluation.metrics.cross_modal_map), which the output says: the full
+# protocol's cost grows with the square of the pairs (about a minute at 100k; docs/scaling.md).
+EVAL_QUERIES = 20_000
 
 
 def evaluate(model: AVEmbedder, split: Split, device: torch.device, name: str = "the") -> MapScores:
     """Cross-modal MAP of ``model`` on ``split``; an error, never NaN, when nothing is scored."""
     audio, visual = embed_split(model, split, device)
-    scores = cross_modal_map(audio, visual, split.labels)
+    scores = cross_modal_map(audio, visual, split.labels, max_queries=EVAL_QUERIES)
     if scores.n == 0 or not math.isfinite(scores.avg):
         raise UserError(f"{name} split has no pairs that can be scored ({len(split)} pairs)")
     return scores
@@ -155,6 +160,13 @@ def _train(
     # the values it recorded); the run saves and reports the resolved config only.
     config, settings = resolve(config, data, ckpt.config if ckpt is not None else None)
     train_split = hide_labels(data.train, config.data.label_fraction, config.data.label_seed)
+    streamed = is_on_disk(train_split.audio) and streams(
+        config.data.stream_above_mb, train_split.audio.nbytes + train_split.visual.nbytes
+    )
+    if is_on_disk(train_split.audio) and not streamed:  # small enough: in memory, as loaded
+        train_split = replace(
+            train_split, audio=train_split.audio.load(), visual=train_split.visual.load()
+        )
     try:
         sampler = BatchSampler(
             train_split.labelled,
@@ -168,7 +180,15 @@ def _train(
 
     model = AVEmbedder(data.audio_dim, data.visual_dim, data.num_classes, config.model).to(device)
     if config.model.standardize:  # before the teacher copies the student
-        model.set_input_stats(data.train.audio, data.train.visual)
+        if streamed:  # one pass over the file in chunks, shared out among the processes
+            model.set_input_moments(
+                *(
+                    moments(dist.sum_array(column_sums(x, dist.rank, dist.world), device))
+                    for x in (train_split.audio, train_split.visual)
+                )
+            )
+        else:
+            model.set_input_stats(train_split.audio, train_split.visual)
     # The fused kernel does Adam's whole update in one pass per tensor (CPU and CUDA).
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay, fused=True
@@ -189,11 +209,10 @@ def _train(
 
     epochs = config.optim.epochs
     ratios = ratio_schedule(config.schedule, epochs)
-    audio = torch.as_tensor(train_split.audio, device=device)
-    visual = torch.as_tensor(train_split.visual, device=device)
     labels = torch.as_tensor(train_split.labels, device=device)
     steps_per_epoch = sampler.steps_per_epoch
     total_steps = epochs * steps_per_epoch
+    features = _BatchFeatures(train_split, streamed, sampler, dist, total_steps, device)
     unlabelled = np.flatnonzero(~train_split.labelled)
     best_weights: dict[str, torch.Tensor] | None = None
 
@@ -248,11 +267,12 @@ def _train(
                     raise _Stop
                 idx = sampler.batch(state.epoch, state.step).to(device)
                 local = idx[dist.shard(len(idx))]
+                audio, visual = features.batch(state.epoch * steps_per_epoch + state.step, local)
                 result = objective(
                     model,
                     teacher,
-                    audio[local],
-                    visual[local],
+                    audio,
+                    visual,
                     labels[idx],
                     r,
                     generator,
@@ -292,7 +312,12 @@ def _train(
                     yield _alignment(epoch, global_step, result, labels[idx], idx)
 
             _check_weights(model, f"the end of epoch {epoch}")
-            pseudo = pseudo_labels(epoch, model, teacher, config, train_split, unlabelled, device)
+            # Reported by the main process only (the others write nothing); they change nothing.
+            pseudo = (
+                pseudo_labels(epoch, model, teacher, config, train_split, unlabelled, device)
+                if dist.is_main
+                else None
+            )
             val = evaluate(model, data.val, device, "the val")
             improved = val.avg > state.best_avg
             if improved:
@@ -343,6 +368,8 @@ def _train(
             stopped=True, best_epoch=state.best_epoch, best_val=best, history=list(state.history)
         )
         return
+    finally:
+        features.close()  # stops the reader thread, also when the run fails or is abandoned
 
     # The test split is touched once, by the model that was best on val.
     if best_weights is None and out is not None and (out / "model.pt").exists():
@@ -358,6 +385,56 @@ def _train(
         test=test,
         history=list(state.history),
     )
+
+
+# Rows of the train split one group of steps holds when it is streamed: the reader thread reads
+# the next group while the model trains on this one (75 MB at 128 + 1,024 float32 dims).
+FEED_ROWS = 16_384
+
+
+class _BatchFeatures:
+    """The features of each step's pairs: indexed from memory, or read ahead from the file."""
+
+    def __init__(
+        self,
+        split: Split,
+        streamed: bool,
+        sampler: BatchSampler,
+        dist: DistContext,
+        total_steps: int,
+        device: torch.device,
+    ):
+        self.device, self.feed = device, None
+        if not streamed:
+            self.audio = torch.as_tensor(split.audio, device=device)
+            self.visual = torch.as_tensor(split.visual, device=device)
+            return
+        steps = sampler.steps_per_epoch
+
+        def positions(g: int) -> np.ndarray:
+            idx = sampler.batch(g // steps, g % steps)
+            return idx[dist.shard(len(idx))].numpy()
+
+        local_rows = math.ceil(len(sampler.batch(0, 0)) / dist.world)
+        self.feed = BatchFeed(
+            split.audio,  # type: ignore[arg-type]
+            split.visual,  # type: ignore[arg-type]
+            positions,
+            total_steps,
+            group=max(1, FEED_ROWS // local_rows),
+        )
+
+    def batch(self, global_step: int, local: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(audio, visual) of the pairs at ``local``, the positions of step ``global_step``
+        (counted from 0) that this process embeds."""
+        if self.feed is None:
+            return self.audio[local], self.visual[local]
+        audio, visual = self.feed.batch(global_step)
+        return torch.from_numpy(audio).to(self.device), torch.from_numpy(visual).to(self.device)
+
+    def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
 
 
 class _Stop(Exception):
@@ -441,12 +518,17 @@ def _restore(
         )
     # The architecture and the method must match; the epoch budget may grow on resume.
     fixed = ckpt.config.replace(
-        **{"optim.epochs": config.optim.epochs, "device": config.device, "threads": config.threads}
+        **{
+            "optim.epochs": config.optim.epochs,
+            "device": config.device,
+            "threads": config.threads,
+            "data.stream_above_mb": config.data.stream_above_mb,
+        }
     )
     if fixed != config:
         raise UserError(
-            f"{path}: its config differs from this run's (only --epochs, --device "
-            "and --threads may change on resume)"
+            f"{path}: its config differs from this run's (only --epochs, --device, "
+            "--threads and --stream-above-mb may change on resume)"
         )
     model.load_state_dict(ckpt.model)
     if ckpt.optimizer is not None:

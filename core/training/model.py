@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -33,10 +35,19 @@ class AVEmbedder(nn.Module):
     @torch.no_grad()
     def set_input_stats(self, audio: torch.Tensor, visual: torch.Tensor) -> None:
         """Standardise inputs with these (train) features' per-dimension mean and std."""
-        for name, x in (("audio", audio), ("visual", visual)):
+        moments = []
+        for x in (audio, visual):
             x = torch.as_tensor(x, dtype=torch.float32)
-            getattr(self, f"{name}_mean").copy_(x.mean(dim=0))
-            getattr(self, f"{name}_std").copy_(x.std(dim=0).clamp_min(1e-6))
+            moments.append((x.mean(dim=0), x.std(dim=0)))
+        self.set_input_moments(*moments)
+
+    def set_input_moments(self, audio: tuple[Any, Any], visual: tuple[Any, Any]) -> None:
+        """Standardise inputs with given (mean, std) per dimension, as computed elsewhere (in
+        chunks, for train features read from disk)."""
+        for name, (mean, std) in (("audio", audio), ("visual", visual)):
+            getattr(self, f"{name}_mean").copy_(torch.as_tensor(mean, dtype=torch.float32))
+            std = torch.as_tensor(std, dtype=torch.float32)
+            getattr(self, f"{name}_std").copy_(std.clamp_min(1e-6))
 
     def embed_audio(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.audio_mean) / self.audio_std

@@ -24,6 +24,8 @@ from core.training.events import PseudoLabels
 from core.training.model import AVEmbedder
 from core.training.teacher import predict_classes
 
+PREDICT_ROWS = 65_536  # unlabelled pairs predicted at a time (300 MB of 1,152-d features)
+
 
 class NoPseudoLabels(UserError):
     """This model cannot give pseudo-labels; the message says why, for the user."""
@@ -44,9 +46,15 @@ def pseudo_labels(
     if not len(unlabelled) or config.loss.method == "infonce":
         return None
     source_model = getattr(teacher, "model", model)  # EMA teacher's copy; self-teacher: student
-    audio = torch.as_tensor(split.audio[unlabelled], device=device)
-    visual = torch.as_tensor(split.visual[unlabelled], device=device)
-    predicted, confidence = predict_classes(source_model, audio, visual, config.loss.temperature)
+    # In chunks, so that memory stays bounded when the train split is streamed from disk.
+    parts = []
+    for start in range(0, len(unlabelled), PREDICT_ROWS):
+        rows = unlabelled[start : start + PREDICT_ROWS]
+        audio = torch.as_tensor(split.audio[rows], device=device)
+        visual = torch.as_tensor(split.visual[rows], device=device)
+        parts.append(predict_classes(source_model, audio, visual, config.loss.temperature))
+    predicted = np.concatenate([p for p, _ in parts])
+    confidence = np.concatenate([c for _, c in parts])
     true = split.true_labels[unlabelled] if split.true_labels is not None else None
     known = true >= 0 if true is not None else None
     accuracy = (

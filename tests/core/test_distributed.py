@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from core.data.dataset import load_h5, save_h5
 from core.data.synthetic import make_dataset
 from core.training.checkpoint import load_checkpoint
 from core.training.config import method_config
@@ -33,14 +37,24 @@ def _config(method: str):
     return method_config(method).replace(**OVERRIDES)
 
 
-def _worker(rank: int, world: int, init_file: str, out_dir: str, method: str) -> None:
+def _worker(
+    rank: int, world: int, init_file: str, out_dir: str, method: str, h5: str | None = None
+) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         cfg = _config(method)
         ctx = DistContext(rank=rank, world=world)
-        events = list(train(cfg, make_dataset("tiny", seed=0), out_dir=out_dir, dist=ctx))
+        if h5 is None:
+            data = make_dataset("tiny", seed=0)
+        else:  # every process streams the same file
+            data = load_h5(h5, lazy_train=True)
+            cfg = cfg.replace(**{"data.stream_above_mb": "0"})
+        events = list(train(cfg, data, out_dir=out_dir if rank == 0 else None, dist=ctx))
         assert isinstance(events[-1], RunFinished)
+        if h5 is not None:
+            read = {"audio": data.train.audio.rows_read, "visual": data.train.visual.rows_read}
+            Path(out_dir, f"rows_read_{rank}.json").write_text(json.dumps(read))
     finally:
         dist.destroy_process_group()
 
@@ -59,6 +73,34 @@ def test_two_processes_match_one(tmp_path, method):
     b = load_checkpoint(tmp_path / "ddp" / "last.pt").model
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-4, rtol=1e-4), k
+
+
+@pytest.mark.parametrize("method", ["psd", "psd-few"])
+def test_two_processes_streaming_one_file_match_one_process(tmp_path, method):
+    path = tmp_path / "tiny.h5"
+    data = make_dataset("tiny", seed=0)
+    save_h5(path, data)
+    single = tmp_path / "single"
+    list(train(_config(method), load_h5(path), out_dir=single))
+    ddp = tmp_path / "ddp"
+    ddp.mkdir()
+    mp.spawn(
+        _worker,
+        args=(2, str(tmp_path / "init"), str(ddp), method, str(path)),
+        nprocs=2,
+        join=True,
+    )
+    a = load_checkpoint(single / "last.pt").model
+    b = load_checkpoint(ddp / "last.pt").model
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-4, rtol=1e-4), k
+    # The second process reads rows of its half of the batches only (the input statistics'
+    # single chunk and the data's fingerprint are the first process's): never the whole file.
+    n = len(data.train)
+    reads = [json.loads((ddp / f"rows_read_{r}.json").read_text()) for r in range(2)]
+    assert reads[0]["audio"] == reads[0]["visual"] > 2 * n
+    assert reads[1]["audio"] == reads[1]["visual"]
+    assert n // 2 <= reads[1]["audio"] < n
 
 
 def test_shards_cover_the_batch_and_gather_is_identity_alone():

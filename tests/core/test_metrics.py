@@ -453,3 +453,22 @@ def test_rank_keys_order_and_tie_like_the_scores():
     assert not fill_rank_keys(
         np.float32([[2.0]]).view(np.int32), False, 0, np.array([0]), np.array([1]), keys[:, :1]
     )
+
+
+def test_a_large_split_is_scored_on_a_seeded_sample_of_queries_against_the_whole_gallery():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 5, 300)
+    audio = rng.standard_normal((300, 8)).astype(np.float32) + labels[:, None]
+    visual = rng.standard_normal((300, 8)).astype(np.float32) + labels[:, None]
+    full = cross_modal_metrics(audio, visual, labels, k=None)
+    sampled = cross_modal_map(audio, visual, labels, max_queries=50, seed=1)
+    rows = np.sort(np.random.default_rng(1).choice(300, 50, replace=False))
+    assert (sampled.n, sampled.sampled_from) == (50, 300)
+    # each sampled query's AP is its AP in the full protocol: the gallery is whole
+    assert sampled.a2v == pytest.approx(np.nanmean(full.a2v.ap[rows]), abs=1e-6)
+    assert sampled.v2a == pytest.approx(np.nanmean(full.v2a.ap[rows]), abs=1e-6)
+    assert sampled == cross_modal_map(audio, visual, labels, max_queries=50, seed=1)
+    assert "50 of 300" in sampled.sample_note()
+    whole = cross_modal_map(audio, visual, labels, max_queries=300)
+    assert whole.sampled_from is None and whole.sample_note() == ""
+    assert whole.avg == pytest.approx(full.map_scores().avg)
