@@ -138,8 +138,9 @@ def load_h5(
 
     ``lazy_train`` leaves the train split's features in the file (``core.data.stream``'s
     ``DiskFeatures``, read on demand; their values are checked as they are first read whole),
-    unless they are per-segment (3-D) or have segments beside them: those load whole. Labels,
-    paths and the val and test splits are always loaded.
+    unless they are per-segment (3-D) or have segments beside them: those load whole. A val
+    split carved from such a train split stays on disk too (evaluation embeds it in chunks).
+    Labels, paths and the file's own val and test splits are always loaded.
     """
     path = Path(path)
     if not path.exists():
@@ -189,7 +190,7 @@ def load_h5(
         _, held = stratified_split(raw["train"].labels[labelled], val_fraction, seed)
         held = labelled[held]
         train_rows = np.setdiff1d(np.arange(len(raw["train"])), held)
-        raw["val"] = raw["train"].subset(held)  # read into memory, also from a lazy split
+        raw["val"] = _keep_subset(raw["train"], held)  # on disk too when train is: 10 % of it
         raw["train"] = _keep_subset(raw["train"], train_rows)
     if not names:
         names = [str(c) for c in range(num_classes)]

@@ -164,13 +164,14 @@ def test_disk_features_read_what_memory_holds(h5_file):
     np.testing.assert_allclose(std, memory.train.audio.std(axis=0, ddof=1), rtol=1e-4)
 
 
-def test_a_carved_val_split_is_in_memory_and_train_stays_on_disk(tmp_path):
+def test_a_val_split_carved_from_a_train_split_on_disk_stays_there(tmp_path):
     data = make_dataset("tiny", seed=0)
     path = tmp_path / "noval.h5"
     save_h5(path, data, include_val=False)
     memory, disk = load_h5(path), load_h5(path, lazy_train=True)
-    assert isinstance(disk.val.audio, np.ndarray)
-    np.testing.assert_array_equal(disk.val.audio, memory.val.audio)
+    assert isinstance(disk.val.audio, DiskFeatures)
+    np.testing.assert_array_equal(disk.val.audio.load(), memory.val.audio)
+    np.testing.assert_array_equal(disk.val.labels, memory.val.labels)
     np.testing.assert_array_equal(disk.train.visual.load(), memory.train.visual)
     assert disk.fingerprint == memory.fingerprint
 
@@ -189,3 +190,12 @@ def test_memory_limit_setting_is_checked():
     with pytest.raises(ValueError, match="stream_above_mb"):
         _config("psd", **{"data.stream_above_mb": "lots"})
     assert torch.is_tensor(epoch_order(0, 0, 5))
+
+
+def test_a_run_scores_a_val_split_left_on_disk_as_one_in_memory(tmp_path):
+    path = tmp_path / "noval.h5"
+    save_h5(path, make_dataset("tiny", seed=0), include_val=False)
+    cfg = _config("psd", **{"optim.epochs": 1})
+    memory = list(train(cfg, load_h5(path)))
+    disk = list(train(cfg.replace(**{"data.stream_above_mb": "0"}), load_h5(path, lazy_train=True)))
+    assert disk[-1].best_val.avg == pytest.approx(memory[-1].best_val.avg, abs=1e-5)
