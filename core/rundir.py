@@ -19,7 +19,7 @@ from pathlib import Path
 
 import filelock
 
-from core.atomic import WriteError, prepare_folder
+from core.atomic import WriteError, prepare_folder, remove_stale_temps
 from core.errors import UserError
 
 LOCK_NAME = ".avexplorer.lock"
@@ -76,6 +76,10 @@ def open_run_dir(
     except OSError as e:
         raise RunDirError(f"{path}: cannot lock this run folder ({e.strerror or e})") from None
     try:
+        # Holding the lock, no one else writes here: a temporary file of a run file is left from
+        # a run killed mid-save (an 11 MB checkpoint, say), never one being written.
+        for name in RUN_FILES:
+            remove_stale_temps(path / name, any_owner=True)
         _check_contents(path, resume_from, overwrite)
     except BaseException:
         lock.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from avexplorer.commands.common import add_model_split_args, load_model_and_split
+from core.atomic import refuse_overwrite
 from core.training.embedding import embed_split, save_embeddings
 
 
@@ -21,6 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_overwrite(
+        args.out,
+        [("the checkpoint it reads", args.checkpoint), ("the feature file it reads", args.data)],
+    )
     model, ckpt, split, device = load_model_and_split(args)
     audio, visual = embed_split(model, split, device)
     out = save_embeddings(args.out, audio, visual, split, ckpt.class_names, ckpt.epoch)

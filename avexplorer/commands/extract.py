@@ -99,6 +99,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cache.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--shard", help="i/n: encode only every n-th clip from the i-th (0-based)")
     p.add_argument("--merge", nargs="+", metavar="PART", help="merge the --shard files instead")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an --out that holds another file than an earlier extraction of these "
+        "clips (never an input: the manifest, a clip, a --merge part)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -106,6 +112,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.features.dataset import (
         SplitRule,
+        check_listing_out,
         extract_dataset,
         list_clips,
         merge_shards,
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.merge:
         if args.clips or args.shard:
             raise UserError("--merge takes only the shard files and --out")
-        report = merge_shards(args.merge, args.out)
+        report = merge_shards(args.merge, args.out, force=args.force)
         print(f"merged {len(args.merge)} shards into {args.out}")
         print(report.summary(), file=sys.stderr if report.skipped else sys.stdout)
         return 0
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard) if args.shard else None
     rule = SplitRule(args.val, args.test, args.seed)
     listing = list_clips(args.clips, args.manifest, allow_outside=args.allow_outside)
+    check_listing_out(args.out, listing, force=args.force)  # before the encoders load
     set_threads(args.threads)
     encoders = load_encoders(args.audio_encoder, args.visual_encoder, args.device)
     cache = None if args.no_cache else FeatureCache(args.cache)
@@ -153,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             shard=shard,
             on_result=lambda _: bar.update(),
             segments=args.segments,
+            force=args.force,
         )
     print(
         f"{args.out}: audio {encoders.audio.name} ({encoders.audio.dim}-d), "  # type: ignore[union-attr]

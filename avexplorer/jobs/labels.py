@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject
 from avexplorer.jobs.runner import start
 from avexplorer.state.app_state import AppState
 from avexplorer.state.labelling import SaveRequest, manifest_rows
+from core.atomic import refuse_overwrite
 from core.data.dataset import AVDataset, DataError, load_h5
 from core.errors import UserError
 
@@ -28,8 +29,7 @@ def write_labels(req: SaveRequest) -> tuple[str, AVDataset | None]:
 
     dest = Path(req.path)
     source = Path(req.data.source) if req.data.source else None
-    if source is not None and dest.exists() and dest.resolve() == source.resolve():
-        raise DataError(f"{dest}: that is the open dataset; save the labels under another name")
+    refuse_overwrite(dest, [("the open dataset", source)])
     try:
         if req.kind == "manifest":
             try:

@@ -30,7 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from core.atomic import atomic_path
+from core.atomic import atomic_path, open_h5
 from core.data.errors import DataError
 from core.data.segments import DEFAULT_SECONDS, Segments, masked_mean
 
@@ -208,7 +208,7 @@ def load_h5(
 
 def save_h5(path: str | Path, data: AVDataset, include_val: bool = True) -> None:
     """Write a dataset in the lineage layout (atomically: temp file, then rename)."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, open_h5(tmp) as f:
         for s in SPLITS:
             if s == "val" and not include_val:
                 continue

@@ -22,6 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from core.atomic import refuse_overwrite
 from core.data.dataset import UNLABELLED, AVDataset, DataError, Split
 
 
@@ -121,8 +122,7 @@ def _write_copy(
     dest = Path(dest)
     if not source.is_file():
         raise DataError(f"{source}: the source feature file is gone; cannot copy it")
-    if dest.exists() and dest.resolve() == source.resolve():
-        raise DataError(f"{dest}: that is the source file; save the labels under another name")
+    refuse_overwrite(dest, [("the source file", source)])
     n = len(data.train) + (0 if data.train_rows is None else len(data.val))
     rows = np.fromiter(row_labels.keys(), np.int64, len(row_labels))
     labels = np.fromiter(row_labels.values(), np.int64, len(row_labels))

@@ -2,8 +2,9 @@
 
 Every writer is atomic (``core.atomic``): the file appears whole or not at all, so an export to a
 full disk or a read-only folder leaves nothing half-written, and the error names the file. The
-open dataset is never a target (``refuse_source``). Named selections live in one JSON file per
-dataset (``selections_file``), checked against the split's ``fingerprint`` when read back.
+open dataset is never a target (``core.atomic.refuse_overwrite``). Named selections live in one
+JSON file per dataset (``selections_file``), checked against the split's ``fingerprint`` when
+read back.
 """
 
 from __future__ import annotations
@@ -19,17 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from core.atomic import atomic_write
+from core.atomic import atomic_write, refuse_overwrite
 from core.data.dataset import AVDataset, save_h5
 from core.exploration.selection import Selection, SelectionError
 
 SELECTIONS_SUFFIX = ".selections.json"
-
-
-def refuse_source(target: str | Path, source: str | Path | None) -> None:
-    """Exports never replace the dataset they come from."""
-    if source and Path(source).exists() and Path(target).resolve() == Path(source).resolve():
-        raise SelectionError(f"{target} is the open dataset; choose another file name")
 
 
 # ----- exports ---------------------------------------------------------------------------------
@@ -88,7 +83,7 @@ def write_feature_file(path: str | Path, sel: Selection, data: AVDataset) -> Pat
     eval --data`` measures the model on just this group.
     """
     path = Path(path)
-    refuse_source(path, data.source)
+    refuse_overwrite(path, [("the open dataset", data.source)])
     idx = sel.clips()
     if not len(idx):
         raise SelectionError("the selection is empty: nothing to write")
@@ -183,7 +178,7 @@ def export(
     (audio, visual, epochs trained)) or a feature file (``h5``); never onto the dataset itself."""
     if kind not in EXPORTS:
         raise SelectionError(f"unknown export {kind!r}; choose one of {', '.join(EXPORTS)}")
-    refuse_source(path, data.source)
+    refuse_overwrite(path, [("the open dataset", data.source)])
     if not sel:
         raise SelectionError("the selection is empty: nothing to write")
     if kind == "csv":

@@ -90,7 +90,7 @@ class FeatureCache:
         if "vector" in arrays and not _usable(arrays["vector"], None):
             return  # never keep NaN features: the next run encodes the clip again
         # A read-only or full cache must not stop extraction.
-        with contextlib.suppress(OSError), atomic_write(path, sync=False) as f:
+        with contextlib.suppress(OSError), atomic_write(path, sync=False, tidy=False) as f:
             np.savez(f, **arrays)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from core.atomic import atomic_path
+from core.atomic import atomic_path, open_h5, refuse_overwrite, write_errors
 from core.data.dataset import (
     SPLITS,
     UNLABELLED,
@@ -364,8 +364,12 @@ def extract_dataset(
     shard: tuple[int, int] | None = None,
     on_result: Callable[[ClipResult], None] | None = None,
     segments: float | None = None,
+    force: bool = False,
 ) -> ExtractReport:
     """Encode the listing and write the feature file ``out``.
+
+    ``out`` may not be one of the inputs (the manifest, a clip), nor, unless ``force``, a file
+    other than an earlier extraction of the same clips (``check_out``).
 
     With ``segments`` (seconds) the file also holds per-segment features (core/data/segments.py),
     spooled to disk while the clips stream in.
@@ -376,13 +380,15 @@ def extract_dataset(
     """
     if encoders.audio is None or encoders.visual is None:
         raise UserError("a pairs file needs both an audio and a visual encoder")
+    check_listing_out(out, listing, force=force)
     rule = rule or SplitRule()
     order = list(range(len(listing.items)))
     if shard is not None:
         order = order[shard[0] :: shard[1]]
     report = ExtractReport(listed=len(order), ignored=list(listing.ignored))
     kept: list[tuple[int, ClipResult]] = []
-    spool = SegmentSpool(out, encoders.audio.dim, encoders.visual.dim) if segments else None
+    with write_errors(out):
+        spool = SegmentSpool(out, encoders.audio.dim, encoders.visual.dim) if segments else None
     start = time.perf_counter()
     results = iter_features(
         [listing.items[i].path for i in order],
@@ -408,7 +414,8 @@ def extract_dataset(
             report.padded += any(n.startswith(PADDED) for n in result.features.notes)
             if spool is not None:  # to disk: a corpus of segments need not fit in memory
                 f = result.features
-                spool.append(f.audio_seg, f.visual_seg)  # type: ignore[arg-type]
+                with write_errors(out):
+                    spool.append(f.audio_seg, f.visual_seg)  # type: ignore[arg-type]
                 result = replace(result, features=replace(f, audio_seg=None, visual_seg=None))
             kept.append((order[result.index], result))
         report.seconds = time.perf_counter() - start
@@ -445,6 +452,40 @@ def extract_dataset(
         if spool is not None:
             spool.close()
     return report
+
+
+def check_out(
+    out: str | Path, source: str, inputs: list[tuple[str, Path]], *, force: bool = False
+) -> None:
+    """Refuse a feature file's ``out`` that is one of its ``inputs`` (never replaced, even with
+    ``force``), or that holds anything but an earlier extraction of ``source`` (the clips folder
+    or manifest, as the file's ``clips`` attribute records it) unless ``force``: re-running an
+    extraction replaces its own output, never another file."""
+    refuse_overwrite(out, inputs)
+    out = Path(out)
+    if force or not out.exists() or out.is_dir():  # a folder: atomic_path says why it cannot be
+        return
+    try:
+        with h5py.File(out, "r") as f:
+            made_from = f.attrs.get("clips")
+    except (OSError, RuntimeError):  # HDF5's "not a file of mine"
+        made_from = None
+    if isinstance(made_from, bytes):
+        made_from = made_from.decode(errors="replace")
+    if made_from is not None and str(made_from) == source:
+        return
+    held = f"the features of {made_from}" if made_from else "another file"
+    raise UserError(
+        f"{out}: already holds {held}; pass --force to replace it, or choose another --out"
+    )
+
+
+def check_listing_out(out: str | Path, listing: Listing, *, force: bool = False) -> None:
+    """``check_out`` for an extraction of ``listing``: its inputs are the manifest and the clips."""
+    source = Path(listing.source)
+    inputs = [("the manifest of this extraction", source)] if source.is_file() else []
+    inputs += [("one of the clips to extract", item.path) for item in listing.items]
+    check_out(out, listing.source, inputs, force=force)
 
 
 def _why_unpaired(result: ClipResult) -> tuple[str, str] | None:
@@ -559,7 +600,7 @@ def _write(
 ) -> None:
     save_h5(tmp, data)
     text = h5py.string_dtype()
-    with h5py.File(tmp, "a") as f:
+    with open_h5(tmp, "r+") as f:
         for s, idx in indices.items():
             f.create_dataset(f"index_{s}", data=idx.astype(np.int64))
             if segments is not None:
@@ -576,12 +617,15 @@ def _write(
             )
 
 
-def merge_shards(parts: list[str | Path], out: str | Path) -> ExtractReport:
-    """Merge the files of ``--shard i/n`` runs (all n of them) into what one run writes."""
+def merge_shards(parts: list[str | Path], out: str | Path, *, force: bool = False) -> ExtractReport:
+    """Merge the files of ``--shard i/n`` runs (all n of them) into what one run writes; ``out``
+    as ``check_out`` allows (never one of the parts)."""
     if not parts:
         raise UserError("--merge needs the shard files")
+    refuse_overwrite(out, [("one of the --merge parts", Path(p)) for p in parts])
     loaded = [_read_part(Path(p)) for p in parts]
     first = loaded[0]
+    check_out(out, first["attrs"].get("clips", ""), [], force=force)
     n = first["n"]
     for part in loaded[1:]:
         for key in ("n", "class_names", "same_run"):

@@ -8,14 +8,14 @@ them clip by clip into ``audio_seg_{split}`` [N, T, Da], ``visual_seg_{split}`` 
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from core.atomic import H5Sink, discard_h5, prepare_folder, remove_stale_temps, temp_name
 
 SegmentRows = Callable[[int], tuple[np.ndarray, np.ndarray]]  # clip -> (audio [t, Da], visual)
 
@@ -25,9 +25,15 @@ class SegmentSpool:
 
     def __init__(self, near: str | Path, audio_dim: int, visual_dim: int) -> None:
         near = Path(near)
-        near.parent.mkdir(parents=True, exist_ok=True)
-        self.path = near.with_name(f".{near.name}.{os.getpid()}.segments.part")
-        self._f = h5py.File(self.path, "w")
+        prepare_folder(near.parent)
+        # named as a temporary file of "NAME.segments", so that one left by a killed extraction
+        # is removed by the next (core/atomic.py)
+        spool = near.with_name(f"{near.name}.segments")
+        remove_stale_temps(spool)
+        self.path = temp_name(spool)
+        # through a Python file: a full disk is then an OSError, not a crash in HDF5's writer
+        self._sink = H5Sink(self.path)
+        self._f = h5py.File(self._sink, "w")
         self._audio = self._f.create_dataset(
             "audio", (0, audio_dim), np.float32, maxshape=(None, audio_dim), chunks=(256, audio_dim)
         )
@@ -64,8 +70,8 @@ class SegmentSpool:
         return max(self.counts, default=1)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._f.close()
+        discard_h5(self._f, self._sink)  # a spool is thrown away once its rows are written
+        self._sink.close()
         self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> SegmentSpool:

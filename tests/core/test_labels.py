@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
+from core.atomic import OverwriteError
 from core.data.dataset import load_h5, save_h5
 from core.data.labels import (
     hide_labels,
@@ -82,7 +83,7 @@ def test_labelled_copy_round_trip_never_touches_the_source(tmp_path, tiny_data, 
     expected[data.train_rows[0]] = 2
     assert np.array_equal(file_labels(dest), expected)
     assert (expected == -1).sum() > 0.4 * len(data.train)
-    with pytest.raises(ValueError, match="source file"):
+    with pytest.raises(OverwriteError, match="that is the source file"):
         write_labelled_copy(data, {0: 1}, source)
     with pytest.raises(ValueError, match="class 9"):
         write_labelled_copy(data, {0: 9}, tmp_path / "x.h5")
@@ -128,7 +129,7 @@ def test_cleaned_copy_relabels_unlabels_and_drops_by_file_row(tmp_path, tiny_dat
     assert copy.paths == tuple(paths[i] for i in keep)  # clip paths kept, aligned with the rows
     with h5py.File(source) as a, h5py.File(dest) as b:  # test (and the rest) copied as it was
         assert all(np.array_equal(a[k][()], b[k][()]) for k in a if not k.endswith("_train"))
-    with pytest.raises(ValueError, match="source file"):
+    with pytest.raises(OverwriteError, match="that is the source file"):
         write_cleaned_copy(data, {}, [0], source)
     with pytest.raises(ValueError, match="train row 999"):
         write_cleaned_copy(data, {}, [999], tmp_path / "x.h5")

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from core.atomic import WriteError
+from core.atomic import OverwriteError, WriteError
 from core.data.dataset import load_h5
 from core.exploration.selection import (
     PolygonIndex,
@@ -121,7 +121,7 @@ def test_exports_round_trip_and_never_touch_the_source(tmp_path, tiny_h5):
     assert len(sub.test) == 4 and np.array_equal(sub.test.audio, data.test.audio[[1, 4, 7, 9]])
     assert len(sub.train) == len(data.train) and sub.class_names == data.class_names
     before = tiny_h5.read_bytes()
-    with pytest.raises(SelectionError, match="is the open dataset"):
+    with pytest.raises(OverwriteError, match="that is the open dataset"):
         export("h5", tiny_h5, sel, data, names)
     assert tiny_h5.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [
