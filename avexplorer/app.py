@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="for --train: keep the labels of this fraction of the train pairs (simulated)",
     )
     p.add_argument(
-        "--tab", choices=("training", "explore", "metrics", "time", "labels"), help="tab to show"
+        "--tab",
+        choices=("training", "explore", "metrics", "time", "labels", "issues"),
+        help="tab to show",
     )
     p.add_argument(
         "--query", type=int, metavar="N", help="query with test item N when a model exists"
@@ -161,6 +163,7 @@ def show_tab(window, name: str) -> None:
         "explore": window.explore_split,
         "metrics": window.metrics_view,
         "labels": window.labelling_view,
+        "issues": window.data_issues_view,
     }
     window.tabs.setCurrentWidget(tabs.get(name, window.time_view))
 

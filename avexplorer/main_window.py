@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from avexplorer.jobs.audit import AuditJobs
 from avexplorer.jobs.controller import JobController
 from avexplorer.jobs.file_query import MEDIA_FILTER
 from avexplorer.jobs.labels import LabelJobs
@@ -47,6 +48,7 @@ from avexplorer.settings import settings
 from avexplorer.state.app_state import AppState
 from avexplorer.widgets.about import AboutDialog
 from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
+from avexplorer.widgets.data_issues_view import DataIssuesView
 from avexplorer.widgets.dataset_panel import DatasetPanel
 from avexplorer.widgets.embedding_map import EmbeddingMap
 from avexplorer.widgets.labelling_view import LabellingView
@@ -127,6 +129,9 @@ class MainWindow(QMainWindow):
         self.label_jobs = LabelJobs(state, self.jobs)
         self.labelling_view = LabellingView(state)
         self.add_view(self.labelling_view, "Labels", exports=self.labelling_view.plots())
+        self.audit_jobs = AuditJobs(state, self.jobs)
+        self.data_issues_view = DataIssuesView(state)
+        self.add_view(self.data_issues_view, "Data issues")
         self._add_exports(self.heatmaps.plots())
         self.dataset_dock = self.add_view(self.dataset_panel, "Dataset", where="left")
         self.resizeDocks([self.dataset_dock], [340], Qt.Orientation.Horizontal)
@@ -265,7 +270,8 @@ class MainWindow(QMainWindow):
 
         v = self.view_menu = m.addMenu("&View")
         # Ctrl+N opens the N-th tab, in the order the tabs stand.
-        for n, name in enumerate(("&Training", "&Explore", "&Metrics", "T&ime", "&Labels"), 1):
+        tabs = ("&Training", "&Explore", "&Metrics", "T&ime", "&Labels", "&Data issues")
+        for n, name in enumerate(tabs, 1):
             self._action(v, name, lambda i=n - 1: self.tabs.setCurrentIndex(i), f"Ctrl+{n}")
         self._action(v, "Compute &UMAP", lambda: s.embeddings.set_projection("umap"), "Ctrl+U")
         self._action(v, "Compute t-&SNE", lambda: s.embeddings.set_projection("tsne"), "Ctrl+T")

@@ -16,7 +16,9 @@ a callable), never the root itself:
 - ``selection`` (``SelectionState``): the picked test items and the named selections;
 - ``tasks`` (``Tasks``): the background tasks and their progress;
 - ``labelling`` (``LabellingState``) and ``time`` (``TimeState``): the Labels tab's candidates
-  and the user's labels; the clips' segments and the strips of the current results.
+  and the user's labels; the clips' segments and the strips of the current results;
+- ``audit`` (``AuditState``): the audit of the train pairs and the fixes the user accepts (the
+  Data issues tab).
 
 A view reads the parts, connects to ``signals`` (or to the labelling and time parts' own signals)
 and sends intents by calling the parts' methods; it never calls another view. What spans parts is
@@ -34,6 +36,7 @@ from typing import Any
 from PySide6.QtCore import QObject
 
 from avexplorer.projections import EpochEmbeddings
+from avexplorer.state.audit import AuditState
 from avexplorer.state.catalog import Catalog
 from avexplorer.state.embeddings import Embeddings
 from avexplorer.state.labelling import LabellingState
@@ -77,6 +80,8 @@ class AppState(QObject):
         )
         # Clips' segments and the strips of the current results (Time tab, result rows).
         self.time = TimeState(self.signals, self.catalog, self.retrieval, parent=self)
+        # The audit of the train pairs and the user's fixes (Data issues view).
+        self.audit = AuditState(self.signals, self.catalog, self.runs, self.labelling, parent=self)
 
     def set_dataset(self, data: AVDataset, names: dict[str, tuple[str, ...]] | None = None) -> None:
         """Open ``data``; ``names`` (per split) name items that have no clip file. Every part

@@ -101,8 +101,12 @@ class Audit:
 
     @property
     def mismatched(self) -> np.ndarray:
-        """[M] bool: the pairs flagged as mismatched."""
-        return self.mismatch_score >= MISMATCH_THRESHOLD
+        """[M] bool: the pairs flagged as mismatched: halves that rank each other low and name
+        different classes (halves that name one class are more likely a true pair with a wrong
+        label or weak evidence), or that rank each other very low."""
+        disagree = self.audio_probs.argmax(axis=1) != self.visual_probs.argmax(axis=1)
+        low = self.mismatch_score >= MISMATCH_THRESHOLD
+        return low & (disagree | (self.mismatch_score >= 2 * MISMATCH_THRESHOLD))
 
     @property
     def mislabelled(self) -> np.ndarray:
@@ -345,3 +349,15 @@ def _candidates(block: np.ndarray, n: int, k: int, rng: np.random.Generator) -> 
         return np.stack([np.delete(everyone, i) for i in block])
     draw = rng.integers(0, n - 1, size=(len(block), k))
     return draw + (draw >= block[:, None])  # skip the pair itself
+
+
+def file_row_location(data: AVDataset, row: int) -> tuple[str, int]:
+    """(split, position) of row ``row`` of the file's train arrays in ``data``: ("train", i), or
+    ("val", i) for a row the loader carved out for val."""
+    if data.train_rows is None:
+        return "train", int(row)
+    at = int(np.searchsorted(data.train_rows, row))
+    if at < len(data.train_rows) and data.train_rows[at] == row:
+        return "train", at
+    val_rows = np.setdiff1d(np.arange(len(data.train) + len(data.val)), data.train_rows)
+    return "val", int(np.searchsorted(val_rows, row))

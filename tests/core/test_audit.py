@@ -15,8 +15,8 @@ from core.data.dataset import load_h5, save_h5
 from core.data.synthetic import SyntheticSpec, make_dataset
 from core.exploration.audit import audit_pairs, file_train
 
-# A clean generated set (no label noise, no broken pairs) with 6 classes, small enough to audit
-# in a second.
+# A clean generated set (no label noise, no broken pairs) of 6 well-separated classes, small
+# enough to audit in a second.
 CLEAN = SyntheticSpec(
     num_classes=6,
     n_train=480,
@@ -25,6 +25,7 @@ CLEAN = SyntheticSpec(
     audio_dim=48,
     visual_dim=96,
     latent_dim=16,
+    class_spread=1.5,
     label_noise=0.0,
     weak_pair_rate=0.0,
 )
