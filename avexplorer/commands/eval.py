@@ -10,7 +10,7 @@ import numpy as np
 from avexplorer.commands.common import add_model_split_args, load_model_and_split
 from core.data.dataset import Split
 from core.errors import UserError
-from core.evaluation.metrics import CrossModalMetrics, cross_modal_metrics
+from core.evaluation.metrics import CrossModalMetrics, cross_modal_metrics, scoring_problem
 from core.training.embedding import embed_split
 from core.training.loop import evaluate
 
@@ -44,11 +44,14 @@ def split_metrics(args: argparse.Namespace) -> tuple[CrossModalMetrics, list[str
 def scored_pairs(split: Split, args: argparse.Namespace) -> Split:
     """The labelled pairs of ``split``: retrieval is scored by class, so a pair without a label
     (a train split with unlabelled clips) can be neither a query nor a match."""
-    if split.labelled.all():
-        return split
-    if not split.labelled.any():
-        raise UserError(f"{args.data}: the {args.split} split has no labelled pairs to score")
-    return split.subset(np.flatnonzero(split.labelled))
+    if not split.labelled.all():
+        if not split.labelled.any():
+            raise UserError(f"{args.data}: the {args.split} split has no labelled pairs to score")
+        split = split.subset(np.flatnonzero(split.labelled))
+    problem = scoring_problem(split.labels)
+    if problem:
+        raise UserError(f"{args.data}: the {args.split} split cannot be scored: {problem}")
+    return split
 
 
 def run(args: argparse.Namespace) -> int:

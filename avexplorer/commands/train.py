@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from core.errors import UserError
 from core.evaluation.scores import MapScores
 from core.training.checkpoint import load_checkpoint
 from core.training.config import RunConfig, method_config
+from core.training.distributed import launch_from_env
 from core.training.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
 from core.training.loop import TrainControl, train
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.force and args.resume:
         raise UserError("--force starts a new run; it does not go with --resume")
     data = load_data(args.data, config, lazy_train=True)  # large train splits stream
-    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    main_process = launch_from_env().rank == 0  # under torchrun only rank 0 reports
 
     control = TrainControl()
     handler = _stop_on_first_signal(control)

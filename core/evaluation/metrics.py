@@ -62,6 +62,26 @@ __all__ = [
 RECALL_KS = (1, 5, 10)  # the Recall@K reported by the CLI and the app
 CONFUSION_K = 10  # results per query counted in the class confusion
 
+# A split needs at least this many pairs, of at least two classes, for its MAP to say anything:
+# one pair always finds its partner first, and when every pair shares a class every retrieval is
+# right, so either scores a perfect 1.0 that measures nothing.
+MIN_SCORED = 2
+
+
+def scoring_problem(labels: np.ndarray) -> str | None:
+    """Why the pairs of these class ids cannot be scored by MAP, or None when they can."""
+    labels = np.asarray(labels)
+    if len(labels) < MIN_SCORED:
+        n = len(labels)
+        return f"it has {n} pair{'s' if n != 1 else ''}; MAP needs at least {MIN_SCORED}"
+    if len(np.unique(labels)) < 2:
+        return (
+            f"all its {len(labels)} pairs are of one class, so every retrieval is right and MAP "
+            "would be 1.0 whatever the model; it needs pairs of at least two classes"
+        )
+    return None
+
+
 # Similarities per chunk of queries: bounds memory (4 bytes of keys each per worker thread, 8 with
 # top-k counts) whatever the number of queries.
 _CHUNK_SIMS = 1 << 20

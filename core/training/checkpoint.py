@@ -109,7 +109,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path}: not an avexplorer checkpoint (no '{FORMAT}' marker)")
-    if payload.get("version", 0) > VERSION:
+    version = payload.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise UserError(f"{path}: a damaged or foreign checkpoint (version is not a number)")
+    if version > VERSION:
         raise UserError(
             f"{path}: written by a newer avexplorer (format {payload['version']}); "
             "upgrade avexplorer to read it"
@@ -155,16 +158,78 @@ def _payload_problem(payload: dict[str, Any]) -> str | None:
         value = payload.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             return f"{key} is not a whole number >= 0"
-    model = payload["model"]
-    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
-        return "model is not a set of weight tensors"
-    for key in ("optimizer", "teacher"):
-        if payload.get(key) is not None and not isinstance(payload[key], dict):
-            return f"{key} is not a state dict"
+    for key in ("model", "teacher"):
+        if key == "teacher" and payload.get(key) is None:
+            continue
+        problem = _weights_problem(key, payload[key])
+        if problem:
+            return problem
+    optimizer = payload.get("optimizer")
+    if optimizer is not None and not isinstance(optimizer, dict):
+        return "optimizer is not a state dict"
     for key in ("rng", "run", "attrs"):
         if not isinstance(payload.get(key, {}), dict):
             return f"{key} is not a mapping"
+    for key in ("data_source", "data_fingerprint"):
+        if not isinstance(payload.get(key, ""), str):
+            return f"{key} is not text"
+    attrs = payload.get("attrs", {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in attrs.items()):
+        return "attrs is not a mapping of names to text"
+    rng = payload.get("rng", {})
+    for key in ("torch", "generator"):
+        if rng and not (isinstance(rng.get(key), torch.Tensor) and rng[key].dtype == torch.uint8):
+            return f"rng {key} is not a generator state"
+    return _run_problem(payload.get("run", {}))
+
+
+def _weights_problem(key: str, weights: Any) -> str | None:
+    """Weights that are not a mapping of finite float tensors: a model built from them would give
+    NaN embeddings (and every score and map from them would be NaN) without any error."""
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
+        return f"{key} is not a set of weight tensors"
+    for name, w in weights.items():
+        if w.is_floating_point() and not torch.isfinite(w).all():
+            return f"{key} weight {name} holds NaN or infinite values"
     return None
+
+
+def _run_problem(run: dict[str, Any]) -> str | None:
+    """The run record a resumed run continues from (core/training/loop.py's _RunState)."""
+    if not run:
+        return None
+    number = (int, float)
+    checks = {
+        "best_avg": lambda v: isinstance(v, number) and not isinstance(v, bool),
+        "best_epoch": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "loss_steps": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "best_val": lambda v: v is None or _numbers_by_name(v, allow_nested=True),
+        "loss_sums": lambda v: _numbers_by_name(v),
+        "history": lambda v: (
+            isinstance(v, list)
+            and all(isinstance(h, dict) and isinstance(h.get("epoch"), int) for h in v)
+        ),
+    }
+    for key, ok in checks.items():
+        if key in run and not ok(run[key]):
+            return f"run {key} is not what a run records"
+    return None
+
+
+def _numbers_by_name(d: Any, allow_nested: bool = False) -> bool:
+    if not isinstance(d, dict):
+        return False
+    for k, v in d.items():
+        if not isinstance(k, str):
+            return False
+        if allow_nested and isinstance(v, dict):
+            if not _numbers_by_name(v):
+                return False
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+    return True
 
 
 def _numbered_run(run: dict[str, Any], version: int) -> dict[str, Any]:

@@ -26,6 +26,12 @@ AUTO = "auto"
 Auto = Literal["auto"]
 Recipe = Literal["default", "paper"]
 RECIPES: tuple[str, ...] = ("default", "paper")
+# Upper limits of sizes and counts: far past any useful value, so that only a typo is refused
+# (e.g. 10^12 epochs would fail allocating the schedule, after the run folder was written).
+MAX_EPOCHS = 100_000
+MAX_WIDTH = 16_384  # hidden and embedding widths
+MAX_BATCH = 16_384
+MIN_INFONCE_TEMPERATURE = 0.01
 
 
 class ConfigError(UserError, ValueError):
@@ -101,8 +107,8 @@ class _Validated:
 
 @dataclass(frozen=True)
 class ModelConfig(_Validated):
-    hidden: int = bounded(512, 1)
-    dim: int = bounded(128, 1)
+    hidden: int = bounded(512, 1, MAX_WIDTH)
+    dim: int = bounded(128, 1, MAX_WIDTH)
     dropout: float = bounded(0.1, 0.0, 1.0, hi_open=True)
     activation: Literal["relu", "gelu"] = "relu"
     # g reads unit-norm embeddings, whose logits a plain linear layer keeps near zero for many
@@ -126,11 +132,13 @@ class LossConfig(_Validated):
     lambda_soft: float = -1.0
     teacher: Literal["ema", "self"] = "ema"
     teacher_momentum: float = bounded(0.99, 0.0, 1.0)
-    infonce_temperature: float = bounded(0.07, 0.0, lo_open=True)
+    # Below 0.01 the logits (cosines / T) reach the hundreds: the loss runs to 1e29 or overflows
+    # while the run seems to train (CLIP clamps its learned temperature at the same 0.01).
+    infonce_temperature: float = bounded(0.07, MIN_INFONCE_TEMPERATURE)
     # psd with unlabelled pairs (docs/method.md, "Few labels"): l_soft is off for the first
     # soft_start epochs (the teacher first learns from the labelled pairs), and a teacher soft
     # label whose pair confidence is below `confidence` is left out of S (0 keeps every one).
-    soft_start: int = bounded(0, 0)
+    soft_start: int = bounded(0, 0, MAX_EPOCHS)
     confidence: float = bounded(0.0, 0.0, 1.0)
     # psd: weight of a cross-modal InfoNCE over every pair of the batch, labelled or not, at
     # temperature infonce_temperature (docs/method.md, "The contrastive term"); 0: the paper's psd.
@@ -143,19 +151,21 @@ class LossConfig(_Validated):
 
 @dataclass(frozen=True)
 class ScheduleConfig(_Validated):
-    r_start: float = bounded(1.0, 0.0, 1.0)
+    # r is the share of a batch's labels used; 0 would use none (r in (0, 1], METHOD.md)
+    r_start: float = bounded(1.0, 0.0, 1.0, lo_open=True)
     # auto: from the train split's label rate (core.training.auto); the paper's value is 0.3
-    r_end: float | Literal["auto"] = auto_field(paper=0.3, lo=0.0, hi=1.0)
+    r_end: float | Literal["auto"] = auto_field(paper=0.3, lo=0.0, hi=1.0, lo_open=True)
     shape: Literal["linear", "cosine", "step"] = "linear"
-    steps: int = bounded(3, 1)  # number of plateaus for the "step" shape
+    steps: int = bounded(3, 1, MAX_EPOCHS)  # number of plateaus for the "step" shape
 
 
 @dataclass(frozen=True)
 class OptimConfig(_Validated):
     lr: float = bounded(1e-3, 0.0, lo_open=True)
     weight_decay: float = bounded(1e-5, 0.0)
-    batch_size: int = bounded(128, 2)  # a triplet needs two pairs
-    epochs: int = bounded(30, 1)
+    # a triplet needs two pairs; a batch's pair matrices are batch_size^2 floats
+    batch_size: int = bounded(128, 2, MAX_BATCH)
+    epochs: int = bounded(30, 1, MAX_EPOCHS)
     # When some train pairs are unlabelled, psd's batches hold at least this share of labelled
     # pairs, re-sampled from the labelled pool (docs/method.md, "Batches when labels are scarce").
     labelled_share: float = bounded(0.25, 0.0, 1.0, lo_open=True)
@@ -172,7 +182,7 @@ class DataConfig(_Validated):
     # Simulate a low label rate: keep the labels of this fraction of the train pairs (stratified
     # per class, at least one per class, drawn with label_seed) and hide the others.
     label_fraction: float = bounded(1.0, 0.0, 1.0, lo_open=True)
-    label_seed: int = bounded(0, 0)
+    label_seed: int = bounded(0, 0, 2**32 - 1)
     # Train features past this many MB are read from the file in chunks as training goes
     # instead of loaded whole (core/data/stream.py), when the file was opened with its train
     # split left on disk (the CLI's train does so). "auto": the measured default (docs/scaling.md);
@@ -206,7 +216,8 @@ class RunConfig(_Validated):
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
     # torch CPU threads; 0 keeps torch's default
     threads: int = bounded(0, 0, lambda: os.cpu_count() or 1)
-    snapshot_every: int = bounded(10, 0)  # steps between soft-alignment snapshots; 0: none
+    # steps between soft-alignment snapshots; 0: none
+    snapshot_every: int = bounded(10, 0, 2**31 - 1)
 
     def _check(self) -> None:
         if not _DEVICE.fullmatch(self.device):
@@ -333,9 +344,14 @@ def _check_value(name: str, value: Any, hint: Any) -> Any:
 def _check_range(name: str, value: float, lo: Any, hi: Any, lo_open: bool, hi_open: bool) -> None:
     hi = hi() if callable(hi) else hi
     if lo is not None and (value < lo or (lo_open and value == lo)):
-        raise ConfigError(name, f"must be {'>' if lo_open else '>='} {lo:g}, got {value:g}")
+        raise ConfigError(name, f"must be {'>' if lo_open else '>='} {_num(lo)}, got {_num(value)}")
     if hi is not None and (value > hi or (hi_open and value == hi)):
-        raise ConfigError(name, f"must be {'<' if hi_open else '<='} {hi:g}, got {value:g}")
+        raise ConfigError(name, f"must be {'<' if hi_open else '<='} {_num(hi)}, got {_num(value)}")
+
+
+def _num(x: float) -> str:
+    """A limit or value as a person wrote it: whole numbers in full (4294967295, not 4.29e+09)."""
+    return str(x) if isinstance(x, int) and abs(x) < 10**15 else f"{x:g}"
 
 
 def _build(cls: type, d: dict[str, Any], prefix: str) -> Any:

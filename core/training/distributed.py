@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from core.errors import UserError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -88,13 +90,67 @@ class DistContext:
 
 
 def context_from_env(device: torch.device) -> DistContext:
-    """Join the process group that ``torchrun`` describes in the environment, if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    The variables are checked first (``launch_from_env``), so a wrong one is a one-line error
+    before anything is written, not a failure inside torch.distributed.
+    """
+    launch = launch_from_env()
+    if launch.world <= 1:
         return DistContext()
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend=backend)
+            torch.cuda.set_device(launch.local_rank)
+        try:
+            dist.init_process_group(backend=backend)
+        except (RuntimeError, ValueError) as e:  # the rendezvous itself failed
+            lines = str(e).strip().splitlines()
+            raise UserError(
+                f"cannot join the torchrun process group ({lines[0][:200] if lines else e}); "
+                "start the run with torchrun, or unset WORLD_SIZE"
+            ) from None
     return DistContext(rank=dist.get_rank(), world=dist.get_world_size())
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What torchrun's environment says about this process (one process when it says nothing)."""
+
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+
+def launch_from_env() -> Launch:
+    """The checked ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` (and, for several processes, the
+    rendezvous address torch reads itself)."""
+    world = _env_int("WORLD_SIZE", 1, lo=1)
+    rank = _env_int("RANK", 0, lo=0)
+    local = _env_int("LOCAL_RANK", 0, lo=0)
+    if world == 1:
+        return Launch(1, rank, local)
+    if rank >= world:
+        raise UserError(f"RANK={rank} is not below WORLD_SIZE={world}; start the run with torchrun")
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        if not os.environ.get(name):
+            raise UserError(
+                f"WORLD_SIZE={world} but {name} is not set: several processes need torchrun to "
+                "start them (or unset WORLD_SIZE for one process)"
+            )
+    _env_int("MASTER_PORT", 0, lo=1, hi=65535)
+    return Launch(world, rank, local)
+
+
+def _env_int(name: str, default: int, lo: int, hi: int | None = None) -> int:
+    text = os.environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{name}={text[:40]!r} is not a whole number") from None
+    if value < lo or (hi is not None and value > hi):
+        limit = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise UserError(f"{name}={value} is out of range ({limit})")
+    return value

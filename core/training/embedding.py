@@ -10,6 +10,7 @@ import torch
 
 from core.atomic import atomic_write
 from core.data.dataset import Split
+from core.errors import UserError
 from core.training.model import AVEmbedder
 
 
@@ -33,7 +34,17 @@ def embed_features(
     ]
     model.train(was_training)
     dim = model.head.in_features
-    return torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
+    z = torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
+    # The one place embeddings are made: NaN here would turn every score, map and export made
+    # from them into NaN with no error, so it stops here.
+    finite = np.isfinite(z).all(axis=1)
+    if not finite.all():
+        row, n = int(np.flatnonzero(~finite)[0]), int((~finite).sum())
+        raise UserError(
+            f"the model gives {modality} embeddings that are not finite numbers ({n} of {len(z)}, "
+            f"the first for row {row}): its weights or these features overflow"
+        )
+    return z
 
 
 def embed_split(

@@ -35,7 +35,7 @@ from core.data.labels import hide_labels
 from core.data.stream import BatchFeed, column_sums, is_on_disk, moments, streams
 from core.device import resolve_device, set_threads
 from core.errors import UserError
-from core.evaluation.metrics import MapScores, cross_modal_map
+from core.evaluation.metrics import MapScores, cross_modal_map, scoring_problem
 from core.rundir import open_run_dir
 from core.training.auto import resolve
 from core.training.batches import BatchSampler, batch_slices, epoch_order
@@ -78,7 +78,6 @@ class _RunState:
     loss_steps: int = 0
 
 
-MIN_SCORED = 2  # pairs a val or test split needs for a MAP that means anything
 # Past this many pairs, a split is scored on a seeded sample of this many queries against its
 # whole gallery (core.evaluation.metrics.cross_modal_map), which the output says: the full
 # protocol's cost grows with the square of the pairs (about a minute at 100k; docs/scaling.md).
@@ -86,7 +85,11 @@ EVAL_QUERIES = 20_000
 
 
 def evaluate(model: AVEmbedder, split: Split, device: torch.device, name: str = "the") -> MapScores:
-    """Cross-modal MAP of ``model`` on ``split``; an error, never NaN, when nothing is scored."""
+    """Cross-modal MAP of ``model`` on ``split``; an error, never NaN or a meaningless 1.0, when
+    the split cannot be scored."""
+    problem = scoring_problem(split.labels)
+    if problem:
+        raise UserError(f"{name} split cannot be scored: {problem}")
     audio, visual = embed_split(model, split, device)
     scores = cross_modal_map(audio, visual, split.labels, max_queries=EVAL_QUERIES)
     if scores.n == 0 or not math.isfinite(scores.avg):
@@ -99,12 +102,11 @@ def check_splits(data: AVDataset) -> None:
     if len(data.train) < 2:
         raise UserError(f"{data.source or 'the data'}: the train split needs at least 2 pairs")
     for name in ("val", "test"):
-        n = len(data.split(name))
-        if n < MIN_SCORED:
+        problem = scoring_problem(data.split(name).labels)
+        if problem:
             hint = " (raise --val-fraction)" if name == "val" and data.val_carved else ""
             raise UserError(
-                f"{data.source or 'the data'}: the {name} split has {n} pairs; a run needs at "
-                f"least {MIN_SCORED} to score{hint}"
+                f"{data.source or 'the data'}: the {name} split cannot be scored: {problem}{hint}"
             )
 
 
@@ -133,26 +135,44 @@ def train(
     device = resolve_device(config.device)
     dist = dist or context_from_env(device)
     check_splits(data)
+    # Everything that can refuse the run (settings, the checkpoint and its state, the batches)
+    # is done before the run folder is opened: nothing is written for a run that cannot start.
+    run = _start(config, data, resume_from, dist, device)
     out = Path(out_dir) if out_dir is not None and dist.is_main else None
     run_dir = None
     if out is not None:
         run_dir = open_run_dir(out, resume_from=resume_from, overwrite=overwrite)
     try:
-        yield from _train(config, data, out, control, resume_from, dist, device)
+        yield from _train(run, data, out, control, dist, device)
     finally:
         if run_dir is not None:
             run_dir.close()
 
 
-def _train(
+@dataclass
+class _Start:
+    """A run ready to train: resolved config, model, optimiser and position (restored on resume)."""
+
+    config: RunConfig
+    settings: str
+    train_split: Split
+    streamed: bool  # train features read from the file as training goes (core/data/stream.py)
+    sampler: BatchSampler
+    model: AVEmbedder
+    optimizer: torch.optim.Optimizer
+    teacher: Any
+    objective: Objective
+    generator: torch.Generator
+    state: _RunState
+
+
+def _start(
     config: RunConfig,
     data: AVDataset,
-    out: Path | None,
-    control: TrainControl,
     resume_from: str | Path | None,
     dist: DistContext,
     device: torch.device,
-) -> Iterator[Event]:
+) -> _Start:
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     ckpt = load_checkpoint(resume_from) if resume_from is not None else None
@@ -202,7 +222,44 @@ def _train(
     generator = torch.Generator().manual_seed(config.seed)  # draws of the annotated subsets
     state = _RunState()
     if ckpt is not None:
+        assert resume_from is not None
         state = _restore(ckpt, resume_from, config, data, model, optimizer, teacher, generator)
+        if state.step >= sampler.steps_per_epoch:
+            raise UserError(
+                f"{resume_from}: it stopped at step {state.step} of an epoch, which has "
+                f"{sampler.steps_per_epoch} steps on this data; start a new run"
+            )
+        if state.epoch > config.optim.epochs:
+            raise UserError(
+                f"{resume_from}: it has trained {state.epoch} epochs already; --epochs must be at "
+                f"least that (asked for {config.optim.epochs})"
+            )
+    return _Start(
+        config,
+        settings,
+        train_split,
+        streamed,
+        sampler,
+        model,
+        optimizer,
+        teacher,
+        objective,
+        generator,
+        state,
+    )
+
+
+def _train(
+    run: _Start,
+    data: AVDataset,
+    out: Path | None,
+    control: TrainControl,
+    dist: DistContext,
+    device: torch.device,
+) -> Iterator[Event]:
+    config, settings, train_split, sampler = run.config, run.settings, run.train_split, run.sampler
+    model, optimizer, teacher, objective = run.model, run.optimizer, run.teacher, run.objective
+    generator, state, streamed = run.generator, run.state, run.streamed
     if out is not None:
         with atomic_write(out / "config.json", "w") as f:
             f.write(json.dumps(config.to_dict(), indent=2) + "\n")
@@ -510,7 +567,12 @@ def _restore(
             f"{path}: trained on other data ({'; '.join(differences)}); resume on the data it "
             f"was trained on ({ckpt.data_source or 'not recorded'}), or start a new run"
         )
-    if ckpt.data_fingerprint and ckpt.data_fingerprint != data.fingerprint:
+    if not ckpt.data_fingerprint:  # nothing to check the data against: never guess
+        raise UserError(
+            f"{path}: it does not record which data it was trained on (no data fingerprint), so "
+            "resuming cannot be checked to continue on the same data; start a new run"
+        )
+    if ckpt.data_fingerprint != data.fingerprint:
         raise UserError(
             f"{path}: trained on other data ({ckpt.data_source or 'unknown file'}) than "
             f"{data.source or 'this data'} (same shapes, different contents); resume on the "
@@ -531,15 +593,17 @@ def _restore(
             "--threads and --stream-above-mb may change on resume)"
         )
     model.load_state_dict(ckpt.model)
+    # The checkpoint's fields were checked when it was read (core/training/checkpoint.py); what
+    # only the live model can check (the optimiser's shapes, whose mismatch crashes the fused
+    # Adam kernel) is checked here, and anything torch still refuses is one line naming it.
     if ckpt.optimizer is not None:
-        optimizer.load_state_dict(ckpt.optimizer)
+        _load_part(path, "optimizer", lambda: _load_optimizer(optimizer, ckpt.optimizer))
     if teacher is not None and ckpt.teacher is not None:
-        teacher.load_state_dict(ckpt.teacher)
+        _load_part(path, "teacher", lambda: teacher.load_state_dict(ckpt.teacher))
     if "torch" in ckpt.rng:
-        torch.set_rng_state(ckpt.rng["torch"])
-        generator.set_state(ckpt.rng["generator"])
+        _load_part(path, "rng", lambda: _set_rng(ckpt.rng, generator))
     if "cuda" in ckpt.rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt.rng["cuda"])
+        _load_part(path, "rng", lambda: torch.cuda.set_rng_state_all(ckpt.rng["cuda"]))
     run = ckpt.run
     return _RunState(
         epoch=ckpt.epoch,
@@ -551,3 +615,48 @@ def _restore(
         loss_sums=dict(run.get("loss_sums", {})),
         loss_steps=run.get("loss_steps", 0),
     )
+
+
+def _load_part(path: str | Path, name: str, load: Any) -> None:
+    try:
+        load()
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+        raise UserError(
+            f"{path}: its {name} state does not fit this run ({_first_line(e)}); the checkpoint "
+            "is damaged"
+        ) from None
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    groups = saved.get("param_groups")
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError("param_groups is not a list of groups")
+    ids = [i for g in groups for i in g.get("params", [])]
+    if len(ids) != len(params):
+        raise ValueError(f"it holds {len(ids)} parameters, the model has {len(params)}")
+    state = saved.get("state")
+    if not isinstance(state, dict):
+        raise ValueError("state is not a mapping")
+    for i, p in zip(ids, params, strict=True):
+        for key, value in (state.get(i) or {}).items():
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(f"state {i} {key} is not a tensor")
+            if key != "step" and value.shape != p.shape:
+                raise ValueError(
+                    f"state {i} {key} has shape {tuple(value.shape)}, the parameter "
+                    f"{tuple(p.shape)}"
+                )
+            if not torch.isfinite(value).all():
+                raise ValueError(f"state {i} {key} holds NaN or infinite values")
+    optimizer.load_state_dict(saved)
+
+
+def _set_rng(rng: dict[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(rng["torch"])
+    generator.set_state(rng["generator"])
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:200] if lines else type(e).__name__

@@ -86,7 +86,7 @@ def test_bad_input_is_one_line_and_nonzero(tiny_h5, tmp_path):
         (["--activation", "tanh"], "--activation: 'tanh' is not one of relu, gelu"),
         (["--lr", "inf"], "--lr: must be a finite number"),
         (["--margin", "nan"], "--margin: must be a finite number"),
-        (["--infonce-temperature", "0"], "--infonce-temperature: must be > 0"),
+        (["--infonce-temperature", "0"], "--infonce-temperature: must be >= 0.01"),
         (["--threads", "100000"], "--threads: must be <="),
         (["--method", "moco"], "--method: unknown method 'moco'"),
         (["--val-fraction", "1.5"], "--val-fraction: must be < 1"),

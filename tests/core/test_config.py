@@ -67,6 +67,18 @@ BAD_VALUES = [
     ("threads", 10_000),
     ("device", "gpu"),
     ("snapshot_every", -1),
+    # No upper bound or an open end let these pass, and the run failed after its folder was made
+    ("schedule.r_start", 0.0),
+    ("schedule.r_end", 0.0),
+    ("optim.epochs", 10**9),
+    ("optim.batch_size", 10**12),
+    ("model.hidden", 10**9),
+    ("model.dim", 10**9),
+    ("schedule.steps", 10**12),
+    ("loss.soft_start", 10**15),
+    ("data.label_seed", 2**32),
+    ("snapshot_every", 2**40),
+    ("loss.infonce_temperature", 1e-4),  # the loss reaches 1e29 with the run still "fine"
 ]
 
 
