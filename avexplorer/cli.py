@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(argv)
     args = build_parser().parse_args(argv)
     prog = f"avexplorer {args.command}"
+    _escape_undecodable_names()
     # SIGTERM stops a command as Ctrl-C does (train saves first; see commands/train.py), so that
     # clean-up runs: temporary files removed, decoding processes ended.
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -93,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _escape_undecodable_names() -> None:
+    """A file name that is not valid UTF-8 (its bytes kept as lone surrogates) is printed with
+    those bytes escaped, rather than failing the print, and with it the command."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:  # not on a stream that is closed or cannot change
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
 
 
 def _silence_stdout() -> None:

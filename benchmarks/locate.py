@@ -60,6 +60,7 @@ def train_demo_model(out_dir: Path, epochs: int = EPOCHS, seed: int = SEED) -> d
 def measure(folder: Path, checkpoint: str | Path) -> dict[str, Any]:
     """Locate every query of the composites in ``folder`` in its own composite."""
     from core.data.composites import load_composites
+    from core.data.dataset import positive_attr
     from core.exploration.locate import locate_in_clip
     from core.features.encoders import load_encoders
     from core.features.extract import encode_path
@@ -68,7 +69,7 @@ def measure(folder: Path, checkpoint: str | Path) -> dict[str, Any]:
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model()
     enc = load_encoders(ckpt.attrs["audio_encoder"], ckpt.attrs["visual_encoder"], "cpu")
-    fps = float(ckpt.attrs.get("frame_rate", 1.0))
+    fps = positive_attr(ckpt.attrs, "frame_rate", 1.0, str(ckpt.path))
     rows = []
     for comp in load_composites(folder):
         clip = encode_path(folder / comp.path, None, enc.visual, fps=fps, segments=SEGMENT_SECONDS)

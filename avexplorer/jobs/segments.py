@@ -24,6 +24,7 @@ from avexplorer.state.time_axis import (
     TimeState,
     score_strips,
 )
+from core.data.dataset import positive_attr
 from core.errors import UserError
 
 FRAME_SIZE = 64
@@ -45,7 +46,7 @@ def clip_segments(
     if not all(names):
         raise UserError(NO_ENCODERS)
     encoders = load_encoders(*names, device="cpu")
-    fps = float(attrs.get("frame_rate", 1.0))
+    fps = positive_attr(attrs, "frame_rate", 1.0, "the dataset")
     for done, path in enumerate(paths, 1):
         try:
             if not Path(path).exists():

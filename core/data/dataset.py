@@ -23,6 +23,7 @@ so a val split carved from train is drawn from its labelled pairs only.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -152,11 +153,13 @@ def load_h5(
     with f:
         names = _class_names(f, path)
         raw = {
-            s: (lazy_train and s == "train" and _lazy_split(f, s, path)) or _read_split(f, s, path)
+            s: (lazy_train and s == "train" and _lazy_split(f, s, path)) or read_split(f, s, path)
             for s in SPLITS
             if f"audio_{s}" in f or s != "val"
         }
-        attrs = {k: str(v) for k, v in f.attrs.items()}
+        attrs = read_attrs(f, path)
+    for key, default in (("segment_seconds", DEFAULT_SECONDS), ("frame_rate", 1.0)):
+        positive_attr(attrs, key, default, str(path))  # a bad one is named now, not used later
     if not names:  # ids without names: as many classes as the largest id says, within reason
         _check_label_ids(raw, path)
     num_classes = (
@@ -245,7 +248,11 @@ def _class_names(f: h5py.File, path: Path) -> list[str]:
     if "class_names" not in f:
         return []
     raw = _read(f, "class_names", path)
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.atleast_1d(raw)]
+    if raw.ndim > 1:
+        raise DataError(f"{path}: class_names must be [C] names, found shape {raw.shape}")
+    names = _texts(np.atleast_1d(raw), "class_names", path)
+    if not names:
+        raise DataError(f"{path}: class_names is empty; leave it out to number the classes")
     if len(set(names)) != len(names):
         raise DataError(f"{path}: class_names has duplicate entries")
     return names
@@ -261,7 +268,7 @@ def _keep_subset(split: Split, index: np.ndarray) -> Split:
 
 def _lazy_split(f: h5py.File, s: str, path: Path) -> Split | None:
     """The split with its 2-D features left on disk; None when they must load whole (or are
-    malformed: ``_read_split`` then says how)."""
+    malformed: ``read_split`` then says how)."""
     from core.data.stream import DiskFeatures  # it reads through this module's errors
 
     keys = (f"audio_{s}", f"visual_{s}")
@@ -276,6 +283,8 @@ def _lazy_split(f: h5py.File, s: str, path: Path) -> Split | None:
             return None
         if not (ds.dtype == np.uint8 or np.issubdtype(ds.dtype, np.number)):
             return None
+        if np.issubdtype(ds.dtype, np.complexfloating) or 0 in ds.shape[1:]:
+            return None  # refused by read_split, naming the field
     if f"lab_{s}" not in f:
         return None
     labels = _labels(f, f"lab_{s}", path)
@@ -293,17 +302,17 @@ def _lazy_split(f: h5py.File, s: str, path: Path) -> Split | None:
 def _paths(f: h5py.File, s: str, path: Path, n: int) -> tuple[str, ...] | None:
     if f"path_{s}" not in f:
         return None
-    raw = np.atleast_1d(_read(f, f"path_{s}", path))
-    paths = tuple(p.decode() if isinstance(p, bytes) else str(p) for p in raw)
+    paths = tuple(_texts(np.atleast_1d(_read(f, f"path_{s}", path)), f"path_{s}", path))
     if len(paths) != n:
         raise DataError(f"{path}: path_{s} has {len(paths)} entries, lab_{s} has {n}")
     return paths
 
 
-def _read_split(f: h5py.File, s: str, path: Path) -> Split:
+def read_split(f: h5py.File, s: str, path: Path) -> Split:
+    """One split of an open feature file, read and checked as ``load_h5`` reads it."""
     for key in (f"audio_{s}", f"visual_{s}", f"lab_{s}"):
         if key not in f:
-            raise DataError(f"{path}: missing dataset {key!r} (found: {', '.join(sorted(f))})")
+            raise DataError(f"{path}: missing dataset {key!r} (found: {_some(sorted(f))})")
     audio, audio_seg = _features(f, f"audio_{s}", path)
     visual, visual_seg = _features(f, f"visual_{s}", path)
     labels = _labels(f, f"lab_{s}", path)
@@ -345,7 +354,7 @@ def _segments(
         raise DataError(f"{path}: {s} segments must be [{n}, T, D] alike, found {shapes}")
     t = next(iter(arrays.values())).shape[1]
     if f"seg_count_{s}" in f:
-        count = np.asarray(_read(f, f"seg_count_{s}", path)).astype(np.int64)
+        count = _whole_numbers(_read(f, f"seg_count_{s}", path), f"seg_count_{s}", path)
         if count.shape != (n,):
             raise DataError(f"{path}: seg_count_{s} has shape {count.shape}, expected ({n},)")
         bad = np.flatnonzero((count < 1) | (count > t))
@@ -355,7 +364,7 @@ def _segments(
             )
     else:  # per-second files without counts: every segment is real
         count = np.full(n, t, np.int64)
-    seconds = float(f.attrs.get("segment_seconds", DEFAULT_SECONDS))
+    seconds = positive_attr(read_attrs(f, path), "segment_seconds", DEFAULT_SECONDS, str(path))
     return Segments(audio, visual, count, seconds)
 
 
@@ -373,10 +382,26 @@ def _features(f: h5py.File, key: str, path: Path) -> tuple[np.ndarray | None, np
         raise DataError(
             f"{path}: {key} must be a 2-D array [N, D] or 3-D [N, T, D], found shape {x.shape}"
         )
+    if 0 in x.shape[1:]:
+        what = "features per pair" if x.shape[-1] == 0 else "segments"
+        raise DataError(f"{path}: {key} has shape {x.shape}: 0 {what}")
+    if np.iscomplexobj(x):  # a cast to float would drop the imaginary part without a word
+        raise DataError(
+            f"{path}: {key} holds complex numbers; store real features (e.g. magnitudes)"
+        )
     if x.dtype == np.uint8:
         x = (x.astype(np.float32) - 128.0) / 256.0
     elif not np.issubdtype(x.dtype, np.number):
         raise DataError(f"{path}: {key} has non-numeric dtype {x.dtype}")
+    if x.dtype.itemsize > 4 and np.issubdtype(x.dtype, np.floating):
+        with np.errstate(invalid="ignore"):
+            big = np.abs(x) > np.finfo(np.float32).max
+        if big.any():
+            at = tuple(np.argwhere(big)[0])
+            raise DataError(
+                f"{path}: {key}[{', '.join(map(str, at))}] is {x[at]:g}, past the float32 range "
+                "features are read in"
+            )
     x = np.ascontiguousarray(x, dtype=np.float32)
     bad = ~np.isfinite(x)
     if bad.any():
@@ -390,6 +415,15 @@ def _features(f: h5py.File, key: str, path: Path) -> tuple[np.ndarray | None, np
 
 def _labels(f: h5py.File, key: str, path: Path) -> np.ndarray:
     y = np.asarray(_read(f, key, path))
+    if y.ndim == 2 and y.shape[1] == 1:
+        # A column of class ids (as a table export writes them), not a one-class one-hot: one
+        # class cannot be retrieved by, and reading it as one-hot turned id 1 into 0 and the
+        # other ids into "unlabelled".
+        y = y[:, 0]
+    if np.iscomplexobj(y):
+        raise DataError(f"{path}: {key} holds complex numbers, not class ids")
+    if y.ndim == 2 and y.shape[1] == 0:
+        raise DataError(f"{path}: {key} has shape {y.shape}: one-hot rows of 0 classes")
     if y.ndim == 2:  # one-hot, as some lineage files store it; an all-zero row is unlabelled
         ones = y.sum(axis=1)
         if not np.isin(y, (0, 1)).all() or (ones > 1).any():
@@ -403,11 +437,38 @@ def _labels(f: h5py.File, key: str, path: Path) -> np.ndarray:
         raise DataError(
             f"{path}: {key} must be [N] class ids or [N, C] one-hot, found shape {y.shape}"
         )
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise DataError(f"{path}: {key} holds non-integer labels")
-    elif not np.issubdtype(y.dtype, np.integer):
+    return _whole_numbers(y, key, path)
+
+
+# Class ids and counts past this are no ids a file can use, and a cast to int64 would wrap them
+# (an unsigned 2**64 - 1 became -1, "unlabelled"); float ids are exact only below 2**53.
+_LARGEST_ID = 2**53
+
+
+def _whole_numbers(y: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """[N] int64 of an array of whole numbers (integer or integral float), checked before the
+    cast so that no value wraps or rounds into another."""
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.bool_) or not (
+        np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)
+    ):
         raise DataError(f"{path}: {key} has non-numeric dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating):
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            i = int(np.flatnonzero(bad.reshape(len(y), -1).any(axis=1))[0]) if y.ndim else 0
+            raise DataError(
+                f"{path}: {key}[{i}] is not a whole number; {key} holds non-integer values"
+            )
+    if y.size:
+        with np.errstate(invalid="ignore"):
+            far = (y > _LARGEST_ID) | (y < -_LARGEST_ID)
+        if far.any():
+            i = int(np.flatnonzero(far.reshape(len(y), -1).any(axis=1))[0]) if y.ndim else 0
+            raise DataError(
+                f"{path}: {key}[{i}] = {y.reshape(len(y), -1)[i][0]} is far past any id or count"
+            )
     return y.astype(np.int64)
 
 
@@ -429,6 +490,84 @@ def _read(f: h5py.File, key: str, path: Path) -> np.ndarray:
         return ds[()]
     except (OSError, ValueError, TypeError) as e:
         raise DataError(f"{path}: {key} cannot be read ({_first_line(e)})") from None
+
+
+def read_texts(f: h5py.File, key: str, path: Path) -> list[str]:
+    """A [N] dataset of UTF-8 text (paths, names), checked as the loader checks its own."""
+    raw = _read(f, key, path)
+    if raw.ndim != 1:
+        raise DataError(f"{path}: {key} must be [N] text, found shape {raw.shape}")
+    return _texts(raw, key, path)
+
+
+def read_ids(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    """A [N] dataset of whole numbers (ids, indices) as int64, none wrapped or rounded."""
+    y = _whole_numbers(_read(f, key, path), key, path)
+    if y.ndim != 1:
+        raise DataError(f"{path}: {key} must be [N] whole numbers, found shape {y.shape}")
+    return y
+
+
+def read_vectors(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    """A [N, D] float32 feature dataset, checked as ``load_h5`` checks clip features."""
+    x, segments = _features(f, key, path)
+    if x is None:
+        raise DataError(f"{path}: {key} must be a 2-D array [N, D], found shape {segments.shape}")
+    return x
+
+
+def _texts(raw: np.ndarray, key: str, path: Path) -> list[str]:
+    """The strings of a 1-D text dataset, each checked to be UTF-8 (the file's text encoding)."""
+    out = []
+    for i, x in enumerate(raw):
+        if isinstance(x, bytes):
+            try:
+                x = x.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: {key}[{i}] is not UTF-8 text") from None
+        elif isinstance(x, np.ndarray):
+            raise DataError(f"{path}: {key} must be [N] text, found nested arrays")
+        out.append(str(x))
+    return out
+
+
+def read_attrs(f: h5py.File, path: Path) -> dict[str, str]:
+    """The file's attributes as text; an attribute that cannot be read or decoded is named."""
+    out = {}
+    for key in f.attrs:
+        try:
+            value = f.attrs[key]
+        except (OSError, TypeError, ValueError) as e:
+            raise DataError(f"{path}: attribute {key} cannot be read ({_first_line(e)})") from None
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: attribute {key} is not UTF-8 text") from None
+        out[str(key)] = str(value)
+    return out
+
+
+def positive_attr(attrs: dict[str, str], key: str, default: float, where: str) -> float:
+    """A positive number stored as text in ``attrs`` (a feature file's, or the checkpoint's copy
+    of them): ``segment_seconds``, ``frame_rate``. One checked reader, so that "nan" or "-1"
+    is one line naming the attribute rather than one frame per clip or a crash later."""
+    text = attrs.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"{where}: attribute {key} = {str(text)[:40]!r} is not a positive number")
+    return value
+
+
+def _some(names: list[str], limit: int = 8) -> str:
+    """A few names and how many more: a file with thousands of keys still gives one short line."""
+    shown = ", ".join(n[:60] for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _first_line(e: BaseException) -> str:

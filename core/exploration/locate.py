@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from core.data.segments import Segments, segment_bounds
+from core.data.dataset import positive_attr
+from core.data.segments import DEFAULT_SECONDS, Segments, segment_bounds
 from core.evaluation.retrieval import GalleryIndex, Kind
 from core.training.embedding import embed_features
 from core.training.model import AVEmbedder
@@ -207,8 +208,9 @@ class _FileEncoder:
                 "(trained on a file not made by avexplorer extract), so files cannot be encoded "
                 "for it"
             )
-        self.fps = float(self.ckpt.attrs.get("frame_rate", 1.0))
-        self.seconds = float(self.ckpt.attrs.get("segment_seconds", 1.0))
+        attrs, where = self.ckpt.attrs, f"{checkpoint} (from its features)"
+        self.fps = positive_attr(attrs, "frame_rate", 1.0, where)
+        self.seconds = positive_attr(attrs, "segment_seconds", DEFAULT_SECONDS, where)
 
     def encode(self, path: str, modality: str, segments: float | None = None):
         """(ClipFeatures, the clip-level vector of ``modality``) of one file."""

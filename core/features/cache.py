@@ -55,9 +55,12 @@ class FeatureCache:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
         return self.root / safe / digest[:2] / f"{digest}.npz"
 
-    def get(self, digest: str, key: str, dim: int | None = None) -> CacheEntry | None:
+    def get(
+        self, digest: str, key: str, dim: int | None = None, segments: bool = False
+    ) -> CacheEntry | None:
         """The entry, or None when there is none or it cannot be trusted (damaged, not finite,
-        or not ``dim`` wide): the caller then encodes the clip again."""
+        not ``dim`` wide, or not the shape asked for: a [D] clip vector, or with ``segments`` a
+        [S, D] matrix): the caller then encodes the clip again."""
         path = self._path(digest, key)
         try:
             with open(path, "rb") as fh:
@@ -66,15 +69,15 @@ class FeatureCache:
                     return None
                 with z:
                     vector = z["vector"] if "vector" in z.files else None
-                    note = str(z["note"]) if "note" in z.files else None
-                    duration = float(z["duration"]) if "duration" in z.files else None
+                    note = _text(z["note"]) if "note" in z.files else None
+                    duration = _seconds(z["duration"]) if "duration" in z.files else None
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged entry
-            return None
+        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile):
+            return None  # a damaged entry
         if vector is None and note is None:
             return None
-        if vector is not None and not _usable(vector, dim):
+        if vector is not None and not _usable(vector, dim, 2 if segments else 1):
             return None
         return CacheEntry(vector, note, duration)
 
@@ -87,17 +90,31 @@ class FeatureCache:
             arrays["note"] = np.array(entry.note)
         if entry.duration is not None:
             arrays["duration"] = np.array(entry.duration, dtype=np.float64)
-        if "vector" in arrays and not _usable(arrays["vector"], None):
+        if "vector" in arrays and not _usable(arrays["vector"], None, arrays["vector"].ndim):
             return  # never keep NaN features: the next run encodes the clip again
         # A read-only or full cache must not stop extraction.
         with contextlib.suppress(OSError), atomic_write(path, sync=False, tidy=False) as f:
             np.savez(f, **arrays)
 
 
-def _usable(vector: np.ndarray, dim: int | None) -> bool:
-    """A stored vector (or [S, D] segment matrix) that features can be made of."""
+def _text(x: np.ndarray) -> str:
+    if x.ndim != 0 or x.dtype.kind != "U":
+        raise ValueError("a note is one string")
+    return str(x)
+
+
+def _seconds(x: np.ndarray) -> float:
+    if x.ndim != 0 or x.dtype.kind not in "fiu" or not np.isfinite(x) or x < 0:
+        raise ValueError("a duration is one number of seconds")
+    return float(x)
+
+
+def _usable(vector: np.ndarray, dim: int | None, ndim: int) -> bool:
+    """A stored clip vector ([D], ``ndim`` 1) or segment matrix ([S, D], ``ndim`` 2) that
+    features can be made of; a matrix where a vector belongs would be written out as 3-D data."""
     return (
-        vector.ndim in (1, 2)
+        vector.ndim == ndim
+        and ndim in (1, 2)
         and vector.size > 0
         and np.issubdtype(vector.dtype, np.floating)
         and (dim is None or vector.shape[-1] == dim)

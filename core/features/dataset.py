@@ -38,6 +38,11 @@ from core.data.dataset import (
     AVDataset,
     DataError,
     Split,
+    positive_attr,
+    read_attrs,
+    read_ids,
+    read_texts,
+    read_vectors,
     save_h5,
     stratified_split,
 )
@@ -103,6 +108,9 @@ def _scan_folder(root: Path) -> Listing:
         raise UserError(f"{root}: cannot read this folder ({e.strerror or e})") from None
     seen: dict[Path, Path] = {}  # real file -> the path it was first listed under
     for d in classes:
+        if not _utf8(d.name):  # its name is the class name, stored as UTF-8
+            ignored.append((_shown(d), NOT_UTF8_NAME))
+            continue
         files = _files_under(d, ignored)
         label = "" if d.name == UNLABELLED_DIR else d.name
         for p in files:
@@ -142,6 +150,9 @@ def _files_under(folder: Path, ignored: list[tuple[str, str]]) -> list[Path]:
     for top, dirs, names in os.walk(folder, onerror=unreadable):
         here = Path(top)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in [d for d in dirs if not _utf8(d)]:
+            dirs.remove(d)
+            ignored.append((_shown(here / d), NOT_UTF8_NAME))
         for d in dirs:
             if (here / d).is_symlink():  # os.walk does not follow them: say so
                 ignored.append((str(here / d), "a link to a folder, not followed"))
@@ -149,11 +160,32 @@ def _files_under(folder: Path, ignored: list[tuple[str, str]]) -> list[Path]:
             p = here / name
             if name.startswith("."):
                 continue
+            if not _utf8(name):
+                ignored.append((_shown(p), NOT_UTF8_NAME))
+                continue
             if not p.is_file():
                 ignored.append((str(p), "a link that leads nowhere (broken or a loop)"))
                 continue
             files.append(p)
     return sorted(files)
+
+
+# A name whose bytes are not UTF-8 (Python keeps them as lone surrogates) cannot be stored in a
+# feature file's UTF-8 paths or class names, nor printed as it is.
+NOT_UTF8_NAME = "its name is not UTF-8 text; rename it to include it"
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(p: Path) -> str:
+    """The path with the bytes that are not UTF-8 escaped (\\xff), as it can be shown and stored."""
+    return os.fsencode(p).decode("utf-8", "backslashreplace")
 
 
 def _read_manifest(path: Path, allow_outside: bool = False) -> Listing:
@@ -664,28 +696,50 @@ def merge_shards(parts: list[str | Path], out: str | Path, *, force: bool = Fals
 
 
 def _read_part(path: Path) -> dict:
+    """One ``--shard`` part, every dataset read by the feature-file readers (core/data/dataset.py)
+    so that a damaged part is one line naming the dataset."""
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise UserError(f"{path}: not a readable HDF5 file ({e})") from None
     with f:
-        attrs = {k: str(v) for k, v in f.attrs.items()}
+        attrs = read_attrs(f, path)
         if "shard" not in attrs:
             raise UserError(f"{path}: not a shard file (written without --shard i/n)")
         i, n = parse_shard(attrs["shard"])
-        try:
-            rows = Rows(
-                audio=f["audio_train"][()],
-                visual=f["visual_train"][()],
-                labels=f["lab_train"][()],
-                paths=[_text(x) for x in f["path_train"][()]],
-                index=f["index_train"][()],
-                split=[_text(x) for x in f["split_train"][()]],
-            )
-            names = tuple(_text(x) for x in f["class_names"][()])
-            columns = [[_text(x) for x in f[k][()]] for k in _SKIPPED]
-        except KeyError as e:
-            raise DataError(f"{path}: missing dataset {e}") from None
+        for key, default in (("segment_seconds", 1.0), ("frame_rate", 1.0)):
+            positive_attr(attrs, key, default, str(path))
+        for key in (
+            "audio_train",
+            "visual_train",
+            "lab_train",
+            "path_train",
+            "index_train",
+            "split_train",
+            "class_names",
+            *_SKIPPED,
+        ):
+            if key not in f:
+                raise DataError(f"{path}: missing dataset {key!r}; not a part extract wrote")
+        rows = Rows(
+            audio=read_vectors(f, "audio_train", path),
+            visual=read_vectors(f, "visual_train", path),
+            labels=read_ids(f, "lab_train", path),
+            paths=read_texts(f, "path_train", path),
+            index=read_ids(f, "index_train", path),
+            split=read_texts(f, "split_train", path),
+        )
+        names = tuple(read_texts(f, "class_names", path))
+        columns = [read_texts(f, k, path) for k in _SKIPPED]
+    lengths = {len(rows.audio), len(rows.visual), len(rows.labels), len(rows.paths)}
+    if len(lengths | {len(rows.index), len(rows.split)}) > 1 or len({len(c) for c in columns}) > 1:
+        raise DataError(f"{path}: its datasets differ in length; not a part extract wrote")
+    bad = np.flatnonzero((rows.labels < UNLABELLED) | (rows.labels >= len(names)))
+    if len(bad):
+        raise DataError(
+            f"{path}: lab_train[{bad[0]}] = {rows.labels[bad[0]]} is not one of its "
+            f"{len(names)} classes"
+        )
     same_run = {k: v for k, v in attrs.items() if k != "shard"}
     return {
         "path": str(path),
@@ -697,7 +751,3 @@ def _read_part(path: Path) -> dict:
         "rows": rows,
         "skipped": list(zip(*columns, strict=True)),
     }
-
-
-def _text(x: bytes | str) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)

@@ -113,9 +113,13 @@ def prepare(job: Job) -> Prepared:
             if job.visual_key:
                 out.visual_hit = cache.get(out.digest, job.visual_key, job.visual_dim)
             if job.audio_seg_key:
-                out.audio_seg_hit = cache.get(out.digest, job.audio_seg_key, job.audio_dim)
+                out.audio_seg_hit = cache.get(
+                    out.digest, job.audio_seg_key, job.audio_dim, segments=True
+                )
             if job.visual_seg_key:
-                out.visual_seg_hit = cache.get(out.digest, job.visual_seg_key, job.visual_dim)
+                out.visual_seg_hit = cache.get(
+                    out.digest, job.visual_seg_key, job.visual_dim, segments=True
+                )
         want_audio = bool(job.audio_key) and (
             out.audio_hit is None or (bool(job.audio_seg_key) and out.audio_seg_hit is None)
         )

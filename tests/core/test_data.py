@@ -78,7 +78,7 @@ def test_one_hot_labels_are_read_as_class_ids(tmp_path):
         (lambda a: a.update(audio_test=np.zeros((8, 5), np.float32)), "dimensions differ"),
         (lambda a: a.update(audio_train=np.zeros(20, np.float32)), "audio_train must be a 2-D"),
         (lambda a: a.update(lab_train=np.full((20, 3), 1)), r"lab_train\[0\] is not one-hot"),
-        (lambda a: a.update(lab_train=np.full(20, 0.5)), "non-integer labels"),
+        (lambda a: a.update(lab_train=np.full(20, 0.5)), "holds non-integer values"),
     ],
 )
 def test_broken_files_name_the_field(tmp_path, change, message):

@@ -4,6 +4,7 @@ a bad cache entry encoded again, and everything left out said."""
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,6 +113,23 @@ def test_links_loops_and_unreadable_folders_are_listed_not_dropped(clips, tmp_pa
     assert why["sub"].startswith("unreadable folder (Permission denied")
 
 
+def test_names_that_are_not_utf8_are_listed_not_a_crash(clips, tmp_path, capsys):
+    root = tmp_path / "tree"
+    shutil.copytree(clips, root)
+    bad_file = os.fsencode(root / "bell") + b"/\xff\xfeclip.mp4"
+    shutil.copy(root / "bell" / "bell0.mp4", bad_file)
+    bad_folder = os.fsencode(root) + b"/\xe9t\xe9"  # a class folder named in Latin-1
+    os.mkdir(bad_folder)
+    shutil.copy(root / "drum" / "drum0.mp4", bad_folder + b"/x.mp4")
+    out = tmp_path / "f.h5"
+    assert main(["extract", str(root), "--out", str(out), "--no-cache", "--quiet", *CHEAP]) == 0
+    printed = capsys.readouterr().out
+    assert "\\xff\\xfeclip.mp4: its name is not UTF-8 text" in printed
+    assert "\\xe9t\\xe9: its name is not UTF-8 text" in printed
+    data = load_h5(out)
+    assert sum(len(data.split(s)) for s in SPLITS) == 6 and data.class_names == ("bell", "drum")
+
+
 @pytest.mark.parametrize("kind", ["file", "missing"])
 def test_a_clips_folder_that_is_not_one_is_a_one_line_error(tmp_path, capsys, kind):
     target = tmp_path / "clips"
@@ -133,8 +151,25 @@ def test_a_clips_folder_that_is_not_one_is_a_one_line_error(tmp_path, capsys, ki
         {"vector": np.ones(7, np.float32)},  # another width
         {"vector": np.full(4, np.nan, np.float32)},
         {"vector": np.array(["text"])},
+        # a [S, D] matrix where a clip's [D] vector belongs was written out as 3-D features
+        {"vector": np.ones((3, 4), np.float32)},
+        {"vector": np.ones(4, np.float32), "duration": np.array([1.0, 2.0])},
+        {"vector": np.ones(4, np.float32), "duration": np.array(np.nan)},
+        {"vector": np.ones(4, np.float32), "duration": np.array("x")},
+        {"note": np.array(["a", "b"])},
     ],
-    ids=["garbage", "broken-zip", "wrong-width", "nan", "text"],
+    ids=[
+        "garbage",
+        "broken-zip",
+        "wrong-width",
+        "nan",
+        "text",
+        "a matrix for a vector",
+        "two durations",
+        "a NaN duration",
+        "a text duration",
+        "two notes",
+    ],
 )
 def test_an_untrustworthy_cache_entry_reads_as_a_miss(tmp_path, entry):
     cache = FeatureCache(tmp_path)
@@ -145,6 +180,14 @@ def test_an_untrustworthy_cache_entry_reads_as_a_miss(tmp_path, entry):
     else:
         np.savez(path, **entry)
     assert cache.get("ab" * 20, "enc", dim=4) is None
+
+
+def test_a_segment_entry_must_be_a_matrix(tmp_path):
+    cache = FeatureCache(tmp_path)
+    cache.put("ab" * 20, "seg", CacheEntry(np.ones(4, np.float32)))
+    assert cache.get("ab" * 20, "seg", dim=4, segments=True) is None
+    cache.put("ab" * 20, "seg", CacheEntry(np.ones((2, 4), np.float32)))
+    assert cache.get("ab" * 20, "seg", dim=4, segments=True).vector.shape == (2, 4)
 
 
 def test_the_cache_never_keeps_nan(tmp_path):
