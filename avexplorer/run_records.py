@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -143,36 +144,71 @@ def matches(record: dict[str, Any], data: AVDataset) -> bool:
     return (stored.get("classes"), stored.get("audio_dim"), stored.get("visual_dim")) == theirs
 
 
+class RecordError(UserError, ValueError):
+    """A run's file that cannot be read back; the run is skipped and named (``scan``'s caller)."""
+
+
+# What a damaged or foreign file raises while it is parsed into records.
+_DAMAGED = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+
 def read_epochs(folder: Path) -> list[EpochEnd]:
-    """The epochs of ``history.jsonl`` as the events the live run had reported."""
+    """The epochs of ``history.jsonl`` as the events the live run had reported; a
+    ``RecordError`` naming the file and line when it is damaged."""
     path = folder / HISTORY
     if not path.is_file():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [
-        EpochEnd(
-            int(h["epoch"]),
-            dict(h.get("losses", {})),
-            MapScores(**h["val"]),
-            float(h.get("r", 1.0)),
-            float(h.get("seconds", 0.0)),
-            bool(h.get("best", False)),
-            (h.get("pseudo") or {}).get("accuracy"),  # few labels, simulated rate
-        )
-        for h in numbered_history(records)
-    ]
+    records = []
+    for n, line in enumerate(_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            h = json.loads(line)
+            _epoch_of(h)
+        except _DAMAGED:
+            raise RecordError(f"{HISTORY} line {n} is not the record of an epoch") from None
+        records.append(h)
+    try:
+        return [_epoch_of(h) for h in numbered_history(records)]
+    except _DAMAGED:
+        raise RecordError(f"{HISTORY}: its epochs are not numbered as a run numbers them") from None
+
+
+def _epoch_of(h: dict[str, Any]) -> EpochEnd:
+    if not isinstance(h, dict):
+        raise TypeError("not a record")
+    pseudo = h.get("pseudo") or {}
+    return EpochEnd(
+        int(h["epoch"]),
+        {str(k): float(v) for k, v in dict(h.get("losses", {})).items()},
+        MapScores(**h["val"]),
+        float(h.get("r", 1.0)),
+        float(h.get("seconds", 0.0)),
+        bool(h.get("best", False)),
+        pseudo.get("accuracy"),  # few labels, simulated rate
+    )
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RecordError(f"{path.name} is not UTF-8 text") from None
 
 
 def read_steps(folder: Path) -> tuple[list[int], dict[str, list[float]], list[float]]:
     path = folder / STEPS
     if not path.is_file():
         return [], {}, []
-    with np.load(path) as z:
-        losses = {k[5:]: z[k].astype(float).tolist() for k in z.files if k.startswith("loss/")}
-        steps = z["steps"].astype(int)
-        if len(steps) and steps[0] == 0:  # written when steps were numbered from 0
-            steps = steps + 1
-        return steps.tolist(), losses, z["r"].astype(float).tolist()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            losses = {k[5:]: z[k].astype(float).tolist() for k in z.files if k.startswith("loss/")}
+            steps = z["steps"].astype(int)
+            if len(steps) and steps[0] == 0:  # written when steps were numbered from 0
+                steps = steps + 1
+            return steps.tolist(), losses, z["r"].astype(float).tolist()
+    except (*_DAMAGED, OSError, EOFError, zipfile.BadZipFile):
+        raise RecordError(f"{STEPS} is damaged") from None
 
 
 def checkpoints(folder: Path) -> dict[str, Path]:

@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 
 from core.atomic import refuse_overwrite
-from core.data.dataset import UNLABELLED, AVDataset, DataError, Split
+from core.data.dataset import UNLABELLED, AVDataset, DataError, Split, read_split
 
 
 def keep_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -75,6 +75,8 @@ def write_labelled_copy(data: AVDataset, assignments: Mapping[int, int], dest: s
     """
     labels = data.train.labels.copy()
     for i, c in assignments.items():
+        if not _is_id(i):  # a bool is an int to Python: True relabelled pair 1
+            raise DataError(f"train pair {i!r} is not a pair number")
         if not 0 <= i < len(labels):
             raise DataError(f"train pair {i} does not exist (train has {len(labels)} pairs)")
         _check_class(data, f"train pair {i}", c)
@@ -96,10 +98,13 @@ def write_cleaned_copy(
     is dropped. The source is never written, as for ``write_labelled_copy``; clip paths are kept,
     so previews and playback still find the clips."""
     n = len(data.train) + (len(data.val) if data.train_rows is not None else 0)
-    drop = sorted(set(int(i) for i in drop))
+    drop = list(drop)
     for i in [*relabel, *drop]:
+        if not _is_id(i):
+            raise DataError(f"train row {i!r} is not a row number")
         if not 0 <= i < n:
             raise DataError(f"train row {i} does not exist (the file has {n} train rows)")
+    drop = sorted(set(int(i) for i in drop))
     for i, c in relabel.items():
         _check_class(data, f"train row {i}", c)
     if len(drop) == n:
@@ -108,6 +113,8 @@ def write_cleaned_copy(
 
 
 def _check_class(data: AVDataset, what: str, c: int) -> None:
+    if not _is_id(c):
+        raise DataError(f"{what}: class {c!r} is not a class id")
     if not (c == UNLABELLED or 0 <= c < data.num_classes):
         raise DataError(f"{what}: class {c} is not one of 0..{data.num_classes - 1}")
 
@@ -128,6 +135,7 @@ def _write_copy(
     labels = np.fromiter(row_labels.values(), np.int64, len(row_labels))
     keep = np.ones(n, bool)
     keep[list(drop)] = False
+    loaded = data.train_rows if data.train_rows is not None else np.arange(len(data.train))
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
@@ -136,7 +144,11 @@ def _write_copy(
             y = f["lab_train"][()]
             if len(y) != n:
                 raise DataError(f"{source}: lab_train no longer matches the loaded data")
-            if y.ndim == 2:
+            _check_same_features(f, tmp, source, data, loaded)
+            if y.ndim == 2 and y.shape[1] == 1:  # a column of class ids (core/data/dataset.py)
+                y = y.astype(np.int64)
+                y[rows, 0] = labels
+            elif y.ndim == 2:
                 y[rows] = 0
                 hot = labels != UNLABELLED
                 y[rows[hot], labels[hot]] = 1
@@ -163,6 +175,28 @@ def _drop_train_rows(f: h5py.File, keep: np.ndarray) -> None:
         x, dtype = ds[()][keep], ds.dtype
         del f[key]
         f.create_dataset(key, data=x, dtype=dtype)
+
+
+def _is_id(x: object) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _check_same_features(
+    f: h5py.File, copy: Path, source: Path, data: AVDataset, rows: np.ndarray
+) -> None:
+    """The labels are written beside the features they were given for: a source file that was
+    extracted again since ``data`` was loaded (same size, other clips or features) is refused
+    rather than given the old labels."""
+    train = read_split(f, "train", copy)
+    for name in ("audio", "visual"):
+        now = getattr(train, name)[rows]
+        if now.shape != getattr(data.train, name).shape or not np.array_equal(
+            now, getattr(data.train, name)
+        ):
+            raise DataError(
+                f"{source}: its {name} features changed since it was loaded (extracted again?); "
+                "open it again before saving labels"
+            )
 
 
 def write_manifest(

@@ -90,6 +90,48 @@ def test_labelled_copy_round_trip_never_touches_the_source(tmp_path, tiny_data, 
     assert not (tmp_path / "x.h5").exists()
 
 
+@pytest.mark.parametrize(
+    "key", [True, np.bool_(False), 1.0, "1"], ids=["True", "numpy-False", "float", "text"]
+)
+def test_a_labelled_copy_takes_only_pair_numbers_as_keys(tmp_path, tiny_data, key):
+    save_h5(tmp_path / "src.h5", tiny_data)
+    data = load_h5(tmp_path / "src.h5")
+    with pytest.raises(ValueError, match="is not a pair number"):  # True was taken as pair 1
+        write_labelled_copy(data, {key: 2}, tmp_path / "x.h5")
+    with pytest.raises(ValueError, match="is not a class id"):
+        write_labelled_copy(data, {0: True}, tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_labels_are_not_written_over_features_extracted_again(tmp_path, tiny_data):
+    from core.data.synthetic import make_dataset
+
+    source = tmp_path / "src.h5"
+    save_h5(source, tiny_data)
+    data = load_h5(source)
+    save_h5(source, make_dataset("tiny", seed=7))  # the same layout and sizes, other clips
+    with pytest.raises(ValueError, match="features changed since it was loaded"):
+        write_labelled_copy(data, {0: 1}, tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_a_labelled_copy_keeps_a_column_of_class_ids_a_column(tmp_path, tiny_data):
+    source = tmp_path / "src.h5"
+    save_h5(source, tiny_data)
+    with h5py.File(source, "r+") as f:
+        y = f["lab_train"][()]
+        del f["lab_train"]
+        f["lab_train"] = y.reshape(-1, 1)
+    data = load_h5(source)
+    dest = write_labelled_copy(data, {0: 3, 1: -1}, tmp_path / "x.h5")
+    with h5py.File(dest) as f:
+        assert f["lab_train"].shape == (len(y), 1)
+    expected = y.copy()
+    expected[:2] = (3, -1)
+    assert np.array_equal(load_h5(dest).train.labels, expected)
+
+
 def test_written_manifest_is_read_back_by_extract(tmp_path):
     clips = tmp_path / "clips"
     clips.mkdir()
