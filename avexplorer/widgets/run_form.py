@@ -33,6 +33,7 @@ from core.training.config import (
     AUTO,
     RunConfig,
     auto_fields,
+    field_open_ends,
     field_range,
     flat_fields,
     ignored_fields,
@@ -134,7 +135,10 @@ def auto_editor_for(dotted: str, paper: Any) -> QWidget:
         step = abs(paper) / 10 if paper else 0.05
         w = AutoNumber()
         w.setDecimals(_decimals(paper or step))
-        w.setRange((lo if lo is not None else 0.0) - step, hi if hi is not None else 1e6)
+        # The minimum shows "auto"; one step up is the smallest value the field takes (not the
+        # limit itself when the limit is excluded, as r_end's 0 is).
+        below = 0.0 if field_open_ends(dotted)[0] else step
+        w.setRange((lo if lo is not None else 0.0) - below, hi if hi is not None else 1e6)
         w.setSingleStep(step)
         w.setSpecialValueText(AUTO)
     w.set_auto()

@@ -409,6 +409,15 @@ def field_range(dotted: str) -> tuple[float | None, float | None]:
     raise KeyError(f"unknown config field {dotted!r}")
 
 
+def field_open_ends(dotted: str) -> tuple[bool, bool]:
+    """Whether the (low, high) limits of ``field_range`` are themselves excluded."""
+    for name, f in _leaf_fields():
+        if name == dotted:
+            _, _, lo_open, hi_open = f.metadata.get("range", (None, None, False, False))
+            return lo_open, hi_open
+    raise KeyError(f"unknown config field {dotted!r}")
+
+
 def _saved_defaults() -> dict[str, Any]:
     return {
         dotted: f.metadata["saved_default"]
