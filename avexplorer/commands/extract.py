@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -130,13 +131,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give CLIPS_DIR (or --manifest FILE, or --merge PART.h5 ...)")
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
-    if args.fps <= 0:
-        raise UserError("--fps must be positive")
+    if not (args.fps > 0 and math.isfinite(args.fps)):  # nan passed "<= 0": one frame a clip
+        raise UserError("--fps must be a positive number")
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if not 0 <= args.threads <= (os.cpu_count() or 1):
         raise UserError(f"--threads must be between 0 (automatic) and {os.cpu_count() or 1}")
-    if args.segments is not None and args.segments <= 0:
+    if args.segments is not None and not (args.segments > 0 and math.isfinite(args.segments)):
         raise UserError("--segments must be a positive number of seconds")
     shard = parse_shard(args.shard) if args.shard else None
     rule = SplitRule(args.val, args.test, args.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from core.device import resolve_device
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import UserError
     from core.exploration.locate import locate_file
 
-    if args.segments is not None and args.segments <= 0:
+    if args.segments is not None and not (args.segments > 0 and math.isfinite(args.segments)):
         raise UserError("--segments must be a positive number of seconds")
     if args.k < 1:
         raise UserError("--k must be at least 1")

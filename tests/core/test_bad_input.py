@@ -364,7 +364,9 @@ def test_eval_of_an_empty_split_is_an_error_not_nan(run, tmp_path, capsys):
         (["--device", "cuda"], "CUDA"),
         (["--device", "tpu"], "unknown device"),
         (["--workers", "0"], "--workers must be at least 1"),
-        (["--fps", "0"], "--fps must be positive"),
+        (["--fps", "0"], "--fps must be a positive number"),
+        (["--fps", "nan"], "--fps must be a positive number"),  # kept one frame per clip
+        (["--segments", "nan"], "--segments must be a positive number"),
         (["--val", "0.7", "--test", "0.5"], "val + test < 1"),
         (["--shard", "3/2"], "need 0 <= i < n"),
         (["--threads", "100000"], "--threads must be between 0"),
@@ -625,3 +627,18 @@ def test_a_wrong_torchrun_environment_is_one_line(run, tmp_path, capsys, monkeyp
         ["train", str(run / "tiny.h5"), "--out", str(out), *FAST], capsys
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "abc", "inf"])
+@pytest.mark.parametrize("attr", ["frame_rate", "segment_seconds"])
+def test_locate_refuses_a_checkpoint_whose_frame_rate_or_segments_are_no_number(
+    run, tmp_path, capsys, attr, value
+):
+    """A NaN frame rate kept one frame per clip and located with it, silently."""
+    payload = _payload(run)
+    payload["attrs"] = {"audio_encoder": "logmel-stats", "visual_encoder": "color-grid"}
+    payload["attrs"][attr] = value
+    torch.save(payload, tmp_path / "model.pt")
+    argv = ["locate", str(tmp_path / "model.pt"), str(tmp_path / "clip.mp4"), "--json"]
+    line = one_line_error([*argv, "--query", str(tmp_path / "q.wav")], capsys)
+    assert f"attribute {attr} = '{value}' is not a positive number" in line

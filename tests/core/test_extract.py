@@ -213,6 +213,51 @@ def test_merge_refuses_an_incomplete_set_of_shards(clips_dir, tmp_path, capsys):
     assert "shards missing: 1/2" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda f: f.attrs.__setitem__("frame_rate", "nan"),
+            "frame_rate = 'nan' is not a positive",
+        ),
+        (
+            lambda f: _replace_dataset(f, "path_train", [b"\xff.mp4"] * len(f["lab_train"])),
+            r"path_train[0] is not UTF-8 text",
+        ),
+        (
+            lambda f: _replace_dataset(f, "lab_train", [b"x"] * len(f["lab_train"])),
+            "lab_train has non-numeric dtype",
+        ),
+        (lambda f: _replace_dataset(f, "audio_train", np.zeros(3)), "audio_train must be a 2-D"),
+        (lambda f: f.__delitem__("index_train"), "missing dataset 'index_train'"),
+        (
+            lambda f: _replace_dataset(f, "lab_train", np.full(len(f["lab_train"]), 99)),
+            "lab_train[0] = 99 is not one of its",
+        ),
+    ],
+    ids=["frame-rate", "path-not-utf8", "text-labels", "1-d-audio", "no-index", "label-past"],
+)
+def test_a_damaged_part_is_one_line_when_merged(clips_dir, tmp_path, capsys, change, message):
+    common = [str(clips_dir), "--no-cache", "--quiet", "--workers", "1", *CHEAP]
+    parts = []
+    for i in range(2):
+        parts.append(tmp_path / f"p{i}.h5")
+        assert main(["extract", *common, "--shard", f"{i}/2", "--out", str(parts[-1])]) == 0
+    with h5py.File(parts[1], "r+") as f:
+        change(f)
+    capsys.readouterr()
+    merged = tmp_path / "m.h5"
+    assert main(["extract", "--merge", *map(str, parts), "--out", str(merged)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not merged.exists()
+
+
+def _replace_dataset(f, key, value):
+    del f[key]
+    f[key] = np.asarray(value)
+
+
 def test_folder_without_clips_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "empty_class").mkdir()
     assert main(["extract", str(tmp_path), "--out", str(tmp_path / "x.h5"), *CHEAP]) == 2
