@@ -25,7 +25,7 @@ import numpy as np
 from core.features.audio import load_audio
 from core.features.cache import CacheEntry, FeatureCache
 from core.features.decode import DecodeSpec, Job, Prepared, prepare
-from core.features.decoder_process import DecoderPool, shared_pool
+from core.features.decoder_process import DecoderPool, shared_process
 from core.features.encoders import (
     DEFAULT_AUDIO,
     DEFAULT_VISUAL,
@@ -274,7 +274,7 @@ def _prepared(jobs: Iterator[Job], workers: int, isolate: bool = True) -> Iterat
 def _prepare_isolated(job: Job) -> Prepared:
     """``prepare`` in the session's decoding process; a crash there is this file's error."""
     try:
-        return shared_pool().call(job.path, prepare, job)
+        return shared_process().call(job.path, prepare, job)
     except ClipError as e:
         return Prepared(job, error=e)
 

@@ -120,7 +120,7 @@ def test_locate_names_a_file_the_decoder_crashes_on(tmp_path, capsys, monkeypatc
     assert main(["locate", model, str(surround), "--query", str(surround), "--json"]) == 0
     assert main(["locate", model, str(crash), "--query", str(surround)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"avexplorer locate: error: {crash}: the decoder crashed on this file"], err
+    assert err == [f"avexplorer locate: error: {crash}: the decoder crashed on this file (SIGSEGV)"]
 
 
 def test_the_apps_file_query_thumbnails_and_sound_survive_a_decoder_crash(tmp_path, monkeypatch):
@@ -152,3 +152,27 @@ def test_the_apps_file_query_thumbnails_and_sound_survive_a_decoder_crash(tmp_pa
     with pytest.raises(ClipError, match=r"crash\.mp4: the decoder crashed on this file"):
         file_query.file_features(str(crash), attrs)
     assert set(file_query.file_features(str(surround), attrs)) == {"audio", "visual"}
+
+
+def test_a_script_without_a_main_guard_decodes_in_the_decoding_process(tmp_path):
+    """The decoding process does not import the caller's main script again (as multiprocessing's
+    would): a plain script, even one read from standard input, can call encode_path."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    clip = make_surround(tmp_path / "clip.mp4", "aac", "7.1", 2.0, video=True)
+    script = (
+        "from core.features.extract import encode_path\n"
+        f"f = encode_path({str(clip)!r}, 'logmel-stats', 'color-grid')\n"
+        "print(f.audio.shape, f.visual.shape)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    for argv in ([sys.executable, "-"], [sys.executable, str(tmp_path / "script.py")]):
+        (tmp_path / "script.py").write_text(script)
+        done = subprocess.run(
+            argv, input=script, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.count("(") == 2 and "Traceback" not in done.stderr
