@@ -38,9 +38,9 @@ import numpy as np
 from core.data.dataset import UNLABELLED, AVDataset, Split
 from core.errors import UserError
 
-# A pair whose halves rank each other below this share of other clips is flagged as mismatched:
-# an unrelated sound and picture sit near 0.5, a true pair near 0 (a pair linked only by its class
-# within about 1 / number of classes).
+# A pair whose halves rank each other below this share of other clips is flagged as mismatched
+# (or below twice the median pair's share, when that is higher: ``Audit.mismatch_threshold``): an
+# unrelated sound and picture sit near 0.5, a true pair near 0.
 MISMATCH_THRESHOLD = 0.25
 # A label is flagged when the pair's two halves make another class more likely than it.
 LABEL_THRESHOLD = 0.5
@@ -100,13 +100,20 @@ class Audit:
     pair_z: np.ndarray = field(repr=False)
 
     @property
+    def mismatch_threshold(self) -> float:
+        """The score from which a pair is flagged as mismatched: ``MISMATCH_THRESHOLD``, or twice
+        the typical (median) pair's score where true pairs find each other poorly (halves that
+        share only their class), so that weak evidence does not flag half of a clean set."""
+        return max(MISMATCH_THRESHOLD, 2 * float(np.median(self.mismatch_score)))
+
+    @property
     def mismatched(self) -> np.ndarray:
         """[M] bool: the pairs flagged as mismatched: halves that rank each other low and name
         different classes (halves that name one class are more likely a true pair with a wrong
         label or weak evidence), or that rank each other very low."""
         disagree = self.audio_probs.argmax(axis=1) != self.visual_probs.argmax(axis=1)
-        low = self.mismatch_score >= MISMATCH_THRESHOLD
-        return low & (disagree | (self.mismatch_score >= 2 * MISMATCH_THRESHOLD))
+        limit = self.mismatch_threshold
+        return (self.mismatch_score >= limit) & (disagree | (self.mismatch_score >= 2 * limit))
 
     @property
     def mislabelled(self) -> np.ndarray:
