@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.settings import settings
+from avexplorer.settings import save_folder, settings
 from avexplorer.state.app_state import AppState
 from avexplorer.widgets.audio_player import AudioPlayer
 from avexplorer.widgets.dataset_panel import THUMB, ItemCells
@@ -492,7 +492,8 @@ class LabellingView(QWidget):
             return
         from pathlib import Path
 
-        folder = str(settings().value("paths/data", str(Path(data.source).parent)))
+        # Never the installed package's folder (the demo's) or a read-only one.
+        folder = save_folder("data", data.source)
         stem = Path(data.source).stem or "dataset"
         path, _ = QFileDialog.getSaveFileName(
             self,

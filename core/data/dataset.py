@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -206,6 +207,50 @@ def load_h5(
         train_rows=train_rows,
         source=str(path),
         attrs=attrs,
+    )
+
+
+# What an install holds (the packages and their shipped resources): never a place for the user's
+# files, even when it is writable (a user's site-packages, a checkout).
+_INSTALLED = tuple(
+    Path(__file__).resolve().parents[2] / name for name in ("core", "avexplorer", "resources")
+)
+
+
+def user_may_write(folder: str | Path) -> bool:
+    """Whether the user's own files (saved labels, named selections) may go in ``folder``: it is
+    a writable folder and not inside the installed package (where the demo's features are)."""
+    folder = Path(folder).resolve()
+    if any(folder.is_relative_to(root) for root in _INSTALLED):
+        return False
+    return folder.is_dir() and os.access(folder, os.W_OK)
+
+
+def absolute_clip_path(path: str, data: AVDataset) -> str:
+    """Where the clip a feature file of ``data`` names as ``path`` is, as an absolute path.
+
+    A copy of the data written elsewhere (saved labels, a retrain's file, a selection exported as
+    a feature file) must still find its clips, but a relative path means nothing from the copy's
+    folder: the demo's are relative to its clip folder (``attrs["clips_dir"]``), others to the
+    folder the app runs in, as the loaders read paths as written. So every copy writes them
+    absolute (``""``, no clip, stays as it is).
+    """
+    if not path or Path(path).is_absolute():
+        return path
+    base = data.attrs.get("clips_dir")
+    return str(Path(base) / path if base else Path(path).absolute())
+
+
+def with_absolute_clip_paths(data: AVDataset) -> AVDataset:
+    """``data`` with every split's clip paths made absolute (``absolute_clip_path``)."""
+
+    def absolute(split: Split) -> Split:
+        if split.paths is None:
+            return split
+        return replace(split, paths=tuple(absolute_clip_path(p, data) for p in split.paths))
+
+    return replace(
+        data, train=absolute(data.train), val=absolute(data.val), test=absolute(data.test)
     )
 
 

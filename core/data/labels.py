@@ -7,7 +7,8 @@ any labelled file can stand in for a mostly unlabelled one; the hidden labels ar
 ``write_labelled_copy`` and ``write_manifest`` save labels that a user assigned (e.g. accepted
 pseudo-labels) as a new feature file or a new manifest, never over the source, so that a run can be
 retrained from them; ``write_cleaned_copy`` saves the fixes of an audit (relabelled, unlabelled and
-dropped train pairs) the same way.
+dropped train pairs) the same way. A copy's clip paths are absolute, so it finds its clips wherever
+it is saved.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import h5py
 import numpy as np
 
 from core.atomic import refuse_overwrite
-from core.data.dataset import UNLABELLED, AVDataset, DataError, Split, read_split
+from core.data.dataset import (
+    UNLABELLED,
+    AVDataset,
+    DataError,
+    Split,
+    absolute_clip_path,
+    read_split,
+)
 
 
 def keep_labels(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -95,8 +103,8 @@ def write_cleaned_copy(
     file's train arrays (the rows ``avexplorer audit`` names, those the loader carves for val
     included): ``relabel`` row -> class id (or -1: mark unlabelled), ``drop`` rows removed from
     every train array (features, labels, clip paths, segments). A row both relabelled and dropped
-    is dropped. The source is never written, as for ``write_labelled_copy``; clip paths are kept,
-    so previews and playback still find the clips."""
+    is dropped. The source is never written, as for ``write_labelled_copy``; clip paths are made
+    absolute, so previews and playback still find the clips wherever the copy is saved."""
     n = len(data.train) + (len(data.val) if data.train_rows is not None else 0)
     drop = list(drop)
     for i in [*relabel, *drop]:
@@ -157,12 +165,29 @@ def _write_copy(
                 y[rows] = labels
             del f["lab_train"]
             f.create_dataset("lab_train", data=y)
+            _absolute_paths(f, data)
             if not keep.all():
                 _drop_train_rows(f, keep)
         tmp.replace(dest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _absolute_paths(f: h5py.File, data: AVDataset) -> None:
+    """Every ``path_*`` array of the copy made absolute (``absolute_clip_path``): saved in
+    another folder, the copy still finds its clips for thumbnails, lengths and playback."""
+    for key in [k for k in f if k.startswith("path_")]:
+        ds = f[key]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
+            continue
+        raw = [p.decode() if isinstance(p, bytes) else str(p) for p in ds[()]]
+        del f[key]
+        f.create_dataset(
+            key,
+            data=np.array([absolute_clip_path(p, data) for p in raw], dtype=object),
+            dtype=h5py.string_dtype(),
+        )
 
 
 def _drop_train_rows(f: h5py.File, keep: np.ndarray) -> None:

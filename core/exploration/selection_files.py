@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from core.atomic import atomic_write, refuse_overwrite
-from core.data.dataset import AVDataset, save_h5
+from core.data.dataset import (
+    AVDataset,
+    save_h5,
+    user_may_write,
+    with_absolute_clip_paths,
+)
 from core.exploration.selection import Selection, SelectionError
 
 SELECTIONS_SUFFIX = ".selections.json"
@@ -92,7 +96,8 @@ def write_feature_file(path: str | Path, sel: Selection, data: AVDataset) -> Pat
         test=data.test.subset(idx),
         attrs={**data.attrs, "selected_from": str(data.source or "")},
     )
-    save_h5(path, subset, include_val=True)
+    # Saved anywhere, the file still finds its clips (previews, lengths, playback).
+    save_h5(path, with_absolute_clip_paths(subset), include_val=True)
     return path
 
 
@@ -105,10 +110,11 @@ def fingerprint(labels: np.ndarray, class_names: Sequence[str]) -> str:
 
 
 def selections_file(data: AVDataset, fallback_dir: str | Path) -> Path:
-    """Where the dataset's named selections live: beside its file when that folder is writable,
-    else in ``fallback_dir`` under the test split's fingerprint."""
+    """Where the dataset's named selections live: beside its file when the user's files may go
+    there (``user_may_write``: writable, and not the installed package's, as the demo's
+    is), else in ``fallback_dir`` under the test split's fingerprint."""
     source = Path(data.source) if data.source else None
-    if source is not None and source.is_file() and os.access(source.parent, os.W_OK):
+    if source is not None and source.is_file() and user_may_write(source.parent):
         return source.with_name(source.name + SELECTIONS_SUFFIX)
     key = fingerprint(data.test.labels, data.class_names)
     return Path(fallback_dir) / f"{key}{SELECTIONS_SUFFIX}"
