@@ -1,12 +1,13 @@
 """What the app keeps in each run folder besides the core's files, so runs outlive the session.
 
 The core writes ``history.jsonl`` (one line per epoch: losses, val MAP, r) and the checkpoints;
-the app adds ``run.json`` (name, config, dataset identity, start time, final state) at the start
-and end of a run and ``steps.npz`` (the per-step losses and r) at its end. On relaunch the app
-reads them back for the runs made on the dataset it opened. A run folder without ``run.json`` (a
-run made before the app wrote it, or by the CLI into the runs folder) is listed from what its
-checkpoint holds; a folder that cannot be read is reported by name and the others still listed.
-Qt-free and plain files only.
+the app adds ``run.json`` (name, config, dataset identity, start time, state, epochs done) at the
+start of a run, and both it and ``steps.npz`` (the per-step losses and r) at each epoch's end and
+at the run's end (quitting included: the app stops the run and records it before it exits). On
+relaunch the app reads them back for the runs made on the dataset it opened. A run folder
+without ``run.json`` (a run made before the app wrote it, or by the CLI into the runs folder) is
+listed from what its checkpoint holds; a folder that cannot be read is reported by name and the
+others still listed. Qt-free and plain files only.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def record_of(run: Any, data: AVDataset | None) -> dict[str, Any]:
         "state": run.state,
         "steps_per_epoch": run.steps_per_epoch,
         "total_epochs": run.total_epochs,
+        "epochs": len(run.epochs),  # finished epochs (history.jsonl has their numbers)
     }
 
 
@@ -107,6 +109,20 @@ def scan(
                 problem(folder, why.replace(f"{folder}{os.sep}", ""))
             continue
         yield folder, record
+
+
+def names(root: Path) -> list[str]:
+    """The names of the runs recorded under ``root`` (their ``run.json``; unreadable ones left
+    out), whatever data they trained on."""
+    found = []
+    for path in sorted(root.glob(f"*/{RECORD}")) if root.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("name"), str):
+            found.append(record["name"])
+    return found
 
 
 def record_from_checkpoint(folder: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from avexplorer.commands.common import add_config_flags, config_overrides, load_data
 from core.errors import UserError
 from core.evaluation.scores import MapScores
-from core.training.checkpoint import load_checkpoint
+from core.training.checkpoint import resume_point
 from core.training.config import RunConfig, method_config
 from core.training.distributed import launch_from_env
 from core.training.events import CheckpointSaved, EpochEnd, RunFinished, RunStarted, StepEnd
@@ -46,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = config_overrides(args)
     resume_from = None
     if args.resume:
-        resume_from = out / "last.pt"
-        if not resume_from.exists():
-            raise UserError(f"nothing to resume: {resume_from} does not exist")
-        config = load_checkpoint(resume_from).config
+        resume_from, config = resume_point(out)
         allowed = {"optim.epochs", "device", "threads", "data.stream_above_mb"}
         if set(overrides) - allowed:
             raise UserError(

@@ -9,11 +9,12 @@ jobs.
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThreadPool, QTimer
 from superqt.utils import WorkerBase
 
 from avexplorer.jobs import checkpoints, datasets, file_query, thumbnails
@@ -32,6 +33,12 @@ class JobController(QObject):
     # After embeddings of a finished run or a checkpoint arrive, the UMAP process is started this
     # long after the app has no task left (loading, PCA, metrics): never during start-up's work.
     PRESTART_IDLE_MS = 3000
+    # On quit, a stopped run has this long to save at its step and exit (it stops between two
+    # steps, then writes one checkpoint); a training process still starting (importing torch)
+    # only looks at the stop at its first step, so it is ended instead, then given this long to
+    # be reaped.
+    CLOSE_GRACE_S = 8.0
+    KILLED_WAIT_S = 5.0
 
     def __init__(
         self,
@@ -46,6 +53,8 @@ class JobController(QObject):
         self.state = state
         self._train_fn = train_fn
         self._training: dict[int, tuple[WorkerBase, TrainControl]] = {}
+        self._children: dict[int, Any] = {}  # run id -> its training process, while it runs
+        self._closing = False
         self._thumb_worker: WorkerBase | None = None
         self._pending_layouts: set[tuple[int, int, str]] = set()
         self._slow_layout_next: tuple[int, int, str] | None = None
@@ -54,6 +63,7 @@ class JobController(QObject):
         state.signals.pauseRequested.connect(lambda rid: self._control(rid, "pause"))
         state.signals.resumeRequested.connect(lambda rid: self._control(rid, "resume"))
         state.signals.stopRequested.connect(lambda rid: self._control(rid, "stop"))
+        state.signals.runResumeRequested.connect(self.resume_training)
         state.signals.layoutRequested.connect(self.request_layout)
         state.signals.metricsRequested.connect(self.compute_metrics)
         state.signals.fileQueryRequested.connect(self.query_file)
@@ -78,23 +88,37 @@ class JobController(QObject):
         return bool(self._training)
 
     def start_training(self, config: Any) -> int | None:
-        data = self.state.catalog.dataset
-        if data is None or self.state.runs.active_run is not None:
+        if self.state.catalog.dataset is None or self.state.runs.active_run is not None:
             return None
-        # spawn, not fork: forking a process that runs Qt and worker threads is unsafe.
-        ctx = mp.get_context("spawn")
         try:
             run = self.state.runs.new_run(config)  # writes the run's record in its folder
         except UserError as e:  # the runs folder cannot be written (a file, full, read-only)
             self.state.signals.report_error("Cannot train", str(e))
             return None
-        control = TrainControl(ctx.Event)
-        rid = run.id
+        self._launch(run.id, config, resume=False)
+        return run.id
 
+    def resume_training(self, rid: int) -> None:
+        """Continue a stopped run in its folder from its ``last.pt``, as ``train --resume``."""
+        if self.state.catalog.dataset is None or self.state.runs.active_run is not None:
+            return
+        run = self.state.runs.get(rid)
+        if run is not None:
+            self.state.runs.run_resuming(rid)
+            self._launch(rid, run.config, resume=True)
+
+    def _launch(self, rid: int, config: Any, resume: bool) -> None:
+        data, run = self.state.catalog.dataset, self.state.runs[rid]
+        # spawn, not fork: forking a process that runs Qt and worker threads is unsafe.
+        ctx = mp.get_context("spawn")
+        control = TrainControl(ctx.Event)
         if self._train_fn is not None:  # an injected generator: in a thread
-            fn, args = training_batches, (self._train_fn, config, data, run.out_dir, control)
+            fn = training_batches
+            args: tuple[Any, ...] = (self._train_fn, config, data, run.out_dir, control)
+            kwargs: dict[str, Any] = {"resume": resume}
         else:
             fn, args = train_in_process, (config, data, run.out_dir, control, ctx)
+            kwargs = {"resume": resume, "started": lambda proc: self._children.update({rid: proc})}
             # The map's UMAP is asked for while a run trains: its kernels load meanwhile.
             self.projections.prestart()
         worker = start(
@@ -103,16 +127,23 @@ class JobController(QObject):
             fn,
             *args,
             on_yield=lambda batch: self.state.runs.handle_events(rid, batch),
-            on_error=lambda msg: self.state.runs.run_failed(rid, msg),
+            on_error=lambda msg: self._training_failed(rid, msg),
+            **kwargs,
         )
 
         def ended() -> None:
             self._training.pop(rid, None)
+            self._children.pop(rid, None)
             self.state.runs.run_ended(rid)
 
         worker.finished.connect(ended)
         self._training[rid] = (worker, control)
-        return rid
+
+    def _training_failed(self, rid: int, message: str) -> None:
+        if self._closing:  # ended by quitting (after its grace): stopped, not failed
+            self.state.signals.message.emit(f"{self.state.runs.run_name(rid)}: ended on quit")
+        else:
+            self.state.runs.run_failed(rid, message)
 
     def _control(self, rid: int, what: str) -> None:
         entry = self._training.get(rid)
@@ -120,7 +151,11 @@ class JobController(QObject):
             getattr(entry[1], what)()
 
     def close(self) -> None:
-        """The app is quitting: cancel every job now, stop training (it saves last.pt first)."""
+        """The app is quitting: cancel every job now and stop training. A stopped run saves at
+        the step it reached and reports its end, which is recorded in its folder before this
+        returns; a training process that has not exited within ``CLOSE_GRACE_S`` (still
+        starting, or stuck) is ended, and its run is recorded as stopped all the same."""
+        self._closing = True
         self._prestart.stop()
         self.state.cancel_all()
         for _worker, control in self._training.values():
@@ -131,6 +166,21 @@ class JobController(QObject):
             if getattr(worker, "cancel", None) is not None:
                 worker.cancel.set()
         self.projections.close()
+        self._let_training_end(self.CLOSE_GRACE_S)
+        for proc in list(self._children.values()):
+            if proc.is_alive():
+                proc.kill()
+        self._let_training_end(self.KILLED_WAIT_S)
+
+    def _let_training_end(self, seconds: float) -> None:
+        """Run the event loop until every training worker has ended (its events folded and its
+        record written, here on the GUI thread) or ``seconds`` have passed. Called while the
+        window closes: after that, the event loop no longer runs and nothing would be folded."""
+        app = QCoreApplication.instance()
+        deadline = time.monotonic() + seconds
+        while self._training and app is not None and time.monotonic() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents, 50)
+            time.sleep(0.02)
 
     def wait(self, msecs: int = 15_000) -> bool:
         """Wait for the workers to end (after ``close``); False if some are still running."""

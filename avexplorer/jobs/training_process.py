@@ -24,6 +24,8 @@ from core.errors import UserError
 from core.training.control import TrainControl
 from core.training.events import CheckpointSaved, EpochEnd, StepEnd
 
+PROCESS_NAME = "avexplorer-train"
+
 
 def _child(
     conn: Any,
@@ -33,6 +35,7 @@ def _child(
     control: TrainControl,
     nice: int,
     embed_epochs: bool,
+    resume: bool,
 ) -> None:
     """Entry point of the training process: run the core's generator, send event batches."""
     import os
@@ -46,7 +49,8 @@ def _child(
             os.nice(nice)
         from core.training.loop import train
 
-        for batch in training_batches(train, config, data, out_dir, control, embed_epochs):
+        batches = training_batches(train, config, data, out_dir, control, embed_epochs, resume)
+        for batch in batches:
             _send(conn, "events", batch)
         _send(conn, "done", None)
     except BaseException as exc:  # everything goes back to the app, which shows it
@@ -74,18 +78,26 @@ def train_in_process(
     ctx: Any,
     nice: int = 5,
     embed_epochs: bool = True,
+    resume: bool = False,
+    started: Callable[[Any], None] | None = None,
 ) -> Iterator[list[Any]]:
-    """Start the training process and yield its event batches (runs in a pump thread)."""
+    """Start the training process and yield its event batches (runs in a pump thread).
+
+    ``resume``: continue the stopped run in ``out_dir`` (``config`` is then its recorded one);
+    ``started(process)`` is called once the process runs, so that the app can end it on quit.
+    """
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(
         target=_child,
-        args=(child, config, data, out_dir, control, nice, embed_epochs),
+        args=(child, config, data, out_dir, control, nice, embed_epochs, resume),
         daemon=True,
-        name="avexplorer-train",
+        name=PROCESS_NAME,
     )
     with main_module_hidden():
         proc.start()
     child.close()
+    if started is not None:
+        started(proc)
     try:
         while True:
             if parent.poll(0.1):
@@ -137,9 +149,13 @@ def training_batches(
     out_dir: Path,
     control: Any,
     embed_epochs: bool = True,
+    resume: bool = False,
     flush_seconds: float = 0.05,
 ) -> Iterator[list[Any]]:
     """Run the core's training generator, yielding its events in batches.
+
+    With ``resume`` the stopped run in ``out_dir`` continues from its ``last.pt`` with the config
+    it recorded, as ``avexplorer train --resume`` does (``core.training.checkpoint.resume_point``).
 
     Steps are batched (at most one hand-over per ``flush_seconds``, half a frame of the loss
     plot's 10 Hz) so that a fast loop on a small dataset does not flood the GUI thread with one
@@ -153,7 +169,12 @@ def training_batches(
     epoch = 0  # the last epoch that ended (numbered from 1); 0: none yet
     embedded: set[int] = set()
     previous: np.ndarray | None = None
-    for ev in train_fn(config, data, out_dir=out_dir, control=control):
+    extra: dict[str, Any] = {}
+    if resume:
+        from core.training.checkpoint import resume_point
+
+        extra["resume_from"], config = resume_point(out_dir)
+    for ev in train_fn(config, data, out_dir=out_dir, control=control, **extra):
         buf.append(ev)
         if isinstance(ev, EpochEnd):
             epoch = ev.epoch

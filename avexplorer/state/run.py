@@ -64,6 +64,7 @@ class Run:
     visible: bool = True  # overlaid in the plots
     requested: RunConfig | None = None  # the settings as asked for, "auto" fields unresolved
     settings: str = ""  # what its "auto" fields became (RunStarted.settings)
+    first_step: int = 0  # the global step this session's training started after (a resume's)
 
     @property
     def method(self) -> str:
@@ -75,15 +76,24 @@ class Run:
         return self.state in ACTIVE_STATES
 
     @property
+    def starting_text(self) -> str:
+        """What every view says while the run starts (the training process loads torch and the
+        data before its first step, which takes a while on a busy machine)."""
+        return f"{self.name} is starting: the training process is loading…"
+
+    @property
     def best_val(self) -> float | None:
         return max((e.val.avg for e in self.epochs), default=None)
 
     def label(self) -> str:
-        """'psd · demo digits · 2026-12-01 14:02 · best MAP 0.612', for lists and menus."""
+        """'psd 3 · demo digits · 10 % labels · 2026-12-01 14:02 · best MAP 0.612', for lists and
+        menus (the label fraction only when the run hid labels)."""
         best = self.best_val
+        fraction = self.config.data.label_fraction
         parts = [
-            self.method,
+            self.name,
             self.dataset or "?",
+            *([f"{100 * fraction:g} % labels"] if fraction < 1 else []),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created)),
             f"best MAP {best:.3f}" if best is not None else "no epoch yet",
         ]
@@ -100,7 +110,21 @@ class Run:
         if self.last_step is None or self.total_steps == 0:
             return None
         done = self.last_step.global_step
-        return (time.monotonic() - self.started) / done * (self.total_steps - done)
+        if done <= self.first_step:
+            return None
+        rate = (time.monotonic() - self.started) / (done - self.first_step)
+        return rate * (self.total_steps - done)
+
+    def continue_from(self, start_epoch: int, start_step: int) -> None:
+        """Training (re)starts at step ``start_step`` of epoch ``start_epoch`` (RunStarted): a
+        resumed run keeps its curves up to there and drops what its checkpoint does not hold (the
+        steps of an epoch the app saw but that ended before it was saved)."""
+        self.first_step = (start_epoch - 1) * self.steps_per_epoch + start_step
+        keep = sum(1 for s in self.steps if s <= self.first_step)
+        del self.steps[keep:], self.r_steps[keep:]
+        for values in self.losses.values():
+            del values[keep:]
+        self.epochs = [e for e in self.epochs if e.epoch < start_epoch]
 
     def add_step(self, ev: StepEnd) -> None:
         self.steps.append(ev.global_step)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -112,11 +113,20 @@ class Runs(Mapping[int, Run]):
             self.signals.runVisibilityChanged.emit()
 
     # ----- training intents --------------------------------------------------------------------
+    def training_problem(self) -> str | None:
+        """Why a run cannot start on the open dataset (Start is disabled with it), or None."""
+        from core.training.loop import training_problem  # torch: imported on first use
+
+        if self.catalog.dataset is None:
+            return "Open a dataset first."
+        return training_problem(self.catalog.dataset)
+
     def request_training(self, config: RunConfig) -> None:
+        problem = self.training_problem()
         if self.active_run is not None:
             self.signals.message.emit("A run is already in progress: stop it first.")
-        elif self.catalog.dataset is None:
-            self.signals.report_error("Cannot train", "Open a dataset first.")
+        elif problem is not None:
+            self.signals.report_error("Cannot train", problem)
         else:
             self.signals.trainRequested.emit(config)
 
@@ -134,17 +144,56 @@ class Runs(Mapping[int, Run]):
         if run is not None:
             self.signals.stopRequested.emit(run.id)
 
+    def resume_problem(self, run: Run) -> str | None:
+        """Why ``run`` cannot be resumed now, or None when it can: a stopped run (by Stop, by
+        quitting, or by an app that ended mid-run) continues in its folder from its ``last.pt``,
+        on the data it trained on."""
+        if run.state != "stopped":
+            return f"{run.name} is {run.state}: only a stopped run can be resumed"
+        if not (run.out_dir / "last.pt").is_file():
+            return f"{run.name} saved no checkpoint to resume from (it stopped before training)"
+        if not self.trained_on_open_dataset(run):
+            return f"{run.name} trained on other data: open {run.dataset or 'its dataset'} first"
+        if self.active_run is not None:
+            return "A run is in progress: stop it first."
+        return None
+
+    def request_resume(self, rid: int) -> None:
+        """Resume run: continue the stopped run ``rid`` (the job calls ``run_resuming``)."""
+        run = self._runs.get(rid)
+        if run is None:
+            return
+        problem = self.resume_problem(run)
+        if problem is not None:
+            self.signals.message.emit(problem)
+        else:
+            self.signals.runResumeRequested.emit(rid)
+
+    def run_resuming(self, rid: int) -> None:
+        """Run ``rid`` is starting again from its ``last.pt``: live in this session from now on,
+        current and overlaid; its curves so far are kept and continued."""
+        run = self._runs[rid]
+        run.state, run.restored, run.finished, run.visible = "starting", False, None, True
+        with contextlib.suppress(OSError):  # written again as it runs and when it ends
+            run_records.write(run.out_dir, run_records.record_of(run, self.catalog.dataset))
+        self.signals.runStateChanged.emit(rid)
+        self.signals.runVisibilityChanged.emit()
+        if self.current_run_id != rid:
+            self.current_run_id = rid
+            self.signals.currentRunChanged.emit(rid)
+
     # ----- adding and removing runs ------------------------------------------------------------
     def new_run(self, config: RunConfig) -> Run:
         rid = next(self._ids)
         method = config.loss.method
+        number = self._next_number(method)
         run = Run(
             id=rid,
-            name=f"{method} {rid}",
+            name=f"{method} {number}",
             config=config,
             requested=config,
             color=run_color(rid),
-            out_dir=self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}-{rid}",
+            out_dir=self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}-{number}",
             dataset=self.catalog.name,
             dataset_key=self.catalog.key(),
         )
@@ -154,6 +203,16 @@ class Runs(Mapping[int, Run]):
         self.signals.runAdded.emit(run.id)
         self.signals.currentRunChanged.emit(run.id)
         return run
+
+    def _next_number(self, method: str) -> int:
+        """The number of a new run's name ("psd 3"): one past every "psd N" in use, by this
+        session's runs and by every run recorded in the runs folder (of any dataset), so that no
+        two runs share a name across relaunches and their overlays and comparisons stay apart."""
+        names = [*run_records.names(self.root), *(r.name for r in self._runs.values())]
+        used = [
+            int(n.rsplit(" ", 1)[1]) for n in names if re.fullmatch(rf"{re.escape(method)} \d+", n)
+        ]
+        return max(used, default=0) + 1
 
     def restore_runs(self) -> int:
         """Read back the runs in ``root`` made on this dataset (curves, MAP, r_t)."""
@@ -222,6 +281,7 @@ class Runs(Mapping[int, Run]):
                 run.steps_per_epoch = ev.steps_per_epoch
                 run.total_epochs = ev.total_epochs
                 run.started = time.monotonic()
+                run.continue_from(ev.start_epoch, ev.start_step)
                 run.state = "running"
                 self._run_resolved(run, ev)
                 emit.runStateChanged.emit(rid)
@@ -236,6 +296,7 @@ class Runs(Mapping[int, Run]):
                 emit.pseudoLabelsChanged.emit(rid)
             elif isinstance(ev, EpochEnd):
                 run.epochs.append(ev)
+                self._save_progress(run)
                 emit.epochAdded.emit(rid, ev.epoch)
             elif isinstance(ev, CheckpointSaved):
                 run.checkpoints[ev.kind] = Path(ev.path)
@@ -265,6 +326,15 @@ class Runs(Mapping[int, Run]):
             # A failed write is said when the run ends, where the record is written again.
             with contextlib.suppress(OSError):
                 run_records.write(run.out_dir, run_records.record_of(run, self.catalog.dataset))
+
+    def _save_progress(self, run: Run) -> None:
+        """At each epoch's end the run's record and step curves are written with it, so that an
+        app that ends without closing (killed, a crash) still leaves them; a failed write is
+        said when the run ends, where both are written again."""
+        if not run.restored:
+            with contextlib.suppress(OSError):
+                run_records.write(run.out_dir, run_records.record_of(run, self.catalog.dataset))
+                run_records.write_steps(run.out_dir, run.steps, run.losses, run.r_steps)
 
     def run_failed(self, rid: int, message: str) -> None:
         if rid in self._runs:

@@ -45,7 +45,8 @@ class StateSignals(QObject):
     # ----- requests for background work (``JobController`` carries them out) --------------------
     trainRequested = Signal(object)  # RunConfig
     pauseRequested = Signal(int)  # run id
-    resumeRequested = Signal(int)
+    resumeRequested = Signal(int)  # a paused run goes on
+    runResumeRequested = Signal(int)  # a stopped run continues from its last.pt (Resume run)
     stopRequested = Signal(int)
     layoutRequested = Signal(int, int, str)  # run id, epoch, method
     metricsRequested = Signal(int, int)  # run id, epoch: compute every test metric

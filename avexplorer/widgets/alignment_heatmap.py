@@ -125,6 +125,9 @@ class _Matrix:
         self.lines.setData(pts[:, 0], pts[:, 1])
 
 
+NO_SNAPSHOT = "Waiting for the first snapshot: start a training run."
+
+
 class AlignmentHeatmaps(QWidget):
     def __init__(
         self,
@@ -150,7 +153,7 @@ class AlignmentHeatmaps(QWidget):
         layout.layout.setColumnStretchFactor(1, 1)
         self.student.plot.setXLink(self.teacher.plot)
         self.student.plot.setYLink(self.teacher.plot)
-        self.info = QLabel("Waiting for the first snapshot: start a training run.")
+        self.info = QLabel(NO_SNAPSHOT)
         self.info.setTextFormat(Qt.TextFormat.RichText)
         self.info.setWordWrap(True)
         # The caption's space is reserved (two lines, and the thumbnails' height): a caption
@@ -179,8 +182,17 @@ class AlignmentHeatmaps(QWidget):
         self.frames.add(self.refresh, REFRESH_MS)
         state.signals.snapshotChanged.connect(self._snapshot_changed)
         state.signals.currentRunChanged.connect(self._snapshot_changed)
+        state.signals.currentRunChanged.connect(self._say_waiting)
+        state.signals.runStateChanged.connect(self._say_waiting)
         self.teacher.image.hoverEvent = lambda ev: self._hover(ev, self.teacher.image)
         self.student.image.hoverEvent = lambda ev: self._hover(ev, self.student.image)
+
+    def _say_waiting(self, _rid: int) -> None:
+        """Before the current run's first snapshot, say why there is none yet."""
+        run = self.state.runs.current_run
+        if run is None or run.snapshot is not None:
+            return
+        self.info.setText(run.starting_text if run.state == "starting" else NO_SNAPSHOT)
 
     def _snapshot_changed(self, rid: int) -> None:
         if rid == self.state.runs.current_run_id:

@@ -100,6 +100,10 @@ class TrainingPanel(QWidget):
         for b in (self.start_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
 
+        # Why Start is disabled on the open data (no train pairs: arrays opened by show()).
+        self.cannot_train = QLabel()
+        self.cannot_train.setWordWrap(True)
+        self.cannot_train.hide()
         self.progress = QProgressBar()
         self.progress.setFormat("idle")
         self.progress.setValue(0)
@@ -117,6 +121,8 @@ class TrainingPanel(QWidget):
         self.delete_button = QPushButton("Delete run…")
         self.delete_button.setToolTip("Delete the selected run and its folder (checkpoints)")
         self.delete_button.clicked.connect(self._delete_run)
+        self.resume_button = QPushButton("Resume run")
+        self.resume_button.clicked.connect(self._resume_run)
         # Asked before deleting; tests answer it themselves.
         self.confirm = self._confirm
         # Run folders that could not be read: named for as long as they are there, not hidden.
@@ -129,12 +135,16 @@ class TrainingPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(scroll, 4)
         layout.addLayout(buttons)
+        layout.addWidget(self.cannot_train)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(QLabel("Runs (check to overlay)"))
         layout.addWidget(self.runs, 1)
         layout.addWidget(self.unreadable)
-        layout.addWidget(self.delete_button)
+        run_buttons = QHBoxLayout()
+        run_buttons.addWidget(self.resume_button)
+        run_buttons.addWidget(self.delete_button)
+        layout.addLayout(run_buttons)
         self.setMinimumWidth(300)
 
         state.signals.runAdded.connect(self._run_added)
@@ -162,7 +172,13 @@ class TrainingPanel(QWidget):
     # ----- run state ---------------------------------------------------------------------------
     def _update_buttons(self) -> None:
         run = self.state.runs.active_run
-        self.start_button.setEnabled(run is None and self.state.catalog.dataset is not None)
+        cannot = self.state.runs.training_problem()
+        self.start_button.setEnabled(run is None and cannot is None)
+        self.start_button.setToolTip(cannot or "Start a new run with these settings (Ctrl+R)")
+        self.cannot_train.setText(
+            f"<small>Cannot train: {escape(cannot)}</small>" if cannot else ""
+        )
+        self.cannot_train.setVisible(cannot is not None and self.state.catalog.dataset is not None)
         self.pause_button.setEnabled(run is not None)
         self.stop_button.setEnabled(run is not None)
         self.pause_button.setText(
@@ -170,6 +186,15 @@ class TrainingPanel(QWidget):
         )
         current = self.state.runs.current_run
         self.delete_button.setEnabled(current is not None and not current.active)
+        problem = (
+            self.state.runs.resume_problem(current) if current is not None else "Select a run."
+        )
+        self.resume_button.setEnabled(problem is None)
+        self.resume_button.setToolTip(
+            problem
+            or f"Continue {current.name} from its last checkpoint, in its folder "  # type: ignore[union-attr]
+            "(as avexplorer train --resume does)"
+        )
 
     def _run_added(self, rid: int) -> None:
         run = self.state.runs[rid]
@@ -189,6 +214,8 @@ class TrainingPanel(QWidget):
         self.runs.blockSignals(False)
         self._run_label(rid)
         self._update_buttons()
+        if run.state == "starting":
+            self._state_changed(rid)
 
     def _run_removed(self, rid: int) -> None:
         item = self._item(rid)
@@ -253,6 +280,14 @@ class TrainingPanel(QWidget):
                 f"{run.name} {run.state}. {best}"
                 + (f"<br>Test (best model): {map_scores_text(f.test)}" if f.test else "")
             )
+        elif run.state == "starting":
+            self.progress.setValue(0)
+            self.progress.setFormat(f"{run.name}: starting…")
+            self.status.setText(run.starting_text)
+        elif run.state == "running" and run.last_step is None:  # started, first step to come
+            epoch = run.first_step // max(run.steps_per_epoch, 1) + 1
+            self.progress.setFormat(f"{run.name} · epoch {epoch}/{run.total_epochs} · first step…")
+            self.status.setText("")
         elif run.state == "paused":
             self.progress.setFormat(self.progress.format().split(" (")[0] + " (paused)")
         elif run.state == "failed":
@@ -279,6 +314,11 @@ class TrainingPanel(QWidget):
     def _run_selected(self, item: QListWidgetItem | None) -> None:
         if item is not None:
             self.state.runs.set_current_run(item.data(Qt.ItemDataRole.UserRole))
+
+    def _resume_run(self) -> None:
+        run = self.state.runs.current_run
+        if run is not None:
+            self.state.runs.request_resume(run.id)
 
     def _delete_run(self) -> None:
         run = self.state.runs.current_run

@@ -81,6 +81,18 @@ def class_ids(
             if count
             else f"labels[{bad[0]}] = {y[bad[0]]} is negative"
         )
+    if class_names is None:
+        # Without names the classes are the ids 0..max; an id no clip carries would be a class
+        # with nothing in it (in every legend, count and metric), so a gap is refused.
+        missing = np.setdiff1d(np.arange(count), y)
+        if len(missing):
+            shown = ", ".join(str(int(c)) for c in missing[:5]) + (
+                ", ..." if len(missing) > 5 else ""
+            )
+            raise ArrayError(
+                f"labels: class ids run to {count - 1} but no clip has id {shown}; number the "
+                f"classes 0..C-1 (or pass class_names to keep classes without clips)"
+            )
     names = tuple(class_names) if class_names is not None else tuple(str(c) for c in range(count))
     if len(set(names)) != len(names):
         raise ArrayError("class_names has duplicate entries")

@@ -143,6 +143,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
+def resume_point(out_dir: str | Path) -> tuple[Path, RunConfig]:
+    """The checkpoint a stopped run in ``out_dir`` continues from (its ``last.pt``, written at
+    every epoch's end and at a stop) and the config it recorded: what ``train --resume`` and the
+    app's Resume both hand to ``core.training.loop.train(..., resume_from=...)``."""
+    path = Path(out_dir) / "last.pt"
+    if not path.exists():
+        raise UserError(f"nothing to resume: {path} does not exist")
+    return path, load_checkpoint(path).config
+
+
 def _payload_problem(payload: dict[str, Any]) -> str | None:
     """What is wrong with a loaded checkpoint's fields, or None: checked before anything uses
     them, so a damaged file is one clear error rather than a failure deep inside."""

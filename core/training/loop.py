@@ -97,17 +97,25 @@ def evaluate(model: AVEmbedder, split: Split, device: torch.device, name: str = 
     return scores
 
 
-def check_splits(data: AVDataset) -> None:
-    """Refuse data a run cannot train and score on, before anything is written."""
+def training_problem(data: AVDataset) -> str | None:
+    """Why a run cannot train and score on ``data`` (one line), or None when it can: the rule
+    ``train`` refuses data by, and the app disables Start by."""
+    where = data.source or "the data"
     if len(data.train) < 2:
-        raise UserError(f"{data.source or 'the data'}: the train split needs at least 2 pairs")
+        return f"{where}: the train split needs at least 2 pairs (it has {len(data.train)})"
     for name in ("val", "test"):
         problem = scoring_problem(data.split(name).labels)
         if problem:
             hint = " (raise --val-fraction)" if name == "val" and data.val_carved else ""
-            raise UserError(
-                f"{data.source or 'the data'}: the {name} split cannot be scored: {problem}{hint}"
-            )
+            return f"{where}: the {name} split cannot be scored: {problem}{hint}"
+    return None
+
+
+def check_splits(data: AVDataset) -> None:
+    """Refuse data a run cannot train and score on, before anything is written."""
+    problem = training_problem(data)
+    if problem is not None:
+        raise UserError(problem)
 
 
 class NonFiniteError(UserError):

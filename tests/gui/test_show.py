@@ -127,6 +127,23 @@ def test_show_opens_a_finished_run(qtbot, shown, trained_checkpoint, tmp_path):
         avexplorer.show(run)
 
 
+def test_start_is_disabled_with_a_reason_when_there_is_nothing_to_train_on(qtbot, shown):
+    """show() opens arrays as a test split only: Start says why it cannot train, and the intent
+    (the menu's Start run) is refused at once, leaving no run folder behind."""
+    h = avexplorer.show(*clusters(), block=False)
+    shown.append(h)
+    panel, runs = h.window.training_panel, h.state.runs
+    assert not panel.start_button.isEnabled()
+    assert "the train split needs at least 2 pairs (it has 0)" in panel.start_button.toolTip()
+    assert panel.cannot_train.isVisibleTo(panel) and "Cannot train" in panel.cannot_train.text()
+    errors = []
+    h.state.signals.error.connect(lambda title, msg: errors.append((title, msg)))
+    runs.request_training(panel.config())
+    assert errors and errors[0][0] == "Cannot train" and "train split" in errors[0][1]
+    assert len(runs) == 0 and not h.window.jobs.training
+    assert not runs.root.exists() or not any(runs.root.iterdir())
+
+
 GOOD = clusters(per_class=4)
 
 
@@ -142,6 +159,11 @@ GOOD = clusters(per_class=4)
         ),
         ({"labels": GOOD[2] - 1}, r"labels\[0\] = -1 is negative|out of range"),
         ({"class_names": ["a", "b"]}, r"labels\[8\] = 2 is out of range 0..1 \(2 class_names\)"),
+        # ids 0, 1 and 5: classes 2..4 would be empty ones in every legend and count
+        (
+            {"labels": np.where(GOOD[2] == 2, 5, GOOD[2])},
+            r"^labels: class ids run to 5 but no clip has id 2, 3, 4; number the classes 0..C-1",
+        ),
         ({"labels": GOOD[2] + 0.5}, r"labels\[0\] = 0.5 is not a class id"),
         ({"audio": GOOD[0][0]}, r"audio must be a 2-D array \[N, D\], got shape \(8,\)"),
         ({"names": ["x"] * 3}, r"names has 3 entries, audio and visual have 12 rows"),
