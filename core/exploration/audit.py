@@ -42,7 +42,8 @@ from core.errors import UserError
 # (or below twice the median pair's share, when that is higher: ``Audit.mismatch_threshold``): an
 # unrelated sound and picture sit near 0.5, a true pair near 0.
 MISMATCH_THRESHOLD = 0.25
-# A label is flagged when the pair's two halves make another class more likely than it.
+# A label is flagged when the pair's two halves each name another class, and together make it
+# more likely than the label.
 LABEL_THRESHOLD = 0.5
 
 Progress = Callable[[int, int, str], None]
@@ -117,10 +118,15 @@ class Audit:
 
     @property
     def mislabelled(self) -> np.ndarray:
-        """[M] bool: the pairs flagged as label issues (never a mismatched one)."""
+        """[M] bool: the pairs flagged as label issues: both halves name the same other class,
+        which together they make more likely than the given one (never a mismatched pair)."""
+        agree = (self.audio_probs.argmax(axis=1) == self.suggested) & (
+            self.visual_probs.argmax(axis=1) == self.suggested
+        )
         return (
             (self.label_score >= LABEL_THRESHOLD)
             & (self.suggested != self.given)
+            & agree
             & ~self.mismatched
         )
 
