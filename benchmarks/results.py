@@ -38,7 +38,7 @@ REPORT = ROOT / "docs" / "results.md"
 
 DATA_SEED = 0
 SEEDS = (0, 1, 2)
-EPOCHS = {"ave": 30, "vegas": 15, "demo": 40}
+EPOCHS = {"ave": 30, "vegas": 15, "demo": 40, "vegas5": 10, "ave5": 30}
 # Overrides under every run unless a row sets them. The benchmark was run before input
 # standardisation existed (commit f2d1b0e made `model.standardize = True` the default mid-run);
 # pinning it off keeps every table reproducible, and the "std" group measures the new default.
@@ -52,9 +52,22 @@ SHAPE_NAMES = {
     "ave": "AVE-like",
     "vegas": "VEGAS-like",
     "demo": "Demo (real clips; aisfx + EfficientNet-Lite0 features)",
+    "vegas5": "VEGAS-like, 5 % label noise",
+    "ave5": "AVE-like, 5 % label noise",
 }
 # The demo is real data: the shipped features of resources/demo, not the generator.
 REAL_SHAPES = ("demo",)
+# The generator's shapes with 5 % of the train labels replaced instead of 25 % (same data seed,
+# so the same features; only fewer labels are flipped).
+LOW_NOISE = {"vegas5": "vegas", "ave5": "ave"}
+
+
+def synthetic_spec(shape: str, data: tuple[tuple[str, Any], ...] = ()) -> Any:
+    """The generator's spec of a shape of this benchmark (``LOW_NOISE`` included)."""
+    from core.data.synthetic import SHAPES
+
+    noise = {"label_noise": 0.05} if shape in LOW_NOISE else {}
+    return replace(SHAPES[LOW_NOISE.get(shape, shape)], **noise, **dict(data))
 
 
 @dataclass(frozen=True)
@@ -67,12 +80,7 @@ class Job:
     data: tuple[tuple[str, Any], ...] = ()  # SyntheticSpec overrides, e.g. label noise
 
     def spec(self) -> Any:
-
-        from core.data.synthetic import SHAPES
-
-        if self.shape in REAL_SHAPES:
-            return None
-        return replace(SHAPES[self.shape], **dict(self.data))
+        return None if self.shape in REAL_SHAPES else synthetic_spec(self.shape, self.data)
 
     def config(self) -> Any:
         from core.training.config import RunConfig, method_config
@@ -83,8 +91,8 @@ class Job:
         return cfg.replace(**{"seed": self.seed, **dict(BASE_OVERRIDES), **dict(self.overrides)})
 
     def resolved(self) -> Any:
-        """The config with its "auto" fields set as the run will set them (core.training.auto), from
-        the train split of the job's data when the rule needs it."""
+        """The config with its "auto" fields set as the run will set them (core.training.auto),
+        from the train split of the job's data when the rule needs it."""
         from core.training.auto import resolve, resolve_at
 
         cfg = self.config()
@@ -104,8 +112,8 @@ class Job:
         cfg = self.resolved().to_dict()
         for k in ("device", "threads", "snapshot_every"):
             cfg.pop(k)
-        if cfg.get("recipe") == "paper":  # every run before recipes existed was the paper's
-            cfg.pop("recipe")
+        # Once resolved, the recipe has done its work: the same values make the same run.
+        cfg.pop("recipe", None)
         for dotted, neutral in _LATER_FIELDS.items():
             section, name = dotted.split(".")
             if name in cfg[section] and _neutral(cfg, dotted, neutral):
@@ -229,6 +237,122 @@ def _label_groups() -> tuple[Group, ...]:
             explore,
             {"vegas": (0,)},
             LABEL_EPOCHS,
+        ),
+    )
+
+
+# One default for every label rate (issue 20): psd with no flags (its "auto" fields set from the
+# train split by core.training.auto) against the paper's psd, triplet and infonce, on both
+# generated shapes at 25 % and 5 % train label noise and on the demo.
+RECIPE_FRACTIONS = (0.01, 0.05, 0.1, 0.25, 1.0)
+RECIPE_SHAPES = ("vegas", "vegas5", "ave", "ave5", "demo")
+RECIPE_GROUPS = ("recipe", "recipe_ablation", "recipe_explore")
+RECIPE_EPOCHS = {"vegas": 10, "vegas5": 10, "ave": 30, "ave5": 30, "demo": 40}
+DEFAULT = (("recipe", "default"),)
+
+
+def _current(shape: str) -> tuple[tuple[str, Any], ...]:
+    return _CURRENT_DEMO if shape == "demo" else _CURRENT
+
+
+def _fraction(f: float) -> tuple[tuple[str, Any], ...]:
+    return () if f == 1.0 else (("data.label_fraction", f),)
+
+
+def _recipe_rows() -> list[Row]:
+    rows = []
+    for shape in RECIPE_SHAPES:
+        cur, only = _current(shape), (shape,)
+        for f in RECIPE_FRACTIONS:
+            frac, pc = (*cur, *_fraction(f)), _percent(f)
+            rows += [
+                Row(f"default, F = {pc}", "psd", (*frac, *DEFAULT), only=only),
+                Row(f"paper psd, F = {pc}", "psd", frac, only=only),
+                Row(f"triplet, F = {pc}", "triplet", frac, only=only),
+            ]
+        rows.append(Row("infonce (uses no labels)", "infonce", cur, only=only))
+    return rows
+
+
+# What the default is made of, one change at a time, at the label rates where each part acts.
+# Each row is the default with one of its settings put back to another value (a user's flag).
+RECIPE_ABLATIONS: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = (
+    ("default without the contrastive term", (("loss.contrastive_weight", 0.0),)),
+)
+RECIPE_ABLATION_FRACTIONS = (0.01, 0.05, 0.25, 1.0)
+
+
+def _recipe_ablation_rows() -> list[Row]:
+    rows = []
+    for shape in ("vegas", "ave", "demo"):
+        for f in RECIPE_ABLATION_FRACTIONS:
+            for label, ov in RECIPE_ABLATIONS:
+                rows.append(
+                    Row(
+                        f"{label}, F = {_percent(f)}",
+                        "psd",
+                        (*_current(shape), *_fraction(f), *DEFAULT, *ov),
+                        only=(shape,),
+                    )
+                )
+    return rows
+
+
+# Seed-0 runs that chose the default's settings (docs/results.md says what each showed): shape,
+# F, what was changed from psd with r_end 1 (the few-label setting before this study).
+RECIPE_EXPLORE: tuple[tuple[str, float, tuple[tuple[str, Any], ...]], ...] = ()
+
+
+def _explore_label(f: float, ov: tuple[tuple[str, Any], ...]) -> str:
+    names = {
+        "schedule.r_end": "r_end",
+        "loss.contrastive_weight": "w",
+        "loss.contrastive_soft": "beta",
+        "optim.lr_schedule": "lr",
+        "optim.grad_clip": "clip",
+        "optim.lr": "lr",
+        "loss.teacher_momentum": "EMA",
+        "loss.lambda_soft": "lambda_soft",
+        "loss.infonce_temperature": "tau",
+    }
+    return f"F = {_percent(f)}: " + ", ".join(f"{names.get(k, k)} {v}" for k, v in ov)
+
+
+def _recipe_groups() -> tuple[Group, ...]:
+    seeds = dict.fromkeys(RECIPE_SHAPES, SEEDS)
+    explore = tuple(
+        Row(
+            _explore_label(f, ov),
+            "psd",
+            (*_current(shape), *_fraction(f), *ov),
+            only=(shape,),
+        )
+        for shape, f, ov in RECIPE_EXPLORE
+    )
+    return (
+        Group(
+            "recipe",
+            "One default for every label rate",
+            RECIPE_SHAPES,
+            tuple(_recipe_rows()),
+            seeds,
+            RECIPE_EPOCHS,
+        ),
+        Group(
+            "recipe_ablation",
+            "The default, one part at a time",
+            ("vegas", "ave", "demo"),
+            tuple(_recipe_ablation_rows()),
+            seeds,
+            RECIPE_EPOCHS,
+        ),
+        Group(
+            "recipe_explore",
+            "Choosing the default: what was tried (seed 0)",
+            ("vegas", "ave", "demo"),
+            explore,
+            dict.fromkeys(RECIPE_SHAPES, (0,)),
+            RECIPE_EPOCHS,
         ),
     )
 
@@ -404,6 +528,7 @@ GROUPS: tuple[Group, ...] = (
         {"vegas": (0,)},
     ),
     *_label_groups(),
+    *_recipe_groups(),
 )
 
 
@@ -415,13 +540,13 @@ def _dataset(shape: str, data: tuple[tuple[str, Any], ...]) -> Any:
     key = (shape, data)
     if key not in _DATASETS:
         from core.data.demo import load_demo
-        from core.data.synthetic import SHAPES, make_dataset
+        from core.data.synthetic import make_dataset
 
         _DATASETS.clear()
         _DATASETS[key] = (
             load_demo()
             if shape in REAL_SHAPES
-            else make_dataset(replace(SHAPES[shape], **dict(data)), DATA_SEED)
+            else make_dataset(synthetic_spec(shape, data), DATA_SEED)
         )
     return _DATASETS[key]
 
@@ -766,6 +891,12 @@ def mean_avg(
     return _stats([r["test"]["avg"] for r in runs])[0] if runs else None
 
 
+def recipe_section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) -> list[str]:
+    from benchmarks.recipe import section
+
+    return section(db, epochs, plot_path)
+
+
 def label_section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) -> list[str]:
     from benchmarks.label_rate import section
 
@@ -786,7 +917,8 @@ def render(
         "<!-- Generated by `python -m benchmarks.results --render` from docs/results/runs.json; "
         "edit the script, not this file. -->",
         "",
-        *label_section(db, epochs, plot_path),
+        *recipe_section(db, epochs, plot_path),
+        *label_section(db, epochs, None),
         "## The full-label benchmark",
         "",
         PREAMBLE.format(
@@ -798,7 +930,7 @@ def render(
         "",
     ]
     for group in GROUPS:
-        if group.name in LABEL_GROUPS:  # rendered by label_section, first
+        if group.name in LABEL_GROUPS + RECIPE_GROUPS:  # rendered by their sections, first
             continue
         blocks = []
         for shape in group.shapes:
