@@ -293,18 +293,18 @@ def section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) 
 
 SETUP = """
 psd as a user runs it with no flags: its "auto" fields (`schedule.r_end`, `loss.contrastive_weight`
-w, `loss.contrastive_soft` beta, `optim.lr_schedule`, `optim.grad_clip`) are set when the run
-starts from the train split (`core.training.auto.auto_settings`; the rule is in docs/method.md),
-and the "default resolves to" column says what they became. "paper psd" is `--recipe paper`: METHOD.md's
-psd (r_end 0.3, no contrastive term). triplet trains on the labelled pairs only; infonce uses no
-label, so one set of runs stands for every F. Current defaults otherwise (semi-hard mining,
-standardised inputs; the demo with batch 64). Data seed 0; training seeds 0, 1, 2, which share
-one labelled subset (label seed 0), so "±" spans initialisation, batches and dropout. The
-generated sets are shown with the generator's 25 % train label noise and again with 5 % (the
-same features, fewer flipped labels); val and test labels are clean. Every method gets the same
-optimiser steps (an epoch is a pass over all train pairs, whatever F) and the same model
-selection on val; "last epoch" is the final model on test, so a run that peaks and decays shows.
-A run count in brackets means fewer than 3 seeds finished in the time the grid had.
+w, `loss.contrastive_soft` beta, `optim.lr_schedule`, `optim.grad_clip`) are set when the run starts
+from the train split (`core.training.auto.auto_settings`; the rule is in docs/method.md), and the
+"default resolves to" column says what they became. "paper psd" is `--recipe paper`: METHOD.md's psd
+(r_end 0.3, no contrastive term). triplet trains on the labelled pairs only; infonce uses no label,
+so one set of runs stands for every F. Current defaults otherwise (semi-hard mining, standardised
+inputs; the demo with batch 64). Data seed 0; training seeds 0, 1, 2, which share one labelled
+subset (label seed 0), so "±" spans initialisation, batches and dropout. The generated sets are
+shown with the generator's 25 % train label noise and again with 5 % (the same features, fewer
+flipped labels); val and test labels are clean. Every method gets the same optimiser steps (an epoch
+is a pass over all train pairs, whatever F) and the same model selection on val; "last epoch" is the
+final model on test, so a run that peaks and decays shows. A run count in brackets means fewer than
+3 seeds finished in the time the grid had.
 """
 
 FINDINGS = """
