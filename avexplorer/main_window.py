@@ -59,7 +59,7 @@ from avexplorer.widgets.selection_panel import SelectionPanel
 from avexplorer.widgets.time_view import TimeView
 from avexplorer.widgets.training_panel import TrainingPanel
 from avexplorer.widgets.training_plots import TrainingPlots
-from core.atomic import atomic_path, atomic_write
+from core.atomic import atomic_path, atomic_write, refuse_overwrite
 from core.errors import UserError
 
 MAX_RECENT = 10
@@ -466,6 +466,7 @@ class MainWindow(QMainWindow):
             return
         if Path(src).resolve() != Path(path).resolve():
             try:  # checkpoints are complete files; a copy is a save
+                self.refuse_inputs(path)
                 with open(src, "rb") as source, atomic_write(path) as f:
                     shutil.copyfileobj(source, f)
             except (OSError, UserError) as e:
@@ -495,6 +496,17 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(recent))
 
     # ----- exports -----------------------------------------------------------------------------
+    def refuse_inputs(self, path: str) -> None:
+        """An export never replaces the open dataset or the checkpoint in use (core's rule)."""
+        data = self.state.catalog.dataset
+        refuse_overwrite(
+            path,
+            [
+                ("the open dataset", data.source if data is not None else None),
+                ("the checkpoint in use", self.current_checkpoint()),
+            ],
+        )
+
     def export_embeddings_dialog(self, fmt: str) -> None:
         if self.state.retrieval.gallery is None:
             self.show_error("Nothing to export", "Train a model or load a checkpoint first.")
@@ -514,6 +526,7 @@ class MainWindow(QMainWindow):
         if g is None or data is None:
             return
         try:
+            self.refuse_inputs(path)
             if path.endswith(".npz"):
                 from core.training.embedding import save_embeddings
 
@@ -559,6 +572,7 @@ class MainWindow(QMainWindow):
         if r is None or s.catalog.dataset is None:
             return
         try:
+            self.refuse_inputs(path)
             self._write_results(path)
         except (OSError, UserError) as e:
             self.show_error("Export failed", _why(e))
@@ -611,6 +625,7 @@ class MainWindow(QMainWindow):
         # pixmap's device pixel ratio: twice the detail, not a scaled-up screen grab.
         QWidget.render(widget, image)
         try:
+            self.refuse_inputs(path)
             with atomic_path(path) as tmp:
                 if not image.save(str(tmp), "PNG"):
                     raise OSError(f"Qt could not write a PNG to {path}")

@@ -46,3 +46,30 @@ def test_an_export_below_a_file_is_a_dialog(qtbot, loaded, tmp_path):
     loaded.export_embeddings(str(tmp_path / "f" / "e.csv"))
     assert loaded.last_error[0] == "Export failed" and "is a file" in loaded.last_error[1]
     assert (tmp_path / "f").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    "export", ["checkpoint", "embeddings.npz", "embeddings.csv", "results.csv", "map.png"]
+)
+@pytest.mark.parametrize("onto", ["the open dataset", "the checkpoint in use"])
+def test_an_export_onto_the_open_dataset_or_checkpoint_is_refused(qtbot, loaded, export, onto):
+    from pathlib import Path
+
+    loaded.state.retrieval.set_item_query("test", 0)
+    dataset = Path(loaded.state.catalog.dataset.source)
+    checkpoint = Path(loaded.current_checkpoint())
+    target = dataset if onto == "the open dataset" else checkpoint
+    if export == "checkpoint" and target == checkpoint:
+        pytest.skip("saving the checkpoint in use onto itself writes nothing: it is saved")
+    before = {p: p.read_bytes() for p in (dataset, checkpoint)}
+    {
+        "checkpoint": lambda: loaded.save_checkpoint(str(target)),
+        "embeddings.npz": lambda: loaded.export_embeddings(str(target)),
+        "embeddings.csv": lambda: loaded.export_embeddings(str(target)),
+        "results.csv": lambda: loaded.export_results(str(target)),
+        "map.png": lambda: loaded.export_png(loaded.map.plot, str(target)),
+    }[export]()
+    title, message = loaded.last_error
+    assert title in ("Export failed", "Save failed")
+    assert f"that is {onto}" in message
+    assert {p: p.read_bytes() for p in before} == before
