@@ -51,6 +51,7 @@ from avexplorer.widgets.alignment_heatmap import AlignmentHeatmaps
 from avexplorer.widgets.data_issues_view import DataIssuesView
 from avexplorer.widgets.dataset_panel import DatasetPanel
 from avexplorer.widgets.embedding_map import EmbeddingMap
+from avexplorer.widgets.getting_started import GettingStartedDialog
 from avexplorer.widgets.labelling_view import LabellingView
 from avexplorer.widgets.metrics_view import MetricsView
 from avexplorer.widgets.paint_pacing import FrameScheduler
@@ -110,13 +111,14 @@ class MainWindow(QMainWindow):
         self.training_split.addWidget(self.training_panel)
         self.training_split.addWidget(right)
         self.training_split.setStretchFactor(1, 1)
-        self.training_split.setSizes([330, 820])
+        self.training_split.setSizes([330 if self.width() >= 1280 else 240, 820])
         self.training_right = right
         self.explore_split = QSplitter(Qt.Orientation.Horizontal)
         self.explore_split.addWidget(self.map)
         self.explore_split.addWidget(self.retrieval)
         self.explore_split.setStretchFactor(0, 1)
-        self.explore_split.setSizes([700, 480])
+        # The results keep their width as the window grows; on a small screen they take less.
+        self.explore_split.setSizes([700, 480 if self.width() >= 1280 else 380])
         self._build_menus()
         self.add_view(self.training_split, "Training", exports=self.plots.plots())
         self.add_view(self.explore_split, "Explore: map and retrieval", exports=self.map.plots())
@@ -134,7 +136,9 @@ class MainWindow(QMainWindow):
         self.add_view(self.data_issues_view, "Data issues")
         self._add_exports(self.heatmaps.plots())
         self.dataset_dock = self.add_view(self.dataset_panel, "Dataset", where="left")
-        self.resizeDocks([self.dataset_dock], [340], Qt.Orientation.Horizontal)
+        # 340 pixels, or 250 on a small screen (1024 pixels: the views need the rest).
+        dock_width = 340 if self.width() >= 1280 else 250
+        self.resizeDocks([self.dataset_dock], [dock_width], Qt.Orientation.Horizontal)
         self.view_menu.addAction(self.dataset_dock.toggleViewAction())
         self.selection_panel = SelectionPanel(state)
         self.selection_dock = self.add_view(self.selection_panel, "Selection", where="left")
@@ -161,6 +165,20 @@ class MainWindow(QMainWindow):
             self.resize(
                 max(width, int(screen.width() * 0.9)), max(height, int(screen.height() * 0.9))
             )
+
+    def _fit_restored_geometry(self) -> None:
+        """A window saved on a larger screen opens within this one (else its right side, with
+        the plots and the status bar, would be off the screen)."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is None:
+            return
+        frame = self.frameGeometry()
+        if frame.width() > screen.width() or frame.height() > screen.height():
+            self.resize(
+                min(self.width(), screen.width() - (frame.width() - self.width())),
+                min(self.height(), screen.height() - (frame.height() - self.height())),
+            )
+            self.move(screen.topLeft())
 
     # ----- views -------------------------------------------------------------------------------
     def add_view(
@@ -278,7 +296,14 @@ class MainWindow(QMainWindow):
         self._action(v, "&PCA", lambda: s.embeddings.set_projection("pca"), "Ctrl+Shift+U")
 
         h = m.addMenu("&Help")
-        self._action(h, "&About avexplorer", self.show_about, QKeySequence.StandardKey.HelpContents)
+        self._action(
+            h,
+            "&Getting started",
+            self.show_getting_started,
+            QKeySequence.StandardKey.HelpContents,
+            "What to click first, and where runs and saved files go",
+        )
+        self._action(h, "&About avexplorer", self.show_about)
         self._refresh_recent()
 
     def _connect(self) -> None:
@@ -303,6 +328,7 @@ class MainWindow(QMainWindow):
         geometry = st.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self._fit_restored_geometry()
         state = st.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -634,6 +660,16 @@ class MainWindow(QMainWindow):
             return
         self._remember_dir("exports", path)
         self.state.signals.message.emit(f"Saved {path}")
+
+    def show_getting_started(self) -> GettingStartedDialog:
+        dialog = GettingStartedDialog(
+            self.state.runs.root,
+            self.state.selection.selections_file(),
+            settings().fileName(),
+            self,
+        )
+        dialog.open()
+        return dialog
 
     def show_about(self) -> None:
         AboutDialog(self).open()

@@ -53,6 +53,29 @@ def topk(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, 
 class MissingModality(UserError):
     """The file has no content of the direction's modality (a sound queried V2A)."""
 
+    def __init__(self, message: str, modality: str, has: str):
+        super().__init__(message)
+        self.modality, self.has = modality, has
+
+
+NO_MODEL = "Train a model or load a checkpoint to run queries."
+# What a file holds, by the modalities decoded from it.
+FILE_KINDS = {("audio",): "sound", ("visual",): "picture", ("audio", "visual"): "video"}
+MODALITY_NOUNS = {"audio": "sound", "visual": "picture"}
+
+
+def file_kind(features: dict[str, Any]) -> str:
+    """ "video", "sound" or "picture": what a query file holds."""
+    return FILE_KINDS.get(tuple(sorted(features)), "file")
+
+
+@dataclass(frozen=True)
+class NoResults:
+    """Why the current query has no results, and what would give it some."""
+
+    reason: str  # a sentence for the results panel
+    direction: str | None = None  # the direction that would work, when switching is the fix
+
 
 def embed_file_features(
     model: Any, features: dict[str, np.ndarray], modality: str, name: str
@@ -65,9 +88,14 @@ def embed_file_features(
     if model is None:
         return None
     if modality not in features:
-        have = " and ".join(features) or "nothing"
+        if not features:
+            raise UserError(f"{name}: nothing could be decoded from it")
+        has = next(iter(features))
         raise MissingModality(
-            f"{name} has no {modality} content ({have} only): switch the direction"
+            f"{name} is a {file_kind(features)}: it has no {MODALITY_NOUNS[modality]} to query "
+            f"with in {direction_of(modality)}",
+            modality,
+            has,
         )
     x = np.asarray(features[modality], dtype=np.float32).reshape(1, -1)
     encoder = model.audio_encoder if modality == "audio" else model.visual_encoder
@@ -130,6 +158,7 @@ class Retrieval:
         self.direction = "A2V"
         self.k = 10
         self.results: Results | None = None
+        self.no_results: NoResults | None = None  # why a query has no results (None: it has)
 
     def clear(self) -> None:
         """Another dataset is open: its queries and results are gone, and embeddings of another
@@ -137,6 +166,7 @@ class Retrieval:
         self.query = None
         self.query_vector = None
         self.results = None
+        self.no_results = None
         self.gallery = None
         self.model = None
 
@@ -241,6 +271,7 @@ class Retrieval:
         """Embed the query in the current direction with the current model, then search."""
         q = self.query
         self.query_vector = None
+        self.no_results = None
         if q is not None and q.group is not None:
             self.query_vector = self._group_vector(q.group)
         elif q is not None and q.is_file:
@@ -249,13 +280,23 @@ class Retrieval:
                     self.model, q.features or {}, self.query_modality, q.name
                 )
             except MissingModality as e:
+                # Said where the results would be, with the direction that works: a sound
+                # searches the pictures (A2V), a picture the sounds (V2A).
+                lacks, has = MODALITY_NOUNS[e.modality], MODALITY_NOUNS[e.has]
+                works = direction_of(e.has)
+                self.no_results = NoResults(
+                    f"{e}, which searches the {has}s of the test clips with a {lacks}. Switch "
+                    f"to {works} to find the {lacks}s that go with it.",
+                    works,
+                )
                 self.signals.message.emit(str(e))
             except UserError as e:
                 self.signals.report_error("Cannot query with this file", str(e))
         elif q is not None:
             self.query_vector = self.embed_item(q.split, q.index, self.query_modality)  # type: ignore[arg-type]
             if self.query_vector is None:
-                self.signals.message.emit("Train a model or load a checkpoint to run queries.")
+                self.no_results = NoResults(NO_MODEL)
+                self.signals.message.emit(NO_MODEL)
         self.update_results()
 
     # ----- the results -------------------------------------------------------------------------

@@ -33,6 +33,10 @@ NO_ENCODERS = (
     "this dataset does not name the encoders of its features, so its clips cannot be cut into "
     "segments; extract it with avexplorer extract --segments"
 )
+NO_MODEL_STRIPS = (
+    "These embeddings came without their model, so the query cannot be compared with each "
+    "moment of a clip: open a checkpoint (or pass model= to avexplorer.show) for the time views."
+)
 STRIP_ROWS = 20  # results given a strip: each may need its clip's segments encoded
 _KEPT_QUERIES = 16  # queries whose strips are kept (per model)
 
@@ -121,6 +125,9 @@ class TimeState(QObject):
         # Strips of the current results: test index -> strip, or why it has none (missing: being
         # encoded or scored). Scored strips are kept per (model generation, direction, query).
         self.strips: dict[int, Strip | str] = {}
+        # Why no result has a strip, when it is one reason for all (no model, no clip files):
+        # said once by the views, instead of a row each or "computing…" for ever.
+        self.strips_note: str | None = None
         self._strips_key: tuple | None = None
         self._scored: dict[tuple, dict[int, Strip]] = {}
         self._scoring: set[tuple[tuple, int]] = set()
@@ -243,11 +250,16 @@ class TimeState(QObject):
         self._scoring.clear()
         self._strips_key = None
         self.strips = {}
+        self.strips_note = None
 
     def _results_changed(self) -> None:
         r = self.retrieval
         self.strips = {}
         self._strips_key = None
+        self.strips_note = None
+        if r.results is not None and r.model is None:
+            self.strips_note = NO_MODEL_STRIPS
+            self.strips = dict.fromkeys(self.strip_rows(), NO_MODEL_STRIPS)
         if r.results is not None and r.model is not None and r.query_vector is not None:
             self._strips_key = (self._generation, r.direction, r.query_vector.tobytes())
             if self._strips_key not in self._scored:
@@ -285,6 +297,10 @@ class TimeState(QObject):
             self._scoring.update((key, i) for i in todo)
             other = "visual" if r.query_modality == "audio" else "audio"
             self.stripsRequested.emit(key, r.model, r.query_vector, other, todo)
+        shown = [self.strips.get(i) for i in self.strip_rows()]
+        self.strips_note = None
+        if shown and all(isinstance(v, str) and v == shown[0] for v in shown):
+            self.strips_note = shown[0]
         self.stripsChanged.emit()
 
     def set_strips(self, key: tuple, batch: dict[int, Strip]) -> None:

@@ -31,11 +31,12 @@ from core.training.events import AlignmentSnapshot
 REFRESH_MS = 200  # snapshots are occasional; a fifth of a second is soon enough
 THUMB_HEIGHT = 40
 # What the left matrix is for each method: psd's teacher aligns softly; triplet has no teacher
-# (its targets are the labels' agreement) and infonce's targets are the positive pairs.
+# (its targets are the labels' agreement) and infonce's targets are the positive pairs. Short:
+# two matrices with their colour bars must fit beside the run form on a 1024-pixel screen.
 LEFT_TITLES = {
-    "psd": "Teacher soft alignment S",
-    "triplet": "Label agreement (triplet targets)",
-    "infonce": "Positive pairs (InfoNCE targets)",
+    "psd": "Teacher alignment S",
+    "triplet": "Label agreement",
+    "infonce": "Positive pairs",
 }
 
 
@@ -139,11 +140,11 @@ class AlignmentHeatmaps(QWidget):
         self.state = state
         self.view = pg.GraphicsLayoutWidget()
         layout = self.view.ci
-        self.teacher = _Matrix(layout, 0, "Teacher soft alignment S", (0.0, 1.0), "viridis", "S")
+        self.teacher = _Matrix(layout, 0, LEFT_TITLES["psd"], (0.0, 1.0), "viridis", "S")
         self.student = _Matrix(
             layout,
             1,
-            "Student cosine (same batch)",
+            "Student cosine",  # of the same batch, as the caption says
             (-1.0, 1.0),
             "CET-D1",
             "cosine",

@@ -45,6 +45,8 @@ from avexplorer.state.app_state import AppState
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Clip", "Class", "Split", "Length")
+LENGTH = COLUMNS.index("Length")
+WIDE_TABLE = 300  # px: the panel's width from which the length column shows
 THUMB = 28  # thumbnail height in the table: small enough to leave the clip name readable
 LABELLED, UNLABELLED_ONLY = -2, -3  # class-list filters beside "all" (-1) and the class ids
 UNLABELLED_GREY = QColor(150, 150, 150)
@@ -188,7 +190,11 @@ class ItemsModel(ItemCells, QAbstractTableModel):
         elif role == Qt.ItemDataRole.UserRole:
             return (split, i)
         elif role == Qt.ItemDataRole.ToolTipRole and col == 0:
-            return self.state.catalog.item_path(split, i) or "features only (no clip file)"
+            path = self.state.catalog.item_path(split, i)
+            if path is None:
+                return "features only (no clip file)"
+            d = self.state.catalog.durations.get(path)
+            return f"{path} ({d:.1f} s)" if d is not None else path
         return None
 
 
@@ -332,12 +338,19 @@ class DatasetPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count)
 
-        # Narrower than this and the clip names shrink to an ellipsis (restored layouts included).
-        self.setMinimumWidth(300)
+        # Narrower than this and the clip names shrink to an ellipsis (restored layouts included);
+        # no wider, so that the dock leaves the views their room on a 1024-pixel screen.
+        self.setMinimumWidth(240)
         state.signals.datasetChanged.connect(self._dataset_changed)
         state.signals.thumbnailsChanged.connect(self._thumbnails_changed)
         state.signals.queryChanged.connect(self._query_changed)
         state.signals.selectionChanged.connect(self._selection_changed)
+
+    def resizeEvent(self, event) -> None:
+        # In a narrow dock (a 1024-pixel screen) the clip names need the length column's room;
+        # a clip's length is still in its row's tooltip and in the views that play it.
+        self.table.setColumnHidden(LENGTH, event.size().width() < WIDE_TABLE)
+        super().resizeEvent(event)
 
     def _thumbnails_changed(self) -> None:
         # Rows grow to thumbnail height only once there are thumbnails to show.
@@ -376,11 +389,11 @@ class DatasetPanel(QWidget):
         header = self.table.horizontalHeader()
         for col in range(1, len(COLUMNS)):
             # Contents of the first rows only: resizeColumnsToContents reads every row.
-            width = self.table.fontMetrics().horizontalAdvance(COLUMNS[col]) + 12
+            width = self.table.fontMetrics().horizontalAdvance(COLUMNS[col]) + 14
             for row in range(min(self.proxy.rowCount(), 200)):
                 width = max(width, self.table.sizeHintForIndex(self.proxy.index(row, col)).width())
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(col, width + 6)
+            header.resizeSection(col, width + 2)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def _dot(self, c: int) -> QPixmap:

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QSizePolicy,
     QSlider,
@@ -42,6 +41,7 @@ from avexplorer.projections import Layout
 from avexplorer.state.app_state import AppState
 from avexplorer.state.catalog import dataset_name
 from avexplorer.state.embeddings import PROJECTIONS
+from avexplorer.widgets.flow_row import FlowRow, group
 from avexplorer.widgets.map_selection import TOOLS, SelectingViewBox, mode_of
 from avexplorer.widgets.point_cloud import PointCloud, Sprite
 from avexplorer.widgets.training_plots import cache_axes
@@ -109,7 +109,7 @@ class EmbeddingMap(QWidget):
         self.legend_label.linkActivated.connect(self._legend_clicked)
 
         self.tools = QButtonGroup(self)
-        top = QHBoxLayout()
+        buttons = []
         for i, tool in enumerate(TOOLS):
             button = QToolButton()
             button.setText(tool.title())
@@ -117,18 +117,15 @@ class EmbeddingMap(QWidget):
             button.setChecked(i == 0)
             button.setToolTip(TOOL_TIPS[tool])
             self.tools.addButton(button, i)
-            top.addWidget(button)
+            buttons.append(button)
         self.selection_label = QLabel("")
-        self.selection_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        top.addWidget(self.selection_label)
-        top.addWidget(self.method_box)
-        top.addWidget(self.color_box)
-        top.addWidget(self.lines_box)
         self.slider_label = QLabel("Epoch")
-        top.addWidget(self.slider_label)
-        top.addWidget(self.slider, 1)
-        top.addWidget(self.epoch_label)
-        top.addStretch(0)  # takes the slider's room when it is hidden
+        # On a narrow map (a 1024-pixel screen) the toolbar wraps onto a second line.
+        self.toolbar = QWidget()
+        top = FlowRow(self.toolbar)
+        top.addWidget(group(*buttons, self.selection_label))
+        top.addWidget(group(self.method_box, self.color_box, self.lines_box))
+        top.addWidget(group(self.slider_label, self.slider, self.epoch_label, stretch=1))
 
         self.viewbox = SelectingViewBox()
         self.plot = pg.PlotWidget(viewBox=self.viewbox)
@@ -164,7 +161,7 @@ class EmbeddingMap(QWidget):
         canvas.addWidget(self.legend_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
+        layout.addWidget(self.toolbar)
         layout.addWidget(self.canvas, 1)
 
         self.run_id: int | None = None

@@ -186,8 +186,13 @@ class LabellingView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(CONFIDENCE, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # The other columns as wide as their heads (and a colour dot or the sort arrow), so the
+        # clip names keep the rest on a small screen.
+        for column in range(1, len(COLUMNS)):
+            width = self.table.fontMetrics().horizontalAdvance(COLUMNS[column]) + 30
+            self.table.horizontalHeader().resizeSection(column, width)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_current())
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._row_changed())
 
         self.curve_plot = pg.PlotWidget()
         self.curve_plot.setBackground("w")
@@ -288,6 +293,8 @@ class LabellingView(QWidget):
         self.digits: dict[int, int] = {}  # digit key -> class id
         self._shown_epoch: int | None = None  # the pseudo-labels the table shows
         self._shown_run: int | None = None
+        self._reviewing = False  # the user has moved or labelled since these candidates came
+        self._placing = False  # the view itself is moving the cursor
         self._shortcuts()
         self.lab.candidatesChanged.connect(self._candidates_changed)
         self.lab.assignmentsChanged.connect(self._assignments_changed)
@@ -331,10 +338,13 @@ class LabellingView(QWidget):
                 self.class_box.addItem(pm, f"{key}{name}", c)
 
     def _candidates_changed(self) -> None:
-        # The clip under review stays current when newer pseudo-labels come; the first ones
-        # (or another run's) start at the top of the new order.
-        first = self._shown_epoch is None or self._shown_run != self.lab.run_id
-        keep = None if first else self.current_index()
+        # The clip under review stays current when newer pseudo-labels come. Until the user
+        # reviews (moves, labels or clicks a clip), each epoch's pseudo-labels start at the top
+        # of the new order, the least confident clip: keeping epoch 1's first clip left the
+        # table opened at the middle of its list after a run.
+        if self._shown_run != self.lab.run_id:
+            self._reviewing = False
+        keep = self.current_index() if self._reviewing else None
         self._shown_epoch, self._shown_run = self.lab.candidates.epoch, self.lab.run_id
         self.model.reset()
         self._summarise()
@@ -342,10 +352,28 @@ class LabellingView(QWidget):
         if row is None and self.model.rowCount():
             row = 0
         if row is not None:
-            self.table.selectRow(row)
-            self.table.scrollTo(self.model.index(row, 0))
+            self._go_to(row)
         self._show_current()
         self._draw_curve()
+
+    def _go_to(self, row: int) -> None:
+        """Make ``row`` current and scroll it into view (by the view, not the user)."""
+        self._placing = True
+        self.table.selectRow(row)
+        self.table.scrollTo(self.model.index(row, 0))
+        self._placing = False
+
+    def _row_changed(self) -> None:
+        if not self._placing:  # a click or a key in the table: the user is reviewing
+            self._reviewing = True
+        self._show_current()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        # A table filled while hidden has no height to scroll in: place it now it is seen.
+        row = self.table.currentIndex().row()
+        if row >= 0:
+            self.table.scrollTo(self.model.index(row, 0))
 
     def _assignments_changed(self) -> None:
         self.model.refresh_cells()
@@ -366,7 +394,7 @@ class LabellingView(QWidget):
         if not len(c):
             self.summary.setText(
                 "Every train clip of this dataset has a label. To review pseudo-labels, train "
-                "with a label fraction below 1 (Training > More settings: Label fraction), or "
+                "with a label fraction below 1 (Training tab: Label fraction, on the run form), or "
                 "open a file with unlabelled clips."
             )
             return
@@ -454,6 +482,7 @@ class LabellingView(QWidget):
         i = self.current_index()
         if i is None:
             return
+        self._reviewing = True
         self.lab.assign(i, class_id)
         if class_id >= 0 and self.lab.assignments.get(i) == class_id:
             self.move(1)
@@ -473,6 +502,7 @@ class LabellingView(QWidget):
         i = self.current_index()
         if i is None:
             return
+        self._reviewing = True
         self.lab.accept(i)
         if i in self.lab.assignments:
             self.move(1)

@@ -28,18 +28,20 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -48,15 +50,25 @@ from avexplorer.state.app_state import AppState
 from avexplorer.state.retrieval import DIRECTIONS, modality_of
 from avexplorer.state.run import CHECKPOINT_RUN
 from avexplorer.widgets.embedding_map import rank_bins
+from avexplorer.widgets.flow_row import FlowRow, group
 from avexplorer.widgets.training_plots import cache_axes
 
 FAILURES = 50  # rows of the failure browser
+PLOT_MIN_WIDTH = 170  # px: a plot's narrowest, for ten classes' bars or five bins' labels
 CELL_HINT = "Click a cell of the confusion (row: the queries' class, column: their results')"
 NO_RUN = -999  # the "compare with" box's "nobody" entry
 GAIN, LOSS = QColor("#2ca02c"), QColor("#d62728")
 # Bars of run A and run B: fixed colours, apart from the gain/loss green and red (a run's own
 # colour could be either).
 RUN_COLORS = (QColor("#4363d8"), QColor("#f58231"))
+
+
+# Column heads of the summary table (its tooltip gives the full names).
+SHORT_NAMES = {
+    "class-balanced MAP": "bal. MAP",
+    "R-precision": "R-prec.",
+    "median rank": "med. rank",
+}
 
 
 class _ConfusionImage(pg.ImageItem):
@@ -87,6 +99,19 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     return w
 
 
+def _keep_whole(plot: pg.PlotWidget, narrowest: int) -> None:
+    """No narrower than its title, axes and colour bar need (with their new tick labels): a
+    splitter squeezing it further cut them off at its edge; the row scrolls instead."""
+    least = plot.getPlotItem().effectiveSizeHint(Qt.SizeHint.MinimumSize).width()
+    plot.setMinimumWidth(max(narrowest, int(np.ceil(least)) + 2))
+
+
+def _small_font() -> QFont:
+    font = QFont()
+    font.setPointSizeF(font.pointSizeF() * 0.85)
+    return font
+
+
 class MetricsView(QWidget):
     queryOpened = Signal()  # a query was opened from here: the window shows the retrieval view
 
@@ -101,6 +126,7 @@ class MetricsView(QWidget):
         self.direction.addItems(list(DIRECTIONS))
         self.direction.setToolTip("Direction of the confusion, failures and rank histogram")
         self.status = QLabel()
+        self.status.setWordWrap(True)
         self.scope = QLabel()  # "selection: N of M queries · show all", hidden without one
         self.scope.setTextFormat(Qt.TextFormat.RichText)
         self.scope.linkActivated.connect(lambda _link: state.selection.clear_selection())
@@ -108,9 +134,13 @@ class MetricsView(QWidget):
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.summary.setToolTip(
+            "bal. MAP: class-balanced MAP (each class weighs the same); R-prec.: R-precision; "
+            "med. rank: median rank of the true pair; B−A: run B less run A (green: B better)"
+        )
 
         self.bars = {d: _plot(f"Per-class AP, {d}", "AP") for d in DIRECTIONS}
-        self.diff_plot = _plot("B - A per class (A2V, V2A)", "AP difference")
+        self.diff_plot = _plot("B − A (A2V | V2A)", "AP difference")
         for w in (*self.bars.values(), self.diff_plot):
             w.setMouseEnabled(x=False, y=False)
 
@@ -124,13 +154,20 @@ class MetricsView(QWidget):
             values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False, width=10
         )
         self.heat_bar.setImageItem(self.heat, insert_in=self.heat_plot.getPlotItem())
+        # Fixed ticks, labelled: the bar's automatic ticks, squeezed, all read "0".
+        self.heat_bar.axis.setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
+        self.heat_bar.axis.setLabel("share")
         self.cell_title = QLabel(CELL_HINT)
         self.cell_title.setWordWrap(True)
         self.cell_list = QListWidget()
         self.cell_list.itemClicked.connect(self._open_list_item)
 
         self.failure_kind = QComboBox()
-        self.failure_kind.addItems(["lowest AP", "worst rank of the true pair"])
+        self.failure_kind.addItems(["Lowest AP first", "Worst rank of the true pair first"])
+        self.failure_kind.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.failure_kind.setMinimumContentsLength(14)
         self.failures = QTableWidget(0, 4)
         self.failures.setHorizontalHeaderLabels(["clip", "class", "AP", "pair rank"])
         self.failures.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -140,21 +177,29 @@ class MetricsView(QWidget):
         self.failures.cellClicked.connect(self._open_failure)
         self.hist_plot = _plot("Rank of the true pair", "queries")
         self.hist_plot.setMouseEnabled(x=False, y=False)
+        # Its bins' labels ("51–120") need room: smaller text, and never a narrower plot.
+        self.hist_plot.getAxis("bottom").setStyle(tickFont=_small_font())
 
-        top = QHBoxLayout()
-        for label, box in (("Run A", self.run_a), ("compare with B", self.run_b)):
-            top.addWidget(QLabel(label))
-            top.addWidget(box, 1)
-        top.addWidget(QLabel("Direction"))
-        top.addWidget(self.direction)
-        top.addWidget(self.status, 1)
+        # The run pickers wrap onto a second line on a narrow window.
+        self.toolbar = QWidget()
+        top = FlowRow(self.toolbar)
+        top.addWidget(group(QLabel("Run A"), self.run_a, stretch=1))
+        top.addWidget(group(QLabel("compare with B"), self.run_b, stretch=1))
+        top.addWidget(group(QLabel("Direction"), self.direction))
+        self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        top.addWidget(self.status)
         top.addWidget(self.scope)
+        for box in (self.run_a, self.run_b):  # run names are long: the box shrinks, not the row
+            box.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            box.setMinimumContentsLength(14)
 
         upper = QSplitter(Qt.Orientation.Horizontal)
-        upper.addWidget(self.summary)
+        upper.setChildrenCollapsible(False)
         for w in (*self.bars.values(), self.diff_plot):
             upper.addWidget(w)
-        upper.setSizes([300, 400, 400, 400])
+            upper.setStretchFactor(upper.indexOf(w), 1)
         cells = QWidget()
         cells_layout = QVBoxLayout(cells)
         cells_layout.setContentsMargins(0, 0, 0, 0)
@@ -163,19 +208,39 @@ class MetricsView(QWidget):
         fails = QWidget()
         fails_layout = QGridLayout(fails)
         fails_layout.setContentsMargins(0, 0, 0, 0)
-        fails_layout.addWidget(QLabel("Failures:"), 0, 0)
-        fails_layout.addWidget(self.failure_kind, 0, 1)
-        fails_layout.addWidget(self.failures, 1, 0, 1, 2)
+        fails_layout.addWidget(self.failure_kind, 0, 0)
+        fails_layout.addWidget(self.failures, 1, 0)
+        # The confusion cell's queries and the failures share a column: one list at a time,
+        # each a click away (a click on a confusion cell shows its list).
+        self.lists = QTabWidget()
+        self.lists.addTab(fails, "Failures")
+        self.lists.addTab(cells, "Confusion cell")
         lower = QSplitter(Qt.Orientation.Horizontal)
-        for w in (self.heat_plot, cells, fails, self.hist_plot):
+        lower.setChildrenCollapsible(False)
+        for w in (self.heat_plot, self.lists, self.hist_plot):
             lower.addWidget(w)
-        lower.setSizes([420, 260, 380, 360])
+            lower.setStretchFactor(lower.indexOf(w), 1)
+        self.lists.setMinimumWidth(200)
         body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(upper)
+        top = QWidget()  # the numbers above their plots
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.summary)
+        top_layout.addWidget(upper, 1)
+        body.addWidget(top)
         body.addWidget(lower)
+        self.upper, self.lower = upper, lower
+        # Wider than the window (a comparison's table and three plots on a 1024-pixel screen),
+        # the plots scroll rather than being cut off.
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(body)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(body, 1)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.scroll, 1)
+        self._compared: bool | None = None  # whether the B - A plot had its share of the width
+        self._lower_shared = False
 
         self.cell: tuple[int, int] | None = None
         self._shown: tuple = ()
@@ -316,6 +381,9 @@ class MetricsView(QWidget):
         self._render_confusion(a)
         self._render_failures()
         self._render_histogram(a)
+        for plot in self.plots().values():
+            # the histogram's bin labels ("51–120") need more room than ten classes' digits
+            _keep_whole(plot, 230 if plot is self.hist_plot else PLOT_MIN_WIDTH)
 
     def _render_scope(self, a: Any) -> None:
         rows = self.query_rows()
@@ -355,25 +423,28 @@ class MetricsView(QWidget):
 
         rows = {d: getattr(a, d.lower()).headline() for d in DIRECTIONS}
         rows_b = {d: getattr(b, d.lower()).headline() for d in DIRECTIONS} if b else None
-        head = "<tr><th></th>" + "".join(f"<th>{d}</th>" for d in DIRECTIONS)
-        if rows_b:
-            head += "".join(f"<th>B−A {d}</th>" for d in DIRECTIONS)
+        # One column per number, one row per direction (and B - A per direction): a wide, low
+        # table above the plots leaves them the width (a tall one beside them squeezed them).
+        names = [name for name, _ in rows["A2V"]]
+        head = "<tr><th></th>" + "".join(f"<th>{SHORT_NAMES.get(n, n)}</th>" for n in names)
         swatch = "<span style='color:{}'>■</span> "
         lines = [swatch.format(RUN_COLORS[0].name()) + f"<b>A: {self._name(0)}</b>"]
         if b is not None:
             lines.append(
-                "<br>" + swatch.format(RUN_COLORS[1].name()) + f"<b>B: {self._name(1)}</b>"
+                " &nbsp; " + swatch.format(RUN_COLORS[1].name()) + f"<b>B: {self._name(1)}</b>"
             )
-        lines.append(f"<table cellspacing='4'>{head}</tr>")
-        for i, (name, _) in enumerate(rows["A2V"]):
-            tds = "".join(f"<td align='right'>{cell(rows[d][i][1], name)}</td>" for d in DIRECTIONS)
-            if rows_b:
-                for d in DIRECTIONS:
-                    delta = rows_b[d][i][1] - rows[d][i][1]
-                    better = delta < 0 if name == "median rank" else delta > 0
-                    color = GAIN.name() if better else LOSS.name() if delta else "#000000"
-                    tds += f"<td align='right' style='color:{color}'>{cell(delta, name)}</td>"
-            lines.append(f"<tr><td>{name}</td>{tds}</tr>")
+        lines.append(f"<table cellspacing='3'>{head}</tr>")
+        for d in DIRECTIONS:
+            tds = "".join(f"<td align='right'>{cell(v, n)}</td>" for n, v in rows[d])
+            lines.append(f"<tr><td>{d}</td>{tds}</tr>")
+        for d in DIRECTIONS if rows_b else ():
+            tds = ""
+            for (name, va), (_, vb) in zip(rows[d], rows_b[d], strict=True):  # type: ignore[index]
+                delta = vb - va
+                better = delta < 0 if name == "median rank" else delta > 0
+                color = GAIN.name() if better else LOSS.name() if delta else "#000000"
+                tds += f"<td align='right' style='color:{color}'>{cell(delta, name)}</td>"
+            lines.append(f"<tr><td>B−A {d}</td>{tds}</tr>")
         lines.append("</table>")
         self.summary.setText("".join(lines))
 
@@ -382,6 +453,7 @@ class MetricsView(QWidget):
         for w in (*self.bars.values(), self.diff_plot):
             w.clear()
         self.diff_plot.setVisible(b is not None)
+        self._share_upper_row(b is not None)
         if a is None:
             return
         classes = self._present_classes(a)
@@ -417,6 +489,23 @@ class MetricsView(QWidget):
             self.diff_plot.getAxis("bottom").setTicks(ticks)
             self.diff_plot.setXRange(-0.6, len(classes) - 0.4, padding=0)
 
+    def _share_upper_row(self, compared: bool) -> None:
+        """The plots of the upper row in equal shares (redone when the B - A plot comes or goes,
+        not at every render: a dragged splitter stays)."""
+        if compared == self._compared or self.upper.width() <= 0:
+            return
+        self._compared = compared
+        n = 3 if compared else 2
+        self.upper.setSizes([self.upper.width() // n] * n + ([] if compared else [0]))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if not self._lower_shared and self.lower.width() > 0:  # equal thirds, once laid out
+            self._lower_shared = True
+            self.lower.setSizes([self.lower.width() // 3] * 3)
+        if self._compared is None:
+            self._share_upper_row(self.diff_plot.isVisibleTo(self))
+
     def _direction_metrics(self, m: Any) -> Any:
         return getattr(m, self.direction.currentText().lower()) if m is not None else None
 
@@ -446,6 +535,7 @@ class MetricsView(QWidget):
         if d is None:
             return
         self.cell = (row, col)
+        self.lists.setCurrentIndex(self.lists.indexOf(self.cell_list.parentWidget()))
         names = self._class_names()
         listed = d.queries_retrieving(row, col)
         counts = d.topk_counts[listed, col]

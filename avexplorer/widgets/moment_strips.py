@@ -7,6 +7,8 @@ moment outlined and marked. Clicking a strip plays that result's sound from the 
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -134,6 +136,13 @@ class MomentStrips(QWidget):
             self.title.setText(
                 "Query with an item or a file: each result's similarity over its "
                 "time shows here, its best moment marked."
+            )
+            self._layout([])
+            return
+        if self.time.strips_note is not None:  # one reason for every row: said once
+            self.title.setText(
+                f"No moments for <b>{html.escape(r.query.name)}</b>'s results: "
+                f"{html.escape(self.time.strips_note)}"
             )
             self._layout([])
             return

@@ -9,7 +9,9 @@ features. Everything shown comes from the state; the direction box and k are the
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+import html
+
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,18 +30,19 @@ from PySide6.QtWidgets import (
 )
 
 from avexplorer.state.app_state import AppState
-from avexplorer.state.retrieval import DIRECTIONS
+from avexplorer.state.retrieval import DIRECTIONS, MODALITY_NOUNS, file_kind
 from avexplorer.state.time_axis import STRIP_ROWS, Strip
 from avexplorer.widgets.audio_player import AudioPlayer
+from avexplorer.widgets.flow_row import FlowRow, group
 from avexplorer.widgets.moment_strips import strip_tooltip
 from avexplorer.widgets.result_moments import ResultMomentsDelegate
 
 THUMB = 40
 QUERY_THUMB = 64
 SPECTROGRAM_HEIGHT = 72
-RESULT_COLUMNS = ("#", "Clip", "Class", "Cosine", "Match", "When")
-WHEN = RESULT_COLUMNS.index("When")
-WHEN_WIDTH = 132
+RESULT_COLUMNS = ("#", "Clip", "Class", "Cosine", "Hit", "When")
+CLIP, HIT, WHEN = (RESULT_COLUMNS.index(c) for c in ("Clip", "Hit", "When"))
+WHEN_MIN = 80  # px: the narrowest "When" strip still worth clicking; clip names come first
 
 
 class RetrievalPanel(QWidget):
@@ -82,8 +85,7 @@ class RetrievalPanel(QWidget):
         self.k.valueChanged.connect(state.retrieval.set_k)
         self.ap_label = QLabel("AP —")
         self.ap_label.setToolTip("Average precision of this query over the full test ranking")
-        self.ap_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.ap_label.setMinimumWidth(50)
+        self.ap_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
 
         self.table = QTableWidget(0, len(RESULT_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(RESULT_COLUMNS))
@@ -93,7 +95,13 @@ class RetrievalPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # Clip names lose their middle, never their end ("clip_0…_0012.mp4"), and only once the
+        # other columns are at their narrowest (``_fit_columns``).
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.horizontalHeader().setMinimumSectionSize(24)  # "Hit", "#": narrow columns
+        self.table.horizontalHeaderItem(HIT).setToolTip(
+            "✔: the result is of the query's class; ✘: it is not (a file query has no class)"
+        )
         self.table.doubleClicked.connect(lambda _i: self._play_result())
         self.table.itemSelectionChanged.connect(self._show_spectrograms)
         self.moments = ResultMomentsDelegate(self.table)
@@ -104,10 +112,11 @@ class RetrievalPanel(QWidget):
             "segment, the best moment marked ▲ (a sound result's spectrogram above it); click "
             "to play from there"
         )
-        self.table.setColumnWidth(WHEN, WHEN_WIDTH)
+        self.table.viewport().installEventFilter(self)
         self.table.setColumnHidden(WHEN, True)  # until a row has something to show
         for column in (0, 2, 3, 4):  # before the first query, as wide as their headers
             self.table.resizeColumnToContents(column)
+        self._fit_columns()
         self.play_result = QPushButton("▶ Result")
         self.play_result.setToolTip("Play the selected result's audio (or double-click a row)")
         self.play_result.clicked.connect(self._play_result)
@@ -125,22 +134,32 @@ class RetrievalPanel(QWidget):
         specs.addWidget(self.result_spec, 1, 1)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        # In the results' place when a query has none: why, and what to do about it.
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.TextFormat.RichText)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.notice.setStyleSheet(
+            "background: #fff8e1; border: 1px solid #e0c060; padding: 10px; font-size: 11pt;"
+        )
+        self.notice.linkActivated.connect(state.retrieval.set_direction)
+        self.notice.hide()
 
         head = QHBoxLayout()
         head.addWidget(self.query_thumb)
         head.addWidget(self.query_label, 1)
-        controls = QHBoxLayout()
-        controls.addWidget(self.direction)
-        controls.addWidget(self.k)
-        controls.addWidget(self.ap_label, 1)
-        controls.addWidget(self.play_query)
-        controls.addWidget(self.play_result)
+        controls = QWidget()  # wraps onto two lines in a narrow panel
+        flow = FlowRow(controls)
+        flow.addWidget(group(self.direction, self.k))
+        flow.addWidget(self.ap_label)
+        flow.addWidget(group(self.play_query, self.play_result))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(head)
         layout.addWidget(self.file_button)
-        layout.addLayout(controls)
+        layout.addWidget(controls)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.notice, 1)
         layout.addLayout(specs)
         layout.addWidget(self.status)
         self.setMinimumWidth(300)
@@ -206,20 +225,28 @@ class RetrievalPanel(QWidget):
             "file" if q.is_file else "selection" if q.group is not None else f"{q.split} #{q.index}"
         )
         cls = s.catalog.class_name(q.label) if q.label is not None else "no label"
-        self.query_label.setText(
-            f"<b>{q.name}</b><br>{s.retrieval.query_modality} query · {cls} · {where}"
-        )
+        modality = s.retrieval.query_modality
+        if q.is_file:
+            # A file says what it holds; a sound asked for V2A is no "visual query".
+            features, noun = q.features or {}, MODALITY_NOUNS[modality]
+            used = f"queried by its {noun}" if modality in features else f"no {noun} to query with"
+            self.query_label.setText(
+                f"<b>{q.name}</b><br>{file_kind(features)} file · {used} · {cls}"
+            )
+        else:
+            self.query_label.setText(f"<b>{q.name}</b><br>{modality} query · {cls} · {where}")
         self.query_thumb.setPixmap(self._pixmap(q.path, q.label, QUERY_THUMB, q.image))
         self._show_spectrograms()
 
     def _results_changed(self) -> None:
         r = self.state.retrieval.results
         self.table.setRowCount(0)
+        self._show_notice()
         if r is None:
             self.ap_label.setText("AP —")
             return
         s = self.state
-        self.ap_label.setText(f"AP {r.ap:.3f}" if r.ap is not None else "AP — (no label)")
+        self.ap_label.setText(f"AP {r.ap:.3f}" if r.ap is not None else "no AP (no class)")
         self.table.setRowCount(len(r.indices))
         # Results in the selection (their side of it: results are of the other modality) are
         # shown in bold.
@@ -246,15 +273,17 @@ class RetrievalPanel(QWidget):
                 mark = QTableWidgetItem("")
             else:
                 hit = bool(r.hits[row])
-                mark = QTableWidgetItem("✔ hit" if hit else "✘ miss")
+                mark = QTableWidgetItem("✔" if hit else "✘")
+                mark.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                mark.setToolTip("of the query's class" if hit else "of another class")
                 mark.setForeground(QColor(30, 150, 50) if hit else QColor(200, 30, 30))
             for col, item in enumerate(
                 (QTableWidgetItem(str(row + 1)), clip, cls, QTableWidgetItem(f"{score:.3f}"), mark)
             ):
                 self.table.setItem(row, col, item)
-        self.table.resizeColumnToContents(0)
-        self.table.resizeColumnToContents(2)
-        self.table.resizeColumnToContents(4)
+        for column in (0, 2, 3, 4):
+            self.table.resizeColumnToContents(column)
+        self._fit_columns()
         self.table.selectRow(0)  # the best match, to hear or see beside the query
         self._show_spectrograms()
         if r.modality == "visual":  # the results are sounds: their spectrograms go in the rows
@@ -262,6 +291,18 @@ class RetrievalPanel(QWidget):
                 [p for i in r.indices[:STRIP_ROWS] if (p := s.catalog.item_path("test", int(i)))]
             )
         self._show_moments()
+
+    def _show_notice(self) -> None:
+        """Why the query has no results, where the results would be, with the fix a click away."""
+        why = self.state.retrieval.no_results
+        self.notice.setVisible(why is not None)
+        self.table.setVisible(why is None)
+        if why is None:
+            return
+        text = html.escape(why.reason)
+        if why.direction is not None:
+            text += f"<br><a href='{why.direction}'>Switch to {why.direction}</a>"
+        self.notice.setText(text)
 
     def _show_moments(self) -> None:
         """Each top row's strip (and spectrogram, for sounds) from the state; the column shows
@@ -287,8 +328,33 @@ class RetrievalPanel(QWidget):
         shown = any(
             isinstance(st, Strip) or st is None or im is not None for st, im in cells.values()
         )
-        self.table.setColumnHidden(WHEN, not shown)
+        if self.table.isColumnHidden(WHEN) == shown:
+            self.table.setColumnHidden(WHEN, not shown)
+            self._fit_columns()
         self.table.viewport().update()
+
+    def _fit_columns(self) -> None:
+        """Clip names in full, the "When" strips in what is left: with no strips to show the
+        clip column takes the spare width; with them, its names' width (cut in the middle only
+        when the strips would get less than ``WHEN_MIN``) and the strips the rest."""
+        header = self.table.horizontalHeader()
+        if self.table.isColumnHidden(WHEN):
+            header.setSectionResizeMode(CLIP, QHeaderView.ResizeMode.Stretch)
+            return
+        header.setSectionResizeMode(CLIP, QHeaderView.ResizeMode.Interactive)
+        others = sum(self.table.columnWidth(c) for c in (0, 2, 3, 4))
+        free = self.table.viewport().width() - others
+        wanted = max(self.table.sizeHintForColumn(CLIP), header.sectionSizeHint(CLIP))
+        clip = max(60, min(wanted, free - WHEN_MIN))
+        self.table.setColumnWidth(CLIP, clip)
+        self.table.setColumnWidth(WHEN, max(WHEN_MIN, free - clip))
+
+    def eventFilter(self, watched, event) -> bool:
+        # The table's viewport changes width with the panel and when its scroll bar comes or
+        # goes: the columns follow it.
+        if event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return False
 
     def _show_result_pictures(self) -> None:
         """The results' first frames, once the thumbnails arrive (often after the first query)."""

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from avexplorer.settings import settings
 from avexplorer.state.app_state import AppState
+from avexplorer.widgets.flow_row import FlowRow
 from core.exploration.selection import Selection, Summary, summary
 
 EXPORT_FILTERS = {
@@ -91,9 +91,10 @@ class SelectionPanel(QWidget):
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(state.selection.clear_selection)
 
-        queries = QHBoxLayout()
-        queries.addWidget(self.query_audio)
-        queries.addWidget(self.query_visual)
+        queries = QWidget()  # side by side, or one above the other in a narrow dock
+        flow = FlowRow(queries)
+        flow.addWidget(self.query_audio)
+        flow.addWidget(self.query_visual)
         actions = QGridLayout()
         actions.addWidget(self.export_button, 0, 0)
         actions.addWidget(self.save_button, 0, 1)
@@ -106,7 +107,7 @@ class SelectionPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.similarity)
         layout.addWidget(self.split)
-        layout.addLayout(queries)
+        layout.addWidget(queries)
         layout.addLayout(actions)
 
         self.summary: Summary | None = None

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from avexplorer.state.app_state import AppState
-from avexplorer.state.time_axis import ClipPictures, ClipSegments, TimeState
+from avexplorer.state.time_axis import NO_MODEL_STRIPS, ClipPictures, ClipSegments, TimeState
 from avexplorer.widgets.audio_player import AudioPlayer
 
 SPEC_WIDTH = 1.0  # width of the spectrogram strip, in the plot's units
@@ -94,8 +94,15 @@ class SyncView(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        # With nothing to show, a sentence in the plots' place: empty axes ran from -400 to 400
+        # (x0.001) and said nothing.
+        self.empty = QLabel()
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: #555; font-size: 11pt; padding: 20px;")
         layout.addWidget(self.title)
         layout.addWidget(self.plots, 1)
+        layout.addWidget(self.empty, 1)
         layout.addWidget(self.status)
 
         state.signals.queryChanged.connect(self.refresh)
@@ -133,14 +140,20 @@ class SyncView(QWidget):
             return segs
         matrix = self.time.sync_matrix(segs)
         if matrix is None:
+            if self.state.retrieval.gallery is not None:  # embeddings given without a model
+                return NO_MODEL_STRIPS
             return "Train a model or load a checkpoint to compare sound and picture over time."
         return SyncData(name, path, matrix, segs.seconds, segs.duration)
 
     # ----- rendering ---------------------------------------------------------------------------
     def refresh(self) -> None:
         data = self.sync_data()
+        self.plots.setVisible(not isinstance(data, str))
+        self.empty.setVisible(isinstance(data, str))
+        self.title.setVisible(not isinstance(data, str))
         if isinstance(data, str):
             self.data = None
+            self.empty.setText(data)
             self.title.setText(data)
             self.matrix_image.clear()
             self.spec_image.clear()

@@ -58,7 +58,10 @@ class TrainingPanel(QWidget):
         self.defaults_note.setWordWrap(True)
         self.defaults_note.setTextFormat(Qt.TextFormat.RichText)
         self.defaults_note.linkActivated.connect(self._defaults_link)
-        settings = QGroupBox("Run settings (defaults: METHOD.md)")
+        # A short title: a group box is at least as wide as its title, and the form must fit
+        # a 240-pixel panel on a 1024-pixel screen.
+        settings = QGroupBox("Run settings")
+        settings.setToolTip("Defaults: METHOD.md's (and the small-dataset note under the form)")
         inner = QVBoxLayout(settings)
         inner.setContentsMargins(4, 4, 4, 4)
         inner.addWidget(self.form)
@@ -145,7 +148,7 @@ class TrainingPanel(QWidget):
         run_buttons.addWidget(self.resume_button)
         run_buttons.addWidget(self.delete_button)
         layout.addLayout(run_buttons)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(240)  # the form in one column; the plots need the rest at 1024 px
 
         state.signals.runAdded.connect(self._run_added)
         state.signals.runRemoved.connect(self._run_removed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
@@ -26,6 +26,7 @@ MAP_STYLES = {
     "V2A": (Qt.PenStyle.DotLine, "t", 10),
     "R@1": (Qt.PenStyle.DashDotLine, "s", 6),  # Recall@1 of the true pair, mean of directions
 }
+LEGEND_BAND = 18  # px under the MAP plot's x axis: its legend's line (an axis label's height)
 REFRESH_MS = 95  # the loss plot's shortest redraw interval: 10 Hz on 25 ms ticks
 _COMPONENT_COLORS = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
@@ -121,6 +122,48 @@ def nice_bounds(lo: float, hi: float, pad: float = 0.05) -> tuple[float, float]:
     return float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step)
 
 
+def unlisted_curve(plot: pg.PlotWidget, **style) -> pg.PlotDataItem:
+    """An empty curve on ``plot`` that stays out of its legend: the legends list only what is
+    shown (a curve named at creation joins the legend at once, hidden or not, and a hidden
+    run's curves filled it with crossed-eye entries)."""
+    curve = pg.PlotDataItem([], [], **style)
+    plot.addItem(curve)
+    return curve
+
+
+class LegendUnderAxis(QObject):
+    """A legend in place of the x axis' label, under the data (inside the view it covered the
+    curves; the x axis is the epoch, as the neighbouring plots say). One line of entries, or two
+    when the plot is narrower than one line (a 1024-pixel screen)."""
+
+    def __init__(self, plot: pg.PlotWidget):
+        super().__init__(plot)
+        self.plot = plot
+        item = plot.getPlotItem()
+        item.getAxis("bottom").showLabel(False)
+        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=4, horSpacing=8)
+        self.legend.setParentItem(item)
+        self.legend.anchor(itemPos=(0.5, 1), parentPos=(0.5, 1), offset=(0, 2))
+        self.band = pg.GraphicsWidget()  # the row the legend sits in
+        self.band.setFixedHeight(LEGEND_BAND)
+        item.layout.addItem(self.band, 4, 1)
+        plot.installEventFilter(self)
+
+    def fit(self) -> None:
+        """Two columns when four do not fit the plot's width; the band as high as the lines."""
+        if not self.legend.items:
+            return
+        self.legend.setColumnCount(4)
+        columns = 4 if self.legend.width() <= self.plot.width() - 4 else 2
+        self.legend.setColumnCount(columns)
+        self.band.setFixedHeight(max(LEGEND_BAND, int(np.ceil(self.legend.height())) + 2))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self.fit()
+        return False
+
+
 class FollowRange:
     """Keeps a live plot's view on its data in coarse steps, so that its axes seldom change.
 
@@ -190,11 +233,11 @@ class TrainingPlots(QWidget):
         )
         # A2V, V2A and avg are often within a hair of each other: each has its own line style
         # and hollow marker (so a line under another still shows its markers) and a legend.
-        self.map_legend = self.map_plot.addLegend(
-            offset=(-5, 5), labelTextSize="8pt", brush=legend_brush, colCount=2
-        )
+        self.map_legend_row = LegendUnderAxis(self.map_plot)
+        self.map_legend = self.map_legend_row.legend
         self._map_legend_run: int | None = None
         self.loss_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        self._curve_names: dict[tuple[int, str], str] = {}  # loss legend entries
         self.map_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.r_curves: dict[int, pg.PlotDataItem] = {}
         self.rank_curves: dict[int, pg.PlotDataItem] = {}
@@ -327,8 +370,9 @@ class TrainingPlots(QWidget):
             key = (run.id, name)
             curve = self.loss_curves.get(key)
             if curve is None:
-                curve = self.loss_plot.plot([], [], name=f"{run.name} · {name}")
+                curve = unlisted_curve(self.loss_plot)
                 self.loss_curves[key] = curve
+                self._curve_names[key] = f"{run.name} · {name}"
             if name == "total":
                 style = Qt.PenStyle.SolidLine if current else Qt.PenStyle.DashLine
                 # Pen widths are a cost: antialiased 1 px lines are Qt's fast path, and wider
@@ -368,10 +412,8 @@ class TrainingPlots(QWidget):
             if curve is None:
                 line, symbol, size = MAP_STYLES[name]
                 filled = name == "avg"
-                curve = self.map_plot.plot(
-                    [],
-                    [],
-                    name=name,
+                curve = unlisted_curve(
+                    self.map_plot,
                     pen=pg.mkPen(run.color, width=2 if filled else 1.5, style=line),
                     symbol=symbol,
                     symbolSize=size,
@@ -386,6 +428,7 @@ class TrainingPlots(QWidget):
             self.map_legend.clear()
             for name in series:
                 self.map_legend.addItem(self.map_curves[(run.id, name)], name)
+            self.map_legend_row.fit()
         per_epoch = (
             (
                 self.rank_plot,
@@ -418,9 +461,9 @@ class TrainingPlots(QWidget):
             return
         self._legend_keys = keys
         self.loss_legend.clear()
-        for curve in self.loss_curves.values():
+        for key, curve in self.loss_curves.items():
             if curve.isVisible():
-                self.loss_legend.addItem(curve, curve.name())
+                self.loss_legend.addItem(curve, self._curve_names[key])
 
     def plots(self) -> dict[str, pg.PlotWidget]:
         return {

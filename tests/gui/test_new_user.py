@@ -81,7 +81,7 @@ def test_a_file_query_follows_direction_and_model_and_has_no_hits(
     _file_query(qtbot, loaded, image)
     s.retrieval.set_direction("V2A")  # the same file, now queried with its picture
     assert s.retrieval.results.direction == "V2A"
-    assert "visual query" in loaded.retrieval.query_label.text()
+    assert "video file · queried by its picture" in loaded.retrieval.query_label.text()
     assert list(s.retrieval.results.indices) == _ranking(s, "test", 5, "visual")
 
     _file_query(qtbot, loaded, image)

@@ -120,7 +120,7 @@ def test_heatmaps_keep_full_batches_and_caption_the_batch_size(qtbot, window):
     heat.refresh()
     assert heat.teacher.image.image.shape == (24, 24)
     assert "Batch of 24 pairs, epoch 2" in heat.info.text()
-    assert heat.teacher.plot.titleLabel.text == "Label agreement (triplet targets)"
+    assert heat.teacher.plot.titleLabel.text == "Label agreement"
 
 
 def test_hover_caption_space_is_reserved(qtbot, window):
