@@ -163,8 +163,8 @@ def run(quick: bool) -> list[dict]:
                 r["maxrss_mb"],
                 "peak RSS < 1.5 GB" if n >= 600_000 else "",
                 r["maxrss_mb"] < 1536 if n >= 600_000 else None,
-                f"{_load_note(r)}; whole run {fmt_s(r['total_seconds'])} (open, fingerprint, "
-                f"moments, epoch, test); {r['rows_read']:,} audio rows read",
+                f"{_load_note(r)}; whole run {fmt_s(r['total_seconds'])} (open, the "
+                f"standardisation's pass, epoch, val, test); {r['rows_read']:,} audio rows read",
             )
         )
     if len(per_n) > 1:
