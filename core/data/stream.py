@@ -113,7 +113,7 @@ class DiskFeatures:
             rows = int(bad.any(axis=1).sum())
             raise DataError(
                 f"{self.path}: {self.key}[{self._file_row(start + row)}, {col}] is "
-                f"{x[row, col]} (NaN/inf); {rows} rows affected in rows "
+                f"{x[row, col]} (NaN/inf, or past the float32 range); {rows} rows affected in rows "
                 f"{start}..{start + len(x) - 1}"
             )
         return x
@@ -143,7 +143,8 @@ class DiskFeatures:
             self.rows_read += len(rows)
         if self._uint8:
             return (x.astype(np.float32) - 128.0) / 256.0
-        return np.asarray(x, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # named by ``checked``, not warned
+            return np.asarray(x, dtype=np.float32)
 
     def _dataset(self) -> h5py.Dataset:
         if self._file is None or self._pid != os.getpid():  # a forked child opens its own

@@ -642,3 +642,20 @@ def test_locate_refuses_a_checkpoint_whose_frame_rate_or_segments_are_no_number(
     argv = ["locate", str(tmp_path / "model.pt"), str(tmp_path / "clip.mp4"), "--json"]
     line = one_line_error([*argv, "--query", str(tmp_path / "q.wav")], capsys)
     assert f"attribute {attr} = '{value}' is not a positive number" in line
+
+
+@pytest.mark.parametrize("stream", ["0", "auto"], ids=["streamed", "loaded"])
+def test_float64_features_past_float32_are_one_line_streamed_or_loaded(
+    run, tmp_path, capsys, stream
+):
+    def past(g):
+        a = g["audio_train"][()].astype(np.float64)
+        a[3, 2] = 1e300
+        _replace("audio_train", a)(g)
+
+    bad = _copy_with(run / "tiny.h5", tmp_path / "bad.h5", past)
+    out = tmp_path / "out"
+    argv = ["train", str(bad), "--out", str(out), *FAST, "--stream-above-mb", stream]
+    line = one_line_error(argv, capsys)  # one line: no cast warning on stderr
+    assert "audio_train[3, 2]" in line and "float32 range" in line
+    assert not out.exists()
