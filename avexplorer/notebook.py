@@ -58,6 +58,52 @@ class AppHandle:
         if not self.closed:
             self.state.selection.select_clips(np.asarray(indices, dtype=np.int64))
 
+    def save_map(self, path: str | Path, timeout: float = 60.0) -> Path:
+        """Write the map as a PNG once its current layout is drawn; returns the path.
+
+        Runs the Qt event loop until the map shows a layout of the current projection (the
+        layout is computed in the background), then renders the map with its legend into
+        ``path``. Raises ``TimeoutError`` if no layout is drawn within ``timeout`` seconds, and
+        ``UserError`` if the window is closed or the file cannot be written.
+        """
+        import time
+
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        from avexplorer.state.embeddings import PROJECTIONS
+
+        if self.closed:
+            raise UserError("save_map: the window is closed")
+        path = Path(path)
+        view = self.window.map
+        # The loop sleeps between events (a busy poll would take a core from the layout's worker)
+        # and wakes at least every tick to look at the clock.
+        loop, tick = QEventLoop(), QTimer()
+        tick.setInterval(50)
+        tick.timeout.connect(loop.quit)
+        tick.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while not view.drawn_current():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"save_map: no {PROJECTIONS[view.method]} layout was drawn within "
+                        f"{timeout:g} s (the map is still computing it, or there are no "
+                        "embeddings to draw)"
+                    )
+                loop.exec()
+                if self.closed:
+                    raise UserError("save_map: the window was closed before the map was drawn")
+        finally:
+            tick.stop()
+        image = view.canvas.grab()
+        from core.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            if not image.save(str(tmp), "PNG"):
+                raise UserError(f"{path}: cannot write the map there")
+        return path
+
     def close(self) -> None:
         if not self.closed:
             self.window.close()

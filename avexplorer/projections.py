@@ -1,10 +1,15 @@
-"""An epoch's test embeddings (``EpochEmbeddings``) and their 2-D layouts for the map: coordinates,
-match ranks and a KD-tree.
+"""An epoch's test embeddings (``EpochEmbeddings``) and their 2-D layouts for the map (coordinates
+and a KD-tree), and the match ranks of an epoch's items.
 
 Qt-free, so the training process (``avexplorer.jobs.training_process``) can compute each epoch's PCA
 layout next to the embeddings it already makes: the GUI thread then only draws. UMAP and t-SNE
 layouts are computed on request in the app's projection process (``avexplorer.jobs.projection``),
-which makes only the coordinates: ranks and the KD-tree are made here, by the caller.
+which makes only the coordinates: the KD-tree is made here, by the caller.
+
+A layout holds no ranks: they need every item against every other (minutes at 100k points, where
+a PCA layout takes a second), so the map is drawn first and the ranks, which depend only on the
+embeddings, are computed once per epoch in the background (``match_ranks``, chunked) and kept
+with the epoch's embeddings (``Embeddings.set_ranks``) for every layout of it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ class Layout:
     epoch: int
     method: str
     coords: np.ndarray  # [2N, 2]
-    ranks: np.ndarray  # [2N] rank (1 = first) of each item's true cross-modal match
+    ranks: np.ndarray | None = None  # [2N] match ranks; only where given (the app keeps them
+    # per epoch: ``Embeddings.ranks_for``)
     tree: Any = field(default=None, repr=False, compare=False)  # KD-tree of coords, for hit tests
 
     def build_tree(self) -> None:
@@ -40,12 +46,23 @@ class Layout:
         return int(j) if np.isfinite(dist) else None
 
 
-def match_ranks(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
+def match_ranks(audio: np.ndarray, visual: np.ndarray, progress: Any = None) -> np.ndarray:
     """Rank (1 = first) of each item's own clip in the other modality: audio rows, then visual
-    (``core.evaluation.metrics.partner_ranks``: ties count against the item)."""
+    (``core.evaluation.metrics.partner_ranks``: ties count against the item; chunked, so memory
+    stays bounded). ``progress(done, total)`` is called after each chunk of both directions."""
     from core.evaluation.metrics import partner_ranks
 
-    return np.concatenate([partner_ranks(audio, visual), partner_ranks(visual, audio)])
+    n = len(audio)
+
+    def part(offset: int) -> Any:
+        return None if progress is None else (lambda done, _total: progress(offset + done, 2 * n))
+
+    return np.concatenate(
+        [
+            partner_ranks(audio, visual, progress=part(0)),
+            partner_ranks(visual, audio, progress=part(n)),
+        ]
+    )
 
 
 def compute_layout(emb: Any, method: str, previous: np.ndarray | None, seed: int = 0) -> Layout:
@@ -65,14 +82,12 @@ def layout_of(
     from core.exploration.projection import project
 
     coords = project(np.vstack([audio, visual]), method, previous, seed)  # type: ignore[arg-type]
-    return layout_with_ranks(epoch, method, coords, audio, visual)
+    return layout_with_tree(epoch, method, coords)
 
 
-def layout_with_ranks(
-    epoch: int, method: str, coords: np.ndarray, audio: np.ndarray, visual: np.ndarray
-) -> Layout:
-    """A ``Layout`` of ``coords`` (audio rows, then visual) with match ranks and its KD-tree."""
-    layout = Layout(epoch, method, coords, match_ranks(audio, visual))
+def layout_with_tree(epoch: int, method: str, coords: np.ndarray) -> Layout:
+    """A ``Layout`` of ``coords`` (audio rows, then visual) with its KD-tree built."""
+    layout = Layout(epoch, method, coords)
     layout.build_tree()
     return layout
 
@@ -87,3 +102,4 @@ class EpochEmbeddings:
     model: Any  # the torch module (CPU, eval mode) that made them
     checkpoint: Path | None = None
     layout: Layout | None = None  # their PCA layout, aligned to the previous epoch's
+    ranks: np.ndarray | None = None  # [2N] match ranks (``match_ranks``), once computed

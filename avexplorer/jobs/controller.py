@@ -21,7 +21,7 @@ from avexplorer.jobs import checkpoints, datasets, file_query, thumbnails
 from avexplorer.jobs.projection import ProjectionProcess
 from avexplorer.jobs.runner import live_workers, start
 from avexplorer.jobs.training_process import train_in_process, training_batches
-from avexplorer.projections import Layout, compute_layout
+from avexplorer.projections import Layout, compute_layout, match_ranks
 from avexplorer.state.app_state import AppState
 from avexplorer.state.embeddings import PROJECTIONS
 from avexplorer.state.run import CHECKPOINT_RUN
@@ -66,6 +66,7 @@ class JobController(QObject):
         state.signals.runResumeRequested.connect(self.resume_training)
         state.signals.layoutRequested.connect(self.request_layout)
         state.signals.metricsRequested.connect(self.compute_metrics)
+        state.signals.ranksRequested.connect(self.compute_ranks)
         state.signals.fileQueryRequested.connect(self.query_file)
         state.signals.checkpointRequested.connect(self.load_checkpoint)
         state.signals.spectrogramsRequested.connect(self.load_spectrograms)
@@ -271,6 +272,23 @@ class JobController(QObject):
             on_error=lambda msg: self.state.embeddings.metrics_failed(rid, epoch, msg),
             unit="chunks",
         )
+
+    def compute_ranks(self, rid: int, epoch: int) -> None:
+        """An epoch's match ranks (the map's colours by rank), in a worker, in bounded memory."""
+        emb = self.state.embeddings.embeddings_for(rid).get(epoch)
+        if emb is None:
+            self.state.embeddings.ranks_ended(rid, epoch)
+            return
+        worker = start(
+            self.state,
+            f"Match ranks, epoch {epoch}",
+            match_ranks,
+            emb.audio,
+            emb.visual,
+            on_done=lambda ranks: self.state.embeddings.set_ranks(rid, epoch, emb, ranks),
+            unit="items",
+        )
+        worker.finished.connect(lambda: self.state.embeddings.ranks_ended(rid, epoch))
 
     def load_checkpoint(self, path: str) -> None:
         """Load a checkpoint for queries and the map (a restored run's, or any file)."""

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from avexplorer.jobs.spawning import main_module_hidden
-from avexplorer.projections import Layout, layout_with_ranks
+from avexplorer.projections import Layout, layout_with_tree
 from core.errors import UserError
 from core.exploration.projection import project, warm_up_umap
 
@@ -144,11 +144,10 @@ class ProjectionProcess:
     ) -> Layout:
         """Blocks until the child returns the coordinates: call it from a worker thread.
 
-        The child only projects; the match ranks are made here, where torch is loaded, so that
-        the child need not import it (a large share of a session's first UMAP).
+        The child only projects; the KD-tree is built here.
         """
         coords = self.call(project, np.vstack([audio, visual]), method, previous, progress=progress)
-        return layout_with_ranks(epoch, method, coords, audio, visual)
+        return layout_with_tree(epoch, method, coords)
 
     def close(self) -> None:
         """End the child at once; a call waiting on it raises "the app is closing". Never waits

@@ -7,6 +7,9 @@ with the map's projection method, and every test metric of an epoch, computed on
 search (``Retrieval.use_embeddings``); a run of another dataset keeps its curves but offers no
 embeddings (``Runs.trained_on_open_dataset``). Layouts other than the training process's PCA are
 requested (``layoutRequested``), as are metrics (``metricsRequested``); both come back here.
+The match ranks the map colours by need every item against every other, so they are requested
+(``ranksRequested``) once per epoch, when its first layout has arrived: the map is drawn first,
+and recoloured when the ranks come back (``ranksReady``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Embeddings:
         # on request.
         self.metrics: dict[tuple[int, int], Any] = {}
         self._metrics_pending: set[tuple[int, int]] = set()
+        self._ranks_pending: set[tuple[int, int]] = set()
         signals.runRemoved.connect(self._forget_metrics)
 
     def clear(self) -> None:
@@ -41,6 +45,7 @@ class Embeddings:
         self.checkpoint_embeddings, self.checkpoint_layouts = {}, {}
         self.metrics.clear()
         self._metrics_pending.clear()
+        self._ranks_pending.clear()
 
     def set_projection(self, method: str) -> None:
         """Show the map in ``method`` (a key of ``PROJECTIONS``, in any case)."""
@@ -74,6 +79,33 @@ class Embeddings:
         else:
             return  # the run was removed meanwhile
         self.signals.layoutReady.emit(rid, layout.epoch, layout.method)
+        self.request_ranks(rid, layout.epoch)  # the map is drawn: now the slow part
+
+    # ----- match ranks -------------------------------------------------------------------------
+    def ranks_for(self, rid: int, epoch: int):
+        """The [2N] match ranks of a run epoch's items (audio, then visual), or None until they
+        are computed."""
+        emb = self.embeddings_for(rid).get(epoch)
+        return emb.ranks if emb is not None else None
+
+    def request_ranks(self, rid: int, epoch: int) -> None:
+        """Ask for an epoch's match ranks once (announced by ``ranksReady``)."""
+        key = (rid, epoch)
+        emb = self.embeddings_for(rid).get(epoch)
+        if emb is not None and emb.ranks is None and key not in self._ranks_pending:
+            self._ranks_pending.add(key)
+            self.signals.ranksRequested.emit(rid, epoch)
+
+    def set_ranks(self, rid: int, epoch: int, emb: EpochEmbeddings, ranks: Any) -> None:
+        """The ranks computed from ``emb``; dropped if the epoch's embeddings were replaced."""
+        self._ranks_pending.discard((rid, epoch))
+        if self.embeddings_for(rid).get(epoch) is emb:
+            emb.ranks = ranks
+            self.signals.ranksReady.emit(rid, epoch)
+
+    def ranks_ended(self, rid: int, epoch: int) -> None:
+        """The ranks job ended without ranks (cancelled or failed): they may be asked again."""
+        self._ranks_pending.discard((rid, epoch))
 
     def layouts_for(self, rid: int) -> dict[tuple[int, str], Layout]:
         if rid == CHECKPOINT_RUN:
@@ -123,3 +155,4 @@ class Embeddings:
         for key in [k for k in self.metrics if k[0] == rid]:
             del self.metrics[key]
         self._metrics_pending = {k for k in self._metrics_pending if k[0] != rid}
+        self._ranks_pending = {k for k in self._ranks_pending if k[0] != rid}

@@ -28,6 +28,7 @@ class StateSignals(QObject):
     pseudoLabelsChanged = Signal(int)  # run id: ``Run.pseudo`` is a newer epoch's
     embeddingsAdded = Signal(int, int)  # run id (CHECKPOINT_RUN for a loaded checkpoint), epoch
     layoutReady = Signal(int, int, str)  # run id, epoch, method
+    ranksReady = Signal(int, int)  # run id, epoch: ``Embeddings.ranks_for(rid, epoch)`` is in
     metricsReady = Signal(int, int)  # run id, epoch: ``Embeddings.metrics[(rid, epoch)]`` is in
     currentRunChanged = Signal(int)
     modelChanged = Signal()
@@ -50,6 +51,7 @@ class StateSignals(QObject):
     stopRequested = Signal(int)
     layoutRequested = Signal(int, int, str)  # run id, epoch, method
     metricsRequested = Signal(int, int)  # run id, epoch: compute every test metric
+    ranksRequested = Signal(int, int)  # run id, epoch: compute the epoch's match ranks
     fileQueryRequested = Signal(str)  # path of a video, sound, image or feature file
     checkpointRequested = Signal(str)  # path of a checkpoint to load for queries and the map
     spectrogramsRequested = Signal(list)  # clip paths whose spectrograms a view wants

@@ -183,6 +183,7 @@ class EmbeddingMap(QWidget):
         self.lines_box.toggled.connect(self._lines_toggled)
         self.slider.valueChanged.connect(self._slider_moved)
         state.signals.layoutReady.connect(self._layout_ready)
+        state.signals.ranksReady.connect(self._ranks_ready)
         state.signals.datasetChanged.connect(self._dataset_changed)
         state.signals.currentRunChanged.connect(self._run_changed)
         state.signals.resultsChanged.connect(self._mark_query)
@@ -228,6 +229,30 @@ class EmbeddingMap(QWidget):
             method == self.method or (epoch, self.method) not in self._layouts()
         ):
             self._refresh_epochs(show=epoch if self._follow or epoch == self._wanted() else None)
+
+    def _ranks_ready(self, rid: int, epoch: int) -> None:
+        layout = self.layout_shown
+        if rid == self.run_id and layout is not None and layout.epoch == epoch:
+            self.redraw()  # colours by rank, the legend and the hover text now have them
+
+    def _ranks(self) -> np.ndarray | None:
+        """The shown layout's match ranks (computed after it is drawn), or None until then."""
+        layout = self.layout_shown
+        if layout is None or self.run_id is None:
+            return None
+        ranks = self.state.embeddings.ranks_for(self.run_id, layout.epoch)
+        return ranks if ranks is not None else layout.ranks
+
+    def drawn_current(self) -> bool:
+        """Whether the map shows the layout the user asks for (the slider's epoch in the chosen
+        projection), its points set (``AppHandle.save_map`` waits for this)."""
+        layout = self.layout_shown
+        return (
+            layout is not None
+            and self._drawn is layout
+            and layout.method == self.method
+            and layout.epoch == self._wanted()
+        )
 
     def _wanted(self) -> int | None:
         epochs = self._embedded_epochs()
@@ -326,9 +351,12 @@ class EmbeddingMap(QWidget):
                     )
                 )
             )
+        elif (ranks := self._ranks()) is None:  # drawn before its ranks: grey until they come
+            brushes, colour = [QBrush(GREY)], np.zeros(n, np.int64)
+            self._legend("● audio   ▲ visual   colour = rank of the true match: computing…")
         else:
             edges, names = rank_bins(n)
-            bins = np.searchsorted(edges, layout.ranks, side="right") - 1
+            bins = np.searchsorted(edges, ranks, side="right") - 1
             brushes, colour = self._rank_brushes, np.clip(bins, 0, len(names) - 1)
             self._legend(
                 "● audio   ▲ visual   colour = rank of the true match: "
@@ -477,10 +505,13 @@ class EmbeddingMap(QWidget):
         c = self.state.catalog
         label = int(c.dataset.test.labels[i])  # type: ignore[union-attr]
         rank = ""
-        if self.layout_shown is not None:
+        ranks = self._ranks()
+        if self.layout_shown is not None and ranks is not None:
             n = len(self.layout_shown.coords) // 2
-            r = self.layout_shown.ranks[(0 if modality == "audio" else n) + i]
+            r = ranks[(0 if modality == "audio" else n) + i]
             rank = f"<br>true match at rank {r}"
+        elif self.layout_shown is not None:
+            rank = "<br>true match: rank being computed"
         return f"<b>{c.item_name('test', i)}</b><br>{modality} · {c.class_name(label)}{rank}"
 
     def _place_tip(self, at, image) -> None:

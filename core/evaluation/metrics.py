@@ -390,9 +390,12 @@ def partner_ranks(
     gallery: np.ndarray | torch.Tensor,
     partners: np.ndarray | None = None,
     chunk: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """[Q] rank of each query's partner (``partners[i]``, default i) alone, without the rest of
-    ``direction_metrics`` (no sort: one comparison per similarity), with the same tie rule."""
+    ``direction_metrics`` (no sort: one comparison per similarity), with the same tie rule.
+    ``progress(done, total)`` (queries done) is called after each chunk; an exception it raises
+    (a cancel) ends the call."""
     q, g = l2_normalize(queries), l2_normalize(gallery)
     cols = torch.as_tensor(np.arange(len(q)) if partners is None else partners).long()
     step = chunk or max(1, _CHUNK_SIMS // max(len(g), 1))
@@ -402,6 +405,8 @@ def partner_ranks(
             sims = q[s : s + step] @ g.T
             own = sims.gather(1, cols[s : s + step, None])
             out[s : s + step] = (sims >= own).sum(dim=1).numpy()
+            if progress is not None:
+                progress(min(s + step, len(q)), len(q))
     return out
 
 

@@ -138,6 +138,9 @@ def loaded(qtbot, window, trained_checkpoint):
     window.load_checkpoint(str(trained_checkpoint))
     qtbot.waitUntil(lambda: window.state.retrieval.gallery is not None, timeout=20_000)
     qtbot.waitUntil(lambda: window.map.layout_shown is not None, timeout=20_000)
+    # The match ranks follow the map in a worker: a test starts once they are in (their task
+    # would otherwise come and go in the status bar under its clicks).
+    qtbot.waitUntil(lambda: window.map._ranks() is not None, timeout=60_000)
     return window
 
 

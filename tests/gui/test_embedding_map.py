@@ -162,6 +162,47 @@ def test_point_cloud_culls_and_keeps_the_top_point_of_each_pixel(qapp):
     assert cloud.boundingRect().contains(QRectF(QPointF(10.2, 10.2), QPointF(500, 500)))
 
 
+def test_the_map_is_drawn_before_the_ranks_which_come_once_per_epoch(qtbot, window, monkeypatch):
+    """The first layout is drawn without waiting for the all-against-all match ranks; they are
+    computed once per epoch's embeddings (not per layout) in a worker, then the map recolours
+    by them and the hover text gives them."""
+    import avexplorer.jobs.controller as controller
+    from avexplorer.projections import EpochEmbeddings
+    from core.evaluation.metrics import partner_ranks
+
+    state, m = window.state, window.map
+    gate, calls = threading.Event(), []
+    real = controller.match_ranks
+
+    def held_ranks(audio, visual, progress=None):  # the ranks wait until the test lets them go
+        calls.append(len(audio))
+        assert gate.wait(60)
+        return real(audio, visual, progress=progress)
+
+    monkeypatch.setattr(controller, "match_ranks", held_ranks)
+    rng = np.random.default_rng(0)
+    n = len(state.catalog.dataset.test)
+    a, v = rng.normal(size=(n, 8)).astype(np.float32), rng.normal(size=(n, 8)).astype(np.float32)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    state.embeddings.add_embeddings(CHECKPOINT_RUN, EpochEmbeddings(0, a, v, None))
+    qtbot.waitUntil(m.drawn_current, timeout=60_000)  # drawn while the ranks are held
+    m.color_box.setCurrentIndex(1)
+    assert m._ranks() is None and "computing" in m.legend_label.text()
+    assert "rank being computed" in m.describe("audio", 0)
+    gate.set()
+    qtbot.waitUntil(lambda: m._ranks() is not None, timeout=60_000)
+    want = np.concatenate([partner_ranks(a, v), partner_ranks(v, a)])
+    assert np.array_equal(m._ranks(), want)
+    assert "computing" not in m.legend_label.text() and "11–" in m.legend_label.text()
+    assert f"rank {want[n + 2]}" in m.describe("visual", 2)
+    umap = dataclasses.replace(layout_of(0, a, v, "pca", None), method="umap")  # another layout
+    state.embeddings.add_layout(CHECKPOINT_RUN, umap)
+    qtbot.wait(200)
+    assert calls == [n]  # of this epoch, once
+    assert np.array_equal(m._ranks(), want)
+
+
 def test_rank_bins_end_at_the_gallery_size():
     from avexplorer.widgets.embedding_map import rank_bins
 
@@ -177,6 +218,7 @@ def test_map_legend_names_the_classes_and_is_in_the_png(qtbot, loaded, tmp_path)
     text = m.legend_label.text()
     for c, name in enumerate(loaded.state.catalog.dataset.class_names):
         assert f"color:{loaded.state.catalog.colors[c].name()}" in text and name in text
+    qtbot.waitUntil(lambda: m._ranks() is not None, timeout=60_000)  # computed after the map
     m.color_box.setCurrentIndex(1)  # by rank: 24 test items, so no bin beyond 24
     assert "11–24" in m.legend_label.text() and "51" not in m.legend_label.text()
     m.color_box.setCurrentIndex(0)

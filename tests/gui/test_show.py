@@ -83,6 +83,33 @@ def test_show_on_arrays_opens_the_window_with_the_right_counts(qtbot, shown):
     assert "closed" in repr(h)
 
 
+def test_save_map_waits_for_the_drawn_layout_and_writes_it_as_png(qtbot, shown, tmp_path):
+    """``handle.save_map``: returns once the map is drawn, with the map and its legend in the PNG
+    (the class colours are in it); a map that cannot be drawn in time is a clear error."""
+    from PySide6.QtGui import QImage
+
+    from core.errors import UserError
+
+    h = avexplorer.show(*clusters(), class_names=["a", "b", "c"], block=False)
+    shown.append(h)
+    out = h.save_map(tmp_path / "maps" / "map.png", timeout=120)
+    assert out == tmp_path / "maps" / "map.png"
+    assert h.window.map.drawn_current() and h.window.map.layout_shown.coords.shape == (120, 2)
+    png = QImage(str(out))
+    canvas = h.window.map.canvas
+    assert not png.isNull() and png.width() >= canvas.width() and png.height() >= canvas.height()
+    colours = {png.pixelColor(x, y).name() for x in range(png.width()) for y in range(png.height())}
+    assert {c.name() for c in h.state.catalog.colors} <= colours
+    assert sorted(p.name for p in out.parent.iterdir()) == ["map.png"]  # no temporary left
+    h.state.embeddings.set_projection("tsne")  # computed in another process: not within 10 ms
+    with pytest.raises(TimeoutError, match=r"no t-SNE layout was drawn within 0\.01 s"):
+        h.save_map(tmp_path / "tsne.png", timeout=0.01)
+    assert not (tmp_path / "tsne.png").exists()
+    h.close()
+    with pytest.raises(UserError, match="closed"):
+        h.save_map(tmp_path / "late.png")
+
+
 def test_show_embeds_raw_features_with_a_checkpoint(qtbot, shown, trained_checkpoint):
     from core.training.checkpoint import load_checkpoint
     from core.training.embedding import embed_split
