@@ -81,7 +81,8 @@ def layout_of(
     """The layout of one epoch's audio and visual embeddings, aligned to ``previous``."""
     from core.exploration.projection import project
 
-    coords = project(np.vstack([audio, visual]), method, previous, seed)  # type: ignore[arg-type]
+    # the rows as two blocks: a PCA needs no stacked copy (UMAP and t-SNE make one)
+    coords = project([audio, visual], method, previous, seed)  # type: ignore[arg-type]
     return layout_with_tree(epoch, method, coords)
 
 

@@ -135,8 +135,11 @@ def dataset_from_arrays(
 
 def unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     """Rows scaled to length 1 (embeddings are compared by cosine); a zero row is refused."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    # einsum sums the squares row by row without the N x D temporary np.linalg.norm makes
+    # (many times faster at a million rows)
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
     zero = np.flatnonzero(norms[:, 0] == 0)
     if len(zero):
         raise ArrayError(f"{name}[{zero[0]}] is all zeros: an embedding needs a direction")
-    return (x / norms).astype(np.float32)
+    return (x / norms).astype(np.float32, copy=False)

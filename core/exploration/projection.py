@@ -51,26 +51,51 @@ UMAP_EPOCHS = 200
 EXACT_KNN_MAX = 20_000
 
 
-def pca_2d(x: np.ndarray) -> np.ndarray:
-    """[N, D] -> [N, 2] coordinates on the two leading principal axes (float32).
+PCA_CHUNK = 65_536  # rows per block: the covariance and the projection go block by block
+
+
+def pca_2d(x: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """[N, D] -> [N, 2] coordinates on the two leading principal axes (float32). ``x`` may be a
+    list of row blocks (the map's audio and visual rows), projected as if stacked, without the
+    stacked copy.
 
     The axes are the top eigenvectors of the D x D covariance: one pass of X^T X over the data
-    (O(N D^2), about 50 ms for 100k x 128) instead of an SVD of the N x D matrix, which took
-    seconds at 50k rows. Signs are fixed so that each axis' largest loading is positive, which
-    makes the result deterministic.
+    (O(N D^2)) instead of an SVD of the N x D matrix, which took seconds at 50k rows. The data are
+    centred and multiplied block by block (no centred copy of a million rows) on one BLAS thread:
+    OpenBLAS's threads spin against each other on a loaded machine, and a million-row pass took
+    twenty times longer with them (``benchmarks/gui_big_map.py`` times the whole first map).
+    Signs are fixed so that each axis' largest loading is positive, which makes the result
+    deterministic.
     """
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2 or len(x) == 0:
-        raise ValueError(f"pca_2d needs a non-empty [N, D] array, got shape {x.shape}")
-    centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
-    covariance = (centred.T @ centred).astype(np.float64)  # unscaled: only the axes matter
-    _, vectors = np.linalg.eigh(covariance)  # ascending eigenvalues
-    axes = vectors[:, ::-1][:, :2].T
-    if axes.shape[0] < 2:  # D == 1: pad a zero axis so the map still has two columns
-        axes = np.vstack([axes, np.zeros_like(axes)])
-    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
-    signs[signs == 0] = 1
-    return centred @ (axes * signs[:, None]).T.astype(np.float32)
+    from threadpoolctl import threadpool_limits
+
+    parts = [np.asarray(p, dtype=np.float32) for p in (x if isinstance(x, list) else [x])]
+    n = sum(len(p) for p in parts)
+    if any(p.ndim != 2 for p in parts) or n == 0 or len({p.shape[1] for p in parts}) != 1:
+        shapes = ", ".join(str(p.shape) for p in parts)
+        raise ValueError(f"pca_2d needs a non-empty [N, D] array, got shape {shapes}")
+    total = sum(p.sum(axis=0, dtype=np.float64) for p in parts)
+    mean = (total / n).astype(np.float32)
+    blocks = [p[s : s + PCA_CHUNK] for p in parts for s in range(0, len(p), PCA_CHUNK)]
+    d = parts[0].shape[1]
+    with threadpool_limits(1, user_api="blas"):
+        covariance = np.zeros((d, d), np.float64)  # unscaled: only the axes matter
+        for block in blocks:
+            centred = block - mean
+            covariance += centred.T @ centred
+        _, vectors = np.linalg.eigh(covariance)  # ascending eigenvalues
+        axes = vectors[:, ::-1][:, :2].T
+        if axes.shape[0] < 2:  # D == 1: pad a zero axis so the map still has two columns
+            axes = np.vstack([axes, np.zeros_like(axes)])
+        signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
+        signs[signs == 0] = 1
+        weights = (axes * signs[:, None]).T.astype(np.float32)
+        out = np.empty((n, 2), np.float32)
+        start = 0
+        for block in blocks:
+            out[start : start + len(block)] = (block - mean) @ weights
+            start += len(block)
+    return out
 
 
 def import_umap() -> Any:
@@ -237,9 +262,15 @@ def align_to(coords: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
 
 
 def project(
-    x: np.ndarray, method: Method = "pca", previous: np.ndarray | None = None, seed: int = 0
+    x: np.ndarray | list[np.ndarray],
+    method: Method = "pca",
+    previous: np.ndarray | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
-    """Project ``x`` to 2-D with ``method``, aligned to ``previous`` (same points' last layout)."""
+    """Project ``x`` to 2-D with ``method``, aligned to ``previous`` (same points' last layout).
+    ``x`` may be a list of row blocks, taken as stacked."""
+    if method != "pca" and isinstance(x, list):
+        x = np.vstack(x)
     if method == "pca":
         coords = pca_2d(x)
     elif method == "umap":
