@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from avexplorer.settings import settings
+from avexplorer.settings import save_folder, settings
 from avexplorer.state.app_state import AppState
 from avexplorer.state.audit import DROP, LABEL, RELABEL, UNLABEL, Suspect
 from avexplorer.widgets.audio_player import AudioPlayer
@@ -510,7 +510,8 @@ class DataIssuesView(QWidget):
         data = self.state.catalog.dataset
         if data is None:
             return
-        folder = str(settings().value("paths/data", str(Path(data.source).parent)))
+        # Never the installed package's folder (the demo's) or a read-only one.
+        folder = save_folder("data", data.source)
         stem = Path(data.source).stem or "dataset"
         path, _ = QFileDialog.getSaveFileName(
             self,

@@ -186,6 +186,8 @@ class EmbeddingMap(QWidget):
         state.signals.ranksReady.connect(self._ranks_ready)
         state.signals.datasetChanged.connect(self._dataset_changed)
         state.signals.currentRunChanged.connect(self._run_changed)
+        state.signals.currentRunChanged.connect(self._say_starting)
+        state.signals.runStateChanged.connect(self._say_starting)
         state.signals.resultsChanged.connect(self._mark_query)
         state.signals.queryChanged.connect(self._mark_query)
         state.signals.projectionChanged.connect(self._projection_changed)
@@ -212,6 +214,17 @@ class EmbeddingMap(QWidget):
         self.slider.setEnabled(False)
         self.epoch_label.setText("no embeddings yet")
         self.plot.setTitle(NO_EMBEDDINGS, size="10pt")  # not the last dataset's run
+
+    def _say_starting(self, _rid: int) -> None:
+        """While the current run starts and the map has nothing of it yet, the title says so."""
+        run = self.state.runs.current_run
+        if (
+            run is not None
+            and run.id == self.run_id
+            and run.state == "starting"
+            and not self._embedded_epochs()
+        ):
+            self.plot.setTitle(run.starting_text, size="10pt")
 
     def _run_changed(self, rid: int) -> None:
         if rid in self.state.runs and rid != self.run_id:

@@ -258,6 +258,9 @@ class MetricsView(QWidget):
         state.signals.datasetChanged.connect(self._refresh_runs)
         state.signals.currentRunChanged.connect(lambda _rid: self._refresh_runs())
         state.signals.metricsReady.connect(lambda _rid, _epoch: self._render())
+        # A run starting (no metrics yet) is said in the status line.
+        state.signals.runStateChanged.connect(lambda _rid: self._render(force=True))
+        state.signals.currentRunChanged.connect(lambda _rid: self._render(force=True))
         state.signals.selectionChanged.connect(self._render)
         self._refresh_runs()
 
@@ -370,7 +373,10 @@ class MetricsView(QWidget):
             return
         self._shown = shown
         waiting = [k for k in keys if k is not None and k not in self.state.embeddings.metrics]
-        if keys[0] is None:
+        run = self.state.runs.current_run
+        if keys[0] is None and run is not None and run.state == "starting":
+            self.status.setText(f"{run.starting_text} Its test metrics follow its first epoch.")
+        elif keys[0] is None:
             self.status.setText("Train a run or load a checkpoint to see its test metrics.")
         elif waiting:
             self.status.setText("Computing the test metrics…")

@@ -63,8 +63,8 @@ def test_run_names_stay_unique_across_relaunches_and_show_the_label_fraction(
 
 def test_a_starting_run_says_so_in_every_view(qtbot, window):
     """From Start until the training process's first event (tens of seconds on a busy machine)
-    the progress bar, the status line, the run list and the heatmaps say the run is starting,
-    not "idle" or "start a training run"."""
+    the progress bar, the status line, the run list, the heatmaps, the map and the Metrics tab
+    say the run is starting, not "idle" or "start a training run"."""
     state, panel = window.state, window.training_panel
     small_config(window, "psd", epochs=3)
     run = state.runs.new_run(panel.config())  # what Start does before the process is up
@@ -74,6 +74,8 @@ def test_a_starting_run_says_so_in_every_view(qtbot, window):
     assert "starting" in run.starting_text and run.name in run.starting_text
     assert _item_text(window, run.id).endswith("[starting]")
     assert window.heatmaps.info.text() == run.starting_text
+    assert window.map.plot.getPlotItem().titleLabel.text == run.starting_text
+    assert window.metrics_view.status.text().startswith(run.starting_text)
     assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
 
     # The process is up: it says so until the first step's numbers replace it.
