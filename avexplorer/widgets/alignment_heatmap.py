@@ -30,6 +30,7 @@ from core.training.events import AlignmentSnapshot
 
 REFRESH_MS = 200  # snapshots are occasional; a fifth of a second is soon enough
 THUMB_HEIGHT = 40
+CAPTION_WIDE = 700  # px: from this width the caption under the heatmaps fits on two lines
 # What the left matrix is for each method: psd's teacher aligns softly; triplet has no teacher
 # (its targets are the labels' agreement) and infonce's targets are the positive pairs. Short:
 # two matrices with their colour bars must fit beside the run form on a 1024-pixel screen.
@@ -159,7 +160,7 @@ class AlignmentHeatmaps(QWidget):
         self.info.setWordWrap(True)
         # The caption's space is reserved (two lines, and the thumbnails' height): a caption
         # that appeared on hover resized the plots, and the cell under the cursor changed.
-        self.info.setFixedHeight(2 * self.info.fontMetrics().lineSpacing() + 6)
+        self._caption_lines(2)
         self.info.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.thumbs = (QLabel(), QLabel())
         for thumb in self.thumbs:
@@ -194,6 +195,14 @@ class AlignmentHeatmaps(QWidget):
         if run is None or run.snapshot is not None:
             return
         self.info.setText(run.starting_text if run.state == "starting" else NO_SNAPSHOT)
+
+    def _caption_lines(self, lines: int) -> None:
+        self.info.setFixedHeight(lines * self.info.fontMetrics().lineSpacing() + 6)
+
+    def resizeEvent(self, event) -> None:
+        # A narrow view (a 1024-pixel screen) wraps the caption onto a third line: reserve it.
+        self._caption_lines(2 if event.size().width() >= CAPTION_WIDE else 3)
+        super().resizeEvent(event)
 
     def _snapshot_changed(self, rid: int) -> None:
         if rid == self.state.runs.current_run_id:

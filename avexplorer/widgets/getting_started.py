@@ -52,7 +52,7 @@ worst queries); <b>Time</b> where in each clip sound and picture match; <b>Label
 teacher's guesses for unlabelled clips, to accept or correct and train again.</li>
 </ol>
 <p>If the window is small, the Dataset and Selection panels can be closed and reopened from the
-View menu; Ctrl+1 to Ctrl+5 switch tabs.</p>
+View menu; Ctrl+1, Ctrl+2, … switch tabs.</p>
 <h3>Where things go</h3>
 <ul>
 <li><b>Training runs</b>: one folder per run in {_folder_link(runs_folder)}, with its

@@ -42,7 +42,15 @@ from avexplorer.widgets.audio_player import AudioPlayer
 from avexplorer.widgets.dataset_panel import THUMB, ItemCells
 
 Index = QModelIndex | QPersistentModelIndex
-COLUMNS = ("Clip", "Pseudo-label", "Confidence", "Your label", "Hidden label")
+# Short heads (the clip names need the width on a small screen); their tooltips say them in full.
+COLUMNS = ("Clip", "Pseudo-label", "Conf.", "Yours", "Hidden")
+COLUMN_TIPS = (
+    "The clip (its first frame and name)",
+    "The teacher's pseudo-label of the latest epoch",
+    "The pseudo-label's confidence (its probability)",
+    "Your label for the clip",
+    "The hidden true label, when a low label rate is simulated (red: the pseudo-label misses it)",
+)
 CONFIDENCE = 2
 PICTURE = 180
 SAVE_FILTERS = "Feature file (*.h5);;Manifest of clips (*.csv)"
@@ -125,6 +133,8 @@ class CandidatesModel(ItemCells, QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMN_TIPS[section]
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -186,11 +196,6 @@ class LabellingView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(CONFIDENCE, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # The other columns as wide as their heads (and a colour dot or the sort arrow), so the
-        # clip names keep the rest on a small screen.
-        for column in range(1, len(COLUMNS)):
-            width = self.table.fontMetrics().horizontalAdvance(COLUMNS[column]) + 30
-            self.table.horizontalHeader().resizeSection(column, width)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._row_changed())
 
@@ -347,6 +352,7 @@ class LabellingView(QWidget):
         keep = self.current_index() if self._reviewing else None
         self._shown_epoch, self._shown_run = self.lab.candidates.epoch, self.lab.run_id
         self.model.reset()
+        self._fit_columns()
         self._summarise()
         row = self.model.row_of(keep) if keep is not None else None
         if row is None and self.model.rowCount():
@@ -355,6 +361,16 @@ class LabellingView(QWidget):
             self._go_to(row)
         self._show_current()
         self._draw_curve()
+
+    def _fit_columns(self) -> None:
+        """The columns after the clip's as wide as their heads (and a colour dot or the sort
+        arrow), so that the clip names keep the rest on a small screen (a reset of the model
+        gives every column the default width again)."""
+        header = self.table.horizontalHeader()
+        for column in range(1, self.model.columnCount()):
+            header.resizeSection(
+                column, self.table.fontMetrics().horizontalAdvance(COLUMNS[column]) + 30
+            )
 
     def _go_to(self, row: int) -> None:
         """Make ``row`` current and scroll it into view (by the view, not the user)."""

@@ -305,10 +305,12 @@ class TrainingPanel(QWidget):
         self.progress.setValue(ev.global_step)
         eta = run.eta_seconds()
         eta_text = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "?"
-        self.progress.setFormat(
-            f"{run.name} · epoch {ev.epoch}/{run.total_epochs} · step {ev.step}/"
-            f"{run.steps_per_epoch} · ETA {eta_text}"
-        )
+        where = f"epoch {ev.epoch}/{run.total_epochs} · step {ev.step}/{run.steps_per_epoch}"
+        text = f"{run.name} · {where} · ETA {eta_text}"
+        self.progress.setToolTip(text)
+        if self.progress.fontMetrics().horizontalAdvance(text) > self.progress.width() - 12:
+            text = f"{where} · ETA {eta_text}"  # a narrow panel: the run list names the run
+        self.progress.setFormat(text)
 
     def _run_item_changed(self, item: QListWidgetItem) -> None:
         rid = item.data(Qt.ItemDataRole.UserRole)

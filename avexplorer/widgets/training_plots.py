@@ -141,7 +141,7 @@ class LegendUnderAxis(QObject):
         self.plot = plot
         item = plot.getPlotItem()
         item.getAxis("bottom").showLabel(False)
-        self.legend = pg.LegendItem(labelTextSize="8pt", colCount=4, horSpacing=8)
+        self.legend = pg.LegendItem(labelTextSize="7.5pt", colCount=4, horSpacing=2)
         self.legend.setParentItem(item)
         self.legend.anchor(itemPos=(0.5, 1), parentPos=(0.5, 1), offset=(0, 2))
         self.band = pg.GraphicsWidget()  # the row the legend sits in
@@ -266,9 +266,10 @@ class TrainingPlots(QWidget):
         layout.addWidget(self.loss_plot, 3)
         layout.addLayout(row)
         bottom = QHBoxLayout()
-        bottom.addWidget(self.map_plot, 3)
-        bottom.addWidget(self.rank_plot, 2)
-        bottom.addWidget(self.r_plot, 2)
+        # The MAP plot's share holds its legend on one line from about 1024 pixels up.
+        bottom.addWidget(self.map_plot, 7)
+        bottom.addWidget(self.rank_plot, 4)
+        bottom.addWidget(self.r_plot, 4)
         layout.addLayout(bottom, 2)
 
         self.frames = frames if frames is not None else FrameScheduler(parent=self)
