@@ -81,3 +81,23 @@ def test_rerunning_some_sections_keeps_the_other_sections_rows():
     assert [r["case"] for r in rows] == ["map", "new epoch", "pca"]
     assert timings == {"evaluation": 50.0, "training": 120.0, "projection": 100.0}
     assert errors == {}
+
+
+def test_audit_benchmark_plants_known_flaws_and_renders_without_the_peer():
+    from benchmarks.audit import inject, precision_at_k
+    from benchmarks.audit import render as render_audit
+    from core.data.synthetic import make_dataset
+
+    data = make_dataset("tiny", seed=0)
+    flawed, wrong, broken, true = inject(data, 0.1, 0.1, seed=0)
+    assert len(wrong) and len(broken) and not set(wrong) & set(broken)
+    assert (flawed.train.labels[wrong] != true[wrong]).all()  # every planted label is wrong
+    for i in broken:  # every swapped picture is another class's clip
+        donor = np.flatnonzero((data.train.visual == flawed.train.visual[i]).all(axis=1))
+        assert len(donor) and (true[donor] != true[i]).all()
+    assert precision_at_k(np.concatenate([wrong, broken]), wrong) == 1.0
+    scores = {"labels_p_at_k": 0.9, "labels_recall": 0.8, "suggested_right": None}
+    scores |= {"pairs_p_at_k": 1.0, "pairs_recall": 0.7}
+    case = {"case": "x", "pairs": 10, "wrong_labels": 1, "broken_pairs": 1, "ours": scores}
+    text = render_audit({"cases": [{**case, "cleanlab": None}]})
+    assert "| x | 10 | 1 | 1 | **0.90** | - |" in text and "not installed" in text
