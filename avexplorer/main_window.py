@@ -143,10 +143,10 @@ class MainWindow(QMainWindow):
         self.selection_panel = SelectionPanel(state)
         self.selection_dock = self.add_view(self.selection_panel, "Selection", where="left")
         self.view_menu.addAction(self.selection_dock.toggleViewAction())
-        # The item table gets most of the left side; the selection summary needs a few rows.
-        self.resizeDocks(
-            [self.dataset_dock, self.selection_dock], [650, 250], Qt.Orientation.Vertical
-        )
+        # The item table gets most of the left side; the selection summary needs a few rows
+        # (more in a narrow dock, where its hint and buttons wrap onto more lines).
+        heights = [650, 250] if self.width() >= 1280 else [600, 330]
+        self.resizeDocks([self.dataset_dock, self.selection_dock], heights, Qt.Orientation.Vertical)
 
         self._build_status_bar()
         self._connect()

@@ -124,6 +124,15 @@ class SelectionPanel(QWidget):
         self.refresh()
 
     # ----- display -----------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:
+        # A wrapped hint in a narrow dock needs more lines than its layout asks for: reserve
+        # them (else the dock cut its last lines off).
+        super().resizeEvent(event)
+        self._fit_headline()
+
+    def _fit_headline(self) -> None:
+        self.headline.setMinimumHeight(max(0, self.headline.heightForWidth(self.headline.width())))
+
     def _dataset_changed(self) -> None:
         self.refresh_saved()
         self.refresh()
@@ -150,6 +159,7 @@ class SelectionPanel(QWidget):
         if not has:
             self.summary = None
             self.headline.setText(HINT)
+            self._fit_headline()
             self.table.setRowCount(0)
             self.similarity.setText("")
             self.split.setText("")
@@ -162,6 +172,7 @@ class SelectionPanel(QWidget):
             f"<b>{sel.count} selected</b>: {sm.audio} audio, {sm.visual} visual, "
             f"from {clips} of {len(labels)} test clips"
         )
+        self._fit_headline()
         rows = [c for c in np.argsort(-(sm.audio_per_class + sm.visual_per_class), kind="stable")]
         rows = [int(c) for c in rows if sm.audio_per_class[c] + sm.visual_per_class[c] > 0]
         self.table.setRowCount(len(rows))
