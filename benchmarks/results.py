@@ -631,6 +631,7 @@ def _explore_label(f: float, ov: tuple[tuple[str, Any], ...]) -> str:
         "loss.teacher_momentum": "EMA",
         "loss.lambda_soft": "lambda_soft",
         "loss.infonce_temperature": "tau",
+        "optim.weight_decay": "weight decay",
     }
     if not ov:
         return f"F = {_percent(f)}: the paper's psd"
