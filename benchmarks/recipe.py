@@ -16,6 +16,7 @@ from typing import Any
 from benchmarks.results import (
     GROUPS,
     RECIPE_FRACTIONS,
+    RECIPE_SHAPE_FRACTIONS,
     SHAPE_NAMES,
     Group,
     Job,
@@ -340,6 +341,15 @@ def section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) 
     """The report's issue-20 part; the plot is drawn to ``plot_path`` unless it is None."""
     group = _group("recipe")
     out = ["## One default for every label rate", "", SETUP.strip(), ""]
+    for shape, fs in RECIPE_SHAPE_FRACTIONS.items():
+        out += [
+            "The grid had to fit a shared 2-core machine in an afternoon: "
+            f"{SHAPE_NAMES[shape]} was run at {' and '.join(_percent(f) for f in fs)} labels "
+            "only, for "
+            f"{group_epochs(group, shape, epochs)} epochs, and what did not finish in time is "
+            "missing or has fewer seeds (the count in brackets).",
+            "",
+        ]
     for shape in group.shapes:
         lines = summary_table(db, shape, epochs)
         if lines:
