@@ -98,4 +98,83 @@ def run(quick: bool) -> list[dict]:
                 notes=f"{load}; peak RSS of the whole process, its input arrays included",
             )
         )
+    if quick:
+        return rows
+    load = os.getloadavg()[0]
+    big, full = pan_frames(500_000), pan_frames(500_000, lod=False)
+    rows.append(
+        row(
+            SECTION,
+            "map pan frame, 1,000,000 points, the whole cloud in view: median (slowest)",
+            f"{big['median_ms']:.1f} ms ({big['max_ms']:.0f} ms); {big['mapped']:,} points "
+            f"mapped, {big['drawn']:,} drawn",
+            alternative=(
+                f"every point mapped (no level of detail): {full['median_ms']:.1f} ms "
+                f"({full['max_ms']:.0f} ms)"
+            ),
+            ratio=fmt_ratio(full["median_ms"], big["median_ms"]),
+            target="< 50 ms (20 fps)",
+            met=big["median_ms"] < 50,
+            notes=f"load average {load:.1f}; the slowest frame builds the level of detail "
+            "(once per layout, colours and selection)",
+        )
+    )
     return rows
+
+
+def pan_frames(pairs: int, frames: int = 20, lod: bool = True) -> dict[str, float]:
+    """Milliseconds per pan frame of the map holding ``2 * pairs`` points (the whole cloud in
+    view), median and slowest, with the points the last paint mapped to pixels (all of them, or
+    a level's) and the fragments it drew. ``lod`` False: every point mapped at every paint."""
+
+    import avexplorer.widgets.point_cloud as point_cloud
+
+    lod_min = point_cloud.LOD_MIN
+    if not lod:
+        point_cloud.LOD_MIN = 2**62
+    try:
+        return _pan_frames(pairs, frames)
+    finally:
+        point_cloud.LOD_MIN = lod_min
+
+
+def _pan_frames(pairs: int, frames: int) -> dict[str, float]:
+    import time
+
+    import numpy as np
+
+    from avexplorer.projections import Layout
+    from benchmarks.gui_responsiveness import _wait, explore_window
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, pairs)
+    app, state, window = explore_window(labels)
+    centres = rng.normal(size=(10, 2)) * 10
+    coords = np.concatenate([centres[labels], centres[labels]]) + rng.normal(size=(2 * pairs, 2))
+    window.map.show_layout(Layout(0, "pca", coords.astype(np.float32)))
+    window.map.plot.viewport().repaint()
+    vb, points = window.map.plot.getViewBox(), window.map.points
+    painted = [0]
+    paint = points.paint
+
+    def counting_paint(*args):
+        painted[0] += 1
+        paint(*args)
+
+    points.paint = counting_paint
+    times = []
+    for i in range(frames):
+        t = time.perf_counter()
+        before = painted[0]
+        vb.translateBy(x=0.5 if i % 2 else -0.5)
+        _wait(app, lambda b=before: painted[0] > b, 10)  # one frame: the pan's paint
+        times.append((time.perf_counter() - t) * 1000)
+    drawn, mapped = points.drawn, points.mapped
+    window.close()
+    state.close()
+    return {
+        "median_ms": float(np.median(times)),
+        "max_ms": float(np.max(times)),
+        "drawn": drawn,
+        "mapped": mapped,
+    }

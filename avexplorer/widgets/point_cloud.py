@@ -14,6 +14,14 @@ that call alone is ~80 ms on a loaded two-core machine, and ``setData`` builds p
 A zoomed-out cloud of 200k points then costs a few tens of thousands of fragments; zoomed in, the
 culling does the work. Hit tests are the caller's business (the map uses a KD-tree on the data
 coordinates), so the item never creates per-point objects.
+
+Level of detail, past ``LOD_MIN`` points: mapping every point at every paint costs time linear in
+the points (a pan frame of a million points took ~100 ms). So the item also keeps, per level, the
+last-drawn point of each cell of a grid over the data (``LOD_LEVELS`` cells a side, built once per
+data, style and order, at the first paint that needs it). When a level's cells are no larger than
+a device pixel, a paint maps only that level's points: a point left out lies within a pixel of a
+later one drawn over it, so the picture is the one the full paint would make (the same argument
+as step 3). Zoomed in further, every point is mapped as before.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QBrush, QPainter, QPen, QPixmap
 
 EXACT_LIMIT = 50_000  # points in view up to which every device pixel keeps its own point
+LOD_MIN = 200_000  # from this many points a zoomed-out paint maps only a level's points
+LOD_LEVELS = (256, 512, 1024, 2048)  # grid cells a side of each level
 
 
 class Sprite:
@@ -50,7 +60,9 @@ class PointCloud(pg.GraphicsObject):
         self._occupied = np.zeros(0, np.int32)
         self._bounds = QRectF()
         self._pad = 0.0  # half the largest sprite, in pixels
+        self._levels: dict[int, np.ndarray] = {}  # cells a side -> its points, in drawing order
         self.drawn = 0  # fragments drawn by the last paint (the benchmark reports it)
+        self.mapped = 0  # points the last paint mapped to pixels (all, or a level's)
 
     # ----- data --------------------------------------------------------------------------------
     def set_data(self, xy: np.ndarray, style: np.ndarray, sprites: list[Sprite]) -> None:
@@ -66,6 +78,7 @@ class PointCloud(pg.GraphicsObject):
             raise ValueError("one style index per point")
         self._sprites = list(sprites)
         self._atlas = None
+        self._levels = {}
         self._pad = max((s.size for s in sprites), default=0) / 2 + 1
         if len(self.xy):
             lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
@@ -84,6 +97,7 @@ class PointCloud(pg.GraphicsObject):
         self.order = None if order is None else np.asarray(order, dtype=np.int64)
         self._sprites = list(sprites)
         self._atlas = None
+        self._levels = {}
         self.update()
 
     def clear(self) -> None:
@@ -146,14 +160,24 @@ class PointCloud(pg.GraphicsObject):
         if self._atlas is None or dpr != self._atlas_dpr:
             self._build_atlas(dpr)
         t = p.transform()
-        x, y = self.xy[:, 0], self.xy[:, 1]
+        level = self._level_for(float(np.hypot(t.m11(), t.m12())))
+        if level is None:
+            x, y = self.xy[:, 0], self.xy[:, 1]
+        else:  # only the level's points are mapped
+            x, y = self.xy[level, 0], self.xy[level, 1]
+        self.mapped = len(x)
         dx = t.m11() * x + t.m21() * y + t.dx()
         dy = t.m12() * x + t.m22() * y + t.dy()
         dev = p.device()
         w, h = dev.width(), dev.height()
         pad = int(np.ceil(self._pad))
         inside = (dx > -pad) & (dx < w + pad) & (dy > -pad) & (dy < h + pad)
-        idx = np.flatnonzero(inside) if self.order is None else self.order[inside[self.order]]
+        if level is not None:
+            at = np.flatnonzero(inside)  # positions in the level (already in drawing order)
+            idx = level[at]
+            dx, dy = dx[at], dy[at]
+        else:
+            idx = np.flatnonzero(inside) if self.order is None else self.order[inside[self.order]]
         if not len(idx):
             self.drawn = 0
             return
@@ -163,22 +187,54 @@ class PointCloud(pg.GraphicsObject):
         # dropped point lies within a pixel of a later one that covers all but its rim.
         cell = 1 if len(idx) <= EXACT_LIMIT else 2
         cols = (w + 2 * pad) // cell + 1
-        ix = (dx[idx] + pad).astype(np.int64) // cell
-        iy = (dy[idx] + pad).astype(np.int64) // cell
+        px, py = (dx, dy) if level is not None else (dx[idx], dy[idx])
+        ix = (px + pad).astype(np.int64) // cell
+        iy = (py + pad).astype(np.int64) // cell
         size = cols * ((h + 2 * pad) // cell + 1)
         if len(self._occupied) < size:
             self._occupied = np.empty(size, np.int32)
         occ = self._occupied[:size]
         occ.fill(-1)
         occ[iy * cols + ix] = np.arange(len(idx), dtype=np.int32)
-        keep = idx[np.sort(occ[occ >= 0])]  # back in drawing order
+        kept = np.sort(occ[occ >= 0])  # back in drawing order
+        keep = idx[kept]
         self.drawn = len(keep)
 
         self._frags.resize(len(keep))
         frags = self._frags.ndarray()
-        frags[:, 0] = dx[keep]
-        frags[:, 1] = dy[keep]
+        frags[:, 0] = px[kept]
+        frags[:, 1] = py[kept]
         frags[:, 2:6] = self._rects[self.style[keep]]
         frags[:, 6:10] = (1 / dpr, 1 / dpr, 0.0, 1.0)
         p.resetTransform()
         p.drawPixmapFragments(*self._frags.drawargs(), self._atlas)
+
+    # ----- level of detail ---------------------------------------------------------------------
+    def _level_for(self, pixels_per_unit: float) -> np.ndarray | None:
+        """The points of the coarsest level whose cells are at most a device pixel at this
+        scale, or None (few points, or zoomed in past every level: map them all)."""
+        n = len(self.xy)
+        if n < LOD_MIN or pixels_per_unit <= 0:
+            return None
+        span = max(self._bounds.width(), self._bounds.height())
+        if not span > 0:
+            return None
+        for cells in LOD_LEVELS:
+            if span / cells * pixels_per_unit <= 1.0:
+                return self._level(cells, span)
+        return None
+
+    def _level(self, cells: int, span: float) -> np.ndarray:
+        """The last-drawn point of each occupied cell of a ``cells`` x ``cells`` grid over the
+        data, in drawing order."""
+        level = self._levels.get(cells)
+        if level is None:
+            order = np.arange(len(self.xy)) if self.order is None else self.order
+            lo = np.array([self._bounds.left(), self._bounds.top()])
+            grid = ((self.xy[order] - lo) * (cells / span)).astype(np.int64)
+            np.clip(grid, 0, cells - 1, out=grid)
+            occ = np.full(cells * cells, -1, np.int64)
+            occ[grid[:, 1] * cells + grid[:, 0]] = np.arange(len(order))
+            level = order[np.sort(occ[occ >= 0])]
+            self._levels[cells] = level
+        return level

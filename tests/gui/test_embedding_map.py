@@ -162,6 +162,45 @@ def test_point_cloud_culls_and_keeps_the_top_point_of_each_pixel(qapp):
     assert cloud.boundingRect().contains(QRectF(QPointF(10.2, 10.2), QPointF(500, 500)))
 
 
+def _paint(cloud, size, scale):
+    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(QColor("white"))
+    p = QPainter(image)
+    p.setTransform(QTransform.fromScale(scale, scale))
+    cloud.paint(p, None, None)
+    p.end()
+    return image
+
+
+def test_a_zoomed_out_cloud_of_many_points_maps_a_level_and_looks_the_same(qapp, monkeypatch):
+    """Past LOD_MIN points, a zoomed-out paint maps only the last-drawn point of each grid cell
+    (no larger than a pixel): far fewer points, the same picture up to the rim of a covered
+    point; zoomed in, every point is mapped again."""
+    import avexplorer.widgets.point_cloud as point_cloud
+
+    rng = np.random.default_rng(0)
+    n = 300_000
+    xy = rng.normal(size=(n, 2)) * 40 + 100  # most of it inside [0, 200]
+    style = rng.integers(0, 3, n)
+    sprites = [Sprite("o", 7, QBrush(QColor(c))) for c in ("red", "green", "blue")]
+    cloud = PointCloud()
+    cloud.set_data(xy, style, sprites)
+    cloud.set_style(style, sprites, rng.permutation(n))  # a drawing order, as a selection gives
+    lod = _paint(cloud, 200, 1.0)
+    assert cloud.mapped < n // 2
+    monkeypatch.setattr(point_cloud, "LOD_MIN", n + 1)
+    cloud.set_style(cloud.style, sprites, cloud.order)
+    full = _paint(cloud, 200, 1.0)
+    assert cloud.mapped == n
+    a = np.frombuffer(lod.constBits(), np.uint8).reshape(200, 200, 4).astype(int)
+    b = np.frombuffer(full.constBits(), np.uint8).reshape(200, 200, 4).astype(int)
+    differ = (np.abs(a - b).max(axis=2) > 40).mean()
+    assert differ < 0.02, f"{differ:.1%} of the pixels differ"
+    monkeypatch.setattr(point_cloud, "LOD_MIN", 200_000)
+    _paint(cloud, 200, 20.0)  # zoomed in past every level: every point is mapped
+    assert cloud.mapped == n
+
+
 def test_the_map_is_drawn_before_the_ranks_which_come_once_per_epoch(qtbot, window, monkeypatch):
     """The first layout is drawn without waiting for the all-against-all match ranks; they are
     computed once per epoch's embeddings (not per layout) in a worker, then the map recolours
