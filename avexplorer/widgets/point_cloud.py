@@ -21,7 +21,8 @@ last-drawn point of each cell of a grid over the data (``LOD_LEVELS`` cells a si
 data, style and order, at the first paint that needs it). When a level's cells are no larger than
 a device pixel, a paint maps only that level's points: a point left out lies within a pixel of a
 later one drawn over it, so the picture is the one the full paint would make (the same argument
-as step 3). Zoomed in further, every point is mapped as before.
+as step 3). Zoomed in further, a coarse grid of the points (``INDEX_CELLS`` a side, sorted by
+cell once) gives the points of the cells in view, and only those are mapped.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from PySide6.QtGui import QBrush, QPainter, QPen, QPixmap
 EXACT_LIMIT = 50_000  # points in view up to which every device pixel keeps its own point
 LOD_MIN = 200_000  # from this many points a zoomed-out paint maps only a level's points
 LOD_LEVELS = (256, 512, 1024, 2048)  # grid cells a side of each level
+INDEX_CELLS = 64  # cells a side of the grid that finds the points in view when zoomed in
 
 
 class Sprite:
@@ -61,6 +63,7 @@ class PointCloud(pg.GraphicsObject):
         self._bounds = QRectF()
         self._pad = 0.0  # half the largest sprite, in pixels
         self._levels: dict[int, np.ndarray] = {}  # cells a side -> its points, in drawing order
+        self._index: tuple[np.ndarray, np.ndarray] | None = None  # drawing positions by cell
         self.drawn = 0  # fragments drawn by the last paint (the benchmark reports it)
         self.mapped = 0  # points the last paint mapped to pixels (all, or a level's)
 
@@ -78,7 +81,7 @@ class PointCloud(pg.GraphicsObject):
             raise ValueError("one style index per point")
         self._sprites = list(sprites)
         self._atlas = None
-        self._levels = {}
+        self._levels, self._index = {}, None
         self._pad = max((s.size for s in sprites), default=0) / 2 + 1
         if len(self.xy):
             lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
@@ -97,7 +100,7 @@ class PointCloud(pg.GraphicsObject):
         self.order = None if order is None else np.asarray(order, dtype=np.int64)
         self._sprites = list(sprites)
         self._atlas = None
-        self._levels = {}
+        self._levels, self._index = {}, None
         self.update()
 
     def clear(self) -> None:
@@ -160,17 +163,20 @@ class PointCloud(pg.GraphicsObject):
         if self._atlas is None or dpr != self._atlas_dpr:
             self._build_atlas(dpr)
         t = p.transform()
+        dev = p.device()
+        w, h = dev.width(), dev.height()
+        pad = int(np.ceil(self._pad))
         level = self._level_for(float(np.hypot(t.m11(), t.m12())))
+        if level is None and len(self.xy) >= LOD_MIN:  # zoomed in: the points of visible cells
+            seen, _invertible = t.inverted()
+            level = self._visible(seen.mapRect(QRectF(-pad, -pad, w + 2 * pad, h + 2 * pad)))
         if level is None:
             x, y = self.xy[:, 0], self.xy[:, 1]
-        else:  # only the level's points are mapped
+        else:  # only these points are mapped
             x, y = self.xy[level, 0], self.xy[level, 1]
         self.mapped = len(x)
         dx = t.m11() * x + t.m21() * y + t.dx()
         dy = t.m12() * x + t.m22() * y + t.dy()
-        dev = p.device()
-        w, h = dev.width(), dev.height()
-        pad = int(np.ceil(self._pad))
         inside = (dx > -pad) & (dx < w + pad) & (dy > -pad) & (dy < h + pad)
         if level is not None:
             at = np.flatnonzero(inside)  # positions in the level (already in drawing order)
@@ -238,3 +244,33 @@ class PointCloud(pg.GraphicsObject):
             level = order[np.sort(occ[occ >= 0])]
             self._levels[cells] = level
         return level
+
+    def _visible(self, rect: QRectF) -> np.ndarray | None:
+        """The points in the cells of a coarse grid that ``rect`` (data units) touches, in
+        drawing order; None when that is most of them (then mapping all is as quick)."""
+        span = max(self._bounds.width(), self._bounds.height())
+        if not span > 0:
+            return None
+        cells = INDEX_CELLS
+        if self._index is None:
+            order = np.arange(len(self.xy)) if self.order is None else self.order
+            lo = np.array([self._bounds.left(), self._bounds.top()])
+            grid = ((self.xy[order] - lo) * (cells / span)).astype(np.int64)
+            np.clip(grid, 0, cells - 1, out=grid)
+            cell = grid[:, 1] * cells + grid[:, 0]
+            by_cell = np.argsort(cell, kind="stable")  # drawing positions, grouped by cell
+            starts = np.searchsorted(cell[by_cell], np.arange(cells * cells + 1))
+            self._index = (by_cell, starts)
+        by_cell, starts = self._index
+        scale = cells / span
+        x0, x1 = (np.array([rect.left(), rect.right()]) - self._bounds.left()) * scale
+        y0, y1 = (np.array([rect.top(), rect.bottom()]) - self._bounds.top()) * scale
+        cx0, cx1 = max(int(x0), 0), min(int(x1), cells - 1)
+        cy0, cy1 = max(int(y0), 0), min(int(y1), cells - 1)
+        if cx0 > cx1 or cy0 > cy1:
+            return np.zeros(0, np.int64)
+        rows = [(starts[r * cells + cx0], starts[r * cells + cx1 + 1]) for r in range(cy0, cy1 + 1)]
+        if sum(b - a for a, b in rows) > len(self.xy) // 2:
+            return None
+        positions = np.sort(np.concatenate([by_cell[a:b] for a, b in rows]))
+        return positions if self.order is None else self.order[positions]
