@@ -281,7 +281,7 @@ class JobController(QObject):
             return
         worker = start(
             self.state,
-            f"Match ranks, epoch {epoch}",
+            "Match ranks for the map" + (f", epoch {epoch}" if epoch else ""),
             match_ranks,
             emb.audio,
             emb.visual,
