@@ -11,17 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import (
+from benchmarks.result_grid import (
     GROUPS,
     LABEL_FRACTIONS,
     SHAPE_NAMES,
     Group,
     _percent,
-    _stats,
     group_epochs,
-    row_runs,
-    table,
 )
+from benchmarks.result_runs import _stats, row_runs, table
 
 METHODS = ("psd", "triplet", "infonce")
 

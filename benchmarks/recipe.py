@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import (
+from benchmarks.result_grid import (
     GROUPS,
     RECIPE_FRACTIONS,
     RECIPE_SHAPE_FRACTIONS,
@@ -22,12 +22,10 @@ from benchmarks.results import (
     Job,
     _explore_label,
     _percent,
-    _stats,
     group_epochs,
     jobs_of,
-    row_runs,
-    table,
 )
+from benchmarks.result_runs import _stats, row_runs, table
 
 COLUMNS = ("default", "paper psd", "triplet", "infonce")
 
@@ -116,7 +114,7 @@ def summary_table(db: dict[str, Any], shape: str, epochs: dict[str, int]) -> lis
 
 
 def _classes(shape: str) -> int:
-    from benchmarks.results import REAL_SHAPES, synthetic_spec
+    from benchmarks.result_grid import REAL_SHAPES, synthetic_spec
 
     return 10 if shape in REAL_SHAPES else synthetic_spec(shape).num_classes
 
