@@ -124,6 +124,8 @@ _LATER_FIELDS: dict[str, Any] = {
     "loss.contrastive_soft": 0.0,
     "optim.lr_schedule": "constant",
     "optim.grad_clip": 0.0,
+    # how a file is read, not what is learnt from it
+    "data.stream_above_mb": "auto",
 }
 
 
