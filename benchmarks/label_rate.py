@@ -12,43 +12,25 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.result_grid import (
-    GROUPS,
     LABEL_FRACTIONS,
     SHAPE_NAMES,
-    Group,
     _percent,
     group_epochs,
 )
-from benchmarks.result_runs import _stats, row_runs, table
+from benchmarks.result_runs import (
+    _stats,
+    cell_runs,
+    group_named,
+    runs_mean,
+    runs_pm,
+    table,
+)
 
 METHODS = ("psd", "triplet", "infonce")
 
 
-def _group(name: str) -> Group:
-    return next(g for g in GROUPS if g.name == name)
-
-
-def _runs(db: dict[str, Any], group: str, shape: str, label: str, epochs: dict[str, int]):
-    g = _group(group)
-    row = next(
-        (r for r in g.rows if r.label == label and (r.only is None or shape in r.only)), None
-    )
-    return row_runs(db, g, shape, row, epochs) if row is not None else []
-
-
 def _label(method: str, f: float) -> str:
     return "infonce (uses no labels)" if method == "infonce" else f"{method}, F = {_percent(f)}"
-
-
-def _mean(runs: list[dict[str, Any]], part: str = "test") -> float | None:
-    return 100 * _stats([r[part]["avg"] for r in runs])[0] if runs else None
-
-
-def _pm(runs: list[dict[str, Any]], part: str = "test") -> str:
-    if not runs:
-        return "-"
-    m, sd = _stats([r[part]["avg"] for r in runs])
-    return f"{100 * m:.1f} ± {100 * sd:.1f}" + ("" if len(runs) == 3 else f" ({len(runs)})")
 
 
 def _final_pseudo(runs: list[dict[str, Any]], key: str) -> str:
@@ -67,17 +49,17 @@ def summary_table(db: dict[str, Any], shape: str, epochs: dict[str, int]) -> lis
     ]
     any_run = False
     for f in LABEL_FRACTIONS:
-        runs = {m: _runs(db, "labels", shape, _label(m, f), epochs) for m in METHODS}
+        runs = {m: cell_runs(db, "labels", shape, _label(m, f), epochs) for m in METHODS}
         if not runs["psd"] and not runs["triplet"]:
             continue
         any_run = True
-        p, t = _mean(runs["psd"]), _mean(runs["triplet"])
+        p, t = runs_mean(runs["psd"]), runs_mean(runs["triplet"])
         delta = "-" if p is None or t is None else f"**{p - t:+.1f}**"
         n_lab = next((r.get("n_labelled") for r in runs["psd"] + runs["triplet"]), None)
         lines.append(
-            f"| {_percent(f)} | {n_lab if n_lab is not None else 'all'} | {_pm(runs['psd'])} "
-            f"| {_pm(runs['triplet'])} | {_pm(runs['infonce'])} | {delta} "
-            f"| {_pm(runs['psd'], 'last_test')} | {_pm(runs['triplet'], 'last_test')} "
+            f"| {_percent(f)} | {n_lab if n_lab is not None else 'all'} | {runs_pm(runs['psd'])} "
+            f"| {runs_pm(runs['triplet'])} | {runs_pm(runs['infonce'])} | {delta} "
+            f"| {runs_pm(runs['psd'], 'last_test')} | {runs_pm(runs['triplet'], 'last_test')} "
             f"| {_final_pseudo(runs['psd'], 'pseudo_curve')} "
             f"| {_final_pseudo(runs['psd'], 'pseudo_clean_curve')} |"
         )
@@ -91,7 +73,7 @@ def pseudo_table(db: dict[str, Any], shape: str, epochs: dict[str, int]) -> list
     for f in cols:
         runs = [
             r
-            for r in _runs(db, "labels", shape, _label("psd", f), epochs)
+            for r in cell_runs(db, "labels", shape, _label("psd", f), epochs)
             if r.get("pseudo_clean_curve")
         ]
         if runs:
@@ -123,14 +105,14 @@ def plot(db: dict[str, Any], epochs: dict[str, int], path: Path) -> bool:
             "matplotlib is not installed (pip install avexplorer[bench]): no plot", file=sys.stderr
         )
         return False
-    shapes = _group("labels").shapes
+    shapes = group_named("labels").shapes
     fig, axes = plt.subplots(1, len(shapes), figsize=(4.2 * len(shapes), 3.6), sharey=False)
     styles = {"psd": ("tab:red", "o"), "triplet": ("tab:blue", "s"), "infonce": ("tab:gray", "")}
     for ax, shape in zip(axes, shapes, strict=True):
         for method in METHODS:
             xs, ms, sds = [], [], []
             for f in LABEL_FRACTIONS:
-                runs = _runs(db, "labels", shape, _label(method, f), epochs)
+                runs = cell_runs(db, "labels", shape, _label(method, f), epochs)
                 if runs:
                     m, sd = _stats([r["test"]["avg"] for r in runs])
                     xs.append(100 * f)
@@ -160,7 +142,7 @@ def plot(db: dict[str, Any], epochs: dict[str, int], path: Path) -> bool:
 
 def section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) -> list[str]:
     """The report's label-rate part; the plot is drawn to ``plot_path`` unless it is None."""
-    group = _group("labels")
+    group = group_named("labels")
     out = ["## Learning from few labels: test MAP against the label rate F", "", SETUP.strip(), ""]
     for shape in group.shapes:
         lines = summary_table(db, shape, epochs)
@@ -180,7 +162,7 @@ def section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) 
             *lines,
             "",
         ]
-    explore = _group("labels_explore")
+    explore = group_named("labels_explore")
     for shape in explore.shapes:
         lines = table(db, explore, shape, epochs)
         if lines:
@@ -241,14 +223,16 @@ seed-to-seed spread of the grid (about one point).
 
 def findings(db: dict[str, Any], epochs: dict[str, int]) -> str:
     def v(shape: str, method: str, f: float, part: str = "test") -> float | None:
-        return _mean(_runs(db, "labels", shape, _label(method, f), epochs), part)
+        return runs_mean(cell_runs(db, "labels", shape, _label(method, f), epochs), part)
 
     def e(label: str, f: float) -> float | None:
-        return _mean(_runs(db, "labels_explore", "vegas", f"{label}, F = {_percent(f)}", epochs))
+        return runs_mean(
+            cell_runs(db, "labels_explore", "vegas", f"{label}, F = {_percent(f)}", epochs)
+        )
 
     def e3(label: str, f: float) -> float | None:
-        runs = _runs(db, "labels_explore", "vegas", f"{label}, F = {_percent(f)}", epochs)
-        return _mean(runs, "last_test")
+        runs = cell_runs(db, "labels_explore", "vegas", f"{label}, F = {_percent(f)}", epochs)
+        return runs_mean(runs, "last_test")
 
     def fmt(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.1f}"
@@ -259,7 +243,7 @@ def findings(db: dict[str, Any], epochs: dict[str, int]) -> str:
     gap = {f: (v("vegas", "psd", f), v("vegas", "triplet", f)) for f in (0.05, 0.1)}
     met = all(p is not None and t is not None and p - t >= 3 for p, t in gap.values())
     known = all(
-        len(_runs(db, "labels", "vegas", _label(m, f), epochs)) == 3
+        len(cell_runs(db, "labels", "vegas", _label(m, f), epochs)) == 3
         for m in ("psd", "triplet")
         for f in (0.05, 0.1)
     )
@@ -352,7 +336,7 @@ default (`loss.soft_start = 0`, `loss.confidence = 0`, `optim.labelled_share = 0
     for f in LABEL_FRACTIONS[:-1]:
         runs = [
             r
-            for r in _runs(db, "labels", "vegas", _label("psd", f), epochs)
+            for r in cell_runs(db, "labels", "vegas", _label("psd", f), epochs)
             if r.get("pseudo_clean_curve")
         ]
         if not runs:

@@ -14,57 +14,36 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.result_grid import (
-    GROUPS,
     RECIPE_FRACTIONS,
     RECIPE_SHAPE_FRACTIONS,
     SHAPE_NAMES,
-    Group,
     Job,
     _explore_label,
     _percent,
     group_epochs,
     jobs_of,
 )
-from benchmarks.result_runs import _stats, row_runs, table
+from benchmarks.result_runs import (
+    _stats,
+    cell_row,
+    cell_runs,
+    group_named,
+    runs_mean,
+    runs_pm,
+    table,
+)
 
 COLUMNS = ("default", "paper psd", "triplet", "infonce")
-
-
-def _group(name: str) -> Group:
-    return next(g for g in GROUPS if g.name == name)
-
-
-def _row(group: str, shape: str, label: str):
-    g = _group(group)
-    return next(
-        (r for r in g.rows if r.label == label and (r.only is None or shape in r.only)), None
-    )
-
-
-def _runs(db: dict[str, Any], group: str, shape: str, label: str, epochs: dict[str, int]):
-    row = _row(group, shape, label)
-    return row_runs(db, _group(group), shape, row, epochs) if row is not None else []
 
 
 def _label(column: str, f: float) -> str:
     return "infonce (uses no labels)" if column == "infonce" else f"{column}, F = {_percent(f)}"
 
 
-def _mean(runs: list[dict[str, Any]], part: str = "test") -> float | None:
-    return 100 * _stats([r[part]["avg"] for r in runs])[0] if runs else None
-
-
-def _pm(runs: list[dict[str, Any]], part: str = "test") -> str:
-    if not runs:
-        return "-"
-    m, sd = _stats([r[part]["avg"] for r in runs])
-    return f"{100 * m:.1f} ± {100 * sd:.1f}" + ("" if len(runs) == 3 else f" ({len(runs)})")
-
-
 def _settings(shape: str, f: float, epochs: dict[str, int]) -> str:
     """What the default resolved to for this data and label rate (core.training.auto's rule)."""
-    row = _row("recipe", shape, _label("default", f))
-    jobs = jobs_of(_group("recipe"), shape, row, epochs) if row is not None else []
+    row = cell_row("recipe", shape, _label("default", f))
+    jobs = jobs_of(group_named("recipe"), shape, row, epochs) if row is not None else []
     if not jobs:
         return "-"
     cfg = Job.resolved(jobs[0])
@@ -80,7 +59,9 @@ def _settings(shape: str, f: float, epochs: dict[str, int]) -> str:
 
 def values(db: dict[str, Any], shape: str, f: float, epochs: dict[str, int], part: str = "test"):
     """Mean test avg MAP x 100 of each column at one label rate (None: no run)."""
-    return {c: _mean(_runs(db, "recipe", shape, _label(c, f), epochs), part) for c in COLUMNS}
+    return {
+        c: runs_mean(cell_runs(db, "recipe", shape, _label(c, f), epochs), part) for c in COLUMNS
+    }
 
 
 def summary_table(db: dict[str, Any], shape: str, epochs: dict[str, int]) -> list[str]:
@@ -92,11 +73,11 @@ def summary_table(db: dict[str, Any], shape: str, epochs: dict[str, int]) -> lis
     ]
     any_run = False
     for f in RECIPE_FRACTIONS:
-        runs = {c: _runs(db, "recipe", shape, _label(c, f), epochs) for c in COLUMNS}
+        runs = {c: cell_runs(db, "recipe", shape, _label(c, f), epochs) for c in COLUMNS}
         if not any(runs[c] for c in COLUMNS[:3]):
             continue
         any_run = True
-        v = {c: _mean(r) for c, r in runs.items()}
+        v = {c: runs_mean(r) for c, r in runs.items()}
         base = [v[c] for c in ("triplet", "infonce") if v[c] is not None]
         every = [v[c] for c in ("paper psd", "triplet", "infonce") if v[c] is not None]
         d1 = "-" if v["default"] is None or not base else f"**{v['default'] - max(base):+.1f}**"
@@ -105,10 +86,11 @@ def summary_table(db: dict[str, Any], shape: str, epochs: dict[str, int]) -> lis
         classes = _classes(shape)
         lab = "all" if n_lab is None else f"{n_lab} ({n_lab / classes:.0f})"
         lines.append(
-            f"| {_percent(f)} | {lab} | {_settings(shape, f, epochs)} | {_pm(runs['default'])} "
-            f"| {_pm(runs['paper psd'])} | {_pm(runs['triplet'])} | {_pm(runs['infonce'])} "
-            f"| {d1} | {d2} | {_pm(runs['default'], 'last_test')} "
-            f"| {_pm(runs['paper psd'], 'last_test')} |"
+            f"| {_percent(f)} | {lab} | {_settings(shape, f, epochs)} | {runs_pm(runs['default'])} "
+            f"| {runs_pm(runs['paper psd'])} | {runs_pm(runs['triplet'])} "
+            f"| {runs_pm(runs['infonce'])} "
+            f"| {d1} | {d2} | {runs_pm(runs['default'], 'last_test')} "
+            f"| {runs_pm(runs['paper psd'], 'last_test')} |"
         )
     return lines if any_run else []
 
@@ -121,7 +103,7 @@ def _classes(shape: str) -> int:
 
 def targets(db: dict[str, Any], epochs: dict[str, int]) -> list[str]:
     """Issue 20's goal, checked on the 3-seed means; a target with missing runs says so."""
-    shapes = _group("recipe").shapes
+    shapes = group_named("recipe").shapes
     out = []
 
     def check(name: str, cells: list[tuple[str, float | None, float | None, float]]) -> None:
@@ -175,7 +157,7 @@ def stability(db: dict[str, Any], epochs: dict[str, int]) -> str:
     """How much the last epoch loses against the selected one, default and paper psd."""
     worst: dict[str, tuple[float, str]] = {}
     for column in ("default", "paper psd"):
-        for shape in _group("recipe").shapes:
+        for shape in group_named("recipe").shapes:
             for f in RECIPE_FRACTIONS:
                 sel = values(db, shape, f, epochs)[column]
                 last = values(db, shape, f, epochs, "last_test")[column]
@@ -198,8 +180,8 @@ def tried(db: dict[str, Any], epochs: dict[str, int]) -> str:
     r1 = (("schedule.r_end", 1.0),)
 
     def e(shape: str, f: float, ov: tuple[tuple[str, Any], ...], part: str = "test") -> str:
-        runs = _runs(db, "recipe_explore", shape, _explore_label(f, ov), epochs)
-        m = _mean(runs, part)
+        runs = cell_runs(db, "recipe_explore", shape, _explore_label(f, ov), epochs)
+        m = runs_mean(runs, part)
         return "n/a" if m is None else f"{m:.1f}"
 
     def both(shape: str, f: float, ov: tuple[tuple[str, Any], ...]) -> str:
@@ -290,7 +272,7 @@ def plot(db: dict[str, Any], epochs: dict[str, int], path: Path) -> bool:
         return False
     shapes = [
         s
-        for s in _group("recipe").shapes
+        for s in group_named("recipe").shapes
         if any(values(db, s, f, epochs)["default"] is not None for f in RECIPE_FRACTIONS)
     ]
     if not shapes:
@@ -305,7 +287,7 @@ def plot(db: dict[str, Any], epochs: dict[str, int], path: Path) -> bool:
         for column in COLUMNS:
             xs, ms, sds = [], [], []
             for f in RECIPE_FRACTIONS:
-                runs = _runs(db, "recipe", shape, _label(column, f), epochs)
+                runs = cell_runs(db, "recipe", shape, _label(column, f), epochs)
                 if runs:
                     m, sd = _stats([r["test"]["avg"] for r in runs])
                     xs.append(100 * f)
@@ -337,7 +319,7 @@ def plot(db: dict[str, Any], epochs: dict[str, int], path: Path) -> bool:
 
 def section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) -> list[str]:
     """The report's issue-20 part; the plot is drawn to ``plot_path`` unless it is None."""
-    group = _group("recipe")
+    group = group_named("recipe")
     out = ["## One default for every label rate", "", SETUP.strip(), ""]
     for shape, fs in RECIPE_SHAPE_FRACTIONS.items():
         out += [
@@ -362,7 +344,7 @@ def section(db: dict[str, Any], epochs: dict[str, int], plot_path: Path | None) 
         out += [text, ""]
     out += [FINDINGS.strip(), "", tried(db, epochs), ""]
     for name in ("recipe_ablation", "recipe_explore"):
-        g = _group(name)
+        g = group_named(name)
         blocks = []
         for shape in g.shapes:
             lines = table(db, g, shape, epochs)

@@ -340,3 +340,40 @@ def mean_avg(
     row = next(r for r in g.rows if r.label == label)
     runs = row_runs(db, g, shape, row, epochs)
     return _stats([r["test"]["avg"] for r in runs])[0] if runs else None
+
+
+def group_named(name: str) -> Group:
+    return next(g for g in GROUPS if g.name == name)
+
+
+def cell_row(group: str, shape: str, label: str) -> Row | None:
+    """The row of ``group`` called ``label`` that covers ``shape``, if any."""
+    return next(
+        (
+            r
+            for r in group_named(group).rows
+            if r.label == label and (r.only is None or shape in r.only)
+        ),
+        None,
+    )
+
+
+def cell_runs(
+    db: dict[str, Any], group: str, shape: str, label: str, epochs: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The recorded runs (one a seed) of one cell of a report table."""
+    row = cell_row(group, shape, label)
+    return row_runs(db, group_named(group), shape, row, epochs) if row is not None else []
+
+
+def runs_mean(runs: list[dict[str, Any]], part: str = "test") -> float | None:
+    """Mean average MAP of ``runs`` on ``part``, in points."""
+    return 100 * _stats([r[part]["avg"] for r in runs])[0] if runs else None
+
+
+def runs_pm(runs: list[dict[str, Any]], part: str = "test") -> str:
+    """ "mean ± sd" in points, with the run count when it is not the 3 seeds."""
+    if not runs:
+        return "-"
+    m, sd = _stats([r[part]["avg"] for r in runs])
+    return f"{100 * m:.1f} ± {100 * sd:.1f}" + ("" if len(runs) == 3 else f" ({len(runs)})")
