@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
+from avexplorer.jobs.labels import retrain_on
 from avexplorer.jobs.runner import start
 from avexplorer.state.app_state import AppState
 from avexplorer.state.audit import CleanRequest
@@ -76,11 +77,7 @@ class AuditJobs(QObject):
         def done(result: tuple[str, AVDataset | None]) -> None:
             path, data = result
             s.audit.saved(path)
-            if data is not None and req.retrain is not None:
-                s.set_dataset(data)
-                if self.jobs is not None:
-                    self.jobs.load_thumbnails()
-                s.runs.request_training(req.retrain)
+            retrain_on(s, self.jobs, data, req.retrain)
 
         start(
             s,

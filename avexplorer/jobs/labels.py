@@ -44,6 +44,17 @@ def write_labels(req: SaveRequest) -> tuple[str, AVDataset | None]:
     return str(dest), (load_h5(dest) if req.retrain is not None else None)
 
 
+def retrain_on(state: AppState, jobs: Any, data: AVDataset | None, retrain: Any) -> None:
+    """After a copy was saved for a retrain: open it as File > Open would (its thumbnails too,
+    through the ``JobController`` ``jobs``), then start the run on it."""
+    if data is None or retrain is None:
+        return
+    state.set_dataset(data)
+    if jobs is not None:
+        jobs.load_thumbnails()
+    state.runs.request_training(retrain)
+
+
 class LabelJobs(QObject):
     """Carries out the labelling state's save requests; ``jobs`` (the ``JobController``) loads
     the thumbnails of a file opened for a retrain."""
@@ -59,11 +70,7 @@ class LabelJobs(QObject):
         def done(result: tuple[str, AVDataset | None]) -> None:
             path, data = result
             s.labelling.saved(path, len(req.assignments))
-            if data is not None and req.retrain is not None:
-                s.set_dataset(data)
-                if self.jobs is not None:
-                    self.jobs.load_thumbnails()
-                s.runs.request_training(req.retrain)
+            retrain_on(s, self.jobs, data, req.retrain)
 
         start(
             s,
