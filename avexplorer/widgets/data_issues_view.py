@@ -27,7 +27,7 @@ from PySide6.QtCore import (
     Qt,
     QUrl,
 )
-from PySide6.QtGui import QColor, QDesktopServices, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QColor, QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -47,7 +47,7 @@ from avexplorer.state.app_state import AppState
 from avexplorer.state.audit import DROP, LABEL, RELABEL, UNLABEL, Suspect
 from avexplorer.widgets.audio_player import AudioPlayer
 from avexplorer.widgets.dataset_panel import THUMB, ItemCells
-from avexplorer.widgets.labelling_view import digit_classes
+from avexplorer.widgets.labelling_view import fill_class_box, keyboard
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = ("Clip", "Issue", "Given", "Suggested", "Score", "Fix")
@@ -294,39 +294,27 @@ class DataIssuesView(QWidget):
         self._audit_changed()
 
     def _shortcuts(self) -> None:
-        ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        keys: list[tuple[Any, Any]] = [
-            (Qt.Key.Key_Return, self.accept_current),
-            (Qt.Key.Key_Enter, self.accept_current),
-            (Qt.Key.Key_U, lambda: self._fix(self.audit.unlabel)),
-            (Qt.Key.Key_D, lambda: self._fix(self.audit.drop)),
-            (Qt.Key.Key_Backspace, self.undo_current),
-            (Qt.Key.Key_Space, self.play),
-            (Qt.Key.Key_O, self.open_clip),
-            (Qt.Key.Key_N, lambda: self.move(1)),
-            (Qt.Key.Key_P, lambda: self.move(-1)),
-        ]
-        for digit in range(10):
-            keys.append((Qt.Key.Key_0 + digit, lambda d=digit: self._digit(d)))
-        self._keys = []
-        for key, slot in keys:
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(ctx)
-            sc.activated.connect(slot)
-            self._keys.append(sc)
+        self._keys = keyboard(
+            self,
+            [
+                (Qt.Key.Key_Return, self.accept_current),
+                (Qt.Key.Key_Enter, self.accept_current),
+                (Qt.Key.Key_U, lambda: self._fix(self.audit.unlabel)),
+                (Qt.Key.Key_D, lambda: self._fix(self.audit.drop)),
+                (Qt.Key.Key_Backspace, self.undo_current),
+                (Qt.Key.Key_Space, self.play),
+                (Qt.Key.Key_O, self.open_clip),
+                (Qt.Key.Key_N, lambda: self.move(1)),
+                (Qt.Key.Key_P, lambda: self.move(-1)),
+            ],
+            digit=self._digit,
+        )
 
     # ----- rendering ---------------------------------------------------------------------------
     def _dataset_changed(self) -> None:
         data = self.state.catalog.dataset
-        self.class_box.clear()
-        self.digits = digit_classes(data.class_names) if data is not None else {}
-        key_of = {c: d for d, c in self.digits.items()}
-        if data is not None:
-            for c, name in enumerate(data.class_names):
-                pm = QPixmap(12, 12)
-                pm.fill(self.state.catalog.colors[c])
-                key = f"[{key_of[c]}] " if c in key_of else ""
-                self.class_box.addItem(pm, f"{key}{name}", c)
+        names = data.class_names if data is not None else ()
+        self.digits = fill_class_box(self.class_box, names, self.state.catalog.colors)
 
     def _filter(self) -> None:
         self.model.kind = self.show_box.currentData()

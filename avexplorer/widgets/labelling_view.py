@@ -14,6 +14,7 @@ is drawn per epoch under the table. Every label lives in the state; this widget 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -65,6 +66,35 @@ def digit_classes(class_names: tuple[str, ...]) -> dict[int, int]:
     if all(str(d) in by_name for d in range(min(10, len(class_names)))):
         return {d: by_name[str(d)] for d in range(10) if str(d) in by_name}
     return {d: (d - 1) % 10 for d in range(10) if (d - 1) % 10 < len(class_names)}
+
+
+def fill_class_box(box: QComboBox, class_names: tuple[str, ...], colors: Any) -> dict[int, int]:
+    """List the classes in ``box``, each with its colour and its digit key, and return which
+    class each digit key gives (``digit_classes``)."""
+    box.clear()
+    digits = digit_classes(class_names)
+    key_of = {c: d for d, c in digits.items()}
+    for c, name in enumerate(class_names):
+        pm = QPixmap(12, 12)
+        pm.fill(colors[c])
+        key = f"[{key_of[c]}] " if c in key_of else ""
+        box.addItem(pm, f"{key}{name}", c)
+    return digits
+
+
+def keyboard(
+    widget: QWidget, keys: list[tuple[Any, Any]], digit: Callable[[int], None]
+) -> list[QShortcut]:
+    """Shortcuts for (key, slot) pairs, live while ``widget`` or a child of it has the focus;
+    the 0-9 keys call ``digit`` with their digit."""
+    keys = keys + [(Qt.Key.Key_0 + d, lambda d=d: digit(d)) for d in range(10)]
+    shortcuts = []
+    for key, slot in keys:
+        sc = QShortcut(QKeySequence(key), widget)
+        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        sc.activated.connect(slot)
+        shortcuts.append(sc)
+    return shortcuts
 
 
 class CandidatesModel(ItemCells, QAbstractTableModel):
@@ -310,37 +340,25 @@ class LabellingView(QWidget):
         self._dataset_changed()
 
     def _shortcuts(self) -> None:
-        ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        keys: list[tuple[Any, Any]] = [
-            (Qt.Key.Key_Return, self.accept_current),
-            (Qt.Key.Key_Enter, self.accept_current),
-            (Qt.Key.Key_Backspace, lambda: self.assign_current(-1)),
-            (Qt.Key.Key_Delete, lambda: self.assign_current(-1)),
-            (Qt.Key.Key_Space, self.play),
-            (Qt.Key.Key_N, lambda: self.move(1)),
-            (Qt.Key.Key_P, lambda: self.move(-1)),
-        ]
-        for digit in range(10):
-            keys.append((Qt.Key.Key_0 + digit, lambda d=digit: self._digit(d)))
-        self._keys = []
-        for key, slot in keys:
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(ctx)
-            sc.activated.connect(slot)
-            self._keys.append(sc)
+        self._keys = keyboard(
+            self,
+            [
+                (Qt.Key.Key_Return, self.accept_current),
+                (Qt.Key.Key_Enter, self.accept_current),
+                (Qt.Key.Key_Backspace, lambda: self.assign_current(-1)),
+                (Qt.Key.Key_Delete, lambda: self.assign_current(-1)),
+                (Qt.Key.Key_Space, self.play),
+                (Qt.Key.Key_N, lambda: self.move(1)),
+                (Qt.Key.Key_P, lambda: self.move(-1)),
+            ],
+            digit=self._digit,
+        )
 
     # ----- rendering ---------------------------------------------------------------------------
     def _dataset_changed(self) -> None:
         data = self.state.catalog.dataset
-        self.class_box.clear()
-        self.digits = digit_classes(data.class_names) if data is not None else {}
-        key_of = {c: d for d, c in self.digits.items()}
-        if data is not None:
-            for c, name in enumerate(data.class_names):
-                pm = QPixmap(12, 12)
-                pm.fill(self.state.catalog.colors[c])
-                key = f"[{key_of[c]}] " if c in key_of else ""
-                self.class_box.addItem(pm, f"{key}{name}", c)
+        names = data.class_names if data is not None else ()
+        self.digits = fill_class_box(self.class_box, names, self.state.catalog.colors)
 
     def _candidates_changed(self) -> None:
         # The clip under review stays current when newer pseudo-labels come. Until the user
