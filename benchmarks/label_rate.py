@@ -7,7 +7,6 @@ Everything is read from the runs of the "labels" and "labels_explore" groups of
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ from benchmarks.result_runs import (
     _stats,
     cell_runs,
     group_named,
+    pyplot,
+    reflow,
     runs_mean,
     runs_pm,
     table,
@@ -95,15 +96,8 @@ def pseudo_table(db: dict[str, Any], shape: str, epochs: dict[str, int]) -> list
 
 def plot(db: dict[str, Any], epochs: dict[str, int], path: Path) -> bool:
     """Test avg MAP against F, one panel per dataset; False when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(
-            "matplotlib is not installed (pip install avexplorer[bench]): no plot", file=sys.stderr
-        )
+    plt = pyplot()
+    if plt is None:
         return False
     shapes = group_named("labels").shapes
     fig, axes = plt.subplots(1, len(shapes), figsize=(4.2 * len(shapes), 3.6), sharey=False)
@@ -389,12 +383,4 @@ default (`loss.soft_start = 0`, `loss.confidence = 0`, `optim.labelled_share = 0
                     "not established."
                 )
             )
-    return _wrap(text)
-
-
-def _wrap(text: str, width: int = 100) -> str:
-    """Reflow each paragraph: the numbers filled into the prose make its lines uneven."""
-    import textwrap
-
-    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
-    return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paragraphs)
+    return reflow(text)

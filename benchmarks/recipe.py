@@ -9,7 +9,6 @@ so ``--render`` rebuilds it without training.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ from benchmarks.result_runs import (
     cell_row,
     cell_runs,
     group_named,
+    pyplot,
+    reflow,
     runs_mean,
     runs_pm,
     table,
@@ -248,27 +249,13 @@ less); a schedule or a clip changes how fast it gets there, not where it goes. S
 keeps a constant learning rate and no clipping, and model selection on val (which every run
 does, `model.pt`) remains what protects a user: keep `model.pt`, not `last.pt`.
 """
-    return _wrap(text)
-
-
-def _wrap(text: str, width: int = 100) -> str:
-    import textwrap
-
-    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
-    return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paragraphs)
+    return reflow(text)
 
 
 def plot(db: dict[str, Any], epochs: dict[str, int], path: Path) -> bool:
     """Test avg MAP against F, one panel per data set; False when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(
-            "matplotlib is not installed (pip install avexplorer[bench]): no plot", file=sys.stderr
-        )
+    plt = pyplot()
+    if plt is None:
         return False
     shapes = [
         s

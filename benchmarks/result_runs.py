@@ -377,3 +377,27 @@ def runs_pm(runs: list[dict[str, Any]], part: str = "test") -> str:
         return "-"
     m, sd = _stats([r[part]["avg"] for r in runs])
     return f"{100 * m:.1f} ± {100 * sd:.1f}" + ("" if len(runs) == 3 else f" ({len(runs)})")
+
+
+def reflow(text: str, width: int = 100) -> str:
+    """Reflow each paragraph of a report's prose: the numbers filled into it make its lines
+    uneven."""
+    import textwrap
+
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    return "\n\n".join(textwrap.fill(p, width, break_on_hyphens=False) for p in paragraphs)
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on a file backend, or None (said on stderr) when it is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(
+            "matplotlib is not installed (pip install avexplorer[bench]): no plot", file=sys.stderr
+        )
+        return None
+    return plt
