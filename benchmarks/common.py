@@ -206,3 +206,17 @@ def fresh_python(
         check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_worker(module: str, spec: dict) -> dict:
+    """Run ``python -m MODULE --worker SPEC`` in a fresh process (its peak RSS and thread
+    settings its own) and return the JSON of its last line of output."""
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{module} worker failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -18,8 +18,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from benchmarks.common import fmt_s, row
+from benchmarks.common import fmt_s, row, run_worker
 
 SECTION = "Training from disk"
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,15 +101,7 @@ def _worker(spec: dict) -> dict:
 
 
 def _spawn(spec: dict) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.streaming", "--worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"training worker failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker("benchmarks.streaming", spec)
 
 
 # ---------------------------------------------------------------- run

@@ -13,8 +13,6 @@ import dataclasses
 import json
 import math
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import fmt_ratio, fmt_s, row
+from benchmarks.common import fmt_ratio, fmt_s, row, run_worker
 
 SECTION = "Training"
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,15 +66,7 @@ def _worker(spec: dict) -> dict:
 
 
 def _spawn(spec: dict) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.training", "--worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"training worker failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker("benchmarks.training", spec)
 
 
 # ---------------------------------------------------------------- data
